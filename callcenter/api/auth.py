@@ -1,0 +1,33 @@
+"""Bearer-token authentication: every route needs a token except the public ones (health, OpenAPI)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from crm_core.db import Database
+from crm_core.errors import Unauthorized
+from crm_core.users import authenticate
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+
+
+def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("send an API token: Authorization: Bearer <token>")
+        if len(secret) > 200:
+            raise Unauthorized("malformed API token")
+        async with db.session() as session:
+            request["principal"] = await authenticate(session, secret.strip())
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,132 @@
+"""The `callcenter` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from callcenter import __version__
+from callcenter.config import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_version(_args: argparse.Namespace) -> int:
+    print(__version__)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from callcenter import logs
+    from callcenter.app import build_app
+
+    settings = _settings(args)
+    logs.setup(settings.log.level, as_json=settings.log.as_json)
+    host = args.host or settings.http.host
+    port = settings.http.port if args.port is None else args.port
+    # run_app handles SIGINT and SIGTERM: it stops accepting, drains requests, then runs the cleanup contexts.
+    web.run_app(
+        build_app(settings),
+        host=host,
+        port=port,
+        shutdown_timeout=settings.http.shutdown_timeout_s,
+        print=lambda _msg: print(f"callcenter {__version__} serving on http://{host}:{port} (Ctrl-C stops)", flush=True),
+    )
+    print("callcenter stopped", flush=True)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from crm_core import migrate
+
+    settings = _settings(args)
+    if args.revision.startswith("-") or args.down:
+        migrate.downgrade(settings.database.url, args.revision)
+    else:
+        migrate.upgrade(settings.database.url, args.revision)
+    print(f"database at {args.revision}")
+    return 0
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    """Create the first admin (or any user) and print an API token for them."""
+    from crm_core.access import Principal
+    from crm_core.db import Database
+    from crm_core.migrate import upgrade
+    from crm_core.models import Role
+    from crm_core.schemas import TokenIn, UserIn
+    from crm_core.users import create_token, create_user
+
+    settings = _settings(args)
+    upgrade(settings.database.url)
+
+    async def run() -> dict[str, object]:
+        db = Database.from_url(settings.database.url)
+        try:
+            async with db.session() as session:
+                system = Principal.system()
+                user = await create_user(session, system, UserIn(name=args.name, email=args.email, role=Role(args.role)))
+                _token, secret = await create_token(session, system, TokenIn(user_id=user.id, name="cli"))
+                return {"user_id": user.id, "role": user.role.value, "token": secret}
+        finally:
+            await db.dispose()
+
+    print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from callcenter.calls.replay import main as replay_main
+
+    return replay_main(args.files)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="callcenter", description="Contact-center server beside Asterisk.")
+    top.add_argument("--config", help="TOML config file (else $CALLCENTER_CONFIG); environment CALLCENTER_* wins")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("version", help="print the version").set_defaults(func=cmd_version)
+
+    serve = sub.add_parser("serve", help="run the service (HTTP API, health)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="migrate the database schema (default: to the newest)")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.add_argument("--down", action="store_true", help="downgrade to REVISION (e.g. base)")
+    mig.set_defaults(func=cmd_migrate)
+
+    admin = sub.add_parser("add-user", help="create a user and print an API token")
+    admin.add_argument("name")
+    admin.add_argument("--email")
+    admin.add_argument("--role", choices=["agent", "supervisor", "admin"], default="admin")
+    admin.set_defaults(func=cmd_admin)
+
+    replay = sub.add_parser("replay", help="replay a recorded AMI stream through the parser and call tracker")
+    replay.add_argument("files", nargs="+")
+    replay.set_defaults(func=cmd_replay)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Typed settings, loaded defaults -> TOML config file -> CALLCENTER_* environment variables.
+
+Nested keys use a double underscore in the environment: ``database.url`` is ``CALLCENTER_DATABASE__URL``.
+A bad value is reported with the key that carried it, so an operator knows what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "CALLCENTER_"
+ENV_NESTED = "__"
+CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG"
+
+
+class ConfigError(Exception):
+    """A setting has a bad value or the config file cannot be read; the message names the key."""
+
+
+def _split_csv(value: Any) -> Any:
+    # Environment variables carry lists as "a,b,c"; a TOML file gives a real list.
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///var/callcenter.sqlite3"
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=500)
+    # Convenient for the embedded default; production runs `callcenter migrate` as a deploy step instead.
+    migrate_on_start: bool = True
+
+
+class RedisSettings(_Section):
+    # Empty means "one process": live state stays in memory.
+    url: str = ""
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class AmiSettings(_Section):
+    # Empty host means "no Asterisk configured": the built-in simulator stands in.
+    host: str = ""
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "callcenter"
+    secret: str = ""
+    ping_interval_s: float = Field(default=10.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class AgiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=0, le=65535)
+    time_budget_ms: int = Field(default=300, ge=10, le=10_000)
+    default_queue: str = "support"
+    queue_timeout_s: int = Field(default=300, ge=1)
+
+
+class CrmSettings(_Section):
+    default_region: str = "US"
+    # The company's own numbers (DIDs, switchboard, agent extensions) never become CRM records.
+    company_numbers: list[str] = Field(default_factory=list)
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}; use an ISO 3166 code such as DE, GB or US")
+        return region
+
+    _csv = field_validator("company_numbers", mode="before")(_split_csv)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    as_json: bool = False
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Settings(_Section):
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    crm: CrmSettings = Field(default_factory=CrmSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+
+def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[tuple[str, ...], str]]:
+    """Nested dict from CALLCENTER_* variables, and which variable set each key path."""
+    layer: dict[str, Any] = {}
+    origin: dict[tuple[str, ...], str] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_FILE_ENV:
+            continue
+        path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split(ENV_NESTED))
+        if not all(path):
+            raise ConfigError(f"{name}: malformed variable name (use CALLCENTER_SECTION__KEY)")
+        node = layer
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+        origin[path] = name
+    return layer, origin
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    environ = os.environ if environ is None else environ
+    file_name = config_file or environ.get(CONFIG_FILE_ENV) or None
+    file_layer = _read_file(Path(file_name)) if file_name else {}
+    env_layer, env_origin = _env_layer(environ)
+    try:
+        return Settings.model_validate(_merge(file_layer, env_layer))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, env_origin, file_name)) from None
+
+
+def _describe(exc: ValidationError, env_origin: Mapping[tuple[str, ...], str], file_name: Any) -> str:
+    lines = []
+    for error in exc.errors():
+        path = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
+        key = ".".join(path)
+        source = env_origin.get(path) or (f"{key} in {file_name}" if file_name else key)
+        if error["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown setting {key!r}")
+        else:
+            shown = json.dumps(error.get("input"), default=str)[:80]
+            lines.append(f"{source}: {error['msg']} (got {shown})")
+    return "bad configuration: " + "; ".join(lines)

@@ -1,0 +1,62 @@
+"""Who may see and change what: agents their own records, supervisors their team's, admins everything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.errors import Forbidden, Invalid
+from crm_core.models import Role, User
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int | None
+    role: Role
+    team_id: int | None = None
+
+    @classmethod
+    def system(cls) -> Principal:
+        """The service itself (call events, imports): sees everything, audited with no actor."""
+        return cls(user_id=None, role=Role.ADMIN)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def owner_filter(principal: Principal, column: Any) -> ColumnElement[bool]:
+    """SQL condition on an owner column (responsible_id, assignee_id, user_id) for what `principal` may see."""
+    if principal.role is Role.ADMIN:
+        return true()
+    if principal.role is Role.SUPERVISOR:
+        team = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
+        # Unassigned records are the team pool a supervisor hands out.
+        return or_(column.in_(team), column.is_(None))
+    return column == principal.user_id
+
+
+async def can_own(session: AsyncSession, principal: Principal, owner_id: int | None) -> bool:
+    if principal.role is Role.ADMIN:
+        return True
+    if principal.role is Role.SUPERVISOR:
+        if owner_id is None:
+            return True
+        team_id = await session.scalar(select(User.team_id).where(User.id == owner_id))
+        return team_id is not None and team_id == principal.team_id
+    return owner_id == principal.user_id
+
+
+async def check_assignable(session: AsyncSession, principal: Principal, owner_id: int | None, *, field: str) -> None:
+    """An owner must be a real active user, within what the principal may hand records to."""
+    if owner_id is not None:
+        active = await session.scalar(select(User.active).where(User.id == owner_id))
+        if active is None:
+            raise Invalid(f"user {owner_id} does not exist", field=field)
+        if not active:
+            raise Invalid(f"user {owner_id} is deactivated", field=field)
+    if not await can_own(session, principal, owner_id):
+        raise Forbidden(f"you may not assign records to user {owner_id}", field=field)

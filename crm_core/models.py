@@ -1,0 +1,439 @@
+"""The lean CRM's tables, as SQLAlchemy 2.0 typed models (identical on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crm_core.types import BigId, StrEnumType, UTCDateTime, utcnow
+
+# Stable constraint names so Alembic migrations are the same on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+    # Models that set this get an audit row for every insert, update and delete.
+    __audited__: bool = False
+
+
+class Role(str, enum.Enum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class LeadStatus(str, enum.Enum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    QUALIFIED = "qualified"
+    UNQUALIFIED = "unqualified"
+    CONVERTED = "converted"
+    LOST = "lost"
+
+
+class StageKind(str, enum.Enum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class DealStatus(str, enum.Enum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class ActivityKind(str, enum.Enum):
+    CALL = "call"
+    MEETING = "meeting"
+    EMAIL = "email"
+    NOTE = "note"
+    TASK = "task"
+
+
+class Direction(str, enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class TaskKind(str, enum.Enum):
+    TASK = "task"
+    CALLBACK = "callback"
+
+
+class TaskStatus(str, enum.Enum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class FieldType(str, enum.Enum):
+    STRING = "string"
+    NUMBER = "number"
+    DATE = "date"
+    CHOICE = "choice"
+
+
+class Entity(str, enum.Enum):
+    """Record kinds that carry custom fields and own phone numbers."""
+
+    CONTACT = "contact"
+    COMPANY = "company"
+    LEAD = "lead"
+    DEAL = "deal"
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+def _updated() -> Mapped[datetime]:
+    return mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def _fk(target: str, *, index: bool = True, ondelete: str = "SET NULL", use_alter: bool = False) -> Mapped[Any]:
+    return mapped_column(
+        BigId, ForeignKey(target, ondelete=ondelete, use_alter=use_alter), nullable=True, index=index
+    )
+
+
+class Team(Base):
+    __tablename__ = "teams"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[datetime] = _created()
+
+
+class User(Base):
+    __tablename__ = "users"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    extension: Mapped[str | None] = mapped_column(String(32), unique=True)
+    team_id: Mapped[int | None] = _fk("teams.id")
+    role: Mapped[Role] = mapped_column(StrEnumType(Role), default=Role.AGENT)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Only a SHA-256 of the secret is stored; the prefix lets an admin tell tokens apart.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Company(Base):
+    __tablename__ = "companies"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    website: Mapped[str | None] = mapped_column(String(300))
+    responsible_id: Mapped[int | None] = _fk("users.id")
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="company", lazy="selectin")
+    emails: Mapped[list[Email]] = relationship(back_populates="company", lazy="selectin")
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="", index=True)
+    position: Mapped[str | None] = mapped_column(String(200))
+    company_id: Mapped[int | None] = _fk("companies.id")
+    responsible_id: Mapped[int | None] = _fk("users.id")
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="contact", lazy="selectin")
+    emails: Mapped[list[Email]] = relationship(back_populates="contact", lazy="selectin")
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    person_name: Mapped[str | None] = mapped_column(String(300))
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[LeadStatus] = mapped_column(StrEnumType(LeadStatus), default=LeadStatus.NEW, index=True)
+    source: Mapped[str] = mapped_column(String(64), default="manual")
+    # Where it came in: the DID for phone leads, a web form name, a campaign.
+    channel: Mapped[str | None] = mapped_column(String(120))
+    product_interest: Mapped[str | None] = mapped_column(String(300))
+    responsible_id: Mapped[int | None] = _fk("users.id")
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    converted_at: Mapped[datetime | None]
+    converted_contact_id: Mapped[int | None] = _fk("contacts.id")
+    converted_company_id: Mapped[int | None] = _fk("companies.id")
+    # deals.lead_id points back here; use_alter breaks the create-order cycle.
+    converted_deal_id: Mapped[int | None] = _fk("deals.id", index=False, use_alter=True)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="lead", lazy="selectin")
+    emails: Mapped[list[Email]] = relationship(back_populates="lead", lazy="selectin")
+
+
+_ONE_OWNER = (
+    "(CASE WHEN contact_id IS NULL THEN 0 ELSE 1 END) + (CASE WHEN company_id IS NULL THEN 0 ELSE 1 END)"
+    " + (CASE WHEN lead_id IS NULL THEN 0 ELSE 1 END) = 1"
+)
+
+
+class Phone(Base):
+    """A number belongs to exactly one record; the unique key is what makes duplicate control race-proof."""
+
+    __tablename__ = "phones"
+    __audited__ = True
+    __table_args__ = (
+        UniqueConstraint("e164", "extension", name="uq_phones_e164_extension"),
+        CheckConstraint(_ONE_OWNER, name="one_owner"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    e164: Mapped[str] = mapped_column(String(20))
+    # '' rather than NULL: NULLs are never equal, so they would defeat the unique key.
+    extension: Mapped[str] = mapped_column(String(8), default="")
+    raw: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="work")
+    contact_id: Mapped[int | None] = _fk("contacts.id", ondelete="CASCADE")
+    company_id: Mapped[int | None] = _fk("companies.id", ondelete="CASCADE")
+    lead_id: Mapped[int | None] = _fk("leads.id", ondelete="CASCADE")
+
+    contact: Mapped[Contact | None] = relationship(back_populates="phones")
+    company: Mapped[Company | None] = relationship(back_populates="phones")
+    lead: Mapped[Lead | None] = relationship(back_populates="phones")
+
+
+class Email(Base):
+    __tablename__ = "emails"
+    __audited__ = True
+    __table_args__ = (CheckConstraint(_ONE_OWNER, name="one_owner"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # Lower-cased; unique across all records for the same reason as phones.
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    raw: Mapped[str] = mapped_column(String(320))
+    contact_id: Mapped[int | None] = _fk("contacts.id", ondelete="CASCADE")
+    company_id: Mapped[int | None] = _fk("companies.id", ondelete="CASCADE")
+    lead_id: Mapped[int | None] = _fk("leads.id", ondelete="CASCADE")
+
+    contact: Mapped[Contact | None] = relationship(back_populates="emails")
+    company: Mapped[Company | None] = relationship(back_populates="emails")
+    lead: Mapped[Lead | None] = relationship(back_populates="emails")
+
+
+class Pipeline(Base):
+    __tablename__ = "pipelines"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    team_id: Mapped[int | None] = _fk("teams.id")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created()
+
+    stages: Mapped[list[PipelineStage]] = relationship(
+        back_populates="pipeline", order_by="PipelineStage.position", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+
+class PipelineStage(Base):
+    __tablename__ = "pipeline_stages"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("pipeline_id", "name", name="uq_pipeline_stages_pipeline_id_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int]
+    kind: Mapped[StageKind] = mapped_column(StrEnumType(StageKind), default=StageKind.OPEN)
+
+    pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
+
+
+class Deal(Base):
+    __tablename__ = "deals"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    pipeline_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipelines.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_stages.id"), index=True)
+    status: Mapped[DealStatus] = mapped_column(StrEnumType(DealStatus), default=DealStatus.OPEN, index=True)
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    contact_id: Mapped[int | None] = _fk("contacts.id")
+    company_id: Mapped[int | None] = _fk("companies.id")
+    lead_id: Mapped[int | None] = _fk("leads.id")
+    responsible_id: Mapped[int | None] = _fk("users.id")
+    custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+    products: Mapped[list[DealProduct]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+
+class DealStageChange(Base):
+    __tablename__ = "deal_stage_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    from_stage_id: Mapped[int | None] = _fk("pipeline_stages.id", index=False)
+    to_stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_stages.id"))
+    changed_at: Mapped[datetime] = _created()
+    changed_by_id: Mapped[int | None] = _fk("users.id", index=False)
+
+
+class DealProduct(Base):
+    __tablename__ = "deal_products"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(12, 3), default=Decimal(1))
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+
+
+class Activity(Base):
+    """Calls, meetings, emails, notes and task log entries on one timeline."""
+
+    __tablename__ = "activities"
+    __audited__ = True
+    __table_args__ = (
+        Index("ix_activities_contact_started", "contact_id", "started_at"),
+        Index("ix_activities_user_started", "user_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[ActivityKind] = mapped_column(StrEnumType(ActivityKind), index=True)
+    direction: Mapped[Direction | None] = mapped_column(StrEnumType(Direction))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(String(32))
+    contact_id: Mapped[int | None] = _fk("contacts.id", index=False)
+    company_id: Mapped[int | None] = _fk("companies.id")
+    lead_id: Mapped[int | None] = _fk("leads.id")
+    deal_id: Mapped[int | None] = _fk("deals.id")
+    # The agent who did it (for a call: who answered or placed it).
+    user_id: Mapped[int | None] = _fk("users.id", index=False)
+    created_by_id: Mapped[int | None] = _fk("users.id", index=False)
+    # Call details; the call id (Asterisk Linkedid) is unique so a replayed call never makes a second activity.
+    call_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    from_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    from_raw: Mapped[str | None] = mapped_column(String(64))
+    to_e164: Mapped[str | None] = mapped_column(String(20), index=True)
+    to_raw: Mapped[str | None] = mapped_column(String(64))
+    did: Mapped[str | None] = mapped_column(String(64))
+    wait_s: Mapped[float | None]
+    talk_s: Mapped[float | None]
+    recording_ref: Mapped[str | None] = mapped_column(String(500))
+    transcript_ref: Mapped[str | None] = mapped_column(String(500))
+    call_meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __audited__ = True
+    __table_args__ = (Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[TaskKind] = mapped_column(StrEnumType(TaskKind), default=TaskKind.TASK)
+    status: Mapped[TaskStatus] = mapped_column(StrEnumType(TaskStatus), default=TaskStatus.OPEN)
+    priority: Mapped[int] = mapped_column(default=0)
+    assignee_id: Mapped[int | None] = _fk("users.id", index=False)
+    due_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    contact_id: Mapped[int | None] = _fk("contacts.id")
+    company_id: Mapped[int | None] = _fk("companies.id")
+    lead_id: Mapped[int | None] = _fk("leads.id")
+    deal_id: Mapped[int | None] = _fk("deals.id")
+    created_by_id: Mapped[int | None] = _fk("users.id", index=False)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _updated()
+
+
+class CustomFieldDef(Base):
+    __tablename__ = "custom_field_defs"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("entity", "key", name="uq_custom_field_defs_entity_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[Entity] = mapped_column(StrEnumType(Entity))
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    field_type: Mapped[FieldType] = mapped_column(StrEnumType(FieldType))
+    choices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Deals: required only from this stage on (e.g. "contract number" once a deal reaches "Contract").
+    required_from_stage_id: Mapped[int | None] = _fk("pipeline_stages.id", index=False, ondelete="CASCADE")
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(BigId)
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int] = mapped_column(BigId)
+    action: Mapped[str] = mapped_column(String(16))
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,500 @@
+"""Input and output shapes of the CRM (pydantic): validated once at the edge, reused by services and the API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from crm_core.models import (
+    ActivityKind,
+    DealStatus,
+    Direction,
+    Entity,
+    FieldType,
+    LeadStatus,
+    Role,
+    StageKind,
+    TaskKind,
+    TaskStatus,
+)
+
+Name = Field(min_length=1, max_length=300)
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PhoneIn(In):
+    number: str = Field(min_length=1, max_length=64)
+    kind: Literal["work", "mobile", "home", "fax", "other"] = "work"
+
+
+class PhoneOut(Out):
+    e164: str
+    extension: str
+    raw: str
+    kind: str
+
+
+class EmailOut(Out):
+    address: str
+
+
+def _emails(values: list[str]) -> list[str]:
+    for value in values:
+        local, at, domain = value.rpartition("@")
+        if not at or not local or "." not in domain or " " in value:
+            raise ValueError(f"not an email address: {value!r}")
+    return values
+
+
+def _refuse_converted(value: LeadStatus | None) -> LeadStatus | None:
+    if value is LeadStatus.CONVERTED:
+        raise ValueError("a lead becomes converted only through the convert action")
+    return value
+
+
+def _require_zone(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a time zone (e.g. 2026-01-31T09:00:00Z)")
+    return value
+
+
+class _Record(In):
+    responsible_id: int | None = None
+    phones: list[PhoneIn] = Field(default_factory=list, max_length=20)
+    emails: list[str] = Field(default_factory=list, max_length=20)
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+    _check_emails = field_validator("emails")(_emails)
+
+
+class CompanyIn(_Record):
+    name: str = Name
+    website: str | None = Field(default=None, max_length=300)
+
+
+class CompanyPatch(In):
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    website: str | None = Field(default=None, max_length=300)
+    responsible_id: int | None = None
+    custom: dict[str, Any] | None = None
+
+
+class CompanyOut(Out):
+    id: int
+    name: str
+    website: str | None
+    responsible_id: int | None
+    custom: dict[str, Any]
+    phones: list[PhoneOut]
+    emails: list[EmailOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactIn(_Record):
+    first_name: str = Field(default="", max_length=200)
+    last_name: str = Field(default="", max_length=200)
+    position: str | None = Field(default=None, max_length=200)
+    company_id: int | None = None
+
+
+class ContactPatch(In):
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    position: str | None = Field(default=None, max_length=200)
+    company_id: int | None = None
+    responsible_id: int | None = None
+    custom: dict[str, Any] | None = None
+
+
+class ContactOut(Out):
+    id: int
+    first_name: str
+    last_name: str
+    position: str | None
+    company_id: int | None
+    responsible_id: int | None
+    custom: dict[str, Any]
+    phones: list[PhoneOut]
+    emails: list[EmailOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadIn(_Record):
+    title: str = Name
+    person_name: str | None = Field(default=None, max_length=300)
+    company_name: str | None = Field(default=None, max_length=300)
+    status: LeadStatus = LeadStatus.NEW
+    source: str = Field(default="manual", min_length=1, max_length=64)
+    channel: str | None = Field(default=None, max_length=120)
+    product_interest: str | None = Field(default=None, max_length=300)
+
+    _status = field_validator("status")(_refuse_converted)
+
+
+class LeadPatch(In):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    person_name: str | None = Field(default=None, max_length=300)
+    company_name: str | None = Field(default=None, max_length=300)
+    status: LeadStatus | None = None
+    product_interest: str | None = Field(default=None, max_length=300)
+    responsible_id: int | None = None
+    custom: dict[str, Any] | None = None
+
+    _status = field_validator("status")(_refuse_converted)
+
+
+class LeadOut(Out):
+    id: int
+    title: str
+    person_name: str | None
+    company_name: str | None
+    status: LeadStatus
+    source: str
+    channel: str | None
+    product_interest: str | None
+    responsible_id: int | None
+    custom: dict[str, Any]
+    phones: list[PhoneOut]
+    emails: list[EmailOut]
+    converted_at: datetime | None
+    converted_contact_id: int | None
+    converted_company_id: int | None
+    converted_deal_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DealProductIn(In):
+    name: str = Name
+    quantity: Decimal = Field(default=Decimal(1), gt=0, max_digits=12, decimal_places=3)
+    unit_price: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, decimal_places=2)
+
+
+class DealProductOut(Out):
+    name: str
+    quantity: Decimal
+    unit_price: Decimal
+
+
+class DealIn(In):
+    title: str = Name
+    pipeline_id: int | None = None
+    stage_id: int | None = None
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    contact_id: int | None = None
+    company_id: int | None = None
+    responsible_id: int | None = None
+    products: list[DealProductIn] = Field(default_factory=list, max_length=200)
+    custom: dict[str, Any] = Field(default_factory=dict)
+
+
+class DealPatch(In):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    contact_id: int | None = None
+    company_id: int | None = None
+    responsible_id: int | None = None
+    custom: dict[str, Any] | None = None
+
+
+class StageMove(In):
+    stage_id: int
+
+
+class DealOut(Out):
+    id: int
+    title: str
+    pipeline_id: int
+    stage_id: int
+    status: DealStatus
+    amount: Decimal | None
+    currency: str
+    contact_id: int | None
+    company_id: int | None
+    lead_id: int | None
+    responsible_id: int | None
+    custom: dict[str, Any]
+    products: list[DealProductOut]
+    closed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StageChangeOut(Out):
+    from_stage_id: int | None
+    to_stage_id: int
+    changed_at: datetime
+    changed_by_id: int | None
+
+
+class StageIn(In):
+    name: str = Field(min_length=1, max_length=120)
+    kind: StageKind = StageKind.OPEN
+
+
+class PipelineIn(In):
+    name: str = Field(min_length=1, max_length=120)
+    team_id: int | None = None
+    is_default: bool = False
+    stages: list[StageIn] = Field(min_length=1, max_length=50)
+
+
+class StageOut(Out):
+    id: int
+    name: str
+    position: int
+    kind: StageKind
+
+
+class PipelineOut(Out):
+    id: int
+    name: str
+    team_id: int | None
+    is_default: bool
+    stages: list[StageOut]
+
+
+class ConvertIn(In):
+    create_contact: bool = True
+    create_company: bool = False
+    deal: DealIn | None = None
+
+
+class ActivityIn(In):
+    kind: ActivityKind
+    direction: Direction | None = None
+    subject: str = Field(default="", max_length=300)
+    body: str = Field(default="", max_length=100_000)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    result: str | None = Field(default=None, max_length=32)
+    contact_id: int | None = None
+    company_id: int | None = None
+    lead_id: int | None = None
+    deal_id: int | None = None
+    user_id: int | None = None
+
+    _aware = field_validator("started_at", "ended_at")(_require_zone)
+
+
+class ActivityOut(Out):
+    id: int
+    kind: ActivityKind
+    direction: Direction | None
+    subject: str
+    body: str
+    started_at: datetime
+    ended_at: datetime | None
+    result: str | None
+    contact_id: int | None
+    company_id: int | None
+    lead_id: int | None
+    deal_id: int | None
+    user_id: int | None
+    call_id: str | None
+    from_e164: str | None
+    from_raw: str | None
+    to_e164: str | None
+    to_raw: str | None
+    did: str | None
+    wait_s: float | None
+    talk_s: float | None
+    recording_ref: str | None
+    transcript_ref: str | None
+    created_at: datetime
+
+
+class TaskIn(In):
+    title: str = Name
+    description: str = Field(default="", max_length=100_000)
+    kind: TaskKind = TaskKind.TASK
+    priority: int = Field(default=0, ge=0, le=3)
+    assignee_id: int | None = None
+    due_at: datetime | None = None
+    contact_id: int | None = None
+    company_id: int | None = None
+    lead_id: int | None = None
+    deal_id: int | None = None
+
+    _aware = field_validator("due_at")(_require_zone)
+
+
+class TaskPatch(In):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=100_000)
+    status: TaskStatus | None = None
+    priority: int | None = Field(default=None, ge=0, le=3)
+    assignee_id: int | None = None
+    due_at: datetime | None = None
+
+    _aware = field_validator("due_at")(_require_zone)
+
+
+class TaskOut(Out):
+    id: int
+    title: str
+    description: str
+    kind: TaskKind
+    status: TaskStatus
+    priority: int
+    assignee_id: int | None
+    due_at: datetime | None
+    completed_at: datetime | None
+    overdue: bool = False
+    contact_id: int | None
+    company_id: int | None
+    lead_id: int | None
+    deal_id: int | None
+    created_at: datetime
+
+
+class CustomFieldIn(In):
+    entity: Entity
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    label: str = Field(min_length=1, max_length=200)
+    field_type: FieldType
+    choices: list[str] = Field(default_factory=list, max_length=200)
+    required: bool = False
+    required_from_stage_id: int | None = None
+    position: int = 0
+
+
+class CustomFieldOut(Out):
+    id: int
+    entity: Entity
+    key: str
+    label: str
+    field_type: FieldType
+    choices: list[str]
+    required: bool
+    required_from_stage_id: int | None
+    position: int
+
+
+class TeamIn(In):
+    name: str = Field(min_length=1, max_length=120)
+    timezone: str = Field(default="UTC", max_length=64)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class TeamOut(Out):
+    id: int
+    name: str
+    timezone: str
+
+
+class UserIn(In):
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    extension: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
+    team_id: int | None = None
+    role: Role = Role.AGENT
+
+
+class UserPatch(In):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    extension: str | None = Field(default=None, pattern=r"^[0-9*#]{1,32}$")
+    team_id: int | None = None
+    role: Role | None = None
+    active: bool | None = None
+
+
+class UserOut(Out):
+    id: int
+    name: str
+    email: str | None
+    extension: str | None
+    team_id: int | None
+    role: Role
+    active: bool
+
+
+class TokenIn(In):
+    user_id: int
+    name: str = Field(min_length=1, max_length=120)
+    expires_at: datetime | None = None
+
+
+class TokenOut(Out):
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    # Shown once; only its hash is kept.
+    token: str
+
+
+class AuditOut(Out):
+    id: int
+    at: datetime
+    actor_id: int | None
+    entity: str
+    entity_id: int
+    action: str
+    changes: dict[str, Any]
+
+
+class Counts(BaseModel):
+    due_today: int
+    overdue: int
+
+
+class CountersOut(BaseModel):
+    user_id: int
+    tasks: Counts
+    calls: Counts
+
+
+class TimelineItem(BaseModel):
+    type: Literal["activity", "task", "deal"]
+    at: datetime
+    id: int
+    data: dict[str, Any]
+
+
+class ProfileOut(BaseModel):
+    entity: Entity
+    id: int
+    record: dict[str, Any]
+    deals: list[DealOut]
+    open_tasks: list[TaskOut]
+    timeline: list[TimelineItem]
+
+
+class LookupOut(BaseModel):
+    entity: Entity
+    id: int
+    responsible_id: int | None
+    e164: str

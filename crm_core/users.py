@@ -1,0 +1,144 @@
+"""Teams, users and API tokens (only a SHA-256 of each token is stored)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crm_core.access import Principal
+from crm_core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from crm_core.models import ApiToken, Role, Team, User
+from crm_core.schemas import TeamIn, TokenIn, UserIn
+from crm_core.types import utcnow
+
+TOKEN_PREFIX = "cc_"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _require_admin(principal: Principal) -> None:
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only an admin may do this")
+
+
+async def _insert(session: AsyncSession, row: Any, what: str) -> Any:
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} already exists ({exc.orig.__class__.__name__})") from None
+    return row
+
+
+async def create_team(session: AsyncSession, principal: Principal, data: TeamIn) -> Team:
+    _require_admin(principal)
+    return await _insert(session, Team(**data.model_dump()), f"team {data.name!r}")
+
+
+async def list_teams(session: AsyncSession) -> list[Team]:
+    return list(await session.scalars(select(Team).order_by(Team.id)))
+
+
+async def _check_team(session: AsyncSession, team_id: int | None) -> None:
+    if team_id is not None and await session.get(Team, team_id) is None:
+        raise NotFound(f"team {team_id} not found", field="team_id")
+
+
+async def create_user(session: AsyncSession, principal: Principal, data: UserIn) -> User:
+    _require_admin(principal)
+    await _check_team(session, data.team_id)
+    values = data.model_dump()
+    if values["email"]:
+        values["email"] = values["email"].lower()
+    return await _insert(session, User(**values), "a user with this email or extension")
+
+
+async def get_user(session: AsyncSession, principal: Principal, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    visible = user is not None and (
+        principal.is_admin
+        or user.id == principal.user_id
+        or (principal.role is Role.SUPERVISOR and user.team_id == principal.team_id)
+    )
+    if not visible:
+        raise NotFound(f"user {user_id} not found")
+    return user  # type: ignore[return-value]
+
+
+async def list_users(session: AsyncSession, principal: Principal) -> list[User]:
+    query = select(User).order_by(User.id)
+    if principal.role is Role.SUPERVISOR:
+        query = query.where(User.team_id == principal.team_id)
+    elif principal.role is Role.AGENT:
+        query = query.where(User.id == principal.user_id)
+    return list(await session.scalars(query))
+
+
+async def update_user(session: AsyncSession, principal: Principal, user_id: int, changes: dict[str, Any]) -> User:
+    _require_admin(principal)
+    user = await get_user(session, principal, user_id)
+    if "team_id" in changes:
+        await _check_team(session, changes["team_id"])
+    for key, value in changes.items():
+        setattr(user, key, value.lower() if key == "email" and value else value)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("a user with this email or extension already exists") from None
+    return user
+
+
+async def create_token(session: AsyncSession, principal: Principal, data: TokenIn) -> tuple[ApiToken, str]:
+    if not principal.is_admin and data.user_id != principal.user_id:
+        raise Forbidden("you may create tokens only for yourself")
+    user = await session.get(User, data.user_id)
+    if user is None:
+        raise NotFound(f"user {data.user_id} not found", field="user_id")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id, name=data.name, token_hash=hash_token(secret), prefix=secret[:10], expires_at=data.expires_at
+    )
+    session.add(token)
+    await session.flush()
+    return token, secret
+
+
+async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:
+    token = await session.get(ApiToken, token_id)
+    if token is None or (not principal.is_admin and token.user_id != principal.user_id):
+        raise NotFound(f"token {token_id} not found")
+    token.revoked_at = token.revoked_at or utcnow()
+    return token
+
+
+async def authenticate(session: AsyncSession, secret: str) -> Principal:
+    row = (
+        await session.execute(
+            select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(secret))
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("unknown API token")
+    token, user = row
+    now = utcnow()
+    if token.revoked_at is not None:
+        raise Unauthorized("this API token was revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        raise Unauthorized("this API token has expired")
+    if not user.active:
+        raise Unauthorized("this user is deactivated")
+    # Recorded at most once a minute, so reads do not each become a write.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return Principal(user_id=user.id, role=user.role, team_id=user.team_id)
