@@ -123,6 +123,10 @@ def _fk(target: str, *, index: bool = True, ondelete: str = "SET NULL", use_alte
     )
 
 
+# A record's numbers and emails go with it when it is deleted (and the deletion is audited row by row).
+_OWNED = "save-update, merge, delete"
+
+
 class Team(Base):
     __tablename__ = "teams"
     __audited__ = True
@@ -174,8 +178,8 @@ class Company(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
-    phones: Mapped[list[Phone]] = relationship(back_populates="company", lazy="selectin")
-    emails: Mapped[list[Email]] = relationship(back_populates="company", lazy="selectin")
+    phones: Mapped[list[Phone]] = relationship(back_populates="company", lazy="selectin", cascade=_OWNED)
+    emails: Mapped[list[Email]] = relationship(back_populates="company", lazy="selectin", cascade=_OWNED)
 
 
 class Contact(Base):
@@ -192,8 +196,8 @@ class Contact(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
-    phones: Mapped[list[Phone]] = relationship(back_populates="contact", lazy="selectin")
-    emails: Mapped[list[Email]] = relationship(back_populates="contact", lazy="selectin")
+    phones: Mapped[list[Phone]] = relationship(back_populates="contact", lazy="selectin", cascade=_OWNED)
+    emails: Mapped[list[Email]] = relationship(back_populates="contact", lazy="selectin", cascade=_OWNED)
 
 
 class Lead(Base):
@@ -219,8 +223,8 @@ class Lead(Base):
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
-    phones: Mapped[list[Phone]] = relationship(back_populates="lead", lazy="selectin")
-    emails: Mapped[list[Email]] = relationship(back_populates="lead", lazy="selectin")
+    phones: Mapped[list[Phone]] = relationship(back_populates="lead", lazy="selectin", cascade=_OWNED)
+    emails: Mapped[list[Email]] = relationship(back_populates="lead", lazy="selectin", cascade=_OWNED)
 
 
 _ONE_OWNER = (

@@ -493,7 +493,7 @@ class ProfileOut(BaseModel):
     timeline: list[TimelineItem]
 
 
-class LookupOut(BaseModel):
+class LookupOut(Out):
     entity: Entity
     id: int
     responsible_id: int | None
