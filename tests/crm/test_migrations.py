@@ -1,0 +1,39 @@
+"""Migrations go up and down on both databases, and the models match what the migrations build."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from crm_core.db import create_engine
+from crm_core.migrate import downgrade, upgrade
+from crm_core.models import Base
+
+
+async def _tables_and_diff(url: str) -> tuple[set[str], list]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+
+            def read(sync_conn):  # type: ignore[no-untyped-def]
+                context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+                return set(inspect(sync_conn).get_table_names()), compare_metadata(context, Base.metadata)
+
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
+
+
+def test_up_down_up_and_models_match(db_url: str) -> None:
+    tables, diff = asyncio.run(_tables_and_diff(db_url))
+    assert set(Base.metadata.tables) <= tables
+    assert diff == []
+    downgrade(db_url, "base")
+    tables, _ = asyncio.run(_tables_and_diff(db_url))
+    assert tables <= {"alembic_version"}
+    upgrade(db_url)
+    tables, diff = asyncio.run(_tables_and_diff(db_url))
+    assert set(Base.metadata.tables) <= tables and diff == []
