@@ -212,3 +212,15 @@ async def test_lead_conversion_keeps_history_and_moves_numbers(world: World) -> 
     assert status == 422 and "already converted" in err["error"]["message"]
     status, err = await world.call(agent, "PATCH", f"/api/v1/leads/{lead['id']}", {"status": "converted"})
     assert status == 422 and err["error"]["field"] == "status"
+
+
+async def test_openapi_document_is_valid_and_lists_every_route(world: World) -> None:
+    from openapi_spec_validator import validate
+
+    from callcenter.api.crm_routes import api
+
+    _, spec = await world.call(None, "GET", "/openapi.json")
+    validate(spec)
+    declared = {(r.path, r.method.lower()) for r in api.routes}
+    documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
+    assert declared == documented
