@@ -34,11 +34,8 @@ FORMATS = ("+1 {a} {b} {c}", "({a}) {b}-{c}", "{a}.{b}.{c}", "+1{a}{b}{c}", "1-{
 
 
 def number_of(i: int) -> tuple[str, str, str]:
-    # 1,000,000 distinct NANP numbers: area 200..299, exchange 200..999 spread, line 0000..9999.
-    area = 200 + i % 100
-    exchange = 200 + (i // 100) % 700
-    line = (i // 70_000) * 1000 + i % 1000
-    return str(area), str(exchange), f"{line % 10000:04d}"
+    # Up to 8,000,000 distinct possible NANP numbers: area 200..999 x line 0000..9999 on exchange 555.
+    return str(200 + i // 10_000), "555", f"{i % 10_000:04d}"
 
 
 def e164_of(i: int) -> str:
@@ -47,12 +44,8 @@ def e164_of(i: int) -> str:
 
 
 def rows(count: int):  # type: ignore[no-untyped-def]
-    seen = set()
     for i in range(count):
-        e164 = e164_of(i)
-        assert e164 not in seen
-        seen.add(e164)
-        yield i + 1, e164
+        yield i + 1, e164_of(i)
 
 
 def load_sqlite(path: Path, count: int) -> None:
@@ -119,7 +112,7 @@ async def measure(url: str, count: int, lookups: int) -> dict[str, float]:
                 t0 = time.perf_counter()
                 await session.scalar(select(Contact.responsible_id).where(Contact.id == i + 1))
                 base.append(time.perf_counter() - t0)
-            miss = await lookup_phone(session, rules, "+1 999 555 0000")
+            miss = await lookup_phone(session, rules, "+1 212 556 0000")
             assert miss is None
     finally:
         await db.dispose()
