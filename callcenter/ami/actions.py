@@ -1,0 +1,207 @@
+"""The one place that builds the AMI actions the service sends, and the errors they can end in.
+
+Builders are pure: they return the header mapping panoramisk sends. Every value is checked for CR/LF, because a
+caller id or a variable value with a line break would inject extra AMI headers (or a whole action).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping
+from typing import Any
+
+Action = dict[str, Any]
+_ids = itertools.count(1)
+_PREFIX = f"cc-{os.getpid()}-"
+
+
+class AmiError(Exception):
+    """Base of every AMI failure the service sees."""
+
+
+class AmiNotConnected(AmiError):
+    """No logged-in AMI session right now; the action was not sent."""
+
+
+class AmiTimeout(AmiError):
+    """Asterisk did not answer the action in time (it may or may not have run it)."""
+
+
+class AmiAuthError(AmiError):
+    """Asterisk refused the login (wrong user or secret, or an ACL)."""
+
+
+class AmiActionFailed(AmiError):
+    """Asterisk answered Response: Error."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"{action} failed: {message or 'no message'}")
+        self.action = action
+        self.message = message
+
+
+def new_action_id() -> str:
+    return f"{_PREFIX}{next(_ids)}"
+
+
+def _clean(name: str, value: Any) -> str:
+    text = str(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError(f"AMI header {name} must not contain a line break: {text!r}")
+    return text
+
+
+def _action(name: str, headers: Mapping[str, Any], *, action_id: str | None = None) -> Action:
+    action: Action = {"Action": name, "ActionID": _clean("ActionID", action_id or new_action_id())}
+    for key, value in headers.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            action[key] = [_clean(key, v) for v in value]
+        else:
+            action[key] = _clean(key, value)
+    return action
+
+
+def _variables(variables: Mapping[str, Any] | None) -> list[str] | None:
+    if not variables:
+        return None
+    lines = []
+    for key, value in variables.items():
+        if not key or "=" in key or not key.replace("_", "").isalnum():
+            raise ValueError(f"bad channel variable name {key!r}")
+        lines.append(f"{key}={_clean(key, value)}")
+    return lines
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def login(*, username: str, secret: str) -> Action:
+    return _action("Login", {"Username": username, "Secret": secret, "Events": "on"})
+
+
+def ping() -> Action:
+    return _action("Ping", {})
+
+
+def originate(
+    *,
+    channel: str,
+    context: str | None = None,
+    exten: str | None = None,
+    priority: int = 1,
+    application: str | None = None,
+    data: str | None = None,
+    caller_id: str | None = None,
+    timeout_ms: int = 30_000,
+    variables: Mapping[str, Any] | None = None,
+    account: str | None = None,
+    action_id: str | None = None,
+) -> Action:
+    """Async Originate: the result arrives as an OriginateResponse event carrying the same ActionID."""
+    if (context is None) == (application is None):
+        raise ValueError("originate to either context/exten or an application, not both")
+    if context is not None and not exten:
+        raise ValueError("originate to a context needs an exten")
+    if timeout_ms <= 0:
+        raise ValueError("timeout_ms must be positive")
+    return _action(
+        "Originate",
+        {
+            "Channel": channel,
+            "Context": context,
+            "Exten": exten,
+            "Priority": priority if context is not None else None,
+            "Application": application,
+            "Data": data,
+            "CallerID": caller_id,
+            "Timeout": timeout_ms,
+            "Account": account,
+            "Async": "true",
+            "Variable": _variables(variables),
+        },
+        action_id=action_id,
+    )
+
+
+def redirect(*, channel: str, context: str, exten: str, priority: int = 1) -> Action:
+    return _action("Redirect", {"Channel": channel, "Context": context, "Exten": exten, "Priority": priority})
+
+
+def hangup(*, channel: str, cause: int = 16) -> Action:
+    return _action("Hangup", {"Channel": channel, "Cause": cause})
+
+
+def queue_add(
+    *,
+    queue: str,
+    interface: str,
+    member_name: str | None = None,
+    state_interface: str | None = None,
+    penalty: int = 0,
+    paused: bool = False,
+    reason: str | None = None,
+) -> Action:
+    return _action(
+        "QueueAdd",
+        {
+            "Queue": queue,
+            "Interface": interface,
+            "MemberName": member_name,
+            "StateInterface": state_interface,
+            "Penalty": penalty,
+            "Paused": _flag(paused),
+            "Reason": reason if paused else None,
+        },
+    )
+
+
+def queue_remove(*, queue: str, interface: str) -> Action:
+    return _action("QueueRemove", {"Queue": queue, "Interface": interface})
+
+
+def queue_pause(*, interface: str, paused: bool, queue: str | None = None, reason: str | None = None) -> Action:
+    """Without a queue, Asterisk pauses the member in every queue it belongs to."""
+    return _action("QueuePause", {"Interface": interface, "Paused": _flag(paused), "Queue": queue, "Reason": reason})
+
+
+def mix_monitor(*, channel: str, file: str, options: str = "") -> Action:
+    return _action("MixMonitor", {"Channel": channel, "File": file, "options": options or None})
+
+
+def stop_mix_monitor(*, channel: str, mixmonitor_id: str | None = None) -> Action:
+    return _action("StopMixMonitor", {"Channel": channel, "MixMonitorID": mixmonitor_id})
+
+
+def setvar(*, channel: str, variable: str, value: str) -> Action:
+    [line] = _variables({variable: value}) or [""]
+    return _action("Setvar", {"Channel": channel, "Variable": variable, "Value": line.split("=", 1)[1]})
+
+
+# List actions used to resync the live model after every (re)connect.
+
+
+def core_show_channels() -> Action:
+    return _action("CoreShowChannels", {})
+
+
+def queue_status(*, queue: str | None = None) -> Action:
+    return _action("QueueStatus", {"Queue": queue})
+
+
+def device_state_list() -> Action:
+    return _action("DeviceStateList", {})
+
+
+def extension_state_list() -> Action:
+    return _action("ExtensionStateList", {})
+
+
+def pjsip_show_contacts() -> Action:
+    return _action("PJSIPShowContacts", {})
+
+
+RESYNC_LISTS = (core_show_channels, queue_status, device_state_list, pjsip_show_contacts)

@@ -1,0 +1,86 @@
+"""Names shared by dialplans/*.conf and the code: the contract between Asterisk and this service.
+
+A name that is spelled in a dialplan and in Python must be spelled here and nowhere else in the code, so
+that renaming it is one edit plus a dialplan edit, and tests/dialplans/ can check that both sides agree.
+The values match the real captures in ../shared/ami-traces (CC_ACTION, CC_TARGET, CC_RING_TIMEOUT_S ...).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+from typing import Final
+
+
+class ChannelVar(StrEnum):
+    """Channel variables on the inbound (or originated) channel."""
+
+    # Written by the FastAGI server, read by [cc-inbound].
+    ACTION = "CC_ACTION"  # one of CcAction; the dialplan clears it before every AGI call
+    TARGET = "CC_TARGET"  # Dial() string, parallel targets joined with '&'
+    RING_TIMEOUT_S = "CC_RING_TIMEOUT_S"
+    DIAL_OPTS = "CC_DIAL_OPTS"
+    QUEUE = "CC_QUEUE"  # queue for action=queue, and the overflow queue after the last failed Dial
+    QUEUE_TIMEOUT_S = "CC_QUEUE_TIMEOUT_S"
+    MAILBOX = "CC_MAILBOX"  # VoiceMail() box (box@context) for voicemail/callback and after a queue timeout
+    REASON = "CC_REASON"  # routing reason code, for the console log and AMI VarSet consumers
+    # Written by the dialplan itself.
+    ATTEMPT = "CC_ATTEMPT"  # 1-based routing attempt, also passed to FastAGI as AgiArg.ATTEMPT
+    CALLBACK_CHOICE = "CC_CALLBACK_CHOICE"  # DTMF read by the after-hours callback offer
+    # Written by the dialer with AMI Originate (Variable: CC_CAMPAIGN=42), read by [cc-agents]/[cc-dial-customer].
+    CAMPAIGN = "CC_CAMPAIGN"
+
+
+class DialplanGlobal(StrEnum):
+    """[globals] of dialplans/extensions.conf: site settings only the dialplan reads.
+
+    They live here too so that a CC_* name can never mean two things.
+    """
+
+    AGI_HOSTPORT = "CC_AGI_HOSTPORT"  # host:port of this service's FastAGI listener
+    MAX_ATTEMPTS = "CC_MAX_ATTEMPTS"  # Dial attempts before the call overflows to a queue
+    FALLBACK_QUEUE = "CC_FALLBACK_QUEUE"  # queue used when FastAGI gives no usable answer at all
+    FALLBACK_QUEUE_TIMEOUT_S = "CC_FALLBACK_QUEUE_TIMEOUT_S"
+    RECORD_STEREO = "CC_RECORD_STEREO"  # yes: one 2-channel .raw file; otherwise separate rx/tx WAV legs
+
+
+class CcAction(StrEnum):
+    """Values of CC_ACTION; each one is a branch in [cc-inbound]."""
+
+    DIAL = "dial"
+    QUEUE = "queue"
+    HANGUP = "hangup"
+    VOICEMAIL = "voicemail"  # after hours: straight to CC_MAILBOX
+    CALLBACK = "callback"  # after hours: offer a callback (press 1), else voicemail if CC_MAILBOX is set
+
+
+class AgiRoute(StrEnum):
+    """FastAGI script names: agi://host:port/<route>,<attempt>,<last DIALSTATUS or NONE>,<linkedid>.
+
+    The shipped dialplan asks `inbound` for every attempt, exactly as the captured traces do (attempt 2 arrives as
+    `inbound,2,NOANSWER`), because the decision needs the same inputs each time. `next` is served by the same
+    handler so that a hand-written dialplan may name its retry call explicitly.
+    """
+
+    INBOUND = "inbound"
+    NEXT = "next"
+
+
+class AgiArg(IntEnum):
+    """Positions of the AGI() arguments (agi_arg_N) that the dialplan passes."""
+
+    ATTEMPT = 1
+    LAST_DIAL_STATUS = 2
+    LINKEDID = 3
+
+
+NO_DIAL_STATUS: Final = "NONE"  # what the dialplan passes as LAST_DIAL_STATUS before the first Dial()
+
+# AMI UserEvent raised by [cc-inbound] when an after-hours caller accepts the callback offer.
+USER_EVENT_CALLBACK_REQUESTED: Final = "CcCallbackRequested"
+
+# MixMonitor file names relative to the monitor spool (the recording module finds them from the Uniqueid).
+RECORDING_RX_SUFFIX: Final = "-rx"  # audio read from the inbound channel: the customer
+RECORDING_TX_SUFFIX: Final = "-tx"  # audio written to the inbound channel: the agent
+RECORDING_STEREO_SUFFIX: Final = "-stereo"  # .raw, s16le 8 kHz, left = customer, right = agent
+
+ALL_CC_NAMES: Final[frozenset[str]] = frozenset({str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal})

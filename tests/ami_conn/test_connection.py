@@ -1,0 +1,201 @@
+"""The AMI session against a real TCP peer speaking the traces' bytes: order, login, resync, reconnect, back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from callcenter.ami import actions
+from callcenter.ami.actions import AmiActionFailed, AmiNotConnected
+from callcenter.ami.connection import AmiConnection, AmiState, Connected, Disconnected, Received, Resync
+from tests.ami_conn.ami_peer import AmiPeer, trace_frames
+
+WAIT_S = 10
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.items: list[object] = []
+        self.changed = asyncio.Condition()
+        self.gate: asyncio.Event | None = None
+
+    async def __call__(self, item: object) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        async with self.changed:
+            self.items.append(item)
+            self.changed.notify_all()
+
+    async def until(self, predicate: Callable[[list[object]], bool]) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: predicate(self.items)), WAIT_S)
+
+    def events(self, generation: int | None = None) -> list[str]:
+        return [
+            i.message["Event"]
+            for i in self.items
+            if isinstance(i, Received) and "Event" in i.message and (generation is None or i.generation == generation)
+        ]
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[AmiPeer]:
+    server = AmiPeer()
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def _connect(peer: AmiPeer, collector: Collector, **kw: object) -> tuple[AmiConnection, asyncio.Task[None]]:
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret=kw.pop("secret", "s3cret"), reconnect_min_s=0.05, reconnect_max_s=0.2, **kw)  # type: ignore[arg-type]
+    conn.start()
+    return conn, asyncio.create_task(conn.run(collector))
+
+
+async def _shutdown(conn: AmiConnection, consumer: asyncio.Task[None]) -> None:
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    await conn.stop()
+
+
+async def test_events_arrive_in_wire_order_after_login_and_resync(peer: AmiPeer, traces_dir: Path) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector)
+    try:
+        await conn.wait_live(WAIT_S)
+        assert conn.state is AmiState.LIVE
+        frames = trace_frames(traces_dir / "concurrent_calls_5.ami")
+        await peer.send(b"".join(frames))
+        await collector.until(lambda items: len([i for i in items if isinstance(i, Received)]) >= len(frames) + 1)
+    finally:
+        await _shutdown(conn, consumer)
+    kinds = [type(i).__name__ for i in collector.items[:2]]
+    assert kinds == ["Connected", "Resync"] or kinds == ["Connected", "Received"]
+    resync = next(i for i in collector.items if isinstance(i, Resync))
+    assert set(resync.lists) == {"CoreShowChannels", "QueueStatus", "DeviceStateList", "PJSIPShowContacts"}
+    expected = [f.split(b"\r\n", 1)[0].decode().split(": ", 1)[1] for f in frames]
+    got = collector.events()
+    assert got[-len(expected):] == expected
+    uniqueids = [i.message.get("Uniqueid") for i in collector.items if isinstance(i, Received)][-len(frames):]
+    assert uniqueids == [dict(l.partition(": ")[::2] for l in f.decode().split("\r\n")).get("Uniqueid") for f in frames]
+    # The resync lists were taken before the trace was streamed, so the Resync item precedes every trace event.
+    first_trace_event = len(collector.items) - len(frames)
+    assert collector.items.index(resync) < first_trace_event
+
+
+async def test_refused_login_is_reported_and_retried(peer: AmiPeer) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector, secret="wrong")
+    try:
+        async with peer.action_seen:
+            await asyncio.wait_for(peer.action_seen.wait_for(lambda: sum(a.get("Action") == "Login" for a in peer.actions) >= 2), WAIT_S)
+        assert conn.stats.auth_failures >= 1
+        assert "Authentication failed" in conn.stats.last_error
+        assert conn.state in (AmiState.AUTH_FAILED, AmiState.CONNECTING)
+        assert not any(isinstance(i, Connected) for i in collector.items)
+    finally:
+        await _shutdown(conn, consumer)
+
+
+async def test_reconnect_after_drop_and_restart_resyncs_each_time(peer: AmiPeer, traces_dir: Path) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector)
+    try:
+        await conn.wait_live(WAIT_S)
+        peer.drop()
+        await collector.until(lambda items: sum(isinstance(i, Resync) for i in items) >= 2)
+        await conn.wait_live(WAIT_S)
+        await peer.restart()
+        await collector.until(lambda items: sum(isinstance(i, Resync) for i in items) >= 3)
+        await conn.wait_live(WAIT_S)
+        frames = trace_frames(traces_dir / "agent_pause_cycle.ami")
+        await peer.send(b"".join(frames))
+        await collector.until(lambda items: "QueueMemberRemoved" in [e for e in collector.events(3)])
+    finally:
+        await _shutdown(conn, consumer)
+    sequence = [(type(i).__name__, i.generation) for i in collector.items if not isinstance(i, Received)]
+    assert sequence == [
+        ("Connected", 1), ("Resync", 1), ("Disconnected", 1),
+        ("Connected", 2), ("Resync", 2), ("Disconnected", 2),
+        ("Connected", 3), ("Resync", 3),
+    ]
+    # The restart's Shutdown event is delivered before the disconnect it causes.
+    shutdown_at = next(n for n, i in enumerate(collector.items) if isinstance(i, Received) and i.message.get("Event") == "Shutdown")
+    second_drop = [n for n, i in enumerate(collector.items) if isinstance(i, Disconnected)][1]
+    assert shutdown_at < second_drop
+    assert peer.logins == 3 and conn.stats.sessions == 3
+
+
+async def test_slow_consumer_pauses_reading_and_loses_nothing(peer: AmiPeer, traces_dir: Path) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector, queue_high_water=100, queue_low_water=20)
+    frames = trace_frames(traces_dir / "concurrent_calls_5.ami") * 20
+    try:
+        await conn.wait_live(WAIT_S)
+        await collector.until(lambda items: any(isinstance(i, Resync) for i in items))
+        collector.gate = asyncio.Event()  # the consumer stalls
+        sender = asyncio.create_task(peer.send(b"".join(frames)))
+        await asyncio.wait_for(_until(lambda: conn.stats.reading_paused >= 1), WAIT_S)
+        collector.gate.set()
+        await sender
+        await collector.until(lambda items: sum(isinstance(i, Received) for i in items) >= len(frames) + 1)
+    finally:
+        await _shutdown(conn, consumer)
+    total_frames_bytes = sum(map(len, frames))
+    assert total_frames_bytes > 4 * 1024 * 1024
+    # Bounded: the queue never held more than the high-water mark plus one socket read of frames.
+    assert conn.stats.max_queue_depth < 100 + 1500 < len(frames)
+    assert len(collector.events()) >= len(frames)
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0)  # yield to the loop; bounded by the caller's wait_for
+
+
+async def test_malformed_frames_are_counted_and_skipped(peer: AmiPeer) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector)
+    try:
+        await conn.wait_live(WAIT_S)
+        await peer.send(b"garbage without colon\r\n\r\nEvent: Reload\r\nPrivilege: system,all\r\nModule: All\r\n\r\n")
+        await collector.until(lambda items: "Reload" in collector.events())
+    finally:
+        await _shutdown(conn, consumer)
+    assert conn.stats.malformed_frames == 1
+    assert "garbage" in conn.stats.recent_malformed[0]
+
+
+async def test_actions_and_their_failures(peer: AmiPeer) -> None:
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector)
+    try:
+        await conn.wait_live(WAIT_S)
+        # panoramisk alone would wait forever on QueueAdd's reply ("Added interface to queue").
+        reply = await conn.send(actions.queue_add(queue="sales", interface="PJSIP/1005", member_name="Agent 1005"))
+        assert reply["Message"] == "Added interface to queue"
+        sent = await peer.wait_action("QueueAdd")
+        assert (sent["Queue"], sent["Interface"], sent["Paused"]) == ("sales", "PJSIP/1005", "false")
+        with pytest.raises(AmiActionFailed, match="No such channel"):
+            await conn.send(actions.hangup(channel="PJSIP/9999-00000001"))
+    finally:
+        await _shutdown(conn, consumer)
+    with pytest.raises(AmiNotConnected):
+        await conn.send(actions.ping())
+
+
+async def test_unreachable_asterisk_backs_off_without_items() -> None:
+    collector = Collector()
+    conn = AmiConnection(host="127.0.0.1", port=1, username="u", secret="s", reconnect_min_s=0.01, reconnect_max_s=0.05)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(collector))
+    try:
+        await asyncio.wait_for(_until(lambda: bool(conn.stats.last_error)), WAIT_S)
+        assert "ConnectionRefusedError" in conn.stats.last_error or "OSError" in conn.stats.last_error
+        assert conn.state in (AmiState.CONNECTING, AmiState.DISCONNECTED)
+    finally:
+        await _shutdown(conn, consumer)
+    assert collector.items == []

@@ -1,0 +1,202 @@
+"""The shipped dialplan passes asterisklint and speaks the same CC_* names as callcenter/ami/channel_vars.py."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from callcenter.ami.agi import RouteDecision
+from callcenter.ami.channel_vars import (
+    ALL_CC_NAMES,
+    NO_DIAL_STATUS,
+    RECORDING_RX_SUFFIX,
+    RECORDING_STEREO_SUFFIX,
+    RECORDING_TX_SUFFIX,
+    USER_EVENT_CALLBACK_REQUESTED,
+    AgiArg,
+    AgiRoute,
+    CcAction,
+    ChannelVar,
+    DialplanGlobal,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DIALPLANS = REPO / "dialplans"
+EXTENSIONS = DIALPLANS / "extensions.conf"
+CC_CONTEXTS = DIALPLANS / "extensions_callcenter.conf"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+_LINT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+) (?P<code>[A-Z]_[A-Z0-9_]+): (?P<message>.*)$")
+_CC_NAME = re.compile(r"\bCC_[A-Z0-9_]+\b")
+_CC_READ = re.compile(r"\$\{(CC_[A-Z0-9_]+)[}:]")
+
+
+def _require_asterisklint() -> None:
+    try:
+        import asterisklint  # noqa: F401
+    except ImportError:
+        message = "asterisklint is not installed (pip install 'asterisklint==0.4.3')"
+        if IN_CI:
+            pytest.fail(message + "; CI=true: the dialplan lint must run")
+        pytest.skip(message)
+
+
+def run_asterisklint(extensions_conf: Path, home: Path) -> list[tuple[str, str, str]]:
+    """(file name:line, code, message) of every issue asterisklint reports for extensions_conf and its includes."""
+    _require_asterisklint()
+    env = {key: value for key, value in os.environ.items() if key != "ALINT_IGNORE"}
+    env["HOME"] = str(home)  # asterisklint loads overrides from ~/.asterisklint: keep the user's out
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from asterisklint.main import main; sys.exit(main(sys.argv[1:], os.environ))",
+            "dialplan-check",
+            str(extensions_conf),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=extensions_conf.parent,
+        check=False,
+    )
+    issues = []
+    for line in completed.stderr.splitlines():
+        match = _LINT_LINE.match(line)
+        if match:
+            issues.append((f"{Path(match['file']).name}:{match['line']}", match["code"], match["message"]))
+        elif line.strip() and not line.startswith("  "):
+            raise AssertionError(f"asterisklint failed to run:\n{completed.stderr}")
+    if completed.returncode not in (0, 1) or (completed.returncode == 1 and not issues):
+        raise AssertionError(f"asterisklint exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}")
+    return issues
+
+
+def dialplan_text() -> str:
+    """Both shipped dialplan files, comments removed (';' starts a comment in Asterisk config files)."""
+    text = EXTENSIONS.read_text() + "\n" + CC_CONTEXTS.read_text()
+    return "\n".join(line.split(";", 1)[0] for line in text.splitlines())
+
+
+def split_app_args(data: str) -> list[str]:
+    """Split application data on the commas Asterisk splits on (not inside ${...}, $[...] or (...))."""
+    args, depth, current = [], 0, ""
+    for ch in data:
+        if ch in "{[(":
+            depth += 1
+        elif ch in "}])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            args.append(current)
+            current = ""
+        else:
+            current += ch
+    return [*args, current]
+
+
+def test_shipped_dialplan_passes_asterisklint(tmp_path: Path) -> None:
+    issues = run_asterisklint(EXTENSIONS, tmp_path)
+    # H_ messages are hints about style; E_ (Asterisk would stop or misparse) and W_ (e.g. a Goto to a label
+    # that does not exist) are bugs
+    assert [issue for issue in issues if not issue[1].startswith("H_")] == []
+
+
+def test_asterisklint_catches_errors_in_the_included_contexts(tmp_path: Path) -> None:
+    broken = tmp_path / "dialplans"
+    shutil.copytree(DIALPLANS, broken)
+    contexts = broken / CC_CONTEXTS.name
+    text = contexts.read_text()
+    assert "Goto(overflow)" in text and "Queue(${CC_QUEUE}" in text
+    contexts.write_text(
+        text.replace("Goto(overflow)", "Goto(overflw)").replace("Queue(${CC_QUEUE}", "Queeue(${CC_QUEUE}")
+    )
+
+    codes = {code for _, code, _ in run_asterisklint(broken / EXTENSIONS.name, tmp_path)}
+
+    assert "E_APP_MISSING" in codes  # Queeue()
+    assert "W_DP_GOTO_CONTEXT_NOEXTEN" in codes  # Goto(overflw)
+
+
+def test_every_cc_name_in_the_dialplan_is_defined_in_channel_vars() -> None:
+    undefined = set(_CC_NAME.findall(dialplan_text())) - ALL_CC_NAMES
+    assert undefined == set(), "define these in callcenter/ami/channel_vars.py"
+
+
+def test_every_name_in_channel_vars_is_read_by_the_dialplan() -> None:
+    read = set(_CC_READ.findall(dialplan_text()))
+    names = {str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal}
+    assert names - read == set(), "defined in channel_vars.py but never read by the dialplan"
+
+
+def test_every_variable_the_fastagi_server_sets_is_read_by_the_dialplan() -> None:
+    decisions = [
+        RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=20, reason="x"),
+        RouteDecision.for_queue("sales", reason="x"),
+        RouteDecision.for_hangup(reason="x"),
+        RouteDecision.for_voicemail("8001@default", reason="x"),
+        RouteDecision.for_callback(reason="x"),
+    ]
+    assert {d.action for d in decisions} == set(CcAction)
+    read = set(_CC_READ.findall(dialplan_text()))
+    for decision in decisions:
+        names = {str(name) for name, _ in decision.channel_variables(default_queue="sales", default_queue_timeout_s=9)}
+        assert names - read == set(), decision.action
+
+
+def test_every_action_has_a_branch() -> None:
+    text = dialplan_text()
+    for action in CcAction:
+        assert f'$["${{{ChannelVar.ACTION}}}" = "{action}"]' in text, action
+
+
+def test_globals_define_every_dialplan_setting() -> None:
+    globals_section = re.split(r"^\[globals\]$", EXTENSIONS.read_text(), flags=re.MULTILINE)[1].split("\n[", 1)[0]
+    defined = dict(re.findall(r"^(CC_[A-Z0-9_]+)=(.+)$", globals_section, flags=re.MULTILINE))
+    assert set(defined) == {str(v) for v in DialplanGlobal}
+    assert int(defined[DialplanGlobal.MAX_ATTEMPTS]) >= 1
+    queues = re.findall(r"^\[([a-z0-9_-]+)\]", (DIALPLANS / "queues.conf").read_text(), flags=re.MULTILINE)
+    assert defined[DialplanGlobal.FALLBACK_QUEUE] in queues
+
+
+def test_agi_call_matches_the_request_parser() -> None:
+    [agi_data] = re.findall(r",AGI\((.*)\)\s*$", dialplan_text(), flags=re.MULTILINE)
+    url, *args = split_app_args(agi_data)
+    assert url == f"agi://${{{DialplanGlobal.AGI_HOSTPORT}}}/{AgiRoute.INBOUND}"
+    assert args[AgiArg.ATTEMPT - 1] == f"${{{ChannelVar.ATTEMPT}}}"
+    assert "${DIALSTATUS}" in args[AgiArg.LAST_DIAL_STATUS - 1]
+    assert NO_DIAL_STATUS in args[AgiArg.LAST_DIAL_STATUS - 1]
+    assert args[AgiArg.LINKEDID - 1] == "${CHANNEL(linkedid)}"
+    assert len(args) == max(AgiArg)
+
+
+def test_shared_names_outside_channel_variables_appear_in_the_dialplan() -> None:
+    text = dialplan_text()
+    assert f"UserEvent({USER_EVENT_CALLBACK_REQUESTED}," in text
+    for suffix in (RECORDING_RX_SUFFIX, RECORDING_TX_SUFFIX, RECORDING_STEREO_SUFFIX):
+        assert f"${{UNIQUEID}}{suffix}." in text, suffix
+
+
+def test_dialplan_keeps_the_capture_dialplans_names(traces_dir: Path) -> None:
+    """Same story as the traces: every CC_* name the capture dialplan used is still used, with the same meaning."""
+    capture = (traces_dir / "config" / "extensions.conf").read_text()
+    capture = "\n".join(line.split(";", 1)[0] for line in capture.splitlines())
+    capture_names = set(_CC_NAME.findall(capture))
+    assert capture_names, "the capture dialplan uses CC_* variables"
+    assert capture_names - set(_CC_NAME.findall(dialplan_text())) == set()
+    assert capture_names <= ALL_CC_NAMES
+
+
+def test_manager_user_has_no_blanket_write_permission() -> None:
+    manager = (DIALPLANS / "manager.conf").read_text()
+    user = manager.split("[callcenter]", 1)[1]
+    settings = dict(re.findall(r"^(\w+)\s*=\s*(.+?)\s*$", user, flags=re.MULTILINE))
+    assert settings["read"] == "all"
+    write = set(settings["write"].split(","))
+    assert write == {"originate", "call", "agent", "reporting"}
+    assert "127.0.0.1" in settings["permit"]
