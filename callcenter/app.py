@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +12,8 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.ami.agi import FastAgiServer
+from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.api import crm_routes
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, bind, error_middleware, openapi_document
@@ -26,6 +30,9 @@ REDIS = web.AppKey("redis", Any)
 PHONE_RULES = web.AppKey("phone_rules", PhoneRules)
 READY = web.AppKey("ready", dict)
 OPENAPI = web.AppKey("openapi", dict)
+AGI = web.AppKey("agi", FastAgiServer)
+AMI = web.AppKey("ami", Any)
+AMI_CONSUMER = web.AppKey("ami_consumer", Any)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -56,6 +63,45 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
+    agi = app[SETTINGS].agi
+    server = FastAgiServer(
+        host=agi.host,
+        port=agi.port,
+        default_queue=agi.default_queue,
+        queue_timeout_s=agi.queue_timeout_s,
+        time_budget_ms=agi.time_budget_ms,
+    )
+    await server.start()
+    app[AGI] = server
+    log.info("FastAGI listening on %s:%d", agi.host, server.port)
+    yield
+    await server.stop()
+
+
+async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
+    ami = app[SETTINGS].ami
+    if not ami.host:
+        app[AMI] = None
+        yield
+        return
+    connection = AmiConnection(
+        host=ami.host,
+        port=ami.port,
+        username=ami.username,
+        secret=ami.secret,
+        ping_interval_s=ami.ping_interval_s,
+        reconnect_max_s=ami.reconnect_max_s,
+    )
+    app[AMI] = connection
+    connection.start()
+    consumer = asyncio.create_task(connection.run(app[AMI_CONSUMER]), name="ami-consumer")
+    yield
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    await connection.stop()
+
+
 async def healthz(_request: web.Request) -> web.Response:
     """Liveness: the process answers."""
     return web.json_response({"status": "ok", "version": __version__})
@@ -77,15 +123,51 @@ async def readyz(request: web.Request) -> web.Response:
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"down: {exc.__class__.__name__}"
+    connection = app.get(AMI)
+    if connection is not None:
+        checks["ami"] = "ok" if connection.state is AmiState.LIVE else f"down: {connection.state}"
+        if connection.state is not AmiState.LIVE and connection.stats.last_error:
+            checks["ami"] += f" ({connection.stats.last_error})"
     ok = all(value == "ok" for value in checks.values())
     return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: AMI ingest (queue depth, lag, malformed frames) and FastAGI counters."""
+    lines = []
+    connection = request.app.get(AMI)
+    if connection is not None:
+        stats = connection.stats
+        for name, value in (
+            ("ami_messages_total", stats.messages),
+            ("ami_malformed_frames_total", stats.malformed_frames),
+            ("ami_queue_depth", stats.queue_depth),
+            ("ami_queue_depth_max", stats.max_queue_depth),
+            ("ami_reading_paused_total", stats.reading_paused),
+            ("ami_lag_seconds", stats.lag_s),
+            ("ami_sessions_total", stats.sessions),
+            ("ami_auth_failures_total", stats.auth_failures),
+            ("ami_live", int(connection.state is AmiState.LIVE)),
+        ):
+            lines.append(f"callcenter_{name} {value}")
+    agi = request.app.get(AGI)
+    if agi is not None:
+        for name, value in dataclasses.asdict(agi.counters).items():
+            lines.append(f"callcenter_agi_{name}_total {value}")
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
+def _log_only_consumer(item: Any) -> None:
+    """Until the live call model is wired in, AMI items are only counted (in AmiStats)."""
+
+
+def build_app(
+    settings: Settings, *, database: Database | None = None, ami_consumer: Any = None
+) -> web.Application:
     database = database or Database.from_url(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -98,8 +180,13 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[OPENAPI] = openapi_document(crm_routes.api, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
+    app[AMI_CONSUMER] = ami_consumer or _log_only_consumer
+    app.cleanup_ctx.append(_ami_ctx)
+    if settings.agi.enabled:
+        app.cleanup_ctx.append(_agi_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/metrics", metrics)
     crm_routes.add_routes(app, lambda route: bind(route, db=database, rules=rules))
     return app

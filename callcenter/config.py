@@ -65,6 +65,7 @@ class AmiSettings(_Section):
 
 
 class AgiSettings(_Section):
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=4573, ge=0, le=65535)
     time_budget_ms: int = Field(default=300, ge=10, le=10_000)

@@ -10,7 +10,7 @@ from crm_core.db import Database
 from crm_core.errors import Unauthorized
 from crm_core.users import authenticate
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})
 
 
 def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]]:

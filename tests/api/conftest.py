@@ -66,6 +66,7 @@ async def world(db_url: str, aiohttp_client: Any) -> World:
         environ={
             "CALLCENTER_DATABASE__URL": db_url,
             "CALLCENTER_DATABASE__MIGRATE_ON_START": "false",
+            "CALLCENTER_AGI__PORT": "0",
             "CALLCENTER_CRM__COMPANY_NUMBERS": "+1 212 555 0100,8050",
         }
     )

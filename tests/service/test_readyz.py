@@ -13,7 +13,7 @@ from tests.conftest import REDIS_URL, require_service
 
 def _settings(tmp_path: Path, redis_url: str) -> Any:
     return load_settings(
-        environ={"CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'r.sqlite3'}", "CALLCENTER_REDIS__URL": redis_url}
+        environ={"CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'r.sqlite3'}", "CALLCENTER_REDIS__URL": redis_url, "CALLCENTER_AGI__PORT": "0"}
     )
 
 

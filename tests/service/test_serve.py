@@ -24,6 +24,7 @@ async def test_serve_starts_answers_and_stops_on_sigterm(tmp_path: Path) -> None
         **os.environ,
         "CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'cc.sqlite3'}",
         "CALLCENTER_HTTP__PORT": str(port),
+        "CALLCENTER_AGI__PORT": "0",
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callcenter.cli", "serve",

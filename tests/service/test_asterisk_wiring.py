@@ -1,0 +1,80 @@
+"""The composition root wires the Asterisk edge: FastAGI answers, AMI readiness and metrics reflect the session."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.app import AGI, AMI, build_app
+from callcenter.config import load_settings
+from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
+from tests.ami_conn.ami_peer import AmiPeer
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[AmiPeer]:
+    server = AmiPeer(secret="s3cret")
+    await server.start()
+    yield server
+    await server.close()
+
+
+def _settings(tmp_path: Path, **env: str) -> Any:
+    return load_settings(
+        environ={"CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'w.sqlite3'}", "CALLCENTER_AGI__PORT": "0", **env}
+    )
+
+
+async def test_fastagi_answers_with_the_default_queue(tmp_path: Path, aiohttp_client: Any, traces_dir: Path) -> None:
+    client = await aiohttp_client(build_app(_settings(tmp_path, CALLCENTER_AGI__DEFAULT_QUEUE="sales")))
+    agi = client.app[AGI]
+    session = load_transcript(traces_dir / "inbound_agi_dial_answer.agi")[0]
+    result = await play_asterisk(agi.port, session.request_bytes())
+    variables = dict(parse_set_variables(result.commands))
+    assert variables["CC_ACTION"] == "queue" and variables["CC_QUEUE"] == "sales"
+    assert variables["CC_REASON"] == "default-queue"
+    metrics = await (await client.get("/metrics")).text()
+    assert "callcenter_agi_answered_total 1" in metrics
+
+
+async def test_ami_readiness_follows_the_session(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer) -> None:
+    settings = _settings(
+        tmp_path, CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port), CALLCENTER_AMI__SECRET="s3cret"
+    )
+    client = await aiohttp_client(build_app(settings))
+    await client.app[AMI].wait_live(10)
+    resp = await client.get("/readyz")
+    assert resp.status == 200 and (await resp.json())["checks"]["ami"] == "ok"
+    assert "callcenter_ami_live 1" in await (await client.get("/metrics")).text()
+    await peer.close()  # Asterisk goes away and stays away
+    await asyncio.wait_for(_until_not_ready(client), 10)
+
+
+async def _until_not_ready(client: Any) -> None:
+    while True:
+        resp = await client.get("/readyz")
+        if resp.status == 503:
+            assert (await resp.json())["checks"]["ami"].startswith("down")
+            return
+
+
+async def test_refused_ami_login_makes_the_service_unready(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer) -> None:
+    settings = _settings(
+        tmp_path, CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port), CALLCENTER_AMI__SECRET="nope"
+    )
+    client = await aiohttp_client(build_app(settings))
+    async with peer.action_seen:
+        await asyncio.wait_for(peer.action_seen.wait_for(lambda: any(a.get("Action") == "Login" for a in peer.actions)), 10)
+    await asyncio.wait_for(_until_auth_failed(client), 10)
+
+
+async def _until_auth_failed(client: Any) -> None:
+    while True:
+        body = await (await client.get("/readyz")).json()
+        if "auth_failed" in body["checks"].get("ami", ""):
+            assert "Authentication failed" in body["checks"]["ami"]
+            return
