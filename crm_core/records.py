@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_core import custom_fields
 from crm_core.access import Principal, check_assignable, owner_filter
 from crm_core.errors import Conflict, Invalid, NotFound
-from crm_core.models import Company, Contact, Email, Entity, Lead, LeadStatus, Phone, Role
+from crm_core.models import Company, Contact, Email, Entity, Lead, LeadStatus, Phone, Role, User
 from crm_core.paging import Page, paginate
 from crm_core.phones import PhoneError, PhoneNumber, normalize, try_normalize
 from crm_core.schemas import CompanyIn, ContactIn, LeadIn, PhoneIn
@@ -69,6 +69,16 @@ def _owner_of(row: Phone | Email) -> tuple[Entity, int]:
         if value is not None:
             return entity, value
     raise AssertionError("row without owner violates ck_*_one_owner")
+
+
+async def refuse_agent_extensions(session: AsyncSession, items: Sequence[PhoneIn], *, field_name: str = "phones") -> None:
+    """An agent's desk extension is the company's own number too, whatever the region makes of its digits."""
+    short = {item.number.strip(): index for index, item in enumerate(items) if item.number.strip().isdigit() and len(item.number.strip()) <= 8}
+    if not short:
+        return
+    taken = await session.scalar(select(User.extension).where(User.extension.in_(list(short))).limit(1))
+    if taken is not None:
+        raise Invalid("this is an agent's extension, one of the company's own numbers", field=f"{field_name}[{short[taken]}].number")
 
 
 def parse_phones(items: Sequence[PhoneIn], rules: PhoneRules, *, field_name: str = "phones") -> list[tuple[PhoneNumber, str]]:
@@ -162,6 +172,7 @@ async def create(
         raise Invalid("a contact needs a name, a phone or an email", field="last_name")
     definitions = await custom_fields.definitions_for(session, entity)
     record = MODELS[entity](**fields, custom=custom_fields.validate(definitions, data.custom))
+    await refuse_agent_extensions(session, data.phones)
     await _attach(session, record, entity, parse_phones(data.phones, rules), _clean_emails(data.emails))
     return record
 
@@ -247,6 +258,7 @@ async def add_phone(
     session: AsyncSession, principal: Principal, rules: PhoneRules, entity: Entity, record_id: int, item: PhoneIn
 ) -> Any:
     record = await get(session, principal, entity, record_id)
+    await refuse_agent_extensions(session, [item], field_name="phone")
     [(number, kind)] = parse_phones([item], rules, field_name="phone")
     found = await _existing_owner(session, [number], [])
     if found:

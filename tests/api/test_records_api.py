@@ -224,3 +224,9 @@ async def test_openapi_document_is_valid_and_lists_every_route(world: World) -> 
     declared = {(r.path, r.method.lower()) for r in api.routes}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert declared == documented
+
+
+async def test_agent_extensions_never_become_records(world: World) -> None:
+    # "1002" is Alice's desk phone; in some regions those digits would pass as a short national number.
+    status, err = await world.call(world.admin, "POST", "/api/v1/contacts", {"last_name": "Desk", "phones": [{"number": "1002"}]})
+    assert status == 422 and err["error"]["field"] == "phones[0].number" and "extension" in err["error"]["message"]
