@@ -30,7 +30,7 @@ DEFAULT_MAX_FRAME_BYTES: Final = 64 * 1024
 RAW_KEEP_BYTES: Final = 256
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MalformedFrame:
     """A frame we refused, kept (truncated) so the connection layer can log what Asterisk sent."""
 
@@ -174,9 +174,10 @@ class FrameSplitter:
         return buf[eol + 2 :]
 
     def _parse_part(self, part: bytes) -> dict[str, str] | None:
+        if not part:
+            return None  # an extra blank line between messages: tolerated, not an error
         text = part.decode("utf-8", "replace")
-        if text.startswith(_EOL) or text.endswith(_EOL) or text.startswith("\n"):
-            # Stray extra CRLFs between messages: tolerated, not an error.
+        if text[0] in "\r\n" or text[-1] in "\r\n":
             text = text.strip("\r\n")
             if not text:
                 return None

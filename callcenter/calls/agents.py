@@ -1,0 +1,182 @@
+"""One agent-state model merged from every source of truth.
+
+Facts per agent: device state (DeviceStateChange, or the Status of a queue member event), registration
+(ContactStatus/PeerStatus), queue membership and pause (QueueMember* events), the agent's legs in calls we track,
+and the end of the agent's last talk (for wrap-up). The state shown to the rest of the system is derived from them
+by one precedence rule (``AgentBook._derive``) and an ``AgentStateChanged`` is emitted only when it changes.
+
+Time is always passed in (event timestamps); nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from callcenter.events import AgentState, AgentStateChanged
+
+__all__ = ["AgentBook", "AgentRecord", "DEVICE_STATE_BY_STATUS"]
+
+# QueueMember* ``Status`` numbers are AST_DEVICE_* values.
+DEVICE_STATE_BY_STATUS: dict[int, str] = {
+    0: "UNKNOWN",
+    1: "NOT_INUSE",
+    2: "INUSE",
+    3: "BUSY",
+    4: "INVALID",
+    5: "UNAVAILABLE",
+    6: "RINGING",
+    7: "RINGINUSE",
+    8: "ONHOLD",
+}
+_OFFLINE_DEVICE = frozenset({"UNAVAILABLE", "INVALID"})
+_BUSY_DEVICE = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
+_REACHABLE = frozenset({"created", "reachable", "nonqualified", "updated", "registered", "ok"})
+_UNREACHABLE = frozenset({"removed", "unreachable", "unregistered", "rejected", "unqualified"})
+
+RINGING_LEG = "ringing"
+OFFERED_LEG = "offered"  # dialled but not ringing yet (or rejected at once): does not change the agent's state
+TALKING_LEG = "talking"
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    agent: str
+    device_state: str | None = None
+    reachable: bool | None = None
+    # queue -> pause reason ('' when paused without reason) or None when not paused
+    queues: dict[str, str | None] = field(default_factory=dict)
+    legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # leg uniqueid -> (call_id, leg state)
+    wrapup_until_s: float | None = None
+    state: AgentState | None = None
+    reason: str | None = None
+
+
+class AgentBook:
+    """Agent records and the derivation of their state; appends emitted events to the list it is given."""
+
+    __slots__ = ("agents", "wrapup_s", "_deadlines", "_out")
+
+    def __init__(self, *, wrapup_s: float, out: list[object]) -> None:
+        self.agents: dict[str, AgentRecord] = {}
+        self.wrapup_s = wrapup_s
+        self._deadlines: list[tuple[float, str]] = []
+        self._out = out
+
+    def set_output(self, out: list[object]) -> None:
+        self._out = out
+
+    def _get(self, agent: str) -> AgentRecord:
+        rec = self.agents.get(agent)
+        if rec is None:
+            rec = self.agents[agent] = AgentRecord(agent)
+        return rec
+
+    # -- facts ------------------------------------------------------------------------------------------------------
+
+    def device(self, agent: str, state: str, at_s: float) -> None:
+        rec = self._get(agent)
+        rec.device_state = state
+        self._refresh(rec, at_s)
+
+    def registration(self, agent: str, status: str, at_s: float) -> None:
+        low = status.lower()
+        reachable = True if low in _REACHABLE else False if low in _UNREACHABLE else None
+        if reachable is None:
+            return
+        rec = self._get(agent)
+        rec.reachable = reachable
+        self._refresh(rec, at_s)
+
+    def member(self, agent: str, queue: str, *, paused: bool, reason: str | None, status: int | None, at_s: float) -> None:
+        rec = self._get(agent)
+        rec.queues[queue] = (reason or "") if paused else None
+        if status is not None and status in DEVICE_STATE_BY_STATUS:
+            rec.device_state = DEVICE_STATE_BY_STATUS[status]
+        self._refresh(rec, at_s)
+
+    def member_removed(self, agent: str, queue: str, at_s: float) -> None:
+        rec = self.agents.get(agent)
+        if rec is None or rec.queues.pop(queue, 0) == 0:
+            return
+        self._refresh(rec, at_s)
+
+    def replace_memberships(self, members: dict[str, dict[str, tuple[bool, str | None, int | None]]], at_s: float) -> None:
+        """Resync: ``members[agent][queue] = (paused, reason, status)`` is the whole truth for queue membership."""
+        for agent, rec in list(self.agents.items()):
+            if rec.queues and agent not in members:
+                rec.queues.clear()
+                self._refresh(rec, at_s)
+        for agent, queues in members.items():
+            rec = self._get(agent)
+            rec.queues = {q: ((r or "") if p else None) for q, (p, r, _) in queues.items()}
+            for _, _, status in queues.values():
+                if status is not None and status in DEVICE_STATE_BY_STATUS:
+                    rec.device_state = DEVICE_STATE_BY_STATUS[status]
+            self._refresh(rec, at_s)
+
+    def leg(self, agent: str, leg: str, call_id: str, leg_state: str, at_s: float) -> None:
+        rec = self._get(agent)
+        rec.legs[leg] = (call_id, leg_state)
+        self._refresh(rec, at_s)
+
+    def leg_ended(self, agent: str, leg: str, at_s: float, *, talked: bool, wrapup: bool = True) -> None:
+        rec = self.agents.get(agent)
+        if rec is None or rec.legs.pop(leg, None) is None:
+            return
+        if talked and wrapup and self.wrapup_s > 0:
+            rec.wrapup_until_s = at_s + self.wrapup_s
+            heapq.heappush(self._deadlines, (rec.wrapup_until_s, agent))
+        self._refresh(rec, at_s)
+
+    def tick(self, now_s: float) -> None:
+        """Expire wrap-ups whose time has come (called with each event's time and by the owner's timer)."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now_s:
+            until, agent = heapq.heappop(deadlines)
+            rec = self.agents.get(agent)
+            if rec is not None and rec.wrapup_until_s == until:
+                rec.wrapup_until_s = None
+                self._refresh(rec, until)
+
+    @property
+    def next_deadline_s(self) -> float | None:
+        return self._deadlines[0][0] if self._deadlines else None
+
+    # -- derivation -------------------------------------------------------------------------------------------------
+
+    def _derive(self, rec: AgentRecord, at_s: float) -> tuple[AgentState, str | None, str | None]:
+        """(state, pause reason, call_id). Precedence: our own calls first (most precise), then the device, then
+        pause, then wrap-up."""
+        ringing_call = None
+        for call_id, leg_state in rec.legs.values():
+            if leg_state == TALKING_LEG:
+                return AgentState.TALKING, None, call_id
+            if leg_state == RINGING_LEG:
+                ringing_call = call_id
+        if ringing_call is not None:
+            return AgentState.RINGING, None, ringing_call
+        device = rec.device_state
+        if device in _OFFLINE_DEVICE or (rec.reachable is False and device in (None, "UNKNOWN")):
+            return AgentState.OFFLINE, None, None
+        if device in _BUSY_DEVICE:
+            return AgentState.TALKING, None, None
+        if device == "RINGING":
+            return AgentState.RINGING, None, None
+        for reason in rec.queues.values():
+            if reason is not None:
+                return AgentState.PAUSED, reason or None, None
+        if rec.wrapup_until_s is not None and rec.wrapup_until_s > at_s:
+            return AgentState.WRAP_UP, None, None
+        return AgentState.AVAILABLE, None, None
+
+    def _refresh(self, rec: AgentRecord, at_s: float) -> None:
+        state, reason, call_id = self._derive(rec, at_s)
+        if state is rec.state and reason == rec.reason:
+            return
+        previous = rec.state
+        rec.state = state
+        rec.reason = reason
+        self._out.append(
+            AgentStateChanged(agent=rec.agent, at_s=at_s, state=state, previous=previous, reason=reason, call_id=call_id)
+        )
