@@ -14,6 +14,10 @@ from aiohttp import web
 from callcenter import __version__
 from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
+from callcenter.calls.live import LiveCalls, log_domain_event
+from callcenter.calls.tracker import CallTracker
+from callcenter.events import InProcessBus
+from callcenter.redis_bus import RedisFanout
 from callcenter.api import crm_routes
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, bind, error_middleware, openapi_document
@@ -32,7 +36,8 @@ READY = web.AppKey("ready", dict)
 OPENAPI = web.AppKey("openapi", dict)
 AGI = web.AppKey("agi", FastAgiServer)
 AMI = web.AppKey("ami", Any)
-AMI_CONSUMER = web.AppKey("ami_consumer", Any)
+BUS = web.AppKey("bus", InProcessBus)
+LIVE = web.AppKey("live", LiveCalls)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -56,10 +61,18 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         app[REDIS] = None
         yield
         return
-    client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    client = aioredis.from_url(url, socket_connect_timeout=2)
     app[REDIS] = client
     log.info("redis configured at %s", url.split("@")[-1])
+    fanout = RedisFanout(bus=app[BUS], redis=client)
+    try:
+        await fanout.start()
+    except Exception as exc:  # Redis down at start: this instance still works alone; /readyz says why
+        log.error("redis fan-out not started: %s", exc)
+        fanout = None
     yield
+    if fanout is not None:
+        await fanout.stop()
     await client.aclose()
 
 
@@ -95,10 +108,15 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[AMI] = connection
     connection.start()
-    consumer = asyncio.create_task(connection.run(app[AMI_CONSUMER]), name="ami-consumer")
+    live = app[LIVE]
+    tasks = [
+        asyncio.create_task(connection.run(live), name="ami-consumer"),
+        asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),
+    ]
     yield
-    consumer.cancel()
-    await asyncio.gather(consumer, return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await connection.stop()
 
 
@@ -161,13 +179,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-def _log_only_consumer(item: Any) -> None:
-    """Until the live call model is wired in, AMI items are only counted (in AmiStats)."""
-
-
-def build_app(
-    settings: Settings, *, database: Database | None = None, ami_consumer: Any = None
-) -> web.Application:
+def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
     database = database or Database.from_url(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
     )
@@ -180,7 +192,10 @@ def build_app(
     app[OPENAPI] = openapi_document(crm_routes.api, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
-    app[AMI_CONSUMER] = ami_consumer or _log_only_consumer
+    bus = InProcessBus()
+    bus.subscribe(log_domain_event)
+    app[BUS] = bus
+    app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
     app.cleanup_ctx.append(_ami_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)

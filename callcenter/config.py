@@ -73,6 +73,11 @@ class AgiSettings(_Section):
     queue_timeout_s: int = Field(default=300, ge=1)
 
 
+class CallSettings(_Section):
+    # After-call work: the agent is offered no new call for this long after hanging up.
+    wrapup_s: float = Field(default=0.0, ge=0, le=3600)
+
+
 class CrmSettings(_Section):
     default_region: str = "US"
     # The company's own numbers (DIDs, switchboard, agent extensions) never become CRM records.
@@ -107,6 +112,7 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

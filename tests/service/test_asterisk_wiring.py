@@ -78,3 +78,47 @@ async def _until_auth_failed(client: Any) -> None:
         if "auth_failed" in body["checks"].get("ami", ""):
             assert "Authentication failed" in body["checks"]["ami"]
             return
+
+
+async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer, traces_dir: Path) -> None:
+    from callcenter.app import BUS
+    from callcenter.events import CallEnded
+    from tests.ami_conn.ami_peer import trace_frames
+
+    settings = _settings(
+        tmp_path, CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port), CALLCENTER_AMI__SECRET="s3cret"
+    )
+    client = await aiohttp_client(build_app(settings))
+    ended: list[CallEnded] = []
+    all_ended = asyncio.Event()
+
+    def on_end(event: CallEnded) -> None:
+        ended.append(event)
+        if len(ended) == 5:
+            all_ended.set()
+
+    client.app[BUS].subscribe(on_end, event_type=CallEnded)
+    await client.app[AMI].wait_live(10)
+    await peer.send(b"".join(trace_frames(traces_dir / "concurrent_calls_5.ami")))
+    await asyncio.wait_for(all_ended.wait(), 10)
+    # concurrent_calls_5.md: five trunk calls 200 ms apart to 1002..1006, all answered.
+    assert sorted(e.answered_by for e in ended) == ["1002", "1003", "1004", "1005", "1006"]
+    assert {e.outcome.value for e in ended} == {"answered"}
+    assert len({e.call_id for e in ended}) == 5
+
+
+def test_domain_events_log_one_line_with_the_call_id(caplog: pytest.LogCaptureFixture, traces_dir: Path) -> None:
+    import logging
+
+    from callcenter.calls.ingest import AmiIngest
+    from callcenter.calls.live import log_domain_event
+    from callcenter.calls.tracker import CallTracker
+
+    ingest = AmiIngest(tracker=CallTracker(), publish=log_domain_event)
+    with caplog.at_level(logging.INFO, logger="callcenter.calls"):
+        ingest.feed_bytes((traces_dir / "inbound_busy.ami").read_bytes())
+    ended = [r for r in caplog.records if r.getMessage().startswith("call ended")]
+    assert len(ended) == 1
+    assert ended[0].call_id == "1795390547.7"
+    assert "answered_by=1002" in ended[0].getMessage() and "\n" not in ended[0].getMessage()
+    assert any(r.getMessage().startswith("agent 1002") for r in caplog.records)

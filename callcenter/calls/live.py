@@ -1,0 +1,73 @@
+"""Adapter from the AMI session's ordered queue to the pure tracker, publishing what it emits on the bus.
+
+This is the one consumer of `AmiConnection.run`; it keeps the wiring order the tracker documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from callcenter.ami.connection import Connected, Disconnected, Item, Received, Resync
+from callcenter.calls.ingest import AmiIngest
+from callcenter.calls.tracker import CallTracker
+from callcenter.events import AgentStateChanged, CallEnded, EventBus
+
+log = logging.getLogger("callcenter.calls")
+
+
+class LiveCalls:
+    def __init__(self, *, tracker: CallTracker, bus: EventBus) -> None:
+        self.tracker = tracker
+        self.bus = bus
+        self.ingest = AmiIngest(tracker=tracker, publish=bus.publish)
+
+    def __call__(self, item: Item) -> None:
+        if isinstance(item, Received):
+            self.ingest.feed_headers(item.message)
+        elif isinstance(item, Connected):
+            self.tracker.begin_resync()
+        elif isinstance(item, Resync):
+            for messages in item.lists.values():
+                for message in messages:
+                    self.ingest.feed_headers(message)
+            emitted = self.tracker.end_resync(
+                at_s=item.at_s, channels_complete=True, members_complete="QueueStatus" in item.lists
+            )
+            for event in emitted:
+                self.bus.publish(event)
+            log.info("live model resynced: %d open calls", len(self.tracker.open_calls()))
+        elif isinstance(item, Disconnected):
+            log.warning("live model paused until the AMI session is back (%s)", item.reason)
+
+    def tick(self, now_s: float) -> None:
+        for event in self.tracker.tick(now_s):
+            self.bus.publish(event)
+
+    async def run_wrapup_timer(self, *, interval_s: float = 1.0) -> None:
+        """Wrap-up must end on a quiet line too; the tracker itself has no clock."""
+        while True:
+            await asyncio.sleep(interval_s)
+            deadline = self.tracker.agents.next_deadline_s
+            if deadline is not None and deadline <= time.time():
+                self.tick(time.time())
+
+
+def log_domain_event(event: Any) -> None:
+    """One readable line per call event, tagged with the call id (the supervisor's log view)."""
+    call_id = getattr(event, "call_id", None) or "-"
+    if isinstance(event, CallEnded):
+        text = (
+            f"call ended {event.outcome} ({event.direction}) caller={event.caller} did={event.did} "
+            f"answered_by={event.answered_by} wait={event.wait_s:.1f}s talk={event.talk_s:.1f}s "
+            f"cause={event.hangup_cause} by={event.hung_up_by}"
+        )
+    elif isinstance(event, AgentStateChanged):
+        text = f"agent {event.agent} {event.previous} -> {event.state}" + (f" ({event.reason})" if event.reason else "")
+    else:
+        shown = " ".join(f"{f.name}={getattr(event, f.name)}" for f in dataclasses.fields(event) if f.name != "call_id")
+        text = f"{type(event).__name__} {shown}"
+    log.info(text, extra={"call_id": call_id})
