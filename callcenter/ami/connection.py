@@ -166,7 +166,7 @@ class AmiConnection:
         self.action_timeout_s = action_timeout_s
         self.reconnect_min_s, self.reconnect_max_s = reconnect_min_s, reconnect_max_s
         self.high_water, self.low_water = queue_high_water, queue_low_water
-        self.state = AmiState.STOPPED
+        self._state = AmiState.STOPPED
         self.stats = AmiStats()
         self.generation = 0
         self._queue: deque[Item] = deque()
@@ -176,7 +176,17 @@ class AmiConnection:
         self._supervisor: asyncio.Task[None] | None = None
         self._paused = False
         self._live = asyncio.Event()
+        self._changed = asyncio.Event()
         self._prelogin: list[Received] = []
+
+    @property
+    def state(self) -> AmiState:
+        return self._state
+
+    @state.setter
+    def state(self, value: AmiState) -> None:
+        self._state = value
+        self._notify()
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -194,6 +204,19 @@ class AmiConnection:
 
     async def wait_live(self, timeout_s: float) -> None:
         await asyncio.wait_for(self._live.wait(), timeout_s)
+
+    async def wait_until(self, predicate: Callable[[AmiConnection], bool], timeout_s: float) -> None:
+        """Wait until `predicate(self)` holds, re-checked at every state or stats change (health checks, tests)."""
+
+        async def watch() -> None:
+            while not predicate(self):
+                await self._changed.wait()
+
+        await asyncio.wait_for(watch(), timeout_s)
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     # -- sending --------------------------------------------------------------------------------------------------
 
@@ -260,12 +283,13 @@ class AmiConnection:
                 self._paused = True
                 self.stats.reading_paused += 1
                 manager.protocol.transport.pause_reading()
+                self._notify()
                 log.warning("AMI consumer behind: queue %d, lag %.2f s; reading paused", depth, self.stats.lag_s)
 
     def _on_message(self, _manager: Manager, message: Message) -> None:
         self.stats.messages += 1
         item = Received(generation=self.generation, message=message, received_at_s=time.monotonic())
-        if self.state is AmiState.CONNECTING:
+        if self.state not in (AmiState.RESYNCING, AmiState.LIVE):
             # Events that come with the login reply (FullyBooted) belong after this session's Connected marker.
             self._prelogin.append(item)
         else:
@@ -284,7 +308,8 @@ class AmiConnection:
     async def _supervise(self) -> None:
         delay = self.reconnect_min_s
         while True:
-            self.state = AmiState.CONNECTING
+            if self.state is not AmiState.AUTH_FAILED:  # a refused login stays visible while we retry
+                self.state = AmiState.CONNECTING
             try:
                 await self._session()
                 delay = self.reconnect_min_s  # a session that got going resets the backoff
@@ -298,6 +323,7 @@ class AmiConnection:
                 log.warning("AMI %s:%d unavailable: %s", self.host, self.port, self.stats.last_error)
             finally:
                 self._close()
+                self._notify()
             if self.state is not AmiState.AUTH_FAILED:
                 self.state = AmiState.DISCONNECTED
             # Jitter keeps a fleet of instances from hammering a restarting Asterisk in lockstep.

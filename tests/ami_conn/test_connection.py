@@ -138,7 +138,7 @@ async def test_slow_consumer_pauses_reading_and_loses_nothing(peer: AmiPeer, tra
         await collector.until(lambda items: any(isinstance(i, Resync) for i in items))
         collector.gate = asyncio.Event()  # the consumer stalls
         sender = asyncio.create_task(peer.send(b"".join(frames)))
-        await asyncio.wait_for(_until(lambda: conn.stats.reading_paused >= 1), WAIT_S)
+        await conn.wait_until(lambda c: c.stats.reading_paused >= 1, WAIT_S)
         collector.gate.set()
         await sender
         await collector.until(lambda items: sum(isinstance(i, Received) for i in items) >= len(frames) + 1)
@@ -149,11 +149,6 @@ async def test_slow_consumer_pauses_reading_and_loses_nothing(peer: AmiPeer, tra
     # Bounded: the queue never held more than the high-water mark plus one socket read of frames.
     assert conn.stats.max_queue_depth < 100 + 1500 < len(frames)
     assert len(collector.events()) >= len(frames)
-
-
-async def _until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0)  # yield to the loop; bounded by the caller's wait_for
 
 
 async def test_malformed_frames_are_counted_and_skipped(peer: AmiPeer) -> None:
@@ -193,7 +188,7 @@ async def test_unreachable_asterisk_backs_off_without_items() -> None:
     conn.start()
     consumer = asyncio.create_task(conn.run(collector))
     try:
-        await asyncio.wait_for(_until(lambda: bool(conn.stats.last_error)), WAIT_S)
+        await conn.wait_until(lambda c: bool(c.stats.last_error), WAIT_S)
         assert "ConnectionRefusedError" in conn.stats.last_error or "OSError" in conn.stats.last_error
         assert conn.state in (AmiState.CONNECTING, AmiState.DISCONNECTED)
     finally:

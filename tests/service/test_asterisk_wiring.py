@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from callcenter.ami.connection import AmiState
 from callcenter.app import AGI, AMI, build_app
 from callcenter.config import load_settings
 from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
@@ -51,15 +52,9 @@ async def test_ami_readiness_follows_the_session(tmp_path: Path, aiohttp_client:
     assert resp.status == 200 and (await resp.json())["checks"]["ami"] == "ok"
     assert "callcenter_ami_live 1" in await (await client.get("/metrics")).text()
     await peer.close()  # Asterisk goes away and stays away
-    await asyncio.wait_for(_until_not_ready(client), 10)
-
-
-async def _until_not_ready(client: Any) -> None:
-    while True:
-        resp = await client.get("/readyz")
-        if resp.status == 503:
-            assert (await resp.json())["checks"]["ami"].startswith("down")
-            return
+    await client.app[AMI].wait_until(lambda c: c.state is not AmiState.LIVE, 10)
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and (await resp.json())["checks"]["ami"].startswith("down")
 
 
 async def test_refused_ami_login_makes_the_service_unready(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer) -> None:
@@ -69,15 +64,11 @@ async def test_refused_ami_login_makes_the_service_unready(tmp_path: Path, aioht
     client = await aiohttp_client(build_app(settings))
     async with peer.action_seen:
         await asyncio.wait_for(peer.action_seen.wait_for(lambda: any(a.get("Action") == "Login" for a in peer.actions)), 10)
-    await asyncio.wait_for(_until_auth_failed(client), 10)
-
-
-async def _until_auth_failed(client: Any) -> None:
-    while True:
-        body = await (await client.get("/readyz")).json()
-        if "auth_failed" in body["checks"].get("ami", ""):
-            assert "Authentication failed" in body["checks"]["ami"]
-            return
+    await client.app[AMI].wait_until(lambda c: c.state is AmiState.AUTH_FAILED, 10)
+    resp = await client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 503
+    assert "auth_failed" in body["checks"]["ami"] and "Authentication failed" in body["checks"]["ami"]
 
 
 async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer, traces_dir: Path) -> None:
