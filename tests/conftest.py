@@ -108,10 +108,18 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     await database.dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def traces_dir() -> Path:
+    """The real Asterisk captures beside the clone: missing -> skip locally, fail in CI (the ground truth)."""
     if not TRACES.is_dir():
         if IN_CI:
             pytest.fail(f"{TRACES} is missing; CI must have ../shared/ami-traces beside the clone")
         pytest.skip(f"{TRACES} is missing")
     return TRACES
+
+
+@pytest.fixture(scope="session")
+def trace_files(traces_dir: Path) -> list[Path]:
+    files = sorted(traces_dir.glob("*.ami"))
+    assert len(files) >= 20, files
+    return files
