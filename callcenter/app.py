@@ -22,8 +22,10 @@ from callcenter.api import crm_routes
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, bind, error_middleware, openapi_document
 from callcenter.config import Settings
+from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
 from crm_core.migrate import upgrade_async
+from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 
 log = logging.getLogger("callcenter.app")
@@ -38,6 +40,7 @@ AGI = web.AppKey("agi", FastAgiServer)
 AMI = web.AppKey("ami", Any)
 BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
+CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -74,6 +77,34 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     if fanout is not None:
         await fanout.stop()
     await client.aclose()
+
+
+def bridge_rules(settings: Settings, phone: PhoneRules) -> BridgeRules:
+    crm = settings.crm
+    excluded = {n.e164 for raw in crm.lead_exclude_numbers if (n := try_normalize(raw, region=phone.region))}
+    return BridgeRules(
+        lead_on_unknown=crm.lead_on_unknown,
+        lead_policy_by_did=dict(crm.lead_policy_by_did),
+        lead_exclude_numbers=frozenset(excluded | {raw.strip() for raw in crm.lead_exclude_numbers}),
+        callback_sla_s=crm.callback_sla_s,
+        outbound_leads=crm.outbound_leads,
+    )
+
+
+async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Calls into the CRM: one writer task, started after the database is ready."""
+    bridge = CrmBridge(db=app[DATABASE], phone_rules=app[PHONE_RULES], rules=bridge_rules(app[SETTINGS], app[PHONE_RULES]))
+    bridge.attach(app[BUS])
+    app[CRM_BRIDGE] = bridge
+    task = asyncio.create_task(bridge.run(), name="crm-writer")
+    yield
+    # Drain what the calls already produced before the database goes away.
+    try:
+        await asyncio.wait_for(bridge.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("CRM writer stopped with %d calls unwritten", bridge.queue.qsize())
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -196,6 +227,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     bus.subscribe(log_domain_event)
     app[BUS] = bus
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
+    app.cleanup_ctx.append(_crm_bridge_ctx)
     app.cleanup_ctx.append(_ami_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)

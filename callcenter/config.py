@@ -93,7 +93,15 @@ class CrmSettings(_Section):
             raise ValueError(f"unknown region {value!r}; use an ISO 3166 code such as DE, GB or US")
         return region
 
-    _csv = field_validator("company_numbers", mode="before")(_split_csv)
+    # Calls from unknown numbers become leads: on every call, only on missed ones, or never (per DID overrides).
+    lead_on_unknown: Literal["all", "missed", "never"] = "all"
+    lead_policy_by_did: dict[str, Literal["all", "missed", "never"]] = Field(default_factory=dict)
+    lead_exclude_numbers: list[str] = Field(default_factory=list)
+    outbound_leads: bool = False
+    # A missed call's callback is due this long after the call.
+    callback_sla_s: float = Field(default=900.0, gt=0)
+
+    _csv = field_validator("company_numbers", "lead_exclude_numbers", mode="before")(_split_csv)
 
 
 class LogSettings(_Section):

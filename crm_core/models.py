@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -393,7 +394,17 @@ class Activity(Base):
 class Task(Base):
     __tablename__ = "tasks"
     __audited__ = True
-    __table_args__ = (Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_tasks_assignee_status_due", "assignee_id", "status", "due_at"),
+        # One open callback per number: missed calls from the same number merge into it, enforced by the database.
+        Index(
+            "uq_tasks_open_callback",
+            "callback_e164",
+            unique=True,
+            sqlite_where=text("status = 'open' AND kind = 'callback'"),
+            postgresql_where=text("status = 'open' AND kind = 'callback'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -409,6 +420,10 @@ class Task(Base):
     lead_id: Mapped[int | None] = _fk("leads.id")
     deal_id: Mapped[int | None] = _fk("deals.id")
     created_by_id: Mapped[int | None] = _fk("users.id", index=False)
+    # Callbacks: the number to call back, how many missed calls merged into it, and unanswered attempts.
+    callback_e164: Mapped[str | None] = mapped_column(String(20))
+    missed_count: Mapped[int] = mapped_column(default=0)
+    attempt_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -96,6 +96,17 @@ async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path
     assert sorted(e.answered_by for e in ended) == ["1002", "1003", "1004", "1005", "1006"]
     assert {e.outcome.value for e in ended} == {"answered"}
     assert len({e.call_id for e in ended}) == 5
+    # ...and every call is in the CRM: five activities, five new leads (the callers were unknown).
+    from sqlalchemy import func, select
+
+    from callcenter.app import CRM_BRIDGE, DATABASE
+    from crm_core.models import Activity, Lead
+
+    await asyncio.wait_for(client.app[CRM_BRIDGE].idle.wait(), 10)
+    async with client.app[DATABASE].session() as s:
+        calls = set(await s.scalars(select(Activity.call_id)))
+        leads = await s.scalar(select(func.count()).select_from(Lead))
+    assert calls == {e.call_id for e in ended} and leads == 5
 
 
 def test_domain_events_log_one_line_with_the_call_id(caplog: pytest.LogCaptureFixture, traces_dir: Path) -> None:

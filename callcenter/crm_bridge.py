@@ -1,0 +1,323 @@
+"""Every finished call into the CRM: one call activity, a lead for an unknown number, a callback for a missed call.
+
+Fed by `CallEnded` / `RecordingReady` from the bus. Writes happen in one task, in event order, each call in its own
+transaction. Everything is idempotent by call id (the Asterisk Linkedid): a replay, a resync or a second service
+instance never makes a second activity, lead or merged miss, because the database refuses the duplicate (unique
+call id on activities, unique phone on records, one open callback per number) and we then update instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.events import CallDirection, CallEnded, CallOutcome, EventBus, RecordingReady
+from crm_core import records
+from crm_core.access import Principal
+from crm_core.db import Database
+from crm_core.errors import Conflict
+from crm_core.models import (
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    DealStatus,
+    Direction,
+    Entity,
+    Lead,
+    Task,
+    TaskKind,
+    TaskStatus,
+    User,
+)
+from crm_core.phones import is_withheld, try_normalize
+from crm_core.records import Owner, PhoneRules
+from crm_core.schemas import LeadIn, PhoneIn
+
+log = logging.getLogger("callcenter.crm")
+
+LeadPolicy = Literal["all", "missed", "never"]
+MISSED = (CallOutcome.MISSED, CallOutcome.ABANDONED)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeRules:
+    lead_on_unknown: LeadPolicy = "all"
+    lead_policy_by_did: dict[str, LeadPolicy] = field(default_factory=dict)
+    lead_exclude_numbers: frozenset[str] = frozenset()
+    callback_sla_s: float = 900.0
+    outbound_leads: bool = False
+
+    def lead_policy(self, did: str | None) -> LeadPolicy:
+        return self.lead_policy_by_did.get(did or "", self.lead_on_unknown)
+
+
+_DIRECTION = {CallDirection.INBOUND: Direction.INBOUND, CallDirection.OUTBOUND: Direction.OUTBOUND}
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+def _mentions(task: Task, call_id: str) -> bool:
+    """Whether the callback's log already names this call (its lines are "<id>", "attempt <id>: ...", ...)."""
+    return any(call_id in line.replace(":", " ").split() for line in task.description.splitlines())
+
+
+class CrmBridge:
+    def __init__(self, *, db: Database, phone_rules: PhoneRules, rules: BridgeRules, queue_limit: int = 100_000) -> None:
+        self.db = db
+        self.phone_rules = phone_rules
+        self.rules = rules
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_limit)
+        self.written = 0
+        self.failed = 0
+        self.dropped = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def attach(self, bus: EventBus) -> None:
+        bus.subscribe(self._enqueue, event_type=CallEnded)
+        bus.subscribe(self._enqueue, event_type=RecordingReady)
+
+    def _enqueue(self, event: object) -> None:
+        try:
+            self.queue.put_nowait(event)
+            self.idle.clear()
+        except asyncio.QueueFull:
+            # The database is far behind; the call is still in Asterisk's CDR. Say so loudly.
+            self.dropped += 1
+            log.error("CRM writer queue full: call %s not recorded", getattr(event, "call_id", "?"))
+
+    async def run(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.handle(event)
+                self.written += 1
+            except Exception:
+                # One bad call must not stop the recording of every later one.
+                self.failed += 1
+                log.exception("CRM write failed", extra={"call_id": getattr(event, "call_id", "-")})
+            finally:
+                if self.queue.empty():
+                    self.idle.set()
+
+    async def handle(self, event: object) -> None:
+        if isinstance(event, CallEnded):
+            await self.record_call(event)
+        elif isinstance(event, RecordingReady):
+            await self.attach_recording(event)
+
+    # -- the call activity --------------------------------------------------------------------------------------
+
+    async def record_call(self, call: CallEnded) -> Activity:
+        number = try_normalize(call.customer, region=self.phone_rules.region)
+        async with self.db.session() as session:
+            owner = await records.lookup_phone(session, self.phone_rules, call.customer)
+            agent_ids = await self._agent_ids(session, (call.answered_by, *call.agents_rung))
+            answered_by = agent_ids.get(call.answered_by or "")
+            if owner is None and self._wants_lead(call, number):
+                owner = await self._lead_for(session, call, number, responsible_id=answered_by)
+            activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
+            if number is not None and call.direction is CallDirection.INBOUND and call.outcome in MISSED:
+                await self._merge_missed(session, call, number.e164, owner)
+            elif number is not None and call.direction is not CallDirection.INTERNAL:
+                await self._reached_or_tried(session, call, number.e164)
+        log.info("call written: activity %d %s", activity.id, call.outcome, extra={"call_id": call.call_id})
+        return activity
+
+    async def _agent_ids(self, session: AsyncSession, extensions: tuple[str | None, ...]) -> dict[str, int]:
+        wanted = [e for e in extensions if e]
+        if not wanted:
+            return {}
+        rows = await session.execute(select(User.extension, User.id).where(User.extension.in_(wanted)))
+        return {ext: uid for ext, uid in rows}
+
+    def _wants_lead(self, call: CallEnded, number: Any) -> bool:
+        if number is None or is_withheld(call.customer) or self.phone_rules.is_own(call.customer or "", number):
+            return False
+        if number.e164 in self.rules.lead_exclude_numbers or (call.customer or "").strip() in self.rules.lead_exclude_numbers:
+            return False
+        if call.direction is CallDirection.OUTBOUND:
+            return self.rules.outbound_leads
+        if call.direction is not CallDirection.INBOUND:
+            return False
+        policy = self.rules.lead_policy(call.did)
+        return policy == "all" or (policy == "missed" and call.outcome in MISSED)
+
+    async def _lead_for(self, session: AsyncSession, call: CallEnded, number: Any, *, responsible_id: int | None) -> Owner:
+        data = LeadIn(
+            title=f"Call from {number.raw}"[:300],
+            person_name=(call.caller_name or None) and call.caller_name[:300],
+            source="phone",
+            channel=call.did,
+            phones=[PhoneIn(number=number.raw)],
+        )
+        if responsible_id is not None:
+            data = data.model_copy(update={"responsible_id": responsible_id})
+        try:
+            lead = await records.create(session, Principal.system(), self.phone_rules, Entity.LEAD, data)
+            log.info("lead %d created from %s", lead.id, number.e164, extra={"call_id": call.call_id})
+            return Owner(entity=Entity.LEAD, id=lead.id, responsible_id=lead.responsible_id, e164=number.e164)
+        except Conflict as exc:
+            # Another call from the same new number won the race: attach to its lead.
+            existing = exc.details["existing"]
+            found = await records.lookup_phone(session, self.phone_rules, number.e164)
+            assert found is not None and found.id == existing["id"]
+            return found
+
+    async def _links(self, session: AsyncSession, owner: Owner | None) -> dict[str, int | None]:
+        links: dict[str, int | None] = {"contact_id": None, "company_id": None, "lead_id": None, "deal_id": None}
+        if owner is None:
+            return links
+        links[f"{owner.entity.value}_id"] = owner.id
+        if owner.entity is Entity.CONTACT:
+            links["company_id"] = await session.scalar(select(Contact.company_id).where(Contact.id == owner.id))
+        deal_owner = {
+            Entity.CONTACT: Deal.contact_id, Entity.COMPANY: Deal.company_id, Entity.LEAD: Deal.lead_id
+        }[owner.entity]
+        links["deal_id"] = await session.scalar(
+            select(Deal.id).where(deal_owner == owner.id, Deal.status == DealStatus.OPEN).order_by(Deal.updated_at.desc()).limit(1)
+        )
+        return links
+
+    async def _upsert_activity(
+        self,
+        session: AsyncSession,
+        call: CallEnded,
+        number: Any,
+        owner: Owner | None,
+        answered_by: int | None,
+        agent_ids: dict[str, int],
+    ) -> Activity:
+        inbound = call.direction is CallDirection.INBOUND
+        values: dict[str, Any] = {
+            "kind": ActivityKind.CALL,
+            "direction": _DIRECTION.get(call.direction, Direction.INTERNAL),
+            "subject": f"{call.direction} call {call.outcome}",
+            "started_at": _utc(call.started_s),
+            "ended_at": _utc(call.ended_s),
+            "result": call.outcome.value,
+            "user_id": answered_by,
+            "call_id": call.call_id,
+            "from_e164": number.e164 if inbound and number else None,
+            "from_raw": (call.caller or None) and call.caller[:64],
+            "to_e164": number.e164 if not inbound and number else None,
+            "to_raw": (call.customer if not inbound else call.did) and (call.customer if not inbound else call.did)[:64],
+            "did": call.did and call.did[:64],
+            "wait_s": round(call.wait_s, 3),
+            "talk_s": round(call.talk_s, 3),
+            "recording_ref": call.recordings[0] if call.recordings else None,
+            "call_meta": {
+                "caller_name": call.caller_name,
+                "answered_by": call.answered_by,
+                "agents_rung": list(call.agents_rung),
+                "agents_talked": list(call.agents_talked),
+                "agent_user_ids": {ext: agent_ids.get(ext) for ext in call.agents_rung},
+                "queue": call.queue,
+                "hangup_cause": call.hangup_cause,
+                "hangup_cause_txt": call.hangup_cause_txt,
+                "hung_up_by": call.hung_up_by.value if call.hung_up_by else None,
+                "recordings": list(call.recordings),
+                "campaign": call.campaign,
+                "end_estimated": call.end_estimated,
+            },
+            **await self._links(session, owner),
+        }
+        existing = await session.scalar(select(Activity).where(Activity.call_id == call.call_id))
+        if existing is None:
+            try:
+                async with session.begin_nested():
+                    activity = Activity(**values)
+                    session.add(activity)
+                    await session.flush()
+                    return activity
+            except IntegrityError:
+                existing = await session.scalar(select(Activity).where(Activity.call_id == call.call_id))
+                if existing is None:
+                    raise
+        # Late or repeated information for the same call updates the one activity.
+        for key, value in values.items():
+            if key == "call_meta":
+                value = {**existing.call_meta, **value}
+            setattr(existing, key, value)
+        await session.flush()
+        return existing
+
+    # -- callbacks ----------------------------------------------------------------------------------------------
+
+    async def _merge_missed(self, session: AsyncSession, call: CallEnded, e164: str, owner: Owner | None) -> None:
+        task = await self._open_callback(session, e164)
+        if task is not None:
+            if _mentions(task, call.call_id):
+                return  # this miss was merged already (replay)
+            task.missed_count += 1
+            task.description += f"\n{call.call_id}"
+            task.title = f"Call back {e164} ({task.missed_count} missed calls)"
+            await session.flush()
+            return
+        assignee = owner.responsible_id if owner else None
+        links = await self._links(session, owner)
+        try:
+            async with session.begin_nested():
+                session.add(
+                    Task(
+                        title=f"Call back {e164} (missed call)",
+                        description=f"Missed calls (call ids):\n{call.call_id}",
+                        kind=TaskKind.CALLBACK,
+                        status=TaskStatus.OPEN,
+                        priority=2,
+                        assignee_id=assignee,
+                        due_at=_utc(call.ended_s) + timedelta(seconds=self.rules.callback_sla_s),
+                        callback_e164=e164,
+                        missed_count=1,
+                        **links,
+                    )
+                )
+                await session.flush()
+        except IntegrityError:
+            # A concurrent miss from the same number created it first: merge into that one.
+            await self._merge_missed(session, call, e164, owner)
+
+    async def _open_callback(self, session: AsyncSession, e164: str) -> Task | None:
+        # Row lock: concurrent misses from one number increment the same counter (no lost update on PostgreSQL).
+        return await session.scalar(
+            select(Task)
+            .where(Task.callback_e164 == e164, Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN)
+            .with_for_update()
+        )
+
+    async def _reached_or_tried(self, session: AsyncSession, call: CallEnded, e164: str) -> None:
+        """An answered call with the customer closes their open callback; an unanswered callback attempt counts."""
+        task = await self._open_callback(session, e164)
+        if task is None:
+            return
+        if call.outcome is CallOutcome.ANSWERED:
+            task.status = TaskStatus.DONE
+            task.completed_at = _utc(call.ended_s)
+            task.description += f"\nreached by call {call.call_id}"
+        elif call.direction is CallDirection.OUTBOUND and not _mentions(task, call.call_id):
+            task.attempt_count += 1
+            task.description += f"\nattempt {call.call_id}: {call.outcome}"
+        await session.flush()
+
+    # -- recordings ---------------------------------------------------------------------------------------------
+
+    async def attach_recording(self, ready: RecordingReady) -> None:
+        async with self.db.session() as session:
+            activity = await session.scalar(select(Activity).where(Activity.call_id == ready.call_id))
+            if activity is None:
+                return  # the call's activity is written at CallEnded, which also carries the file names
+            activity.recording_ref = ready.path
+            activity.call_meta = {**activity.call_meta, "recording_legs": list(ready.leg_paths)}
+
+
+__all__ = ["BridgeRules", "CrmBridge", "Lead"]
