@@ -18,9 +18,9 @@ from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import InProcessBus
 from callcenter.redis_bus import RedisFanout
-from callcenter.api import crm_routes
+from callcenter.api import call_routes, crm_routes
 from callcenter.api.auth import auth_middleware
-from callcenter.api.framework import MAX_BODY_BYTES, bind, error_middleware, openapi_document
+from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
 from callcenter.config import Settings
 from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
@@ -220,7 +220,8 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[DATABASE] = database
     app[PHONE_RULES] = rules
     app[READY] = {}
-    app[OPENAPI] = openapi_document(crm_routes.api, title="callcenter", version=__version__)
+    routes = Api(routes=[*crm_routes.api.routes, *call_routes.api.routes])
+    app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     bus = InProcessBus()
@@ -235,5 +236,6 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
-    crm_routes.add_routes(app, lambda route: bind(route, db=database, rules=rules))
+    for route in routes.routes:
+        app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules))
     return app

@@ -28,6 +28,15 @@ class ChannelVar(StrEnum):
     CALLBACK_CHOICE = "CC_CALLBACK_CHOICE"  # DTMF read by the after-hours callback offer
     # Written by the dialer with AMI Originate (Variable: CC_CAMPAIGN=42), read by [cc-agents]/[cc-dial-customer].
     CAMPAIGN = "CC_CAMPAIGN"
+    # Written by click-to-call's AMI Originate (the user id who clicked), read by [cc-dial-customer].
+    CLICK_TO_CALL = "CC_CLICK_TO_CALL"
+
+
+class Context(StrEnum):
+    """Dialplan contexts the service sends calls into (AMI Originate / Redirect)."""
+
+    AGENTS = "cc-agents"  # _10XX: ring an agent's desk phone
+    DIAL_CUSTOMER = "cc-dial-customer"  # dial a customer number over the trunk
 
 
 class DialplanGlobal(StrEnum):

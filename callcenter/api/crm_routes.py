@@ -411,8 +411,3 @@ async def audit_log(call: Call) -> Any:
     if entity_id is not None:
         query = query.where(AuditEntry.entity_id == entity_id)
     return await paginate(call.session, query, limit=limit, offset=offset)
-
-
-def add_routes(app: web.Application, bind: Any) -> None:
-    for route in api.routes:
-        app.router.add_route(route.method, route.path, bind(route))

@@ -33,7 +33,14 @@ class BadRequest(CrmError):
     code = "bad_request"
 
 
+class ServiceUnavailable(CrmError):
+    """A dependency outside us (Asterisk) cannot do it now; the client may retry."""
+
+    code = "unavailable"
+
+
 STATUS[BadRequest] = 400
+STATUS[ServiceUnavailable] = 503
 
 
 @dataclass(slots=True)
@@ -223,6 +230,7 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
 
 
 def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
+    """OpenAPI 3.1 from the route declarations (the same ones that validate and serialise)."""
     keyed = [(m, "validation" if m is r.body else "serialization") for r in api.routes for m in (r.body, r.response) if m]
     _, definitions = models_json_schema(list(dict.fromkeys(keyed)), ref_template="#/components/schemas/{model}")
     paths: dict[str, Any] = {}

@@ -115,6 +115,8 @@ class AmiPeer:
             )
         if name == "QueueAdd":
             return frame(Response="Success", ActionID=action_id, Message="Added interface to queue")
+        if name == "Originate":
+            return frame(Response="Success", ActionID=action_id, Message="Originate successfully queued")
         if name == "Hangup":
             return frame(Response="Error", ActionID=action_id, Message="No such channel")
         return frame(Response="Error", ActionID=action_id, Message="Invalid/unknown command")

@@ -61,16 +61,25 @@ async def _seed(db: Database) -> dict[str, Actor]:
 
 
 @pytest.fixture
-async def world(db_url: str, aiohttp_client: Any) -> World:
-    settings = load_settings(
-        environ={
-            "CALLCENTER_DATABASE__URL": db_url,
-            "CALLCENTER_DATABASE__MIGRATE_ON_START": "false",
-            "CALLCENTER_AGI__PORT": "0",
-            "CALLCENTER_CRM__COMPANY_NUMBERS": "+1 212 555 0100,8050",
-        }
-    )
-    db = Database.from_url(db_url)
-    actors = await _seed(db)
-    client = await aiohttp_client(build_app(settings, database=db))
-    return World(client=client, db=db, **actors)
+def make_world(db_url: str, aiohttp_client: Any) -> Any:
+    async def make(**env: str) -> World:
+        settings = load_settings(
+            environ={
+                "CALLCENTER_DATABASE__URL": db_url,
+                "CALLCENTER_DATABASE__MIGRATE_ON_START": "false",
+                "CALLCENTER_AGI__PORT": "0",
+                "CALLCENTER_CRM__COMPANY_NUMBERS": "+1 212 555 0100,8050",
+                **env,
+            }
+        )
+        db = Database.from_url(db_url)
+        actors = await _seed(db)
+        client = await aiohttp_client(build_app(settings, database=db))
+        return World(client=client, db=db, **actors)
+
+    return make
+
+
+@pytest.fixture
+async def world(make_world: Any) -> World:
+    return await make_world()

@@ -1,0 +1,215 @@
+"""Telephony routes: live calls, the screen pop for a ringing phone, click-to-call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from callcenter.ami import actions
+from callcenter.ami.actions import AmiError, AmiNotConnected
+from callcenter.ami.channel_vars import ChannelVar, Context
+from callcenter.api.framework import Api, Call, ServiceUnavailable
+from crm_core import records
+from crm_core.access import Principal
+from crm_core.errors import Invalid, NotFound
+from crm_core.models import Activity, ActivityKind, Company, Deal, DealStatus, Entity, Role, Task, TaskStatus, User
+from crm_core.phones import try_normalize
+from crm_core.schemas import In
+
+api = Api()
+V1 = "/api/v1"
+
+
+class LiveCallOut(BaseModel):
+    call_id: str
+    direction: str
+    caller: str | None
+    did: str | None
+    customer: str | None
+    started_s: float
+    agents_rung: list[str]
+    answered_by: str | None
+    queue: str | None
+
+
+class CardCall(BaseModel):
+    call_id: str | None
+    started_at: str
+    direction: str | None
+    result: str | None
+    agent_user_id: int | None
+
+
+class ScreenPopOut(BaseModel):
+    number: str
+    known: bool
+    entity: str | None = None
+    id: int | None = None
+    name: str | None = None
+    company_name: str | None = None
+    responsible_id: int | None = None
+    responsible_name: str | None = None
+    open_deals: list[dict[str, Any]] = Field(default_factory=list)
+    open_tasks: list[dict[str, Any]] = Field(default_factory=list)
+    last_calls: list[CardCall] = Field(default_factory=list)
+
+
+class ClickToCallIn(In):
+    phone: str | None = Field(default=None, max_length=64)
+    contact_id: int | None = None
+    lead_id: int | None = None
+    company_id: int | None = None
+
+
+class ClickToCallOut(BaseModel):
+    action_id: str
+    agent_extension: str
+    number: str
+
+
+def _live(call: Call) -> Any:
+    from callcenter.app import AMI, LIVE  # the composition root owns these keys
+
+    return call.request.app[LIVE], call.request.app.get(AMI)
+
+
+def _on_call_with(call: Call, extension: str | None, e164: str) -> bool:
+    """An agent may see the card of whoever is on their phone right now, even someone else's customer."""
+    if not extension:
+        return False
+    live, _ = _live(call)
+    for open_call in live.tracker.open_calls():
+        number = try_normalize(open_call.customer, region=call.rules.region)
+        if number and number.e164 == e164 and extension in (*open_call.agents_rung, *open_call.agents_talked):
+            return True
+    return False
+
+
+@api.route("GET", V1 + "/calls/live", summary="Calls in progress (the live model)", response=LiveCallOut, many=True, tag="telephony")
+async def live_calls(call: Call) -> Any:
+    live, _ = _live(call)
+    extension = await _extension(call, call.principal)
+    out = []
+    for c in live.tracker.open_calls():
+        if call.principal.role is Role.AGENT and extension not in (*c.agents_rung, *c.agents_talked):
+            continue
+        out.append(
+            LiveCallOut(
+                call_id=c.call_id, direction=str(c.direction), caller=c.caller, did=c.did, customer=c.customer,
+                started_s=c.started_s, agents_rung=list(c.agents_rung), answered_by=c.answered_by, queue=c.queue,
+            )
+        )
+    return out
+
+
+async def _extension(call: Call, principal: Principal) -> str | None:
+    if principal.user_id is None:
+        return None
+    return await call.session.scalar(select(User.extension).where(User.id == principal.user_id))
+
+
+@api.route("GET", V1 + "/screen-pop", summary="Who is calling: the CRM card for a number", response=ScreenPopOut, query=("phone",), tag="telephony")
+async def screen_pop(call: Call) -> Any:
+    raw = call.query_str("phone", max_length=64)
+    number = try_normalize(raw, region=call.rules.region)
+    if number is None:
+        raise Invalid("not a phone number", field="phone")
+    owner = await records.lookup_phone(call.session, call.rules, number.e164)
+    if owner is None:
+        return ScreenPopOut(number=number.e164, known=False)
+    try:
+        record = await records.get(call.session, call.principal, owner.entity, owner.id)
+    except NotFound:
+        if not _on_call_with(call, await _extension(call, call.principal), number.e164):
+            raise
+        record = await records.get(call.session, Principal.system(), owner.entity, owner.id)
+    return await _card(call, owner.entity, record, number.e164)
+
+
+async def _card(call: Call, entity: Entity, record: Any, e164: str) -> ScreenPopOut:
+    session = call.session
+    column = {Entity.CONTACT: "contact_id", Entity.COMPANY: "company_id", Entity.LEAD: "lead_id"}[entity]
+    if entity is Entity.CONTACT:
+        name = " ".join(p for p in (record.first_name, record.last_name) if p)
+        company = await session.scalar(select(Company.name).where(Company.id == record.company_id)) if record.company_id else None
+    elif entity is Entity.COMPANY:
+        name, company = record.name, record.name
+    else:
+        name, company = record.person_name or record.title, record.company_name
+    responsible_name = (
+        await session.scalar(select(User.name).where(User.id == record.responsible_id)) if record.responsible_id else None
+    )
+    deals = await session.scalars(
+        select(Deal).where(getattr(Deal, column) == record.id, Deal.status == DealStatus.OPEN).order_by(Deal.id.desc()).limit(5)
+    )
+    tasks = await session.scalars(
+        select(Task).where(getattr(Task, column) == record.id, Task.status == TaskStatus.OPEN).order_by(Task.due_at).limit(5)
+    )
+    calls = await session.scalars(
+        select(Activity)
+        .where(Activity.kind == ActivityKind.CALL, (Activity.from_e164 == e164) | (Activity.to_e164 == e164))
+        .order_by(Activity.started_at.desc())
+        .limit(5)
+    )
+    return ScreenPopOut(
+        number=e164,
+        known=True,
+        entity=entity.value,
+        id=record.id,
+        name=name,
+        company_name=company,
+        responsible_id=record.responsible_id,
+        responsible_name=responsible_name,
+        open_deals=[{"id": d.id, "title": d.title, "amount": str(d.amount) if d.amount is not None else None, "stage_id": d.stage_id} for d in deals],
+        open_tasks=[{"id": t.id, "title": t.title, "kind": t.kind.value, "due_at": t.due_at.isoformat() if t.due_at else None} for t in tasks],
+        last_calls=[
+            CardCall(call_id=a.call_id, started_at=a.started_at.isoformat(), direction=a.direction.value if a.direction else None, result=a.result, agent_user_id=a.user_id)
+            for a in calls
+        ],
+    )
+
+
+@api.route("POST", V1 + "/calls/click-to-call", summary="Ring my desk phone, then dial the customer (AMI Originate)", body=ClickToCallIn, response=ClickToCallOut, status=202, tag="telephony")
+async def click_to_call(call: Call) -> Any:
+    body: ClickToCallIn = call.body
+    given = [v for v in (body.phone, body.contact_id, body.lead_id, body.company_id) if v is not None]
+    if len(given) != 1:
+        raise Invalid("give exactly one of phone, contact_id, lead_id, company_id", field="phone")
+    if body.phone is not None:
+        number = try_normalize(body.phone, region=call.rules.region)
+        if number is None:
+            raise Invalid("not a phone number", field="phone")
+        if call.rules.is_own(body.phone, number):
+            raise Invalid("this is one of the company's own numbers", field="phone")
+        e164 = number.e164
+    else:
+        entity, record_id = next(
+            (e, v) for e, v in ((Entity.CONTACT, body.contact_id), (Entity.LEAD, body.lead_id), (Entity.COMPANY, body.company_id)) if v is not None
+        )
+        record = await records.get(call.session, call.principal, entity, record_id, field=f"{entity.value}_id")
+        if not record.phones:
+            raise Invalid(f"{entity.value} {record_id} has no phone number", field=f"{entity.value}_id")
+        e164 = record.phones[0].e164
+    extension = await _extension(call, call.principal)
+    if not extension:
+        raise Invalid("you have no desk phone extension to ring first", field="user")
+    _, ami = _live(call)
+    if ami is None:
+        raise ServiceUnavailable("no Asterisk is configured (ami.host)")
+    action = actions.originate(
+        channel=f"PJSIP/{extension}",
+        context=Context.DIAL_CUSTOMER,
+        exten=e164,
+        caller_id=f'"{e164}" <{e164}>',
+        timeout_ms=30_000,
+        variables={ChannelVar.CLICK_TO_CALL: call.principal.user_id or 0},
+    )
+    try:
+        await ami.send(action)
+    except AmiNotConnected as exc:
+        raise ServiceUnavailable(f"telephony is not connected: {exc}") from None
+    except AmiError as exc:
+        raise ServiceUnavailable(f"Asterisk refused the call: {exc}") from None
+    return ClickToCallOut(action_id=action["ActionID"], agent_extension=extension, number=e164)
