@@ -18,9 +18,12 @@ from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import InProcessBus
 from callcenter.redis_bus import RedisFanout
-from callcenter.api import call_routes, crm_routes
+from callcenter.api import automation_routes, call_routes, crm_routes
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
+from callcenter.automation.engine import Automation
+from callcenter.automation.rules import WebhookRule
+from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
 from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
@@ -41,6 +44,7 @@ AMI = web.AppKey("ami", Any)
 BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
+AUTOMATION = web.AppKey("automation", Automation)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -91,9 +95,44 @@ def bridge_rules(settings: Settings, phone: PhoneRules) -> BridgeRules:
     )
 
 
+async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Rules on CRM facts, the webhook sender and the overdue-callback scanner."""
+    settings = app[SETTINGS].automation
+    region = app[PHONE_RULES].region
+    vips = frozenset(n.e164 for raw in settings.vip_numbers if (n := try_normalize(raw, region=region)))
+    sender = WebhookSender(
+        db=app[DATABASE],
+        secrets={r.name: r.secret for r in settings.rules if isinstance(r, WebhookRule)},
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        base_backoff_s=settings.webhook_base_backoff_s,
+    )
+    automation = Automation(db=app[DATABASE], rules=settings.rules, vip_numbers=vips, on_webhook_queued=sender.wakeup.set)
+    automation.attach(app[BUS])
+    app[AUTOMATION] = automation
+    tasks = [
+        asyncio.create_task(automation.run(), name="automation"),
+        asyncio.create_task(sender.run(), name="webhook-sender"),
+        asyncio.create_task(automation.run_overdue_scanner(interval_s=settings.overdue_scan_interval_s), name="overdue"),
+    ]
+    yield
+    try:
+        await asyncio.wait_for(automation.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("automation stopped with %d facts unhandled", automation.queue.qsize())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Calls into the CRM: one writer task, started after the database is ready."""
-    bridge = CrmBridge(db=app[DATABASE], phone_rules=app[PHONE_RULES], rules=bridge_rules(app[SETTINGS], app[PHONE_RULES]))
+    bridge = CrmBridge(
+        db=app[DATABASE],
+        phone_rules=app[PHONE_RULES],
+        rules=bridge_rules(app[SETTINGS], app[PHONE_RULES]),
+        publish=app[BUS].publish,
+    )
     bridge.attach(app[BUS])
     app[CRM_BRIDGE] = bridge
     task = asyncio.create_task(bridge.run(), name="crm-writer")
@@ -220,7 +259,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[DATABASE] = database
     app[PHONE_RULES] = rules
     app[READY] = {}
-    routes = Api(routes=[*crm_routes.api.routes, *call_routes.api.routes])
+    routes = Api(routes=[*crm_routes.api.routes, *call_routes.api.routes, *automation_routes.api.routes])
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
@@ -228,6 +267,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     bus.subscribe(log_domain_event)
     app[BUS] = bus
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
+    app.cleanup_ctx.append(_automation_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
     app.cleanup_ctx.append(_ami_ctx)
     if settings.agi.enabled:

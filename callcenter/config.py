@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from callcenter.automation.rules import Rule
+
 ENV_PREFIX = "CALLCENTER_"
 ENV_NESTED = "__"
 CONFIG_FILE_ENV = ENV_PREFIX + "CONFIG"
@@ -104,6 +106,28 @@ class CrmSettings(_Section):
     _csv = field_validator("company_numbers", "lead_exclude_numbers", mode="before")(_split_csv)
 
 
+class AutomationSettings(_Section):
+    """Rules "when <fact> [if ...] then webhook | task | notify"; see README for examples."""
+
+    rules: list[Rule] = Field(default_factory=list)
+    # Numbers that get VIP treatment (rules' if_vip, and routing's queue priority).
+    vip_numbers: list[str] = Field(default_factory=list)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_base_backoff_s: float = Field(default=10.0, gt=0)
+    overdue_scan_interval_s: float = Field(default=30.0, gt=0)
+
+    _csv = field_validator("vip_numbers", mode="before")(_split_csv)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[Rule]) -> list[Rule]:
+        names = [r.name for r in rules]
+        if len(set(names)) != len(names):
+            raise ValueError("rule names must be unique (they key what each rule already did)")
+        return rules
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     as_json: bool = False
@@ -122,6 +146,7 @@ class Settings(_Section):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     calls: CallSettings = Field(default_factory=CallSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

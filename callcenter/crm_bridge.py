@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.automation.facts import CallLogged, LeadCreated
 from callcenter.events import CallDirection, CallEnded, CallOutcome, EventBus, RecordingReady
 from crm_core import records
 from crm_core.access import Principal
@@ -72,8 +74,17 @@ def _mentions(task: Task, call_id: str) -> bool:
 
 
 class CrmBridge:
-    def __init__(self, *, db: Database, phone_rules: PhoneRules, rules: BridgeRules, queue_limit: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        phone_rules: PhoneRules,
+        rules: BridgeRules,
+        publish: Callable[[object], None] | None = None,
+        queue_limit: int = 100_000,
+    ) -> None:
         self.db = db
+        self.publish = publish
         self.phone_rules = phone_rules
         self.rules = rules
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_limit)
@@ -120,18 +131,36 @@ class CrmBridge:
 
     async def record_call(self, call: CallEnded) -> Activity:
         number = try_normalize(call.customer, region=self.phone_rules.region)
+        facts: list[object] = []
         async with self.db.session() as session:
             owner = await records.lookup_phone(session, self.phone_rules, call.customer)
             agent_ids = await self._agent_ids(session, (call.answered_by, *call.agents_rung))
             answered_by = agent_ids.get(call.answered_by or "")
             if owner is None and self._wants_lead(call, number):
-                owner = await self._lead_for(session, call, number, responsible_id=answered_by)
+                owner, created = await self._lead_for(session, call, number, responsible_id=answered_by)
+                if created:
+                    facts.append(
+                        LeadCreated(lead_id=owner.id, number=owner.e164, responsible_id=owner.responsible_id,
+                                    source="phone", channel=call.did, call_id=call.call_id)
+                    )
             activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
             if number is not None and call.direction is CallDirection.INBOUND and call.outcome in MISSED:
                 await self._merge_missed(session, call, number.e164, owner)
             elif number is not None and call.direction is not CallDirection.INTERNAL:
                 await self._reached_or_tried(session, call, number.e164)
+            facts.append(
+                CallLogged(
+                    call_id=call.call_id, activity_id=activity.id, direction=call.direction.value,
+                    outcome=call.outcome.value, did=call.did, number=number.e164 if number else None,
+                    entity=owner.entity.value if owner else None, record_id=owner.id if owner else None,
+                    responsible_id=owner.responsible_id if owner else None, agent_user_id=answered_by,
+                )
+            )
         log.info("call written: activity %d %s", activity.id, call.outcome, extra={"call_id": call.call_id})
+        # Facts go out only once they are committed, so a rule never sees a record that was rolled back.
+        if self.publish is not None:
+            for fact in facts:
+                self.publish(fact)
         return activity
 
     async def _agent_ids(self, session: AsyncSession, extensions: tuple[str | None, ...]) -> dict[str, int]:
@@ -153,7 +182,9 @@ class CrmBridge:
         policy = self.rules.lead_policy(call.did)
         return policy == "all" or (policy == "missed" and call.outcome in MISSED)
 
-    async def _lead_for(self, session: AsyncSession, call: CallEnded, number: Any, *, responsible_id: int | None) -> Owner:
+    async def _lead_for(
+        self, session: AsyncSession, call: CallEnded, number: Any, *, responsible_id: int | None
+    ) -> tuple[Owner, bool]:
         data = LeadIn(
             title=f"Call from {number.raw}"[:300],
             person_name=(call.caller_name or None) and call.caller_name[:300],
@@ -166,13 +197,13 @@ class CrmBridge:
         try:
             lead = await records.create(session, Principal.system(), self.phone_rules, Entity.LEAD, data)
             log.info("lead %d created from %s", lead.id, number.e164, extra={"call_id": call.call_id})
-            return Owner(entity=Entity.LEAD, id=lead.id, responsible_id=lead.responsible_id, e164=number.e164)
+            return Owner(entity=Entity.LEAD, id=lead.id, responsible_id=lead.responsible_id, e164=number.e164), True
         except Conflict as exc:
             # Another call from the same new number won the race: attach to its lead.
             existing = exc.details["existing"]
             found = await records.lookup_phone(session, self.phone_rules, number.e164)
             assert found is not None and found.id == existing["id"]
-            return found
+            return found, False
 
     async def _links(self, session: AsyncSession, owner: Owner | None) -> dict[str, int | None]:
         links: dict[str, int | None] = {"contact_id": None, "company_id": None, "lead_id": None, "deal_id": None}
@@ -228,6 +259,7 @@ class CrmBridge:
                 "hung_up_by": call.hung_up_by.value if call.hung_up_by else None,
                 "recordings": list(call.recordings),
                 "campaign": call.campaign,
+                "originate_action_id": call.originate_action_id,
                 "end_estimated": call.end_estimated,
             },
             **await self._links(session, owner),

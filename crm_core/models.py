@@ -424,6 +424,8 @@ class Task(Base):
     callback_e164: Mapped[str | None] = mapped_column(String(20))
     missed_count: Mapped[int] = mapped_column(default=0)
     attempt_count: Mapped[int] = mapped_column(default=0)
+    # What created it automatically (an automation rule and its fact), so a replayed fact never makes a second task.
+    source_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -456,3 +458,47 @@ class AuditEntry(Base):
     entity_id: Mapped[int] = mapped_column(BigId)
     action: Mapped[str] = mapped_column(String(16))
     changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DeliveryStatus(str, enum.Enum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookDelivery(Base):
+    """Outbox of webhook calls: written in the transaction of the fact that caused it, delivered with retries."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(120))
+    url: Mapped[str] = mapped_column(String(2000))
+    event: Mapped[str] = mapped_column(String(64))
+    # Keyed by the fact (e.g. "lead.created:17"), so a replayed fact never sends twice.
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[DeliveryStatus] = mapped_column(StrEnumType(DeliveryStatus), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    response_status: Mapped[int | None]
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    """Something a supervisor or agent must see (overdue callback, missed VIP call); shown on the wallboard."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    team_id: Mapped[int | None] = _fk("teams.id")
+    user_id: Mapped[int | None] = _fk("users.id")
+    message: Mapped[str] = mapped_column(String(500))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    read_at: Mapped[datetime | None]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from callcenter.automation.facts import DealStageChanged
 
 from callcenter.api.framework import Api, Call
 from crm_core import deals, profile, records, users, work
@@ -15,6 +17,7 @@ from crm_core.models import (
     ActivityKind,
     AuditEntry,
     CustomFieldDef,
+    DealStageChange,
     DealStatus,
     Direction,
     Entity,
@@ -220,7 +223,23 @@ async def update_deal(call: Call) -> Any:
 
 @api.route("POST", V1 + "/deals/{id}/stage", summary="Move a deal to another stage (recorded in its history)", body=StageMove, response=DealOut)
 async def move_deal(call: Call) -> Any:
-    return await deals.move_stage(call.session, call.principal, call.path_int("id"), call.body.stage_id)
+    from callcenter.app import BUS  # the composition root owns the bus
+
+    deal_id = call.path_int("id")
+    before = await deals.get_deal(call.session, call.principal, deal_id)
+    from_stage = before.stage_id
+    deal = await deals.move_stage(call.session, call.principal, deal_id, call.body.stage_id)
+    if deal.stage_id != from_stage:
+        change_id = await call.session.scalar(
+            select(func.max(DealStageChange.id)).where(DealStageChange.deal_id == deal.id)
+        )
+        fact = DealStageChanged(
+            deal_id=deal.id, from_stage_id=from_stage, to_stage_id=deal.stage_id, status=deal.status.value,
+            responsible_id=deal.responsible_id, changed_by_id=call.principal.user_id, change_id=change_id or 0,
+        )
+        bus = call.request.app[BUS]
+        call.after_commit.append(lambda: bus.publish(fact))
+    return deal
 
 
 @api.route("GET", V1 + "/deals/{id}/history", summary="A deal's stage history", response=StageChangeOut, many=True)

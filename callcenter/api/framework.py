@@ -52,6 +52,8 @@ class Call:
     session: Any
     rules: PhoneRules
     body: Any = None
+    # Run after the transaction commits (publishing facts about what was just written).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def path_int(self, name: str) -> int:
         raw = self.request.match_info[name]
@@ -188,6 +190,8 @@ def bind(route: Route, *, db: Database, rules: PhoneRules) -> Callable[[web.Requ
             if isinstance(result, web.StreamResponse):
                 return result
             payload = _dump(route, result)
+        for hook in call.after_commit:
+            hook()
         if route.status == 204:
             return web.Response(status=204)
         return web.json_response(payload, status=route.status)

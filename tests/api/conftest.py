@@ -62,8 +62,9 @@ async def _seed(db: Database) -> dict[str, Actor]:
 
 @pytest.fixture
 def make_world(db_url: str, aiohttp_client: Any) -> Any:
-    async def make(**env: str) -> World:
+    async def make(config: Any = None, **env: str) -> World:
         settings = load_settings(
+            config,
             environ={
                 "CALLCENTER_DATABASE__URL": db_url,
                 "CALLCENTER_DATABASE__MIGRATE_ON_START": "false",

@@ -1,0 +1,1 @@
+"""Automation: CRM facts -> small typed rules -> tasks, notifications and signed webhooks."""
