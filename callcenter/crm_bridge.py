@@ -276,8 +276,12 @@ class CrmBridge:
                 existing = await session.scalar(select(Activity).where(Activity.call_id == call.call_id))
                 if existing is None:
                     raise
-        # Late or repeated information for the same call updates the one activity.
+        # Late or repeated information for the same call updates the one activity; links an agent chose during the
+        # call win over the number's owner.
+        chosen = set(existing.call_meta.get("linked", ()))
         for key, value in values.items():
+            if key in chosen:
+                continue
             if key == "call_meta":
                 value = {**existing.call_meta, **value}
             setattr(existing, key, value)

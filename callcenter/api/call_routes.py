@@ -213,3 +213,51 @@ async def click_to_call(call: Call) -> Any:
     except AmiError as exc:
         raise ServiceUnavailable(f"Asterisk refused the call: {exc}") from None
     return ClickToCallOut(action_id=action["ActionID"], agent_extension=extension, number=e164)
+
+
+class CallLinkIn(In):
+    contact_id: int | None = None
+    company_id: int | None = None
+    lead_id: int | None = None
+    deal_id: int | None = None
+
+
+class CallLinkOut(BaseModel):
+    call_id: str
+    activity_id: int
+    contact_id: int | None
+    company_id: int | None
+    lead_id: int | None
+    deal_id: int | None
+
+
+@api.route("POST", V1 + "/calls/{call_id}/link", summary="Link a call (live or finished) to a record; the agent's choice wins", body=CallLinkIn, response=CallLinkOut, tag="telephony")
+async def link_call(call: Call) -> Any:
+    from crm_core import deals as deal_service
+
+    call_id = call.request.match_info["call_id"]
+    if not 0 < len(call_id) <= 64:
+        raise Invalid("bad call id", field="call_id")
+    body: CallLinkIn = call.body
+    links = body.model_dump(exclude_unset=True)
+    if not links:
+        raise Invalid("give at least one of contact_id, company_id, lead_id, deal_id", field="contact_id")
+    for key, entity in (("contact_id", Entity.CONTACT), ("company_id", Entity.COMPANY), ("lead_id", Entity.LEAD)):
+        if links.get(key) is not None:
+            await records.get(call.session, call.principal, entity, links[key], field=key)
+    if links.get("deal_id") is not None:
+        await deal_service.get_deal(call.session, call.principal, links["deal_id"])
+    activity = await call.session.scalar(select(Activity).where(Activity.call_id == call_id))
+    if activity is None:
+        live, _ = _live(call)
+        open_call = next((c for c in live.tracker.open_calls() if c.call_id == call_id), None)
+        if open_call is None:
+            raise NotFound(f"call {call_id} is neither live nor logged", field="call_id")
+        # The call is still going: its activity starts now and is completed when the call ends.
+        activity = Activity(kind=ActivityKind.CALL, call_id=call_id, result="in_progress", user_id=call.principal.user_id, call_meta={})
+        call.session.add(activity)
+    for key, value in links.items():
+        setattr(activity, key, value)
+    activity.call_meta = {**activity.call_meta, "linked_by": call.principal.user_id, "linked": sorted(links)}
+    await call.session.flush()
+    return CallLinkOut(call_id=call_id, activity_id=activity.id, **{k: getattr(activity, k) for k in ("contact_id", "company_id", "lead_id", "deal_id")})

@@ -113,3 +113,41 @@ async def test_agent_on_the_call_gets_the_card_of_someone_elses_customer(make_wo
     assert status == 200 and [c["answered_by"] for c in live] == ["1002"]
     status, live = await world.call(world.agent_b1, "GET", "/api/v1/calls/live")
     assert live == []
+
+
+async def test_agent_links_the_live_call_to_a_record_and_the_link_survives_the_call_end(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:
+    import asyncio
+
+    from sqlalchemy import select
+
+    from callcenter.app import BUS, CRM_BRIDGE
+    from callcenter.events import CallAnswered, CallEnded
+    from crm_core.models import Activity
+    from tests.ami_conn.ami_peer import trace_frames
+
+    world = await _world_with_asterisk(make_world, peer)
+    answered: list[CallAnswered] = []
+    got_answer, got_end = asyncio.Event(), asyncio.Event()
+    world.client.app[BUS].subscribe(lambda e: (answered.append(e), got_answer.set()), event_type=CallAnswered)
+    world.client.app[BUS].subscribe(lambda _e: got_end.set(), event_type=CallEnded)
+    frames = trace_frames(traces_dir / "inbound_agi_dial_answer.ami")
+    cut = next(i for i, f in enumerate(frames) if f.startswith(b"Event: HangupRequest"))
+    await peer.send(b"".join(frames[:cut]))
+    await asyncio.wait_for(got_answer.wait(), 10)
+    call_id = answered[0].call_id
+    # During the call Alice creates a contact for the caller's company contact person and links the call to it.
+    _, contact = await world.call(world.agent_a1, "POST", "/api/v1/contacts", {"last_name": "Walk-in"})
+    status, linked = await world.call(world.agent_a1, "POST", f"/api/v1/calls/{call_id}/link", {"contact_id": contact["id"]})
+    assert status == 200 and linked["contact_id"] == contact["id"]
+    await peer.send(b"".join(frames[cut:]))
+    await asyncio.wait_for(got_end.wait(), 10)
+    await asyncio.wait_for(world.client.app[CRM_BRIDGE].idle.wait(), 10)
+    async with world.db.session() as s:
+        [activity] = list(await s.scalars(select(Activity).where(Activity.call_id == call_id)))
+    assert activity.contact_id == contact["id"] and activity.result == "answered" and activity.talk_s and activity.talk_s > 0
+    status, err = await world.call(world.agent_a1, "POST", "/api/v1/calls/nope/link", {"contact_id": contact["id"]})
+    assert status == 404 and err["error"]["field"] == "call_id"
+    status, err = await world.call(world.agent_b1, "POST", f"/api/v1/calls/{call_id}/link", {"contact_id": contact["id"]})
+    assert status == 404 and err["error"]["field"] == "contact_id"
+    status, err = await world.call(world.agent_a1, "POST", f"/api/v1/calls/{call_id}/link", {})
+    assert status == 422
