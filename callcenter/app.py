@@ -25,8 +25,11 @@ from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.wallboard.hub import Hub, websocket_handler
 from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
+from crm_core.errors import Forbidden
+from crm_core.models import Role
 from crm_core.migrate import upgrade_async
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
@@ -45,6 +48,7 @@ BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
+HUB = web.AppKey("hub", Hub)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -245,6 +249,12 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+async def wallboard_ws(request: web.Request) -> web.StreamResponse:
+    if request["principal"].role is Role.AGENT:
+        raise Forbidden("the wallboard is for supervisors and admins")
+    return await websocket_handler(request.app[HUB], request)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
@@ -266,6 +276,9 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     bus = InProcessBus()
     bus.subscribe(log_domain_event)
     app[BUS] = bus
+    hub = Hub()
+    hub.attach(bus)
+    app[HUB] = hub
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
     app.cleanup_ctx.append(_automation_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
@@ -276,6 +289,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/wallboard/ws", wallboard_ws)
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules))
     return app

@@ -21,6 +21,9 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
         if request.path in PUBLIC_PATHS:
             return await handler(request)
         header = request.headers.get("Authorization", "")
+        if not header and request.headers.get("Upgrade", "").lower() == "websocket" and "access_token" in request.query:
+            # Browsers cannot set headers on a WebSocket; the token comes in the query string instead.
+            header = "Bearer " + request.query["access_token"]
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("send an API token: Authorization: Bearer <token>")

@@ -1,0 +1,72 @@
+"""The wallboard stream: snapshot then numbered deltas from the live model; slow clients are dropped to resync."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from callcenter.app import AMI, HUB
+from callcenter.wallboard.hub import RESYNC_CLOSE_CODE, Hub
+from tests.ami_conn.ami_peer import AmiPeer, trace_frames
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[AmiPeer]:
+    server = AmiPeer(secret="s3cret")
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def _next(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    return await asyncio.wait_for(ws.receive_json(), 10)
+
+
+async def test_snapshot_then_deltas_in_sequence(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:
+    world = await make_world(CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port), CALLCENTER_AMI__SECRET="s3cret")
+    await world.client.app[AMI].wait_live(10)
+    token = world.sup_a.headers["Authorization"].split()[1]
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+        first = await _next(ws)
+        assert first["type"] == "snapshot" and first["state"]["calls"] == []
+        await peer.send(b"".join(trace_frames(traces_dir / "inbound_caller_abandons_ringing.ami")))
+        seen: list[dict[str, Any]] = []
+        while not any(m.get("kind") == "missed" for m in seen):
+            seen.append(await _next(ws))
+    seqs = [m["seq"] for m in seen]
+    assert seqs == list(range(first["seq"] + 1, first["seq"] + 1 + len(seqs)))
+    kinds = [m["kind"] for m in seen]
+    assert "call" in kinds and "call_gone" in kinds and kinds[-1] == "missed"
+    ringing = [m["row"] for m in seen if m["kind"] == "agent" and m["row"]["state"] == "ringing"]
+    assert ringing and ringing[0]["agent"] == "1002"
+    missed = seen[-1]["row"]
+    # inbound_caller_abandons_ringing.md: the caller hangs up while 1002 rings.
+    assert missed["outcome"] in ("missed", "abandoned") and missed["caller"].startswith("+1212555")
+
+
+async def test_wallboard_needs_a_supervisor_token(world: Any) -> None:
+    resp = await world.client.get("/api/v1/wallboard/ws", headers={"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert resp.status == 401
+    token = world.agent_a1.headers["Authorization"].split()[1]
+    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+        await world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token})
+    assert info.value.status == 403
+
+
+async def test_a_slow_client_is_dropped_with_resync_and_others_continue() -> None:
+    from callcenter.events import AgentState, AgentStateChanged
+
+    hub = Hub(queue_limit=3)
+    slow, _ = hub.connect()
+    fast, _ = hub.connect()
+    for i in range(5):
+        hub.on_event(AgentStateChanged(agent="1002", at_s=float(i), state=AgentState.AVAILABLE, previous=None))
+        if not fast.queue.empty():
+            fast.queue.get_nowait()  # the fast client keeps up
+    assert slow.overflowed.is_set() and slow not in hub.clients
+    assert fast in hub.clients and not fast.overflowed.is_set()
+    assert hub.dropped == 1 and RESYNC_CLOSE_CODE == 4000
