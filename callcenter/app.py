@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -249,6 +250,14 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
+WALLBOARD_STATIC = Path(__file__).with_name("wallboard") / "static"
+
+
+async def wallboard_page(_request: web.Request) -> web.FileResponse:
+    """The page itself is public; its data needs a token (?token=... once, then kept in the browser)."""
+    return web.FileResponse(WALLBOARD_STATIC / "index.html")
+
+
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
     if request["principal"].role is Role.AGENT:
         raise Forbidden("the wallboard is for supervisors and admins")
@@ -290,6 +299,8 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/wallboard/ws", wallboard_ws)
+    app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_static("/wallboard/static", WALLBOARD_STATIC)
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules))
     return app

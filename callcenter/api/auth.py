@@ -18,7 +18,7 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS:
+        if request.path in PUBLIC_PATHS or request.path == "/wallboard" or request.path.startswith("/wallboard/static/"):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         if not header and request.headers.get("Upgrade", "").lower() == "websocket" and "access_token" in request.query:

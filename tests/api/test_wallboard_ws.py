@@ -70,3 +70,14 @@ async def test_a_slow_client_is_dropped_with_resync_and_others_continue() -> Non
     assert slow.overflowed.is_set() and slow not in hub.clients
     assert fast in hub.clients and not fast.overflowed.is_set()
     assert hub.dropped == 1 and RESYNC_CLOSE_CODE == 4000
+
+
+async def test_the_page_and_its_assets_are_served_without_a_build_step(world: Any) -> None:
+    page = await world.client.get("/wallboard")
+    assert page.status == 200 and "wallboard.js" in await page.text()
+    for asset, kind in (("wallboard.js", "javascript"), ("wallboard.css", "css")):
+        resp = await world.client.get(f"/wallboard/static/{asset}")
+        assert resp.status == 200 and kind in resp.headers["Content-Type"]
+    for escape in ("/wallboard/static/%2e%2e/%2e%2e/app.py", "/wallboard/static/..%2f..%2fapp.py"):
+        resp = await world.client.get(escape)
+        assert resp.status in (401, 403, 404) and "composition root" not in await resp.text()
