@@ -1,0 +1,20 @@
+"""pbxsim: an Asterisk 20 stand-in for demos and tests, faithful to the captures in ../shared/ami-traces.
+
+Modules, one job each:
+
+* ``clock``       virtual (deterministic, jumps when idle) and real-time (speed factor) simulation clocks
+* ``wire``        AMI framing; ``emit`` one method per AMI event, with the captures' headers and order
+* ``dialplan``    extensions.conf reader and ${...}/$[...] substitution; ``apps`` the executor and small apps;
+  ``dial`` app_dial and the two-party bridge; ``queue_app`` app_queue's Queue(); ``flow`` shared control flow
+* ``agi_client``  res_agi's FastAGI side: connects to the service, sends agi_*, executes SET VARIABLE ...
+* ``queues``      queues.conf, members, strategies; ``channels`` channels, bridges, ids
+* ``pbx``         the core state (channels, devices, registrations, far ends of calls, restart)
+* ``operations``  what AMI actions do; ``ami_server`` the TCP AMI server with fault controls
+* ``callmodel``   agents' desk phones and customers; ``traffic`` arrivals; ``recordings`` MixMonitor WAV files
+* ``scenarios``   the captured scenarios re-enacted; ``simulator`` everything assembled; ``demo`` CLI entry points
+"""
+
+from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAnswer
+from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+
+__all__ = ["AgentPhone", "Caller", "HangupSide", "PhoneAnswer", "Simulator", "SimulatorSettings"]

@@ -1,0 +1,319 @@
+"""The dialplan executor (pbx_spool's loop) and the small applications; Dial and Queue have their own modules.
+
+Per executed priority: one Newexten with the substituted AppData, then the application's own events. The loop ends
+when the dialplan runs out, an application hangs up, or the far end hung up; then the owning channel gets
+SoftHangupRequest (Cause 16, as on every capture), its RTP statistics, and Hangup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from callcenter.pbxsim.agi_client import run_fastagi
+from callcenter.pbxsim.channels import UP, Channel
+from callcenter.pbxsim.dial import app_dial
+from callcenter.pbxsim.dialplan import DialplanError, check_condition, split_args, substitute
+from callcenter.pbxsim.flow import ENDING, Flow, pause
+from callcenter.pbxsim.queue_app import app_queue
+from callcenter.pbxsim.recordings import RecordingSpec
+
+if TYPE_CHECKING:
+    from callcenter.pbxsim.pbx import Pbx
+
+__all__ = ["APPS", "finish", "run_dialplan", "substitute_for"]
+
+log = logging.getLogger("callcenter.pbxsim.dialplan")
+
+App = Callable[["Pbx", Channel, str], Awaitable[Flow]]
+
+
+# == substitution ====================================================================================================
+
+
+def substitute_for(pbx: Pbx, ch: Channel, text: str) -> str:
+    def lookup(name: str) -> str | None:
+        return pbx.get_var(ch, name)
+
+    def call(func: str, arg: str) -> str:
+        if func == "CALLERID":
+            what = arg.lower()
+            if what in ("num", "number"):
+                return ch.caller_num or ""
+            if what == "name":
+                return ch.caller_name or ""
+            return f'"{ch.caller_name or ""}" <{ch.caller_num or ""}>'
+        if func == "CHANNEL":
+            return {"linkedid": ch.linkedid, "uniqueid": ch.uniqueid, "name": ch.name, "context": ch.context,
+                    "exten": ch.exten, "language": ch.language, "state": ch.state_desc}.get(arg.lower(), "")
+        if func == "IF":
+            cond, _, branches = arg.partition("?")
+            yes, _, no = branches.partition(":")
+            return yes if check_condition(cond) else no
+        if func == "LEN":
+            return str(len(arg))
+        if func == "ISNULL":
+            return "1" if not arg else "0"
+        if func == "EXISTS":
+            return "1" if arg else "0"
+        log.warning("dialplan function %s() not simulated; using ''", func)
+        return ""
+
+    return substitute(text, lookup, call)
+
+
+# == the executor ====================================================================================================
+
+
+async def run_dialplan(pbx: Pbx, ch: Channel, context: str, exten: str, priority: int) -> None:
+    ch.context, ch.exten, ch.priority = context, exten, priority
+    ch.in_dialplan = True
+    stale: tuple[str, str] | None = None
+    try:
+        while ch.alive:
+            if any(ch.has(kind) for kind in ENDING):
+                break
+            target = ch.take("redirect")
+            if isinstance(target, tuple):
+                # AMI Redirect between applications: the first Newexten at the new place repeats the old app
+                stale = (ch.application, ch.application_data)
+                ch.context, ch.exten, ch.priority = target
+            prio = pbx.dialplan.priority(ch.context, ch.exten, ch.priority)
+            if prio is None:
+                break
+            try:
+                data = substitute_for(pbx, ch, prio.data)
+            except DialplanError as exc:
+                log.error("%s %s,%s,%d: %s; hanging up", ch.name, ch.context, ch.exten, ch.priority, exc)
+                break
+            if ch.skip_newexten:
+                ch.skip_newexten = False
+            elif stale is not None:
+                pbx.emit.newexten(ch, *stale)
+                stale = None
+            else:
+                pbx.emit.newexten(ch, prio.app, data)
+            ch.application, ch.application_data = prio.app, data
+            app = APPS.get(prio.app.lower())
+            if app is None:
+                log.warning("application %s not simulated; skipped", prio.app)
+                flow = Flow.NEXT
+            else:
+                flow = await app(pbx, ch, data)
+            if flow is Flow.NEXT:
+                ch.priority += 1
+            elif flow is Flow.STOP:
+                break
+    finally:
+        finish(pbx, ch)
+
+
+def finish(pbx: Pbx, ch: Channel) -> None:
+    """The dialplan is over for ``ch``: SoftHangupRequest, RTP statistics, Hangup."""
+    if not ch.alive:
+        return
+    if not ch.soft_hangup_done:
+        ch.soft_hangup_done = True
+        pbx.emit.soft_hangup_request(ch, cause=16, tech_cause=ch.tech_cause)
+    pbx.qos(ch)
+    pbx.destroy(ch, cause=ch.hangup_cause, tech_cause=ch.tech_cause)
+
+
+# == small applications ==============================================================================================
+
+
+def _jump(pbx: Pbx, ch: Channel, target: str) -> Flow:
+    """[[context,]exten,]priority-or-label, as Goto/GotoIf read it."""
+    parts = [p.strip() for p in target.split(",")]
+    context, exten = ch.context, ch.exten
+    if len(parts) == 3:
+        context, exten, where = parts
+    elif len(parts) == 2:
+        exten, where = parts
+    else:
+        where = parts[0]
+    if where.isdigit():
+        number = int(where)
+    else:
+        found = pbx.dialplan.label(context, exten, where)
+        if found is None:
+            log.error("%s: label %r not found in %s,%s; hanging up", ch.name, where, context, exten)
+            return Flow.STOP
+        number = found
+    ch.context, ch.exten, ch.priority = context, exten, number
+    return Flow.JUMP
+
+
+async def app_noop(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    return Flow.NEXT
+
+
+async def app_set(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    name, _, value = data.partition("=")
+    pbx.set_var(ch, name.strip(), value)
+    return Flow.NEXT
+
+
+async def app_goto(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    return _jump(pbx, ch, data)
+
+
+async def app_gotoif(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    cond, _, labels = data.partition("?")
+    yes, _, no = labels.partition(":")
+    branch = yes if check_condition(cond) else no
+    return _jump(pbx, ch, branch) if branch.strip() else Flow.NEXT
+
+
+async def app_gosub(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    label, _, args = data.partition("(")
+    ch.gosub_stack.append((ch.context, ch.exten, ch.priority + 1))
+    flow = _jump(pbx, ch, label)
+    argv = [a for a in split_args(args.rstrip(")"))] if args else []
+    for i, value in enumerate(argv, 1):
+        pbx.emit.varset(ch, f"LOCAL(ARG{i})", value)
+    pbx.emit.varset(ch, "LOCAL(ARGC)", str(len(argv)))  # app_stack frame_set_var publishes LOCAL(...)
+    return flow
+
+
+async def app_return(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    if not ch.gosub_stack:
+        log.error("%s: Return without Gosub", ch.name)
+        return Flow.STOP
+    ch.context, ch.exten, ch.priority = ch.gosub_stack.pop()
+    pbx.set_var(ch, "GOSUB_RETVAL", data)
+    return Flow.JUMP
+
+
+async def app_mixmonitor(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    args = split_args(data)
+    main = pbx.recorder.path(args[0].strip())
+    options = args[1] if len(args) > 1 else ""
+    legs = {}
+    for flag in ("r", "t"):
+        start = options.find(f"{flag}(")
+        if start >= 0:
+            legs[flag] = pbx.recorder.path(options[start + 2:options.index(")", start)])
+    stereo = "D" in options.replace("r(", "").replace("t(", "")
+    pbx.set_var(ch, "MIXMONITOR_FILENAME", str(main))
+    pbx.emit.mixmonitor_start(ch)
+    customer = pbx.customer_of(ch)
+    pbx.recorder.start(
+        ch,
+        RecordingSpec(
+            main=main,
+            rx=legs.get("r"),
+            tx=legs.get("t"),
+            stereo=stereo,
+            seed=ch.ssrc,
+            customer_speech=customer.speech if customer else None,
+            agent_speech=customer.agent_speech if customer else None,
+        ),
+    )
+    return Flow.NEXT
+
+
+async def app_agi(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    args = split_args(data)
+    url = args[0].strip()
+    if not url.startswith("agi://"):
+        log.warning("%s: only FastAGI (agi://) is simulated, not %r", ch.name, url)
+        pbx.set_var(ch, "AGISTATUS", "FAILURE")
+        return Flow.NEXT
+    status = await run_fastagi(pbx, ch, url, args[1:])
+    if ch.alive:
+        pbx.set_var(ch, "AGISTATUS", status)
+    return Flow.NEXT
+
+
+async def app_answer(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    if ch.state != UP:
+        pbx.set_state(ch, UP)
+        if not await pause(pbx, ch, pbx.config.answer_delay_s):
+            return Flow.NEXT
+    return Flow.NEXT
+
+
+async def app_hangup(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    cause = data.strip()
+    if cause.isdigit():
+        ch.hangup_cause = int(cause)
+    elif ch.hangup_cause == 0:
+        ch.hangup_cause = 16
+    return Flow.STOP
+
+
+async def app_wait(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    try:
+        seconds = float(data or 0)
+    except ValueError:
+        seconds = 0.0
+    await pause(pbx, ch, seconds)
+    return Flow.NEXT
+
+
+async def app_playback(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    if ch.state != UP and "noanswer" not in data:
+        pbx.set_state(ch, UP)
+    await pause(pbx, ch, 3.0)  # a short prompt
+    pbx.set_var(ch, "PLAYBACKSTATUS", "SUCCESS")
+    return Flow.NEXT
+
+
+async def app_voicemail(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    """The caller hears the greeting, leaves a message, hangs up."""
+    if ch.state != UP:
+        pbx.set_state(ch, UP)
+    customer = pbx.customer_of(ch)
+    message_s = min(20.0, customer.talk_s) if customer else 10.0
+    if await pause(pbx, ch, 4.0 + message_s):
+        pbx.set_var(ch, "VMSTATUS", "SUCCESS")
+        pbx.remote_bye(ch)
+    return Flow.STOP
+
+
+async def app_read(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    args = split_args(data)
+    if ch.state != UP:
+        pbx.set_state(ch, UP)
+    if not await pause(pbx, ch, 3.0):
+        return Flow.NEXT
+    customer = pbx.customer_of(ch)
+    digit = customer.dtmf if customer else ""
+    pbx.set_var(ch, args[0].strip(), digit)
+    pbx.set_var(ch, "READSTATUS", "OK" if digit else "TIMEOUT")
+    return Flow.NEXT
+
+
+async def app_userevent(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    args = split_args(data)
+    fields = []
+    for item in args[1:]:
+        key, _, value = item.partition(":")
+        fields.append((key.strip(), value.strip()))
+    pbx.emit.user_event(ch, args[0].strip(), fields)
+    return Flow.NEXT
+
+
+APPS: dict[str, App] = {
+    "noop": app_noop,
+    "verbose": app_noop,
+    "set": app_set,
+    "goto": app_goto,
+    "gotoif": app_gotoif,
+    "gosub": app_gosub,
+    "return": app_return,
+    "mixmonitor": app_mixmonitor,
+    "agi": app_agi,
+    "answer": app_answer,
+    "hangup": app_hangup,
+    "wait": app_wait,
+    "playback": app_playback,
+    "voicemail": app_voicemail,
+    "read": app_read,
+    "userevent": app_userevent,
+    "dial": app_dial,
+    "queue": app_queue,
+}
+

@@ -1,0 +1,275 @@
+"""`callcenter demo` and `callcenter simulate`: the simulator with traffic, with or without the whole service.
+
+run_demo: the simulator on a free port, the whole app (build_app) pointed at it with SQLite in ``data_dir``, a sample
+CRM, realistic traffic (known customers and new numbers, misses, abandons), progress lines, one JSON summary at the
+end (duration reached or cancelled).
+
+run_simulate: only the simulator with its AMI server on ``ami_port`` and its FastAGI client aimed at any running
+service (``agi_host:agi_port``); progress from the simulator's own view of the calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, TextIO
+
+from callcenter.pbxsim.callmodel import AgentPhone
+from callcenter.pbxsim.clock import RealtimeClock
+from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic
+
+__all__ = ["run_demo", "run_simulate"]
+
+log = logging.getLogger("callcenter.pbxsim.demo")
+
+AGENTS = ("1002", "1003", "1004", "1005", "1006")
+DIDS = ("8001", "8002", "8003")
+PROGRESS_EVERY_S = 5.0
+
+
+def _phones() -> tuple[AgentPhone, ...]:
+    # one agent is slow and often away, one rejects calls (DND): misses and fallbacks happen
+    phones = [AgentPhone(extension=ext, answer_probability=0.9, answer_delay_s=(2.0, 6.0)) for ext in AGENTS]
+    phones[3] = AgentPhone(extension=AGENTS[3], answer_probability=0.5, answer_delay_s=(4.0, 12.0))
+    phones[4] = AgentPhone(extension=AGENTS[4], busy=True)
+    return tuple(phones)
+
+
+def _print(out: TextIO, line: str) -> None:
+    out.write(line + "\n")
+    out.flush()
+
+
+async def _every(period_s: float, stop: asyncio.Event) -> bool:
+    """Wait ``period_s`` unless ``stop`` is set first; True when stopped."""
+    try:
+        await asyncio.wait_for(stop.wait(), period_s)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def run_demo(
+    *,
+    duration_s: float | None,
+    seed: int,
+    data_dir: Path,
+    http_port: int,
+    out: TextIO = sys.stdout,
+    speed: float = 4.0,
+    rate_per_s: float = 1 / 8,
+    max_calls: int | None = None,
+) -> dict[str, Any]:
+    """Run the whole service against the simulator until ``duration_s`` (wall seconds; None = until cancelled) or,
+    with ``max_calls``, until that many calls were placed and have ended.
+
+    ``speed`` runs simulated time faster than the wall clock (call timestamps say what the calls would have taken);
+    ``rate_per_s`` is in simulated time.
+    """
+    from aiohttp import web
+
+    from callcenter.ami import actions
+    from callcenter.app import AGI, AMI, BUS, DATABASE, build_app
+    from callcenter.config import Settings, load_settings
+    from callcenter.events import CallEnded
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    clock = RealtimeClock(speed=speed)
+    sim = Simulator(
+        settings=SimulatorSettings(phones=_phones(), seed=seed, monitor_dir=data_dir / "recordings"), clock=clock
+    )
+    await sim.start()
+    environ = {
+        "CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'callcenter.sqlite3'}",
+        "CALLCENTER_HTTP__PORT": str(http_port),
+        "CALLCENTER_AMI__HOST": "127.0.0.1",
+        "CALLCENTER_AMI__PORT": str(sim.ami_port),
+        "CALLCENTER_AMI__USERNAME": sim.settings.username,
+        "CALLCENTER_AMI__SECRET": sim.settings.secret,
+        "CALLCENTER_AGI__PORT": "0",
+        "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
+        "CALLCENTER_CRM__COMPANY_NUMBERS": ",".join(DIDS),
+    }
+    if "recording" in Settings.model_fields:
+        # the simulator's MixMonitor writes real files where MIXMONITOR_FILENAME says: both names of the spool agree
+        spool = str(sim.pbx.config.monitor_dir)
+        environ |= {"CALLCENTER_RECORDING__SPOOL_DIR": spool, "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": spool,
+                    "CALLCENTER_RECORDING__STORE_DIR": str(data_dir / "store")}
+    settings = load_settings(environ=environ)
+    app = build_app(settings)
+    ended: list[Any] = []
+    app[BUS].subscribe(ended.append, event_type=CallEnded)
+    runner = web.AppRunner(app)
+    traffic: Traffic | None = None
+    arrivals: asyncio.Task[Any] | None = None
+    summary: dict[str, Any] = {}
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", http_port)
+        await site.start()
+        sim.set_agi_address("127.0.0.1", app[AGI].port)
+        connection = app[AMI]
+        await connection.wait_live(10.0)
+        crm = await _seed(app[DATABASE], seed)
+        for ext in AGENTS:
+            with contextlib.suppress(Exception):  # a member already there (a second demo run) is fine
+                await connection.send(actions.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext,
+                                                        state_interface=f"PJSIP/{ext}"))
+        _print(out, f"demo: service on http://127.0.0.1:{http_port}, AMI simulator on 127.0.0.1:{sim.ami_port}, "
+                    f"FastAGI on {app[AGI].port}, data in {data_dir}, {len(crm.customers)} CRM customers, "
+                    f"speed x{speed}")
+        traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
+            dids=DIDS, known_numbers=tuple(crm.customers), known_share=0.5, patience_s=(15.0, 75.0),
+            talk_s=(20.0, 150.0)))
+        opening = [ScriptedCall(at_s=1.0 + 0.3 * i, caller=traffic.caller(label="opening")) for i in range(3)]
+        arrivals = clock.spawn(_arrivals(traffic, opening, rate_per_s, max_calls), name="demo-traffic")
+        stop = asyncio.Event()
+        last_progress = time.monotonic()
+        while True:
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                break
+            if max_calls is not None and traffic.offered >= max_calls and len(ended) >= traffic.offered:
+                break
+            wait_s = PROGRESS_EVERY_S if duration_s is None else min(
+                PROGRESS_EVERY_S, max(0.0, duration_s - (time.monotonic() - started)))
+            if max_calls is not None:
+                wait_s = min(wait_s, 0.5)  # check the end condition often; progress lines stay every few seconds
+            if await _every(wait_s, stop):
+                break
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S - 0.01:
+                last_progress = time.monotonic()
+                _print(out, _progress_line(last_progress - started, traffic.offered, ended,
+                                           len(sim.pbx.live_channels())))
+        arrivals.cancel()
+        # let the calls in progress finish (bounded by 5 simulated minutes: a demo must end)
+        deadline = clock.now_s() + 300.0
+        while sim.pbx.live_channels() and clock.now_s() < deadline:
+            await asyncio.sleep(0.2)  # wall-clock pacing of a live demo, not test synchronisation
+    except asyncio.CancelledError:
+        _print(out, "demo: stopping")
+    finally:
+        if arrivals is not None:
+            arrivals.cancel()
+        await sim.pbx.recorder.flush()
+        summary = _summary(
+            offered=traffic.offered if traffic else 0, ended=ended, sim=sim, wall_s=time.monotonic() - started)
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        await sim.stop()
+    _print(out, json.dumps(summary))
+    return summary
+
+
+async def _seed(db: Any, seed: int) -> Any:
+    from callcenter.pbxsim.demo_crm import seed_crm
+
+    try:
+        return await seed_crm(db, extensions=list(AGENTS), seed=seed)
+    except Exception as exc:  # the data dir already has the sample CRM (a second run): use what is there
+        log.info("sample CRM not created (%s); using the existing data", exc)
+        from callcenter.pbxsim.demo_crm import SeededCrm
+
+        return SeededCrm(agents={}, customers={f"+1212555{2000 + i:04d}": "" for i in range(8)}, deals=0)
+
+
+async def _arrivals(traffic: Traffic, opening: list[ScriptedCall], rate_per_s: float, max_calls: int | None) -> None:
+    await traffic.script(opening[:max_calls] if max_calls is not None else opening)
+    while max_calls is None or traffic.offered < max_calls:
+        await traffic.clock_gap(rate_per_s)
+        traffic.place(traffic.caller())
+
+
+def _progress_line(elapsed_s: float, offered: int, ended: list[Any], live_channels: int) -> str:
+    outcomes = Counter(str(e.outcome) for e in ended)
+    return (f"[{elapsed_s:6.1f}s] offered={offered} ended={len(ended)} answered={outcomes['answered']} "
+            f"missed={outcomes['missed']} abandoned={outcomes['abandoned']} live_channels={live_channels}")
+
+
+def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float) -> dict[str, Any]:
+    outcomes = Counter(str(e.outcome) for e in ended)
+    by_agent = Counter(e.answered_by for e in ended if e.answered_by)
+    return {
+        "calls_offered": offered,
+        "calls_ended": len(ended),
+        "calls_answered": outcomes["answered"],
+        "calls_missed": outcomes["missed"],
+        "calls_abandoned": outcomes["abandoned"],
+        "calls_failed": outcomes["failed"],
+        "answered_by": dict(sorted(by_agent.items())),
+        "recordings_written": len(sim.pbx.recorder.files),
+        "simulated_s": round(sim.clock.now_s() - sim.pbx.boot_s, 1),
+        "wall_s": round(wall_s, 1),
+    }
+
+
+async def run_simulate(
+    *,
+    ami_port: int,
+    agi_host: str,
+    agi_port: int,
+    rate_per_s: float,
+    duration_s: float | None,
+    seed: int,
+    out: TextIO = sys.stdout,
+    speed: float = 1.0,
+    monitor_dir: Path = Path("var/recordings"),
+    secret: str = "callcenter",
+) -> dict[str, Any]:
+    """The simulator alone: AMI on ``ami_port``, FastAGI to ``agi_host:agi_port``, Poisson calls for
+    ``duration_s`` wall seconds (None: until cancelled). Agents join the sales queue themselves."""
+    sim = Simulator(
+        settings=SimulatorSettings(phones=_phones(), seed=seed, ami_port=ami_port, secret=secret,
+                                   monitor_dir=monitor_dir),
+        clock=RealtimeClock(speed=speed),
+    )
+    await sim.start()
+    sim.set_agi_address(agi_host, agi_port)
+    for ext in AGENTS:
+        sim.server.ops.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext,
+                                 state_interface=f"PJSIP/{ext}", penalty=0, paused=False, reason="")
+    traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(dids=DIDS))
+    arrivals = sim.clock.spawn(traffic.poisson(rate_per_s=rate_per_s, duration_s=None), name="simulate-traffic")
+    _print(out, f"simulate: AMI on 127.0.0.1:{sim.ami_port} (user {sim.settings.username}), FastAGI to "
+                f"{agi_host}:{agi_port}, {rate_per_s:g} calls/s, seed {seed}")
+    started = time.monotonic()
+    stop = asyncio.Event()
+    try:
+        while duration_s is None or time.monotonic() - started < duration_s:
+            left = PROGRESS_EVERY_S if duration_s is None else min(PROGRESS_EVERY_S,
+                                                                    duration_s - (time.monotonic() - started))
+            if await _every(max(0.0, left), stop):
+                break
+            records = list(sim.pbx.calls.values())
+            outcomes = Counter(r.outcome for r in records if r.ended_s is not None)
+            _print(out, f"[{time.monotonic() - started:6.1f}s] offered={traffic.offered} "
+                        f"answered={outcomes['answered']} abandoned={outcomes['abandoned']} "
+                        f"unanswered={outcomes['unanswered']} live_channels={len(sim.pbx.live_channels())} "
+                        f"ami_sessions={sim.server.sessions}")
+    except asyncio.CancelledError:
+        _print(out, "simulate: stopping")
+    finally:
+        arrivals.cancel()
+        await sim.pbx.recorder.flush()
+        records = list(sim.pbx.calls.values())
+        outcomes = Counter(r.outcome for r in records if r.ended_s is not None)
+        summary = {
+            "calls_offered": traffic.offered,
+            "calls_answered": outcomes["answered"],
+            "calls_abandoned": outcomes["abandoned"],
+            "calls_unanswered": outcomes["unanswered"],
+            "calls_in_progress": sum(1 for r in records if r.ended_s is None),
+            "recordings_written": len(sim.pbx.recorder.files),
+            "ami_logins": sim.server.stats.logins,
+        }
+        await sim.stop()
+    _print(out, json.dumps(summary))
+    return summary

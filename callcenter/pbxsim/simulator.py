@@ -1,0 +1,106 @@
+"""The simulator assembled: clock + PBX (the project's own dialplans/) + AMI server, started and stopped as one.
+
+This is what the composition root, the demo and the e2e tests use. Point the service's AMI settings at
+``simulator.ami_port`` and tell the simulator where the service's FastAGI listens (``set_agi_address``) once it is
+up (the port may be 0 until then).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from callcenter.ami.channel_vars import DialplanGlobal
+from callcenter.pbxsim.ami_server import AmiServer
+from callcenter.pbxsim.callmodel import AgentPhone, Caller
+from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
+from callcenter.pbxsim.dialplan import Dialplan
+from callcenter.pbxsim.pbx import Pbx, PbxConfig
+from callcenter.pbxsim.queues import load_queues_conf
+
+__all__ = ["DIALPLANS", "Simulator", "SimulatorSettings", "default_agents"]
+
+log = logging.getLogger("callcenter.pbxsim")
+
+DIALPLANS: Final = Path(__file__).resolve().parents[2] / "dialplans"
+
+
+def default_agents(count: int = 4, *, first: int = 1002) -> tuple[AgentPhone, ...]:
+    """Desk phones that answer most calls after 2-6 s (a few ring out)."""
+    return tuple(
+        AgentPhone(extension=str(first + i), answer_probability=0.85, answer_delay_s=(2.0, 6.0)) for i in range(count)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatorSettings:
+    dialplan: Path = DIALPLANS / "extensions.conf"
+    queues_conf: Path = DIALPLANS / "queues.conf"
+    phones: tuple[AgentPhone, ...] = field(default_factory=default_agents)
+    seed: int = 0
+    ami_host: str = "127.0.0.1"
+    ami_port: int = 0
+    username: str = "callcenter"
+    secret: str = "callcenter"
+    monitor_dir: Path = Path("var/monitor")
+    record_audio: bool = True
+    # None: virtual time (tests: runs as fast as the service keeps up); a number: wall clock times this factor
+    speed: float | None = None
+    start_epoch_s: float | None = None
+    dialplan_globals: dict[str, str] = field(default_factory=dict)
+
+
+class Simulator:
+    def __init__(self, *, settings: SimulatorSettings | None = None, clock: SimClock | None = None,
+                 customers: dict[str, Caller] | None = None) -> None:
+        self.settings = settings or SimulatorSettings()
+        s = self.settings
+        if clock is None:
+            # Starts at the wall clock like a real Asterisk: the service dates its resyncs with its own clock.
+            start = time.time() if s.start_epoch_s is None else s.start_epoch_s
+            clock = (VirtualClock(start_epoch_s=start) if s.speed is None
+                     else RealtimeClock(speed=s.speed, start_epoch_s=start))
+        self.clock = clock
+        known = dict(customers or {})
+        self.pbx = Pbx(
+            clock=clock,
+            dialplan=Dialplan.load(s.dialplan, globals_override=s.dialplan_globals),
+            phones=list(s.phones),
+            queues=load_queues_conf(s.queues_conf),
+            seed=s.seed,
+            config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio),
+            customers=lambda number: known.get(number, Caller(number=number)),
+        )
+        self.server = AmiServer(pbx=self.pbx, host=s.ami_host, port=s.ami_port, username=s.username, secret=s.secret)
+
+    @property
+    def ami_port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        cancel = getattr(self.clock, "cancel_all", None)
+        if cancel is not None:
+            await cancel()
+        await self.pbx.recorder.flush()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def set_agi_address(self, host: str, port: int) -> None:
+        """Where the dialplan's AGI() connects; also what ${CC_AGI_HOSTPORT} says in Newexten AppData."""
+        self.pbx.set_agi_address(host, port)
+        self.pbx.dialplan.globals[DialplanGlobal.AGI_HOSTPORT.value] = f"{host}:{port}"
+
+    def call(self, caller: Caller) -> None:
+        self.pbx.incoming_call(caller)

@@ -1,0 +1,102 @@
+"""Who calls, and when: Poisson arrivals, bursts, and scripted named calls, all drawn from one seeded generator.
+
+Callers come from a pool of known numbers (the CRM's customers, who call back) and new numbers (leads); each gets a
+patience (how long they wait for an agent), a talk time, and who will end the conversation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from callcenter.pbxsim.callmodel import Caller, HangupSide
+
+if TYPE_CHECKING:
+    from callcenter.pbxsim.pbx import Pbx
+
+__all__ = ["CallerMix", "ScriptedCall", "Traffic"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerMix:
+    """How generated callers look."""
+
+    dids: tuple[str, ...] = ("8001",)
+    known_numbers: tuple[str, ...] = ()
+    known_share: float = 0.5  # share of calls from known_numbers (when there are any)
+    new_number_prefix: str = "+1212555"
+    patience_s: tuple[float, float] = (15.0, 90.0)  # uniform range
+    talk_s: tuple[float, float] = (20.0, 180.0)
+    agent_hangs_up_share: float = 0.3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScriptedCall:
+    at_s: float  # from the start of the traffic
+    caller: Caller
+
+
+class Traffic:
+    """Generates calls into a PBX on its clock. ``offered`` counts the calls placed."""
+
+    def __init__(self, *, pbx: Pbx, mix: CallerMix | None = None, seed: int = 0,
+                 on_call: Callable[[Caller], None] | None = None) -> None:
+        self.pbx = pbx
+        self.mix = mix or CallerMix()
+        self.on_call = on_call
+        self.offered = 0
+        self._rng = random.Random(seed)
+
+    def caller(self, *, label: str = "") -> Caller:
+        rng, mix = self._rng, self.mix
+        if mix.known_numbers and rng.random() < mix.known_share:
+            number = rng.choice(mix.known_numbers)
+        else:
+            number = f"{mix.new_number_prefix}{rng.randrange(1000, 9999)}"
+        return Caller(
+            number=number,
+            did=rng.choice(mix.dids),
+            patience_s=rng.uniform(*mix.patience_s),
+            talk_s=rng.uniform(*mix.talk_s),
+            hangup_side=HangupSide.AGENT if rng.random() < mix.agent_hangs_up_share else HangupSide.CALLER,
+            label=label,
+        )
+
+    def place(self, caller: Caller) -> None:
+        self.offered += 1
+        if self.on_call is not None:
+            self.on_call(caller)
+        self.pbx.incoming_call(caller)
+
+    async def poisson(self, *, rate_per_s: float, duration_s: float | None) -> None:
+        """Calls with exponential gaps (mean 1/rate) until ``duration_s`` of simulated time (None: forever)."""
+        if rate_per_s <= 0:
+            return
+        clock = self.pbx.clock
+        end = None if duration_s is None else clock.now_s() + duration_s
+        while True:
+            gap = self._rng.expovariate(rate_per_s)
+            if end is not None and clock.now_s() + gap > end:
+                await clock.sleep(max(0.0, end - clock.now_s()))
+                return
+            await clock.sleep(gap)
+            self.place(self.caller())
+
+    async def clock_gap(self, rate_per_s: float) -> None:
+        """Sleep one exponential inter-arrival gap (mean 1/rate) on the simulation clock."""
+        await self.pbx.clock.sleep(self._rng.expovariate(rate_per_s) if rate_per_s > 0 else 3600.0)
+
+    async def burst(self, *, count: int, spacing_s: float) -> None:
+        for i in range(count):
+            if i:
+                await self.pbx.clock.sleep(spacing_s)
+            self.place(self.caller(label=f"burst-{i}"))
+
+    async def script(self, calls: Sequence[ScriptedCall]) -> None:
+        clock = self.pbx.clock
+        start = clock.now_s()
+        for call in sorted(calls, key=lambda c: c.at_s):
+            await clock.sleep(max(0.0, start + call.at_s - clock.now_s()))
+            self.place(call.caller)

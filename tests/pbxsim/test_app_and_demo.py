@@ -1,0 +1,104 @@
+"""The whole service (callcenter.app.build_app) against the simulator, and the demo / simulate entry points."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import time
+from pathlib import Path
+
+from aiohttp import ClientSession, web
+
+from callcenter.ami import actions
+from callcenter.ami.connection import AmiConnection
+from callcenter.app import AGI, AMI, BUS, build_app
+from callcenter.config import load_settings
+from callcenter.events import CallEnded, CallOutcome
+from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
+from callcenter.pbxsim.clock import VirtualClock
+from callcenter.pbxsim.demo import run_demo, run_simulate
+from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+
+WAIT_S = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_build_app_against_the_simulator(tmp_path: Path) -> None:
+    sim = Simulator(settings=SimulatorSettings(phones=(AgentPhone(extension="1002"),), monitor_dir=tmp_path / "rec"),
+                    clock=VirtualClock(start_epoch_s=time.time()))
+    await sim.start()
+    settings = load_settings(environ={
+        "CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
+        "CALLCENTER_AMI__HOST": "127.0.0.1",
+        "CALLCENTER_AMI__PORT": str(sim.ami_port),
+        "CALLCENTER_AMI__SECRET": "callcenter",
+        "CALLCENTER_AGI__PORT": "0",
+        "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
+    })
+    app = build_app(settings)
+    ended: list[CallEnded] = []
+    got = asyncio.Event()
+    app[BUS].subscribe(lambda e: (ended.append(e), got.set()), event_type=CallEnded)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        sim.set_agi_address("127.0.0.1", app[AGI].port)  # the FastAGI port the app bound (agi.port = 0)
+        await app[AMI].wait_live(WAIT_S)
+        await app[AMI].send(actions.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002",
+                                              state_interface="PJSIP/1002"))
+        sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=2.0))
+        sim.call(Caller(number="+12125550123", did="8001", talk_s=30.0))
+        await asyncio.wait_for(got.wait(), WAIT_S)
+        (call,) = ended
+        assert (call.outcome, call.answered_by, call.queue, call.caller) == (
+            CallOutcome.ANSWERED, "1002", "sales", "+12125550123")
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            assert resp.status == 200 and (await resp.json())["checks"]["ami"] == "ok"
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+    assert sim.clock.errors == []
+
+
+async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:
+    out = io.StringIO()
+    summary = await run_demo(duration_s=60.0, seed=3, data_dir=tmp_path, http_port=free_port(), out=out, speed=50.0,
+                             max_calls=6)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("demo: service on http://127.0.0.1:")
+    assert json.loads(lines[-1]) == summary
+    assert summary["calls_offered"] == 6 == summary["calls_ended"]
+    assert summary["calls_answered"] + summary["calls_missed"] + summary["calls_abandoned"] + summary["calls_failed"] == 6
+    assert summary["calls_answered"] >= 1
+    assert summary["recordings_written"] == 3 * 6  # mix + rx + tx per call
+    assert len(list((tmp_path / "recordings").glob("*.wav"))) == 18
+    assert (tmp_path / "callcenter.sqlite3").exists()
+
+
+async def test_simulate_serves_any_service(tmp_path: Path) -> None:
+    """`callcenter simulate`: the simulator alone; a service (here: our AMI client) logs in and sees the calls."""
+    port = free_port()
+    out = io.StringIO()
+    task = asyncio.create_task(run_simulate(ami_port=port, agi_host="127.0.0.1", agi_port=9, rate_per_s=2.0,
+                                            duration_s=1.0, seed=1, out=out, speed=20.0, monitor_dir=tmp_path))
+    conn = AmiConnection(host="127.0.0.1", port=port, username="callcenter", secret="callcenter",
+                         reconnect_min_s=0.02, reconnect_max_s=0.05)
+    conn.start()
+    try:
+        await conn.wait_live(WAIT_S)
+        summary = await asyncio.wait_for(task, WAIT_S)
+    finally:
+        await conn.stop()
+    assert summary["calls_offered"] >= 1 and summary["ami_logins"] >= 1
+    assert json.loads(out.getvalue().splitlines()[-1]) == summary
+    assert conn.stats.messages > 0
