@@ -82,6 +82,58 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The whole system on this machine: sample CRM, the service, and the PBX simulator making calls."""
+    import logging
+    from pathlib import Path
+
+    from callcenter import logs
+    from callcenter.pbxsim.demo import run_demo
+
+    logs.setup("WARNING" if not args.verbose else "INFO")
+    logging.getLogger("callcenter.pbxsim").setLevel(logging.INFO)
+    try:
+        asyncio.run(
+            run_demo(
+                duration_s=args.duration,
+                seed=args.seed,
+                data_dir=Path(args.data_dir),
+                http_port=args.port,
+                out=sys.stdout,
+                speed=args.speed,
+                rate_per_s=args.rate,
+            )
+        )
+    except KeyboardInterrupt:
+        pass  # run_demo printed its summary on the way out
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """The simulator alone, against any running service (load-test routing without Asterisk)."""
+    from pathlib import Path
+
+    from callcenter.pbxsim.demo import run_simulate
+
+    try:
+        asyncio.run(
+            run_simulate(
+                ami_port=args.ami_port,
+                agi_host=args.agi_host,
+                agi_port=args.agi_port,
+                rate_per_s=args.rate,
+                duration_s=args.duration,
+                seed=args.seed,
+                speed=args.speed,
+                monitor_dir=Path(args.monitor_dir),
+                secret=args.secret,
+            )
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from callcenter.calls.replay import main as replay_main
 
@@ -110,6 +162,28 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("--email")
     admin.add_argument("--role", choices=["agent", "supervisor", "admin"], default="admin")
     admin.set_defaults(func=cmd_admin)
+
+    demo = sub.add_parser("demo", help="sample CRM + service + PBX simulator making calls (Ctrl-C stops)")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds and print the summary")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--data-dir", default="var/demo")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--speed", type=float, default=4.0, help="simulated seconds per wall second")
+    demo.add_argument("--rate", type=float, default=1 / 8, help="new calls per simulated second")
+    demo.add_argument("--verbose", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    sim = sub.add_parser("simulate", help="run only the PBX simulator against a running service")
+    sim.add_argument("--ami-port", type=int, default=5038)
+    sim.add_argument("--agi-host", default="127.0.0.1")
+    sim.add_argument("--agi-port", type=int, default=4573)
+    sim.add_argument("--rate", type=float, default=1.0, help="calls per simulated second")
+    sim.add_argument("--duration", type=float)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--speed", type=float, default=1.0)
+    sim.add_argument("--monitor-dir", default="var/recordings")
+    sim.add_argument("--secret", default="callcenter")
+    sim.set_defaults(func=cmd_simulate)
 
     replay = sub.add_parser("replay", help="replay a recorded AMI stream through the parser and call tracker")
     replay.add_argument("files", nargs="+")

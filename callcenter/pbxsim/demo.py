@@ -127,6 +127,9 @@ async def run_demo(
         _print(out, f"demo: service on http://127.0.0.1:{http_port}, AMI simulator on 127.0.0.1:{sim.ami_port}, "
                     f"FastAGI on {app[AGI].port}, data in {data_dir}, {len(crm.customers)} CRM customers, "
                     f"speed x{speed}")
+        token = await _supervisor_token(app[DATABASE])
+        _print(out, f"demo: wallboard http://127.0.0.1:{http_port}/wallboard?token={token}")
+        _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
         traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
             dids=DIDS, known_numbers=tuple(crm.customers), known_share=0.5, patience_s=(15.0, 75.0),
             talk_s=(20.0, 150.0)))
@@ -163,10 +166,42 @@ async def run_demo(
         summary = _summary(
             offered=traffic.offered if traffic else 0, ended=ended, sim=sim, wall_s=time.monotonic() - started)
         with contextlib.suppress(Exception):
+            summary |= await _crm_counts(app)
+        with contextlib.suppress(Exception):
             await runner.cleanup()
         await sim.stop()
     _print(out, json.dumps(summary))
     return summary
+
+
+async def _supervisor_token(db: Any) -> str:
+    from crm_core.access import Principal
+    from crm_core.models import Role
+    from crm_core.schemas import TokenIn, UserIn
+    from crm_core.users import create_token, create_user
+
+    async with db.session() as session:
+        system = Principal.system()
+        user = await create_user(session, system, UserIn(name="Demo Admin", role=Role.ADMIN))
+        _token, secret = await create_token(session, system, TokenIn(user_id=user.id, name="demo"))
+    return secret
+
+
+async def _crm_counts(app: Any) -> dict[str, int]:
+    """What the calls left in the CRM (after the writer has caught up)."""
+    from sqlalchemy import func, select
+
+    from callcenter.app import CRM_BRIDGE, DATABASE
+    from crm_core.models import Activity, Lead, Task, TaskKind
+
+    await asyncio.wait_for(app[CRM_BRIDGE].idle.wait(), 10)
+    async with app[DATABASE].session() as session:
+        count = lambda q: session.scalar(select(func.count()).select_from(q))  # noqa: E731
+        return {
+            "activities": await count(select(Activity.id).subquery()),
+            "leads": await count(select(Lead.id).subquery()),
+            "callbacks": await count(select(Task.id).where(Task.kind == TaskKind.CALLBACK).subquery()),
+        }
 
 
 async def _seed(db: Any, seed: int) -> Any:
