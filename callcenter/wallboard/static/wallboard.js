@@ -42,6 +42,8 @@ function handle(msg) {
 function setStatus(cls, text) { const el = document.getElementById("status"); el.className = "status " + cls; el.textContent = text; }
 function mmss(s) { s = Math.max(0, Math.floor(s)); return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0"); }
 function nowS() { return Date.now() / 1000; }
+// A state first seen at a resync has no start time we can trust: show a dash rather than a made-up duration.
+function sinceText(s) { const d = nowS() - s; return s > 0 && d >= 0 && d < 86400 ? mmss(d) : "—"; }
 function cell(text, cls) { const td = document.createElement("td"); td.textContent = text ?? ""; if (cls) td.className = cls; return td; }
 
 function render() {
@@ -51,7 +53,7 @@ function render() {
     const div = document.createElement("div");
     div.className = "agent " + a.state; div.dataset.agent = a.agent; div.dataset.state = a.state;
     const name = document.createElement("div"); name.className = "name"; name.textContent = a.agent;
-    const since = document.createElement("span"); since.className = "since"; since.dataset.since = a.since_s; since.textContent = mmss(nowS() - a.since_s);
+    const since = document.createElement("span"); since.className = "since"; since.dataset.since = a.since_s; since.textContent = sinceText(a.since_s);
     const st = document.createElement("div"); st.className = "state"; st.textContent = a.state + (a.reason ? " (" + a.reason + ")" : "");
     name.append(since); div.append(name, st); box.append(div);
   }
