@@ -74,7 +74,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 TABLES = (
-    "webhook_deliveries, notifications, audit_log, api_tokens, phones, emails, activities, tasks, deal_stage_history, deal_products, deals, "
+    "transcripts, transcription_jobs, recordings, recording_retention, webhook_deliveries, notifications, audit_log, api_tokens, phones, emails, activities, tasks, deal_stage_history, deal_products, deals, "
     "custom_field_defs, pipeline_stages, pipelines, leads, contacts, companies, users, teams"
 )
 

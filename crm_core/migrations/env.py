@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from crm_core.db import create_engine
 from crm_core.models import Base
+from crm_core.recording_models import include_name  # also registers the recording tables on Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,6 +22,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 from crm_core.db import create_engine
 from crm_core.migrate import downgrade, upgrade
 from crm_core.models import Base
+from crm_core.recording_models import include_name
 
 
 async def _tables_and_diff(url: str) -> tuple[set[str], list]:
@@ -19,7 +20,7 @@ async def _tables_and_diff(url: str) -> tuple[set[str], list]:
         async with engine.connect() as conn:
 
             def read(sync_conn):  # type: ignore[no-untyped-def]
-                context = MigrationContext.configure(sync_conn, opts={"compare_type": True})
+                context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "include_name": include_name})
                 return set(inspect(sync_conn).get_table_names()), compare_metadata(context, Base.metadata)
 
             return await conn.run_sync(read)
