@@ -26,6 +26,10 @@ from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.routing.runtime import RoutingRuntime
+from callcenter.routing.settings import build_rules
+from callcenter.routing.state import MemoryRoutingStore
+from callcenter.routing.state_redis import RedisRoutingStore
 from callcenter.wallboard.hub import Hub, websocket_handler
 from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
@@ -50,6 +54,8 @@ LIVE = web.AppKey("live", LiveCalls)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
+ROUTING = web.AppKey("routing", RoutingRuntime)
+WRITE_HOOKS = web.AppKey("write_hooks", list)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -100,11 +106,15 @@ def bridge_rules(settings: Settings, phone: PhoneRules) -> BridgeRules:
     )
 
 
+def vip_numbers(settings: Settings, phone: PhoneRules) -> frozenset[str]:
+    raw = settings.automation.vip_numbers
+    return frozenset(n.e164 for number in raw if (n := try_normalize(number, region=phone.region)))
+
+
 async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
     """Rules on CRM facts, the webhook sender and the overdue-callback scanner."""
     settings = app[SETTINGS].automation
-    region = app[PHONE_RULES].region
-    vips = frozenset(n.e164 for raw in settings.vip_numbers if (n := try_normalize(raw, region=region)))
+    vips = vip_numbers(app[SETTINGS], app[PHONE_RULES])
     sender = WebhookSender(
         db=app[DATABASE],
         secrets={r.name: r.secret for r in settings.rules if isinstance(r, WebhookRule)},
@@ -151,6 +161,28 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(task, return_exceptions=True)
 
 
+async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The routing brain: a Redis store when Redis is configured (several instances share agents), else memory."""
+    settings = app[SETTINGS]
+    client = app[REDIS]
+    runtime = RoutingRuntime(
+        settings=settings.routing,
+        rules=build_rules(settings.routing, default_queue=settings.agi.default_queue),
+        db=app[DATABASE],
+        phone_rules=app[PHONE_RULES],
+        store=RedisRoutingStore(redis=client) if client is not None else MemoryRoutingStore(),
+        bus=app[BUS],
+        ami=lambda: app.get(AMI),
+        vip_numbers=vip_numbers(settings, app[PHONE_RULES]),
+    )
+    await runtime.start()
+    app[ROUTING] = runtime
+    app[WRITE_HOOKS].append(runtime.on_write)
+    yield
+    app[WRITE_HOOKS].remove(runtime.on_write)
+    await runtime.stop()
+
+
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     agi = app[SETTINGS].agi
     server = FastAgiServer(
@@ -159,6 +191,7 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
         default_queue=agi.default_queue,
         queue_timeout_s=agi.queue_timeout_s,
         time_budget_ms=agi.time_budget_ms,
+        decide=app[ROUTING].service.decide,
     )
     await server.start()
     app[AGI] = server
@@ -278,6 +311,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[DATABASE] = database
     app[PHONE_RULES] = rules
     app[READY] = {}
+    app[WRITE_HOOKS] = []
     routes = Api(routes=[*crm_routes.api.routes, *call_routes.api.routes, *automation_routes.api.routes])
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
@@ -292,6 +326,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.cleanup_ctx.append(_automation_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
     app.cleanup_ctx.append(_ami_ctx)
+    app.cleanup_ctx.append(_routing_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)
     app.router.add_get("/healthz", healthz)
@@ -302,5 +337,5 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/wallboard", wallboard_page)
     app.router.add_static("/wallboard/static", WALLBOARD_STATIC)
     for route in routes.routes:
-        app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules))
+        app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules, on_write=app[WRITE_HOOKS]))
     return app

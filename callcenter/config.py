@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcenter.automation.rules import Rule
+from callcenter.routing.settings import RoutingSettings
 
 ENV_PREFIX = "CALLCENTER_"
 ENV_NESTED = "__"
@@ -147,6 +148,7 @@ class Settings(_Section):
     calls: CallSettings = Field(default_factory=CallSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

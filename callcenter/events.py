@@ -170,8 +170,30 @@ class RecordingReady:
     leg_paths: tuple[str, ...] = ()  # r()/t() per-direction files, when the dialplan asked for them
 
 
+@_dc
+class CallRouted:
+    """FastAGI answered Asterisk for one routing attempt of a call: where it goes and why."""
+
+    call_id: str
+    at_s: float
+    attempt: int
+    action: str  # CcAction value: dial, queue, voicemail, callback, hangup
+    reason: str  # reason code: owner, last-agent, least-loaded, owner-busy->least-loaded, no-agent->queue ...
+    targets: tuple[str, ...] = ()  # agents offered (action dial)
+    queue: str | None = None
+    team: str | None = None
+    explanation: str = ""
+
+
 DomainEvent: TypeAlias = (
-    CallStarted | CallRinging | CallAnswered | CallTransferred | CallEnded | AgentStateChanged | RecordingReady
+    CallStarted
+    | CallRinging
+    | CallAnswered
+    | CallTransferred
+    | CallEnded
+    | AgentStateChanged
+    | RecordingReady
+    | CallRouted
 )
 Handler: TypeAlias = Callable[[Any], None]
 
@@ -254,7 +276,9 @@ class InProcessBus:
 
 _EVENT_TYPES: Final[dict[str, type]] = {
     cls.__name__: cls
-    for cls in (CallStarted, CallRinging, CallAnswered, CallTransferred, CallEnded, AgentStateChanged, RecordingReady)
+    for cls in (
+        CallStarted, CallRinging, CallAnswered, CallTransferred, CallEnded, AgentStateChanged, RecordingReady, CallRouted
+    )
 }
 _ENUM_FIELDS: Final[dict[str, type[enum.StrEnum]]] = {
     "direction": CallDirection,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +180,13 @@ async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     return model.model_validate(data)
 
 
-def bind(route: Route, *, db: Database, rules: PhoneRules) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+# Told (method, path template) after every write that committed, e.g. so routing re-reads owners or agents.
+WriteHook = Callable[[str, str], None]
+
+
+def bind(
+    route: Route, *, db: Database, rules: PhoneRules, on_write: Sequence[WriteHook] = ()
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal: Principal = request["principal"]
         body = await _body(request, route.body) if route.body else None
@@ -192,6 +198,9 @@ def bind(route: Route, *, db: Database, rules: PhoneRules) -> Callable[[web.Requ
             payload = _dump(route, result)
         for hook in call.after_commit:
             hook()
+        if route.method != "GET":
+            for write_hook in on_write:
+                write_hook(route.method, route.path)
         if route.status == 204:
             return web.Response(status=204)
         return web.json_response(payload, status=route.status)

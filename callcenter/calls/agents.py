@@ -139,6 +139,15 @@ class AgentBook:
                 rec.wrapup_until_s = None
                 self._refresh(rec, until)
 
+    def end_wrapup(self, agent: str, at_s: float) -> bool:
+        """The agent says they are done early. False when they were not in wrap-up."""
+        rec = self.agents.get(agent)
+        if rec is None or rec.wrapup_until_s is None or rec.wrapup_until_s <= at_s:
+            return False
+        rec.wrapup_until_s = None  # the heap entry no longer matches and is skipped by tick()
+        self._refresh(rec, at_s)
+        return True
+
     @property
     def next_deadline_s(self) -> float | None:
         return self._deadlines[0][0] if self._deadlines else None

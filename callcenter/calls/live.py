@@ -47,6 +47,12 @@ class LiveCalls:
         for event in self.tracker.tick(now_s):
             self.bus.publish(event)
 
+    def end_wrapup(self, agent: str) -> bool:
+        ended, events = self.tracker.end_wrapup(agent, time.time())
+        for event in events:
+            self.bus.publish(event)
+        return ended
+
     async def run_wrapup_timer(self, *, interval_s: float = 1.0) -> None:
         """Wrap-up must end on a quiet line too; the tracker itself has no clock."""
         while True:

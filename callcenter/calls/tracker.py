@@ -180,6 +180,11 @@ class CallTracker:
         self.agents.tick(now_s)
         return self._flush()
 
+    def end_wrapup(self, agent: str, now_s: float) -> tuple[bool, Sequence[Any]]:
+        """(was in wrap-up, events): the agent ends wrap-up before its timer."""
+        ended = self.agents.end_wrapup(agent, max(now_s, self._now_s))
+        return ended, self._flush()
+
     def begin_resync(self) -> None:
         """Start collecting a snapshot (after a reconnect, before the list responses are fed)."""
         self._resync = _Resync(started_s=self._now_s)

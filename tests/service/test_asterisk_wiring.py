@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from callcenter.ami.connection import AmiState
-from callcenter.app import AGI, AMI, build_app
+from callcenter.app import AGI, AMI, ROUTING, build_app
 from callcenter.config import load_settings
 from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
 from tests.ami_conn.ami_peer import AmiPeer
@@ -30,14 +30,18 @@ def _settings(tmp_path: Path, **env: str) -> Any:
     )
 
 
-async def test_fastagi_answers_with_the_default_queue(tmp_path: Path, aiohttp_client: Any, traces_dir: Path) -> None:
+async def test_fastagi_routes_to_the_team_queue_when_nobody_is_free(
+    tmp_path: Path, aiohttp_client: Any, traces_dir: Path
+) -> None:
     client = await aiohttp_client(build_app(_settings(tmp_path, CALLCENTER_AGI__DEFAULT_QUEUE="sales")))
     agi = client.app[AGI]
     session = load_transcript(traces_dir / "inbound_agi_dial_answer.agi")[0]
     result = await play_asterisk(agi.port, session.request_bytes())
     variables = dict(parse_set_variables(result.commands))
     assert variables["CC_ACTION"] == "queue" and variables["CC_QUEUE"] == "sales"
-    assert variables["CC_REASON"] == "default-queue"
+    assert variables["CC_REASON"] == "no-agent->queue"
+    [decision] = client.app[ROUTING].service.decisions.recent()
+    assert decision.caller == session.header("agi_callerid") and decision.team == "support"
     metrics = await (await client.get("/metrics")).text()
     assert "callcenter_agi_answered_total 1" in metrics
 

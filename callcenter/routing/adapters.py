@@ -1,0 +1,118 @@
+"""Routing's edges: the CRM lookup and the agent directory read from the database, and agent controls over AMI.
+
+Kept apart from the pure policy and the stores so that routing can be tested and benchmarked without a database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from callcenter.ami import actions
+from callcenter.routing.crm import CrmMatch
+from callcenter.routing.directory import AgentInfo
+from crm_core.db import Database
+from crm_core.models import Activity, ActivityKind, Deal, DealStatus, Task, TaskKind, TaskStatus, Team, User
+from crm_core.records import Entity, PhoneRules, lookup_phone
+
+__all__ = ["AmiAgentControl", "DbCrmLookup", "load_agents", "open_callbacks_by_user"]
+
+log = logging.getLogger("callcenter.routing")
+
+
+@dataclass(frozen=True, slots=True)
+class DbCrmLookup:
+    """``CrmLookup`` on the CRM tables: the record of the number, its open deal (whose owner wins), and the user who
+    last answered a call with that number. Three indexed queries on one connection."""
+
+    db: Database
+    phone_rules: PhoneRules
+    vip_numbers: frozenset[str] = frozenset()
+
+    async def __call__(self, number: str) -> CrmMatch | None:
+        async with self.db.session() as session:
+            owner = await lookup_phone(session, self.phone_rules, number)
+            if owner is None:
+                return None
+            entity, record_id, responsible = owner.entity.value, owner.id, owner.responsible_id
+            if owner.entity in (Entity.CONTACT, Entity.COMPANY):
+                column = Deal.contact_id if owner.entity is Entity.CONTACT else Deal.company_id
+                deal = (
+                    await session.execute(
+                        select(Deal.id, Deal.responsible_id)
+                        .where(column == owner.id, Deal.status == DealStatus.OPEN, Deal.responsible_id.is_not(None))
+                        .order_by(Deal.updated_at.desc(), Deal.id.desc())
+                        .limit(1)
+                    )
+                ).first()
+                if deal is not None:
+                    entity, record_id, responsible = "deal", deal[0], deal[1]
+            last = (
+                await session.execute(
+                    select(Activity.user_id, Activity.started_at)
+                    .where(
+                        Activity.kind == ActivityKind.CALL,
+                        Activity.result == "answered",
+                        Activity.user_id.is_not(None),
+                        or_(Activity.from_e164 == owner.e164, Activity.to_e164 == owner.e164),
+                    )
+                    .order_by(Activity.started_at.desc())
+                    .limit(1)
+                )
+            ).first()
+        return CrmMatch(
+            entity=entity,
+            record_id=record_id,
+            e164=owner.e164,
+            responsible_user_id=responsible,
+            last_agent_user_id=last[0] if last else None,
+            last_talked_at_s=last[1].timestamp() if last else None,
+            vip=owner.e164 in self.vip_numbers,
+        )
+
+
+async def load_agents(db: Database, *, skills: Mapping[str, Mapping[str, int]] = {}) -> list[AgentInfo]:
+    """Every active user with a desk extension, with their team's name and the skills configured for them."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(User.id, User.extension, User.name, Team.name)
+            .outerjoin(Team, Team.id == User.team_id)
+            .where(User.extension.is_not(None), User.active.is_(True))
+        )
+        return [
+            AgentInfo(agent=ext, user_id=user_id, name=name, team=team, skills=dict(skills.get(ext, {})))
+            for user_id, ext, name, team in rows
+        ]
+
+
+async def open_callbacks_by_user(db: Database) -> dict[int, int]:
+    """Open callback tasks per assignee: part of an agent's load."""
+    async with db.session() as session:
+        rows = await session.execute(
+            select(Task.assignee_id, func.count())
+            .where(Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN, Task.assignee_id.is_not(None))
+            .group_by(Task.assignee_id)
+        )
+        return {user_id: count for user_id, count in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AmiAgentControl:
+    """Agent controls as Asterisk queue-member actions, so that app_queue and our routing agree on who is paused."""
+
+    ami: object  # AmiConnection: send(Action)
+
+    async def pause(self, interface: str, reason: str, *, paused: bool = True) -> None:
+        # No Queue header: Asterisk pauses (or unpauses) the member in every queue it is in.
+        await self.ami.send(actions.queue_pause(interface=interface, paused=paused, reason=reason or None))  # type: ignore[attr-defined]
+
+    async def log_in(self, interface: str, queues: Iterable[str], *, member_name: str) -> None:
+        for queue in queues:
+            await self.ami.send(actions.queue_add(queue=queue, interface=interface, member_name=member_name))  # type: ignore[attr-defined]
+
+    async def log_out(self, interface: str, queues: Iterable[str]) -> None:
+        for queue in queues:
+            await self.ami.send(actions.queue_remove(queue=queue, interface=interface))  # type: ignore[attr-defined]

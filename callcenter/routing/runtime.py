@@ -1,0 +1,138 @@
+"""Routing inside the running service: the RoutingService with its store follower and a fresh agent directory.
+
+Users, teams and open callbacks come from the database; they are re-read every ``directory_refresh_s`` and at once
+when the API writes users or teams (``on_write``). A write to contacts, companies, leads or deals drops the cached
+caller facts, so a new owner gets the next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+from callcenter.events import CallEnded, EventBus
+from callcenter.routing.adapters import AmiAgentControl, DbCrmLookup, load_agents, open_callbacks_by_user
+from callcenter.routing.crm import CachedLookup
+from callcenter.routing.directory import StaticDirectory
+from callcenter.routing.follower import StoreFollower
+from callcenter.routing.rules import RoutingRules
+from callcenter.routing.service import RoutingService
+from callcenter.routing.settings import RoutingSettings
+from callcenter.routing.state import RoutingStore
+from crm_core.db import Database
+from crm_core.phones import try_normalize
+from crm_core.records import PhoneRules
+
+__all__ = ["RoutingRuntime"]
+
+log = logging.getLogger("callcenter.routing")
+
+RECORD_PATHS: Final = ("/api/v1/contacts", "/api/v1/companies", "/api/v1/leads", "/api/v1/deals")
+AGENT_PATHS: Final = ("/api/v1/users", "/api/v1/teams")
+
+
+class RoutingRuntime:
+    def __init__(
+        self,
+        *,
+        settings: RoutingSettings,
+        rules: RoutingRules,
+        db: Database,
+        phone_rules: PhoneRules,
+        store: RoutingStore,
+        bus: EventBus,
+        ami: Callable[[], Any],
+        vip_numbers: frozenset[str] = frozenset(),
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.store = store
+        self.directory = StaticDirectory()
+        self._ami = ami  # read at use: the AMI session may come and go
+        region = phone_rules.region
+
+        def normalize(number: str) -> str:
+            parsed = try_normalize(number, region=region)
+            return parsed.e164 if parsed else "".join(number.split())
+
+        lookup = CachedLookup(
+            lookup=DbCrmLookup(db=db, phone_rules=phone_rules, vip_numbers=vip_numbers),
+            ttl_s=settings.crm_cache_ttl_s,
+            negative_ttl_s=settings.crm_negative_ttl_s,
+            normalize=normalize,
+        )
+        self.service = RoutingService(
+            rules=rules,
+            store=store,
+            directory=self.directory,
+            lookup=lookup,
+            pause_agent=self._pause,
+            publish=bus.publish,
+            crm_budget_ms=settings.crm_budget_ms,
+            reservation_ttl_s=settings.reservation_ttl_s,
+            decision_log_calls=settings.decision_log_calls,
+        )
+        def forget_caller(ended: CallEnded) -> None:
+            # The caller's "last agent" just changed: their next call must see it.
+            if ended.customer:
+                lookup.invalidate(ended.customer)
+
+        self.follower = StoreFollower(bus=bus, store=store, on_call_ended=forget_caller)
+        self._refresh_now = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def agent_control(self) -> AmiAgentControl | None:
+        ami = self._ami()
+        return AmiAgentControl(ami) if ami is not None else None
+
+    async def _pause(self, agent: str, reason: str) -> None:
+        control = self.agent_control()
+        if control is None:
+            raise RuntimeError("no Asterisk is configured (ami.host)")
+        info = self.directory.agent(agent)
+        await control.pause(info.target if info else f"PJSIP/{agent}", reason)
+
+    async def refresh(self) -> None:
+        """Re-read agents and their open callbacks (the part of their load the live model cannot see)."""
+        agents = await load_agents(self.db, skills=self.settings.agent_skills)
+        self.directory.replace(agents)
+        callbacks = await open_callbacks_by_user(self.db)
+        for info in agents:
+            await self.store.set_open_callbacks(info.agent, callbacks.get(info.user_id or 0, 0))
+
+    def on_write(self, _method: str, path: str) -> None:
+        if path.startswith(RECORD_PATHS):
+            self.service.invalidate_caller()
+        elif path.startswith(AGENT_PATHS) or path.startswith("/api/v1/tasks"):
+            self._refresh_now.set()
+
+    async def start(self) -> None:
+        await self.refresh()
+        self.follower.start()
+        self._task = asyncio.create_task(self._refresh_loop(), name="routing-directory")
+        log.info("routing ready: %d agents, teams %s", sum(1 for _ in self._all_agents()), sorted(self.service.rules.teams))
+
+    def _all_agents(self) -> list[str]:
+        return [a.agent for team in self.service.rules.teams for a in self.directory.team_agents(team)]
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._refresh_now.wait(), self.settings.directory_refresh_s)
+            except asyncio.TimeoutError:
+                pass
+            self._refresh_now.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("routing directory refresh failed; keeping the previous one")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.follower.stop()
+        await self.service.aclose()
+        await self.store.aclose()

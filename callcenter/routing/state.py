@@ -1,0 +1,274 @@
+"""Live routing state: agent availability, load and reservations. The interface and the in-memory store.
+
+Two implementations pass one contract suite (tests/routing/test_state_contract.py): ``MemoryRoutingStore`` for one
+process and ``RedisRoutingStore`` (callcenter/routing/state_redis.py) for several service instances.
+
+Semantics shared by both:
+* The store follows the domain events (``apply``): AgentStateChanged sets the state; leaving TALKING or WRAP_UP
+  records that stretch as busy time (the load); CallRinging / CallAnswered confirm a reservation (the agent's own
+  state now blocks them) and mark the agent as offered for that call; CallAnswered also counts the call and ends a
+  no-answer streak; CallEnded releases whatever the call still holds. Applying an event twice changes nothing
+  (several instances apply the same fanned-out events), and a state change older than the current one is ignored.
+* ``reserve`` is atomic: among the candidates in order, it takes up to ``count`` that are AVAILABLE, not reserved
+  (or whose reservation expired at ``now_s``) and never offered this call, and marks them offered at ``attempt``.
+  It first releases this call's reservations on ``release`` (its previous attempt's Dial is over: Asterisk asks
+  again only after Dial returned).
+* Time is always passed in (``now_s``, event ``at_s``), so expiry is testable without sleeping.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallRinging
+
+__all__ = ["AgentLive", "MemoryRoutingStore", "RoutingStore", "Snapshot", "BUSY_STATES"]
+
+BUSY_STATES = frozenset({AgentState.TALKING, AgentState.WRAP_UP})  # time spent in these is the agent's load
+DEFAULT_HISTORY_S = 2 * 86_400.0  # busy stretches and answered calls older than this are dropped
+DEFAULT_OFFERS_TTL_S = 6 * 3600  # a call's offer record outlives any real call
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentLive:
+    agent: str
+    state: AgentState = AgentState.OFFLINE  # an agent the store never heard of cannot take calls
+    since_s: float | None = None
+    reason: str | None = None
+    reserved_by: str | None = None  # only while the reservation is unexpired at the snapshot's now_s
+    busy_s: float = 0.0  # talk + wrap-up ending after the window start, clipped to it
+    calls: int = 0  # answered at or after the window start
+    last_busy_end_s: float | None = None
+    no_answer_streak: int = 0
+    open_callbacks: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    agents: Mapping[str, AgentLive]
+    offers: Mapping[str, int]  # this call: agent -> attempt it was offered at (0: rung by a queue)
+    rr_cursor: str | None = None
+
+
+@runtime_checkable
+class RoutingStore(Protocol):
+    async def apply(self, event: object) -> None:
+        """Follow one domain event (others are ignored)."""
+        ...
+
+    async def set_state(self, agent: str, state: AgentState, *, at_s: float, reason: str | None = None) -> None:
+        """Seed or override an agent's state (resync, or an auto-pause we just executed)."""
+        ...
+
+    async def set_open_callbacks(self, agent: str, count: int) -> None: ...
+
+    async def snapshot(
+        self, *, agents: Sequence[str], call_id: str, now_s: float, window_start_s: float, rr_team: str | None = None
+    ) -> Snapshot: ...
+
+    async def note_no_answer(self, *, call_id: str, attempt: int, agents: Sequence[str]) -> Mapping[str, int]:
+        """Count one no-answer for ``agents`` (the previous attempt's targets), once per (call, attempt); returns
+        their streaks."""
+        ...
+
+    async def reserve(
+        self,
+        *,
+        call_id: str,
+        attempt: int,
+        candidates: Sequence[str],
+        now_s: float,
+        ttl_s: float,
+        count: int = 1,
+        release: Sequence[str] = (),
+        rr_team: str | None = None,
+    ) -> tuple[str, ...]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Agent:
+    state: AgentState | None = None
+    since_s: float | None = None
+    reason: str | None = None
+    reserved_call: str | None = None
+    reserved_until_s: float = 0.0
+    last_busy_end_s: float | None = None
+    streak: int = 0
+    callbacks: int = 0
+    busy: dict[float, float] = field(default_factory=dict)  # start -> end (keyed by start: idempotent)
+    calls: dict[str, float] = field(default_factory=dict)  # call id -> answered at
+
+
+@dataclass(slots=True)
+class _Call:
+    offers: dict[str, int] = field(default_factory=dict)
+    no_answer_counted: int = 0
+
+
+class MemoryRoutingStore:
+    """One process. Every method runs without awaiting anything, so each is atomic on the event loop."""
+
+    def __init__(self, *, history_s: float = DEFAULT_HISTORY_S, max_calls: int = 100_000) -> None:
+        self._agents: dict[str, _Agent] = {}
+        self._calls: collections.OrderedDict[str, _Call] = collections.OrderedDict()
+        self._rr: dict[str, str] = {}
+        self._history_s = history_s
+        self._max_calls = max_calls
+
+    def _agent(self, agent: str) -> _Agent:
+        rec = self._agents.get(agent)
+        if rec is None:
+            rec = self._agents[agent] = _Agent()
+        return rec
+
+    def _call(self, call_id: str) -> _Call:
+        rec = self._calls.get(call_id)
+        if rec is None:
+            rec = self._calls[call_id] = _Call()
+            while len(self._calls) > self._max_calls:
+                self._calls.popitem(last=False)
+        return rec
+
+    # -- events -------------------------------------------------------------------------------------------------
+
+    async def apply(self, event: object) -> None:
+        if isinstance(event, AgentStateChanged):
+            self._set_state(event.agent, event.state, event.at_s, event.reason)
+        elif isinstance(event, CallRinging):
+            self._offered_event(event.call_id, event.agent)
+        elif isinstance(event, CallAnswered):
+            rec = self._offered_event(event.call_id, event.agent)
+            rec.streak = 0
+            rec.calls[event.call_id] = event.at_s
+            horizon = event.at_s - self._history_s
+            for call_id in [c for c, at in rec.calls.items() if at < horizon]:
+                del rec.calls[call_id]
+        elif isinstance(event, CallEnded):
+            call = self._calls.pop(event.call_id, None)
+            if call is not None:
+                for agent in call.offers:
+                    rec = self._agents.get(agent)
+                    if rec is not None and rec.reserved_call == event.call_id:
+                        rec.reserved_call = None
+
+    def _offered_event(self, call_id: str, agent: str) -> _Agent:
+        rec = self._agent(agent)
+        if rec.reserved_call == call_id:
+            rec.reserved_call = None  # the agent's own state (ringing/talking) blocks them from now on
+        self._call(call_id).offers.setdefault(agent, 0)
+        return rec
+
+    def _set_state(self, agent: str, state: AgentState, at_s: float, reason: str | None) -> None:
+        rec = self._agent(agent)
+        reason = reason or None
+        if rec.since_s is not None and at_s < rec.since_s:
+            return  # older than what we know: a late duplicate from another instance
+        if rec.state is state and rec.reason == reason:
+            return
+        if rec.state in BUSY_STATES and rec.since_s is not None and at_s > rec.since_s:
+            rec.busy[rec.since_s] = at_s
+            rec.last_busy_end_s = at_s
+            horizon = at_s - self._history_s
+            for start in [s for s, end in rec.busy.items() if end < horizon]:
+                del rec.busy[start]
+        if rec.state is AgentState.PAUSED and state is not AgentState.PAUSED:
+            rec.streak = 0  # back from a pause: a fresh start
+        rec.state, rec.since_s, rec.reason = state, at_s, reason
+
+    async def set_state(self, agent: str, state: AgentState, *, at_s: float, reason: str | None = None) -> None:
+        self._set_state(agent, state, at_s, reason)
+
+    async def set_open_callbacks(self, agent: str, count: int) -> None:
+        self._agent(agent).callbacks = max(0, count)
+
+    # -- routing ------------------------------------------------------------------------------------------------
+
+    async def snapshot(
+        self, *, agents: Sequence[str], call_id: str, now_s: float, window_start_s: float, rr_team: str | None = None
+    ) -> Snapshot:
+        out: dict[str, AgentLive] = {}
+        for agent in agents:
+            rec = self._agents.get(agent)
+            if rec is None:
+                out[agent] = AgentLive(agent=agent)
+                continue
+            busy = 0.0
+            for start, end in rec.busy.items():
+                if end > window_start_s:
+                    busy += end - max(start, window_start_s)
+            reserved = rec.reserved_call if rec.reserved_call and rec.reserved_until_s > now_s else None
+            out[agent] = AgentLive(
+                agent=agent,
+                state=rec.state or AgentState.OFFLINE,
+                since_s=rec.since_s,
+                reason=rec.reason,
+                reserved_by=reserved,
+                busy_s=busy,
+                calls=sum(1 for at in rec.calls.values() if at >= window_start_s),
+                last_busy_end_s=rec.last_busy_end_s,
+                no_answer_streak=rec.streak,
+                open_callbacks=rec.callbacks,
+            )
+        call = self._calls.get(call_id)
+        return Snapshot(
+            agents=out,
+            offers=dict(call.offers) if call else {},
+            rr_cursor=self._rr.get(rr_team) if rr_team else None,
+        )
+
+    async def note_no_answer(self, *, call_id: str, attempt: int, agents: Sequence[str]) -> Mapping[str, int]:
+        call = self._call(call_id)
+        counting = call.no_answer_counted < attempt
+        if counting:
+            call.no_answer_counted = attempt
+        out = {}
+        for agent in agents:
+            rec = self._agent(agent)
+            if counting:
+                rec.streak += 1
+            out[agent] = rec.streak
+        return out
+
+    async def reserve(
+        self,
+        *,
+        call_id: str,
+        attempt: int,
+        candidates: Sequence[str],
+        now_s: float,
+        ttl_s: float,
+        count: int = 1,
+        release: Sequence[str] = (),
+        rr_team: str | None = None,
+    ) -> tuple[str, ...]:
+        for agent in release:
+            rec = self._agents.get(agent)
+            if rec is not None and rec.reserved_call == call_id:
+                rec.reserved_call = None
+        call = self._call(call_id)
+        won: list[str] = []
+        for agent in candidates:
+            rec = self._agents.get(agent)
+            if (
+                rec is None
+                or rec.state is not AgentState.AVAILABLE
+                or (rec.reserved_call is not None and rec.reserved_until_s > now_s)
+                or agent in call.offers
+            ):
+                continue
+            rec.reserved_call, rec.reserved_until_s = call_id, now_s + ttl_s
+            call.offers[agent] = attempt
+            won.append(agent)
+            if len(won) >= count:
+                break
+        if won and rr_team:
+            self._rr[rr_team] = won[-1]
+        return tuple(won)
+
+    async def aclose(self) -> None:
+        return None
