@@ -19,13 +19,17 @@ from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import InProcessBus
 from callcenter.redis_bus import RedisFanout
-from callcenter.api import automation_routes, call_routes, crm_routes
+from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.recording import http as recording_routes
+from callcenter.recording.http import RECORDINGS
+from callcenter.recording.service import RecordingService
+from callcenter.recording.storage import LocalStorage
 from callcenter.routing.runtime import RoutingRuntime
 from callcenter.routing.settings import build_rules
 from callcenter.routing.state import MemoryRoutingStore
@@ -159,6 +163,29 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         log.error("CRM writer stopped with %d calls unwritten", bridge.queue.qsize())
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _recording_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Recordings into the store on RecordingReady, linked to the call's activity on CallLogged; retries of missing
+    or failed files and retention in a maintenance loop. Transcription runs elsewhere (`callcenter worker`)."""
+    service = app[RECORDINGS]
+    tasks: list[asyncio.Task[Any]] = []
+    if app[SETTINGS].recording.enabled:  # disabled: what is stored is still served, nothing new comes in
+        service.attach(app[BUS])
+        tasks = [
+            asyncio.create_task(service.run(), name="recording-ingest"),
+            asyncio.create_task(service.run_maintenance(), name="recording-maintenance"),
+        ]
+    yield
+    # After the CRM writer's drain (contexts unwind in reverse): its last CallLogged links are handled too.
+    try:
+        await asyncio.wait_for(service.drain(), app[SETTINGS].http.shutdown_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("recording ingest stopped with %d events unhandled (the files stay in the spool)",
+                  service.queue.qsize())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -301,6 +328,9 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
+API_MODULES = (crm_routes, call_routes, agent_routes, automation_routes, recording_routes)
+
+
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
     database = database or Database.from_url(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
@@ -312,7 +342,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[PHONE_RULES] = rules
     app[READY] = {}
     app[WRITE_HOOKS] = []
-    routes = Api(routes=[*crm_routes.api.routes, *call_routes.api.routes, *automation_routes.api.routes])
+    routes = Api(routes=[route for module in API_MODULES for route in module.api.routes])
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
@@ -324,9 +354,13 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[HUB] = hub
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
     app.cleanup_ctx.append(_automation_ctx)
+    recording = settings.recording
+    app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)), settings=recording)
+    app.cleanup_ctx.append(_recording_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
-    app.cleanup_ctx.append(_ami_ctx)
+    # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)
+    app.cleanup_ctx.append(_ami_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)
     app.router.add_get("/healthz", healthz)

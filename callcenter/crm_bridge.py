@@ -9,6 +9,7 @@ call id on activities, unique phone on records, one open callback per number) an
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.automation.facts import CallLogged, LeadCreated
-from callcenter.events import CallDirection, CallEnded, CallOutcome, EventBus, RecordingReady
+from callcenter.events import CallDirection, CallEnded, CallOutcome, CallRouted, EventBus, RecordingReady
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.db import Database
@@ -61,6 +62,8 @@ class BridgeRules:
         return self.lead_policy_by_did.get(did or "", self.lead_on_unknown)
 
 
+MAX_ROUTED_CALLS = 20_000  # calls whose decisions are held until they end (a lost CallEnded must not leak)
+
 _DIRECTION = {CallDirection.INBOUND: Direction.INBOUND, CallDirection.OUTBOUND: Direction.OUTBOUND}
 
 
@@ -93,10 +96,27 @@ class CrmBridge:
         self.dropped = 0
         self.idle = asyncio.Event()
         self.idle.set()
+        # Routing decisions of calls still going on, written into their activity when they end.
+        self.routes: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(self._enqueue, event_type=CallEnded)
         bus.subscribe(self._enqueue, event_type=RecordingReady)
+        bus.subscribe(self._routed, event_type=CallRouted)
+
+    def _routed(self, event: CallRouted) -> None:
+        decision = {
+            "attempt": event.attempt,
+            "action": event.action,
+            "reason": event.reason,
+            "targets": list(event.targets),
+            "queue": event.queue,
+            "team": event.team,
+            "explanation": event.explanation,
+        }
+        self.routes.setdefault(event.call_id, []).append(decision)
+        while len(self.routes) > MAX_ROUTED_CALLS:
+            self.routes.popitem(last=False)
 
     def _enqueue(self, event: object) -> None:
         try:
@@ -261,6 +281,8 @@ class CrmBridge:
                 "campaign": call.campaign,
                 "originate_action_id": call.originate_action_id,
                 "end_estimated": call.end_estimated,
+                # Absent rather than empty, so a replay never erases the decisions already written.
+                **({"routing": routes} if (routes := self.routes.pop(call.call_id, None)) else {}),
             },
             **await self._links(session, owner),
         }

@@ -79,6 +79,7 @@ async def run_demo(
     from callcenter.app import AGI, AMI, BUS, DATABASE, build_app
     from callcenter.config import Settings, load_settings
     from callcenter.events import CallEnded
+    from callcenter.pbxsim import demo_crm
 
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +98,7 @@ async def run_demo(
         "CALLCENTER_AMI__SECRET": sim.settings.secret,
         "CALLCENTER_AGI__PORT": "0",
         "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
+        "CALLCENTER_ROUTING__DEFAULT_TEAM": demo_crm.TEAM,
         "CALLCENTER_CRM__COMPANY_NUMBERS": ",".join(DIDS),
     }
     if "recording" in Settings.model_fields:

@@ -15,7 +15,9 @@ from crm_core.records import PhoneRules, create
 from crm_core.schemas import CompanyIn, ContactIn, DealIn, PhoneIn, PipelineIn, StageIn, TeamIn, UserIn
 from crm_core.users import create_team, create_user
 
-__all__ = ["SeededCrm", "seed_crm"]
+__all__ = ["TEAM", "SeededCrm", "seed_crm"]
+
+TEAM = "Sales"  # the CRM team of the sample agents, and the routing team that serves the demo's DIDs
 
 _AGENT_NAMES = ("Anna Berg", "Ben Carter", "Chloe Diaz", "David Engel", "Eva Fischer", "Finn Garcia")
 _CUSTOMERS = (
@@ -42,7 +44,7 @@ async def seed_crm(db: Database, *, extensions: list[str], seed: int) -> SeededC
     system = Principal.system()
     rules = PhoneRules.build(region="US", own_numbers=())
     async with db.session() as s:
-        team = await create_team(s, system, TeamIn(name="Sales", timezone="UTC"))
+        team = await create_team(s, system, TeamIn(name=TEAM, timezone="UTC"))
         agents: dict[str, int] = {}
         for i, ext in enumerate(extensions):
             name = _AGENT_NAMES[i % len(_AGENT_NAMES)]

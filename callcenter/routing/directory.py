@@ -57,3 +57,6 @@ class StaticDirectory:
 
     def team_agents(self, team: str) -> tuple[AgentInfo, ...]:
         return self._state[2].get(team, ())
+
+    def all_agents(self) -> tuple[AgentInfo, ...]:
+        return tuple(sorted(self._state[0].values(), key=lambda a: a.agent))

@@ -9,10 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging, CallStarted, CallTransferred
+from callcenter.events import (
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallRinging,
+    CallRouted,
+    CallStarted,
+    CallTransferred,
+)
 
 Delta = dict[str, Any]
 MAX_RECENT_MISSED = 50
+MAX_EARLY_ROUTES = 1000
 
 
 @dataclass
@@ -20,6 +29,8 @@ class WallboardState:
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent_missed: list[dict[str, Any]] = field(default_factory=list)
+    # FastAGI and AMI are two sockets: a call's routing answer can arrive before its first AMI event.
+    early_routes: dict[str, str] = field(default_factory=dict)
 
     def apply(self, event: object) -> list[Delta]:
         if isinstance(event, AgentStateChanged):
@@ -44,7 +55,7 @@ class WallboardState:
                 "agents": [],
                 "agent": None,
                 "queue": None,
-                "routing_reason": None,
+                "routing_reason": self.early_routes.pop(event.call_id, None),
             }
             self.calls[event.call_id] = row
             return [{"kind": "call", "row": row}]
@@ -63,7 +74,10 @@ class WallboardState:
                 row.update(agent=event.to_agent)
             self.calls[event.call_id] = row
             return [{"kind": "call", "row": row}]
+        if isinstance(event, CallRouted):
+            return self._routed(event)
         if isinstance(event, CallEnded):
+            self.early_routes.pop(event.call_id, None)
             deltas: list[Delta] = []
             if self.calls.pop(event.call_id, None) is not None:
                 deltas.append({"kind": "call_gone", "call_id": event.call_id})
@@ -81,12 +95,15 @@ class WallboardState:
             return deltas
         return []
 
-    def set_routing_reason(self, call_id: str, reason: str) -> list[Delta]:
-        row = self.calls.get(call_id)
+    def _routed(self, event: CallRouted) -> list[Delta]:
+        row = self.calls.get(event.call_id)
         if row is None:
+            self.early_routes[event.call_id] = event.reason
+            while len(self.early_routes) > MAX_EARLY_ROUTES:
+                del self.early_routes[next(iter(self.early_routes))]
             return []
-        row = {**row, "routing_reason": reason}
-        self.calls[call_id] = row
+        row = {**row, "routing_reason": event.reason}
+        self.calls[event.call_id] = row
         return [{"kind": "call", "row": row}]
 
     def snapshot(self) -> dict[str, Any]:
