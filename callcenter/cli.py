@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from callcenter import __version__
 from callcenter.config import ConfigError, Settings, load_settings
+from callcenter.recording.cli import add_commands as add_recording_commands
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -188,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay a recorded AMI stream through the parser and call tracker")
     replay.add_argument("files", nargs="+")
     replay.set_defaults(func=cmd_replay)
+
+    add_recording_commands(sub)  # worker, transcribe
     return top
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcenter.automation.rules import Rule
+from callcenter.recording.settings import RecordingSettings
 from callcenter.routing.settings import RoutingSettings
 
 ENV_PREFIX = "CALLCENTER_"
@@ -149,6 +150,7 @@ class Settings(_Section):
     crm: CrmSettings = Field(default_factory=CrmSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

@@ -8,9 +8,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import records
-from crm_core.access import Principal
+from crm_core.access import Principal, owner_filter
 from crm_core.errors import NotFound
 from crm_core.models import Activity, Deal, Entity, Lead, Task, TaskStatus
+from crm_core.recording_models import Transcript
 from crm_core.schemas import ActivityOut, CompanyOut, ContactOut, DealOut, LeadOut, ProfileOut, TaskOut, TimelineItem
 from crm_core.types import utcnow
 from crm_core.work import is_overdue
@@ -34,6 +35,32 @@ def _linked(model: Any, ids: dict[str, list[int]]) -> Any:
     return or_(*(getattr(model, k).in_(v) for k, v in ids.items() if v))
 
 
+async def _transcripts(session: AsyncSession, principal: Principal, activities: list[Activity]) -> dict[str, Any]:
+    """call id -> its (first) transcript as the timeline shows it, for the calls the principal may see.
+
+    Seeing a record does not mean seeing every call with it: the same rule as the transcript routes (agent: own
+    calls, supervisor: the team's) decides, so the timeline never shows more than ``/transcripts/{id}`` would.
+    """
+    call_ids = [a.call_id for a in activities if a.call_id]
+    if not call_ids:
+        return {}
+    visible = select(Activity.call_id).where(Activity.call_id.in_(call_ids), owner_filter(principal, Activity.user_id))
+    rows = await session.scalars(
+        select(Transcript).where(Transcript.call_id.in_(visible)).order_by(Transcript.id.desc())
+    )
+    out: dict[str, Any] = {}
+    for t in rows:  # newest first, so the first take's transcript wins
+        out[t.call_id] = {
+            "id": t.id,
+            "url": f"/api/v1/transcripts/{t.id}",
+            "language": t.language,
+            "duration_s": t.duration_s,
+            # Who said what, without the word timings (the transcript route has those).
+            "turns": [{k: turn.get(k) for k in ("speaker", "start_s", "end_s", "text")} for turn in t.conversation],
+        }
+    return out
+
+
 async def profile(
     session: AsyncSession, principal: Principal, entity: Entity, record_id: int, *, limit: int = 100
 ) -> ProfileOut:
@@ -42,9 +69,10 @@ async def profile(
     record = await records.get(session, principal, entity, record_id)
     ids = await _related_ids(session, entity, record_id)
     deals = list(await session.scalars(select(Deal).where(Deal.id.in_(ids["deal_id"])).order_by(Deal.id.desc())))
-    activities = await session.scalars(
+    activities = list(await session.scalars(
         select(Activity).where(_linked(Activity, ids)).order_by(Activity.started_at.desc()).limit(limit)
-    )
+    ))
+    transcripts = await _transcripts(session, principal, activities)
     tasks = list(await session.scalars(select(Task).where(_linked(Task, ids)).order_by(Task.created_at.desc()).limit(limit)))
     now = utcnow()
     task_outs = [TaskOut.model_validate(t).model_copy(update={"overdue": is_overdue(t, now)}) for t in tasks]
@@ -52,6 +80,9 @@ async def profile(
         TimelineItem(type="activity", at=a.started_at, id=a.id, data=ActivityOut.model_validate(a).model_dump(mode="json"))
         for a in activities
     ]
+    for item, a in zip(items, activities):
+        if a.call_id in transcripts:
+            item.data["transcript"] = transcripts[a.call_id]
     items += [TimelineItem(type="task", at=t.created_at, id=t.id, data=t.model_dump(mode="json")) for t in task_outs]
     deal_outs = [DealOut.model_validate(d) for d in deals]
     items += [TimelineItem(type="deal", at=d.created_at, id=d.id, data=d.model_dump(mode="json")) for d in deal_outs]

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import wave
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,12 +124,23 @@ def _pcm(samples: np.ndarray) -> bytes:
     return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
 
 
+def _publish(path: Path, write: Callable[[Path], None]) -> None:
+    """Write beside ``path`` and rename into place: a reader that finds the name finds the whole file (the service
+    looks for it as soon as the call's RecordingReady arrives, while this runs in a thread)."""
+    part = path.with_name(path.name + ".part")
+    write(part)
+    os.replace(part, path)
+
+
 def _write_wav(path: Path, samples: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE_HZ)
-        w.writeframes(_pcm(samples))
+    def write(target: Path) -> None:
+        with wave.open(str(target), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE_HZ)
+            w.writeframes(_pcm(samples))
+
+    _publish(path, write)
 
 
 def write_files(spec: RecordingSpec, ended_s: float) -> list[Path]:
@@ -136,7 +149,7 @@ def write_files(spec: RecordingSpec, ended_s: float) -> list[Path]:
     if spec.stereo:
         both = np.empty(len(rx) * 2, dtype=np.float32)
         both[0::2], both[1::2] = rx, tx
-        spec.main.write_bytes(_pcm(both))
+        _publish(spec.main, lambda target: target.write_bytes(_pcm(both)))
         return [spec.main]
     _write_wav(spec.main, rx + tx)
     written = [spec.main]

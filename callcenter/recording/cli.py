@@ -1,4 +1,4 @@
-"""``callcenter worker`` and ``callcenter transcribe``: the lead's cli.py calls ``add_commands(sub)``."""
+"""``callcenter worker`` and ``callcenter transcribe``, added to the main parser by ``add_commands(sub)``."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from callcenter.recording.settings import RecordingSettings
+if TYPE_CHECKING:
+    from callcenter.config import Settings
 
-__all__ = ["add_commands", "cmd_transcribe", "cmd_worker", "recording_settings"]
-
-
-def recording_settings(settings: Any) -> RecordingSettings:
-    return getattr(settings, "recording", None) or RecordingSettings()
+__all__ = ["add_commands", "cmd_transcribe", "cmd_worker", "worker_main"]
 
 
-def _load(args: argparse.Namespace) -> Any:
+def _load(args: argparse.Namespace) -> Settings:
     from callcenter.config import load_settings
 
     return load_settings(args.config)
@@ -34,14 +31,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-async def worker_main(settings: Any, *, max_jobs: int | None = None, until_drained: bool = False) -> Any:
+async def worker_main(settings: Settings, *, max_jobs: int | None = None, until_drained: bool = False) -> Any:
     """One worker process: migrate-free (the service migrates), SIGTERM/SIGINT stop it after the current job."""
     from callcenter.recording.storage import LocalStorage
     from callcenter.recording.transcriber import WhisperTranscriber
     from callcenter.recording.worker import run_worker
     from crm_core.db import Database
 
-    rec = recording_settings(settings)
+    rec = settings.recording
     db = Database.from_url(settings.database.url, pool_size=2)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,7 +60,7 @@ async def worker_main(settings: Any, *, max_jobs: int | None = None, until_drain
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from callcenter.recording.batch import transcribe_paths
 
-    rec = recording_settings(_load(args))
+    rec = _load(args).recording
     results = transcribe_paths(args.paths, settings=rec, text=args.text)
     return 1 if any("error" in r for r in results) else 0
 

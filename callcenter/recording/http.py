@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, BinaryIO, Callable
 
@@ -451,44 +450,3 @@ async def set_retention(call: Call) -> Any:
     call.session.add(AuditEntry(at=utcnow(), actor_id=call.principal.user_id, entity="recording_retention",
                                 entity_id=team_id, action="update", changes={"retention_days": [old, days]}))
     return RetentionOut(team_id=team_id, retention_days=days, default=False)
-
-
-# -- wiring -------------------------------------------------------------------------------------------------------
-
-def install(app: web.Application, *, service: RecordingService, run_tasks: bool = True,
-            shutdown_timeout_s: float = 10.0) -> None:
-    """Put the service where the routes find it and run its ingest and maintenance loops with the app."""
-    app[RECORDINGS] = service
-
-    async def ctx(_app: web.Application) -> AsyncIterator[None]:
-        tasks = []
-        if run_tasks:
-            tasks = [asyncio.create_task(service.run(), name="recording-ingest"),
-                     asyncio.create_task(service.run_maintenance(), name="recording-maintenance")]
-        yield
-        try:
-            await asyncio.wait_for(service.drain(), shutdown_timeout_s)
-        except asyncio.TimeoutError:
-            pass
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    app.cleanup_ctx.append(ctx)
-
-
-def setup(app: web.Application, *, settings: Any, database: Any, bus: Any, shutdown_timeout_s: float = 10.0) -> RecordingService:
-    """Composition-root helper: the store, the service on the bus, its loops, and ``app[RECORDINGS]`` for the routes.
-
-    ``settings`` is the ``[recording]`` section (``RecordingSettings``); with ``enabled = false`` the routes still
-    serve what is stored, but nothing new is ingested.
-    """
-    from pathlib import Path
-
-    from callcenter.recording.storage import LocalStorage
-
-    service = RecordingService(db=database, storage=LocalStorage(root=Path(settings.store_dir)), settings=settings)
-    if settings.enabled:
-        service.attach(bus)
-    install(app, service=service, run_tasks=settings.enabled, shutdown_timeout_s=shutdown_timeout_s)
-    return service

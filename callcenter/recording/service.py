@@ -7,6 +7,10 @@ Ingest, per file of the recording (mix / rx / tx, or the stereo file):
 3. one transaction sets each row's outcome (stored, truncated, empty, missing, invalid, refused, failed + reason),
    links the call activity and adds the transcription job - so a stored recording always has its job.
 Failed (disk full) and missing files are tried again by the maintenance loop; nothing is dropped silently.
+
+The call's activity is written by the CRM bridge from the same call's ``CallEnded``, in its own task, so it may come
+before or after the recording is stored: both sides link when they can (``link_activity`` here at ingest, on the
+bridge's ``CallLogged`` and when a transcript is stored), and the link is idempotent.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.automation.facts import CallLogged
 from callcenter.events import EventBus, RecordingReady
 from callcenter.recording import audiofile
 from callcenter.recording.audio import AudioError, AudioInfo, wav_header
@@ -46,7 +51,7 @@ from crm_core.recording_models import (
 )
 from crm_core.types import utcnow
 
-__all__ = ["ErasePlan", "EraseReport", "RecordingService", "transcribable_roles"]
+__all__ = ["ErasePlan", "EraseReport", "RecordingService", "link_activity", "recordings_url", "transcribable_roles"]
 
 log = logging.getLogger("callcenter.recording")
 
@@ -66,6 +71,38 @@ def transcribable_roles(rows: list[Recording]) -> dict[str, Recording]:
         if row.status in _HAS_AUDIO and (row.duration_s or 0) > 0:
             out[row.leg.partition("-")[0]] = row
     return out
+
+
+def recordings_url(call_id: str) -> str:
+    return f"/api/v1/calls/{call_id}/recordings"
+
+
+async def link_activity(session: AsyncSession, call_id: str) -> Activity | None:
+    """Point the call's activity at its stored recordings and first transcript (and its call metrics), and those
+    rows at the activity.
+
+    Idempotent, in the caller's transaction; does nothing (None) while the activity is not written yet.
+    """
+    activity = await session.scalar(select(Activity).where(Activity.call_id == call_id))
+    if activity is None:
+        return None
+    for model in (Recording, Transcript):
+        await session.execute(
+            update(model).where(model.call_id == call_id, model.activity_id.is_(None)).values(activity_id=activity.id)
+        )
+    has_audio = await session.scalar(
+        select(Recording.id).where(Recording.call_id == call_id, Recording.status.in_(_HAS_AUDIO)).limit(1))
+    if has_audio is not None:
+        activity.recording_ref = recordings_url(call_id)
+    first = (await session.execute(
+        select(Transcript.id, Transcript.metrics).where(Transcript.call_id == call_id).order_by(Transcript.id).limit(1)
+    )).first()
+    if first is not None:
+        activity.transcript_ref = f"/api/v1/transcripts/{first.id}"
+        # Talk time per side, overtalk, longest silence: on the activity, so call lists need no join.
+        if activity.call_meta.get("speech") != first.metrics:
+            activity.call_meta = {**activity.call_meta, "speech": first.metrics}
+    return activity
 
 
 @dataclass(slots=True)
@@ -131,7 +168,8 @@ class RecordingService:
             lease_s=settings.job_lease_s,
         )
         self.spool_dir = Path(settings.spool_dir)
-        self.queue: asyncio.Queue[RecordingReady] = asyncio.Queue(maxsize=queue_limit)
+        # RecordingReady to ingest, CallLogged to link (one task: a call's link never overtakes its ingest).
+        self.queue: asyncio.Queue[RecordingReady | CallLogged] = asyncio.Queue(maxsize=queue_limit)
         self.idle = asyncio.Event()
         self.idle.set()
         self.stats = _Stats()
@@ -141,23 +179,30 @@ class RecordingService:
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(self._enqueue, event_type=RecordingReady)
+        bus.subscribe(self._enqueue, event_type=CallLogged)
 
-    def _enqueue(self, event: RecordingReady) -> None:
+    def _enqueue(self, event: RecordingReady | CallLogged) -> None:
         try:
             self.queue.put_nowait(event)
             self.idle.clear()
         except asyncio.QueueFull:
             # The file stays in the spool; the row is missing, so say so loudly with the name.
-            log.error("recording queue full: %s not ingested", event.path, extra={"call_id": event.call_id})
+            log.error("recording queue full: %s not handled", getattr(event, "path", "call link"),
+                      extra={"call_id": event.call_id})
 
     async def run(self) -> None:
         while True:
             event = await self.queue.get()
             try:
-                await self.ingest(event)
+                if isinstance(event, RecordingReady):
+                    await self.ingest(event)
+                else:
+                    async with self.db.session() as session:
+                        await link_activity(session, event.call_id)
             except Exception:
                 self.stats.failed += 1
-                log.exception("recording ingest failed", extra={"call_id": event.call_id})
+                log.exception("recording %s failed", "ingest" if isinstance(event, RecordingReady) else "link",
+                              extra={"call_id": event.call_id})
             finally:
                 if self.queue.empty():
                     self.idle.set()
@@ -291,7 +336,6 @@ class RecordingService:
             fresh = {r.id: r for r in await session.scalars(
                 select(Recording).where(Recording.id.in_([r.id for r in rows])).with_for_update()
             )}
-            activity = await session.scalar(select(Activity).where(Activity.call_id == call_id))
             for row_id, outcome in outcomes.items():
                 row = fresh[row_id]
                 if row.status in _SETTLED:
@@ -316,17 +360,12 @@ class RecordingService:
                 log_fn("recording %s %s: %s%s", row.leg, outcome.status.value,
                        row.storage_key or row.source_path, f" ({row.reason})" if row.reason else "",
                        extra={"call_id": call_id})
-            takes = sorted({r.take for r in rows})
-            for take in takes:
+            for take in sorted({r.take for r in rows}):
                 take_rows = [fresh[r.id] for r in rows if r.take == take]
-                main = take_rows[0]
-                if activity is not None:
-                    for row in take_rows:
-                        row.activity_id = activity.id
                 if self.settings.transcribe and transcribable_roles(take_rows):
-                    queued |= await enqueue(session, recording=main, policy=self.policy, now=now)
-            if activity is not None and any(fresh[r.id].status in _HAS_AUDIO for r in rows):
-                activity.recording_ref = f"/api/v1/calls/{call_id}/recordings"
+                    queued |= await enqueue(session, recording=take_rows[0], policy=self.policy, now=now)
+            await session.flush()
+            await link_activity(session, call_id)
             result = list(fresh.values())
         if queued:
             self.stats.jobs_queued += 1

@@ -27,12 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.recording.jobs import RetryPolicy
 from callcenter.recording.pipeline import PermanentError, TakeResult, channels_for_take, transcribe_take
 from callcenter.recording.queue import JobQueue, Lease
-from callcenter.recording.service import transcribable_roles
+from callcenter.recording.service import link_activity, transcribable_roles
 from callcenter.recording.settings import RecordingSettings
 from callcenter.recording.storage import RecordingStorage
 from callcenter.recording.transcriber import ModelUnavailable, Transcriber
 from crm_core.db import Database
-from crm_core.models import Activity
 from crm_core.recording_models import PG_TS_CONFIG, Recording, RecordingStatus, Transcript
 from crm_core.types import utcnow
 
@@ -162,10 +161,9 @@ async def _work(lease: Lease, *, queue: JobQueue, db: Database, storage: Recordi
 async def store_transcript(session: AsyncSession, *, recording_id: int, call_id: str, result: TakeResult,
                            dialect: str) -> Transcript:
     """The transcript row, its search entry and the activity's references, in the caller's transaction."""
-    activity = await session.scalar(select(Activity).where(Activity.call_id == call_id))
     text = result.text
-    transcript = Transcript(
-        recording_id=recording_id, call_id=call_id, activity_id=activity.id if activity else None,
+    transcript = Transcript(  # activity_id: set by link_activity, once the activity is there
+        recording_id=recording_id, call_id=call_id,
         language=result.language, model=result.model[:200], text=text, conversation=result.conversation(),
         metrics=result.metrics, duration_s=round(result.duration_s, 3), created_at=utcnow(),
     )
@@ -173,10 +171,7 @@ async def store_transcript(session: AsyncSession, *, recording_id: int, call_id:
         transcript.search_vector = func.to_tsvector(PG_TS_CONFIG, text)
     session.add(transcript)
     await session.flush()
-    if activity is not None:
-        activity.transcript_ref = f"/api/v1/transcripts/{transcript.id}"
-        activity.recording_ref = f"/api/v1/calls/{call_id}/recordings"
-        activity.call_meta = {**activity.call_meta, "speech": result.metrics}
+    await link_activity(session, call_id)
     return transcript
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ async def world(db: Database, make_service, rx_tx_call, aiohttp_client) -> World
     app = web.Application(middlewares=[error_middleware, auth_middleware(db)])
     for route in rec_http.api.routes:
         app.router.add_route(route.method, route.path, bind(route, db=db, rules=RULES))
-    rec_http.install(app, service=service, run_tasks=False)
+    app[rec_http.RECORDINGS] = service
     client = await aiohttp_client(app)
     mix_id = next(r.id for r in rows if r.leg == "mix")
     return World(client=client, service=service, headers=headers, team_a=team_a.id, call_id=call_id, mix_id=mix_id)
@@ -195,21 +196,28 @@ async def test_retention_per_team(world: World) -> None:
 
 
 async def test_wiring_into_the_service_app(db: Database, db_url: str, rec_settings, rx_tx_call, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
-    """The lead's composition root: build_app + setup(); a RecordingReady on the app's bus lands in the store."""
+    """build_app mounts the routes (in /openapi.json) and runs the ingest loop: a RecordingReady on the app's bus
+    lands in the store configured by the [recording] settings."""
     from callcenter.app import BUS, build_app
     from callcenter.config import load_settings
     from callcenter.events import RecordingReady
     from crm_core.recording_models import RecordingStatus
 
-    settings = load_settings(None, environ={"CALLCENTER_DATABASE__URL": db_url,
-                                            "CALLCENTER_DATABASE__MIGRATE_ON_START": "false", "CALLCENTER_AGI__PORT": "0"})
+    settings = load_settings(None, environ={
+        "CALLCENTER_DATABASE__URL": db_url, "CALLCENTER_DATABASE__MIGRATE_ON_START": "false",
+        "CALLCENTER_AGI__PORT": "0",
+        "CALLCENTER_RECORDING__SPOOL_DIR": rec_settings.spool_dir,
+        "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": rec_settings.asterisk_spool_dir,
+        "CALLCENTER_RECORDING__STORE_DIR": rec_settings.store_dir,
+        "CALLCENTER_RECORDING__MISSING_GRACE_S": "0",
+    })
     app = build_app(settings, database=db)
-    service = rec_http.setup(app, settings=rec_settings, database=db, bus=app[BUS])
-    for route in rec_http.api.routes:
-        app.router.add_route(route.method, route.path, bind(route, db=db, rules=RULES))
-    await aiohttp_client(app)  # starts the cleanup contexts: the ingest loop runs
+    client = await aiohttp_client(app)  # starts the cleanup contexts: the ingest loop runs
     call_id, path, legs = rx_tx_call
     app[BUS].publish(RecordingReady(call_id=call_id, at_s=0.0, path=path, leg_paths=legs))
-    await service.drain()
+    await asyncio.wait_for(app[rec_http.RECORDINGS].drain(), 10)
     rows = await rows_of(db, call_id)
     assert {r.status for r in rows.values()} == {RecordingStatus.STORED}
+    assert all(Path(rec_settings.store_dir, r.storage_key).is_file() for r in rows.values())
+    paths = (await (await client.get("/openapi.json")).json())["paths"]
+    assert {"/api/v1/recordings/{id}/audio", "/api/v1/transcripts/search", "/api/v1/calls/{call_id}/transcript"} <= set(paths)
