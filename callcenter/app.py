@@ -17,7 +17,7 @@ from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
-from callcenter.events import InProcessBus
+from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes
 from callcenter.api.auth import auth_middleware
@@ -31,6 +31,8 @@ from callcenter.recording.http import RECORDINGS
 from callcenter.recording.service import RecordingService
 from callcenter.recording.storage import LocalStorage
 from callcenter.routing.runtime import RoutingRuntime
+from callcenter.routing.hours import due_after
+from callcenter.routing.rules import RoutingRules
 from callcenter.routing.settings import build_rules
 from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
@@ -59,6 +61,7 @@ CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
 ROUTING = web.AppKey("routing", RoutingRuntime)
+ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
 WRITE_HOOKS = web.AppKey("write_hooks", list)
 
 
@@ -146,11 +149,27 @@ async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Calls into the CRM: one writer task, started after the database is ready."""
+    rules = bridge_rules(app[SETTINGS], app[PHONE_RULES])
+
+    def callback_due_s(did: str | None, ended_s: float) -> float:
+        team, _ = app[ROUTING_RULES].route_for(did or "")
+        return due_after(team.hours, ended_s, rules.callback_sla_s)
+
+    def present(user_id: int) -> bool:
+        routing = app.get(ROUTING)
+        info = routing.directory.agent_of_user(user_id) if routing is not None else None
+        if info is None or app.get(AMI) is None:
+            return True  # not a phone user, or no telephony to tell: assume they can call back
+        record = app[LIVE].tracker.agents.agents.get(info.agent)
+        return record is not None and record.state not in (AgentState.OFFLINE, AgentState.PAUSED)
+
     bridge = CrmBridge(
         db=app[DATABASE],
         phone_rules=app[PHONE_RULES],
-        rules=bridge_rules(app[SETTINGS], app[PHONE_RULES]),
+        rules=rules,
         publish=app[BUS].publish,
+        callback_due_s=callback_due_s,
+        present=present,
     )
     bridge.attach(app[BUS])
     app[CRM_BRIDGE] = bridge
@@ -194,7 +213,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     client = app[REDIS]
     runtime = RoutingRuntime(
         settings=settings.routing,
-        rules=build_rules(settings.routing, default_queue=settings.agi.default_queue),
+        rules=app[ROUTING_RULES],
         db=app[DATABASE],
         phone_rules=app[PHONE_RULES],
         store=RedisRoutingStore(redis=client) if client is not None else MemoryRoutingStore(),
@@ -342,6 +361,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[PHONE_RULES] = rules
     app[READY] = {}
     app[WRITE_HOOKS] = []
+    app[ROUTING_RULES] = build_rules(settings.routing, default_queue=settings.agi.default_queue)
     routes = Api(routes=[route for module in API_MODULES for route in module.api.routes])
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app.cleanup_ctx.append(_database_ctx)

@@ -13,7 +13,7 @@ import collections
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -84,9 +84,15 @@ class CrmBridge:
         phone_rules: PhoneRules,
         rules: BridgeRules,
         publish: Callable[[object], None] | None = None,
+        callback_due_s: Callable[[str | None, float], float] | None = None,
+        present: Callable[[int], bool] | None = None,
         queue_limit: int = 100_000,
     ) -> None:
         self.db = db
+        # (DID, missed at) -> when the callback is due: the composition root counts only the team's open hours.
+        self.callback_due_s = callback_due_s or (lambda _did, ended_s: ended_s + rules.callback_sla_s)
+        # Whether a user can take their callback now (logged in, not paused); unknown: assume so.
+        self.present = present or (lambda _user_id: True)
         self.publish = publish
         self.phone_rules = phone_rules
         self.rules = rules
@@ -157,7 +163,9 @@ class CrmBridge:
             agent_ids = await self._agent_ids(session, (call.answered_by, *call.agents_rung))
             answered_by = agent_ids.get(call.answered_by or "")
             if owner is None and self._wants_lead(call, number):
-                owner, created = await self._lead_for(session, call, number, responsible_id=answered_by)
+                # Nobody answered: the lead goes to whom the team's routing offered the call first.
+                first_offered = agent_ids.get(call.agents_rung[0]) if call.agents_rung else None
+                owner, created = await self._lead_for(session, call, number, responsible_id=answered_by or first_offered)
                 if created:
                     facts.append(
                         LeadCreated(lead_id=owner.id, number=owner.e164, responsible_id=owner.responsible_id,
@@ -323,6 +331,9 @@ class CrmBridge:
             await session.flush()
             return
         assignee = owner.responsible_id if owner else None
+        if assignee is not None and not self.present(assignee):
+            log.info("callback for %s to the team pool: user %d is away", e164, assignee, extra={"call_id": call.call_id})
+            assignee = None
         links = await self._links(session, owner)
         try:
             async with session.begin_nested():
@@ -334,7 +345,7 @@ class CrmBridge:
                         status=TaskStatus.OPEN,
                         priority=2,
                         assignee_id=assignee,
-                        due_at=_utc(call.ended_s) + timedelta(seconds=self.rules.callback_sla_s),
+                        due_at=_utc(self.callback_due_s(call.did, call.ended_s)),
                         callback_e164=e164,
                         missed_count=1,
                         **links,

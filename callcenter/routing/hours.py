@@ -135,6 +135,34 @@ class WorkingHours:
         return HoursStatus(open=is_open, local=local)
 
 
+MAX_DUE_SEARCH_DAYS: Final = 400  # a team closed for longer than this has no business hours at all
+
+
+def due_after(hours: WorkingHours, start_s: float, open_s: float) -> float:
+    """The instant ``open_s`` seconds of opening time after ``start_s`` (an SLA that only runs while the team is
+    open: a miss at 17:55 with a 15-minute SLA and a 18:00 close is due at 09:10 the next working day)."""
+    if hours.always and not hours.holidays:
+        return start_s + open_s
+    remaining = open_s
+    cursor = start_s
+    day = datetime.fromtimestamp(start_s, hours.zone).date()
+    for _ in range(MAX_DUE_SEARCH_DAYS):
+        if day not in hours._holidays:
+            ranges = ((0, _MINUTES_PER_DAY),) if hours.always else hours.weekly[day.weekday()]
+            midnight = datetime(day.year, day.month, day.day, tzinfo=hours.zone)
+            for start_min, end_min in ranges:
+                # Local wall times -> instants, so DST days are as long as they really are.
+                begin = max(cursor, (midnight + timedelta(minutes=start_min)).timestamp())
+                end = (midnight + timedelta(minutes=end_min)).timestamp()
+                if end <= begin:
+                    continue
+                if end - begin >= remaining:
+                    return begin + remaining
+                remaining -= end - begin
+        day += timedelta(days=1)
+    raise ValueError(f"no opening hours within {MAX_DUE_SEARCH_DAYS} days")
+
+
 def window_start_s(now_s: float, *, zone: ZoneInfo, window_s: float) -> float:
     """Start of the load window: ``window_s`` seconds back, or (``window_s == 0``) local midnight of today."""
     if window_s > 0:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.routing.hours import WorkingHours, window_start_s
+from callcenter.routing.hours import WorkingHours, due_after, window_start_s
 
 NY = ZoneInfo("America/New_York")
 
@@ -76,3 +76,36 @@ def test_load_window_is_local_midnight_or_sliding() -> None:
     assert window_start_s(now, zone=NY, window_s=0) == at(2026, 3, 8, 0, 0)
     assert now - window_start_s(now, zone=NY, window_s=0) == 14 * 3600
     assert window_start_s(now, zone=NY, window_s=3600) == now - 3600
+
+
+@pytest.mark.parametrize(
+    ("start", "open_s", "due"),
+    [
+        (at(2026, 3, 2, 10, 0), 900, at(2026, 3, 2, 10, 15)),  # open: plain addition
+        (at(2026, 3, 2, 11, 55), 900, at(2026, 3, 2, 13, 10)),  # the lunch gap does not count
+        (at(2026, 3, 2, 17, 25), 900, at(2026, 3, 3, 9, 10)),  # five minutes today, ten tomorrow
+        (at(2026, 3, 2, 20, 0), 900, at(2026, 3, 3, 9, 15)),  # missed after hours: due after opening
+        (at(2026, 3, 6, 17, 25), 900, at(2026, 3, 7, 22, 10)),  # Friday evening -> Saturday night range
+        (at(2026, 7, 2, 17, 20), 1200, at(2026, 7, 4, 22, 10)),  # Thursday, Friday a holiday -> Saturday night
+        (at(2026, 3, 7, 1, 0), 3 * 3600, at(2026, 3, 8, 1, 0)),  # Saturday 22-24 h, then into the DST night
+    ],
+)
+def test_a_callback_sla_runs_only_while_the_team_is_open(start: float, open_s: float, due: float) -> None:
+    assert due_after(HOURS, start, open_s) == due
+
+
+def test_sla_without_hours_and_without_any_opening() -> None:
+    assert due_after(WorkingHours.always_open(), 100.0, 900) == 1000.0
+    closed_xmas = WorkingHours.parse(timezone="UTC", week={}, holidays=["2026-12-25"])
+    assert due_after(closed_xmas, at(2026, 12, 24, 23, 50, zone=ZoneInfo("UTC")), 1200) == at(
+        2026, 12, 26, 0, 10, zone=ZoneInfo("UTC")
+    )
+    never = WorkingHours.parse(timezone="UTC", week={"mon": "closed"})
+    with pytest.raises(ValueError, match="no opening hours"):
+        due_after(never, 0.0, 60)
+
+
+def test_sla_over_the_dst_switch_counts_real_seconds() -> None:
+    night = WorkingHours.parse(timezone="America/New_York", week={"sun": "00:00-04:00"})
+    # 2026-03-08 02:00 does not exist in New York: 00:00-04:00 wall time is three real hours.
+    assert due_after(night, at(2026, 3, 8, 0, 0), 3 * 3600 - 60) == at(2026, 3, 8, 3, 59)

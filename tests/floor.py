@@ -1,0 +1,151 @@
+"""The whole service (build_app: CRM database, AMI, FastAGI, routing, CRM bridge) against the simulator, over real
+sockets, on the demo's sample CRM (customers with responsible managers). Waits are on events, bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, web
+
+from callcenter.ami import actions
+from callcenter.app import AGI, AMI, BUS, DATABASE, LIVE, ROUTING, build_app
+from callcenter.config import load_settings
+from callcenter.events import AgentState, CallEnded, CallRouted
+from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
+from callcenter.pbxsim.clock import VirtualClock
+from callcenter.pbxsim.demo_crm import SeededCrm, seed_crm
+from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from crm_core.access import Principal
+from crm_core.db import Database
+from crm_core.migrate import upgrade_async
+from crm_core.schemas import TokenIn
+from crm_core.users import create_token
+
+WAIT_S = 15.0
+EXTENSIONS = ("1002", "1003", "1004")
+ANSWER = PhoneAnswer(action="answer", delay_s=1.0)
+
+
+@dataclass
+class Floor:
+    app: web.Application
+    runner: web.AppRunner
+    sim: Simulator
+    crm: SeededCrm
+    seen: list[Any] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    port: int | None = None
+
+    def on_event(self, event: Any) -> None:
+        self.seen.append(event)
+        self.changed.set()
+
+    async def wait(self, predicate: Callable[[], Any], what: str) -> Any:
+        async def watch() -> Any:
+            while not (result := predicate()):
+                self.changed.clear()
+                await self.changed.wait()
+            return result
+
+        try:
+            return await asyncio.wait_for(watch(), WAIT_S)
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def routed(self, caller: str) -> list[CallRouted]:
+        ids = {e.call_id for e in self.seen if isinstance(e, CallEnded | CallRouted) and self._caller(e) == caller}
+        return [e for e in self.seen if isinstance(e, CallRouted) and e.call_id in ids]
+
+    def _caller(self, event: Any) -> str | None:
+        if isinstance(event, CallEnded):
+            return event.caller
+        decisions = self.app[ROUTING].service.decisions.for_call(event.call_id)
+        return decisions[0].caller if decisions else None
+
+    def ended(self, caller: str) -> list[CallEnded]:
+        return [e for e in self.seen if isinstance(e, CallEnded) and e.caller == caller]
+
+    async def call(self, number: str, **kw: Any) -> None:
+        self.sim.call(Caller(number=number, did="8001", **kw))
+
+    def customer_of(self, ext: str) -> str:
+        return next(number for number, owner in self.crm.customers.items() if owner == ext)
+
+    @asynccontextmanager
+    async def http_as(self, user_id: int) -> AsyncIterator[ClientSession]:
+        """An HTTP client on the service with a fresh API token of ``user_id``."""
+        async with self.app[DATABASE].session() as s:
+            _, secret = await create_token(s, Principal.system(), TokenIn(user_id=user_id, name="test"))
+        if self.port is None:
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        async with ClientSession(f"http://127.0.0.1:{self.port}", headers={"Authorization": f"Bearer {secret}"}) as c:
+            yield c
+
+    async def all_available(self) -> None:
+        live = self.app[LIVE].tracker.agents.agents
+        await self.wait(
+            lambda: all(live.get(e) is not None and live[e].state is AgentState.AVAILABLE for e in EXTENSIONS),
+            "every agent available",
+        )
+        # The routing store follows the bus through its own task: wait until it has caught up.
+        await self.app[ROUTING].follower.join()
+
+
+@asynccontextmanager
+async def running_floor(tmp_path: Path, toml: str = "") -> AsyncIterator[Floor]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
+    await upgrade_async(url)
+    db = Database.from_url(url)
+    crm = await seed_crm(db, extensions=list(EXTENSIONS), seed=7)
+    await db.dispose()
+    sim = Simulator(
+        settings=SimulatorSettings(
+            phones=tuple(AgentPhone(extension=e) for e in EXTENSIONS), monitor_dir=tmp_path / "rec", seed=5
+        ),
+        clock=VirtualClock(start_epoch_s=time.time()),
+    )
+    await sim.start()
+    config = tmp_path / "callcenter.toml"
+    config.write_text(toml)
+    settings = load_settings(
+        config,
+        environ={
+            "CALLCENTER_DATABASE__URL": url,
+            "CALLCENTER_AMI__HOST": "127.0.0.1",
+            "CALLCENTER_AMI__PORT": str(sim.ami_port),
+            "CALLCENTER_AMI__SECRET": "callcenter",
+            "CALLCENTER_AGI__PORT": "0",
+            "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
+            "CALLCENTER_ROUTING__DEFAULT_TEAM": "Sales",
+            "CALLCENTER_RECORDING__SPOOL_DIR": str(tmp_path / "rec"),
+            "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": str(tmp_path / "rec"),
+            "CALLCENTER_RECORDING__STORE_DIR": str(tmp_path / "store"),
+        },
+    )
+    app = build_app(settings)
+    runner = web.AppRunner(app)
+    floor = Floor(app=app, runner=runner, sim=sim, crm=crm)
+    app[BUS].subscribe(floor.on_event)
+    await runner.setup()
+    try:
+        sim.set_agi_address("127.0.0.1", app[AGI].port)
+        await app[AMI].wait_live(WAIT_S)
+        for ext in EXTENSIONS:
+            await app[AMI].send(
+                actions.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}")
+            )
+        yield floor
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+    assert sim.clock.errors == []
+
+
