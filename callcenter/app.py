@@ -20,6 +20,7 @@ from callcenter.calls.tracker import CallTracker
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes
+from callcenter.api.agent_ws import agent_websocket
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
@@ -343,6 +344,17 @@ async def wallboard_ws(request: web.Request) -> web.StreamResponse:
     return await websocket_handler(request.app[HUB], request)
 
 
+async def agent_ws(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    calls = app[LIVE].tracker
+
+    def caller_of(call_id: str) -> str | None:
+        call = next((c for c in calls.open_calls() if c.call_id == call_id), None)
+        return (call.customer or call.caller) if call is not None else None
+
+    return await agent_websocket(request, db=app[DATABASE], rules=app[PHONE_RULES], bus=app[BUS], caller_of=caller_of)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
@@ -388,6 +400,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/wallboard/ws", wallboard_ws)
+    app.router.add_get("/api/v1/agent/ws", agent_ws)
     app.router.add_get("/wallboard", wallboard_page)
     app.router.add_static("/wallboard/static", WALLBOARD_STATIC)
     for route in routes.routes:

@@ -125,11 +125,11 @@ async def screen_pop(call: Call) -> Any:
         if not _on_call_with(call, await _extension(call, call.principal), number.e164):
             raise
         record = await records.get(call.session, Principal.system(), owner.entity, owner.id)
-    return await _card(call, owner.entity, record, number.e164)
+    return await card(call.session, owner.entity, record, number.e164)
 
 
-async def _card(call: Call, entity: Entity, record: Any, e164: str) -> ScreenPopOut:
-    session = call.session
+async def card(session: Any, entity: Entity, record: Any, e164: str) -> ScreenPopOut:
+    """The CRM card of ``record``, whose number ``e164`` is on the phone."""
     column = {Entity.CONTACT: "contact_id", Entity.COMPANY: "company_id", Entity.LEAD: "lead_id"}[entity]
     if entity is Entity.CONTACT:
         name = " ".join(p for p in (record.first_name, record.last_name) if p)

@@ -133,3 +133,26 @@ async def test_supervisor_pauses_an_agent_through_the_api_and_routing_follows(fl
         async with http.post("/api/v1/agents/1002/unpause") as resp:
             assert resp.status == 200
         await floor.wait(lambda: live["1002"].state is AgentState.AVAILABLE, "1002 available again")
+
+
+async def test_the_ringing_agent_gets_the_callers_card_pushed(floor: Floor) -> None:
+    await floor.all_available()
+    number = floor.customer_of("1003")
+    floor.sim.pbx.phones["1003"].scripted.append(ANSWER)
+    async with floor.http_as(floor.crm.agents["1003"]) as http, http.ws_connect("/api/v1/agent/ws") as ws:
+        assert (await ws.receive_json(timeout=10)) == {"type": "hello", "agent": "1003"}
+        await floor.call(number, talk_s=5.0)
+        pop = await ws.receive_json(timeout=10)
+        assert (pop["type"], pop["number"]) == ("ringing", number)
+        card = pop["card"]
+        assert card["known"] and card["name"] and card["responsible_name"] == "Ben Carter" and card["open_deals"]
+        assert (await ws.receive_json(timeout=10))["type"] == "answered"
+        ended = await ws.receive_json(timeout=10)
+        assert (ended["type"], ended["call_id"], ended["outcome"]) == ("ended", pop["call_id"], "answered")
+
+
+async def test_the_agent_view_needs_a_desk_phone(floor: Floor) -> None:
+    async with floor.app[DATABASE].session() as s:
+        user = await create_user(s, Principal.system(), UserIn(name="No Phone", role=Role.AGENT))
+    async with floor.http_as(user.id) as http, http.get("/api/v1/agent/ws") as resp:
+        assert resp.status == 403
