@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from callcenter import __version__
 from callcenter.config import ConfigError, Settings, load_settings
@@ -32,9 +33,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.setup(settings.log.level, as_json=settings.log.as_json)
     host = args.host or settings.http.host
     port = settings.http.port if args.port is None else args.port
+    sim_settings = None
+    if not settings.ami.host and not args.no_simulator:
+        from callcenter.pbxsim.embedded import with_simulator_settings
+
+        settings, sim_settings = with_simulator_settings(settings, monitor_dir=Path(args.simulator_spool))
+    app = build_app(settings)
+    if sim_settings is not None:
+        from callcenter.pbxsim.embedded import embed_simulator
+
+        embed_simulator(app, sim_settings)
     # run_app handles SIGINT and SIGTERM: it stops accepting, drains requests, then runs the cleanup contexts.
     web.run_app(
-        build_app(settings),
+        app,
         host=host,
         port=port,
         shutdown_timeout=settings.http.shutdown_timeout_s,
@@ -151,6 +162,9 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service (HTTP API, health)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--no-simulator", action="store_true",
+                       help="without ami.host, run without telephony instead of the built-in PBX simulator")
+    serve.add_argument("--simulator-spool", default="var/monitor", help="where the simulator writes recordings")
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="migrate the database schema (default: to the newest)")

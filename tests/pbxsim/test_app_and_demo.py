@@ -102,3 +102,25 @@ async def test_simulate_serves_any_service(tmp_path: Path) -> None:
     assert summary["calls_offered"] >= 1 and summary["ami_logins"] >= 1
     assert json.loads(out.getvalue().splitlines()[-1]) == summary
     assert conn.stats.messages > 0
+
+
+async def test_without_asterisk_the_service_runs_on_the_built_in_simulator(tmp_path: Path) -> None:
+    from callcenter.pbxsim.embedded import embed_simulator, with_simulator_settings
+
+    plain = load_settings(environ={"CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
+                                   "CALLCENTER_AGI__PORT": "0"})
+    assert plain.ami.host == ""
+    settings, sim_settings = with_simulator_settings(plain, monitor_dir=tmp_path / "monitor")
+    assert (settings.ami.host, settings.ami.port) == ("127.0.0.1", sim_settings.ami_port)
+    assert settings.recording.spool_dir == str((tmp_path / "monitor").resolve())
+    app = build_app(settings)
+    sim = embed_simulator(app, sim_settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await app[AMI].wait_live(WAIT_S)
+        assert sim.pbx.dialplan.globals["CC_AGI_HOSTPORT"] == f"127.0.0.1:{app[AGI].port}"
+        # The API reaches Asterisk (here: the simulator) as it would in production.
+        await app[AMI].send(actions.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002"))
+    finally:
+        await runner.cleanup()
