@@ -1,23 +1,35 @@
-"""FastAGI route latency on loopback: our routing (memory and Redis stores) against a bare panoramisk handler.
+"""FastAGI route latency on loopback with 1,000,000 contacts in the CRM database: our routing against a bare
+panoramisk handler.
 
 Each server runs in its own process; this process plays Asterisk, open loop: request i starts at t0 + i/rate
 whether or not earlier ones finished, and its latency runs from that scheduled start until the server closes the
-connection (so a server that falls behind pays for it, no coordinated omission). One request = connect, the agi_*
+connection (a server that falls behind pays for it: no coordinated omission). One request = connect, the agi_*
 block the shipped dialplan sends, a "200 result=1" reply to every command, close.
 
 servers:
-  panoramisk-bare   panoramisk.fast_agi.Application, a route that does nothing (the baseline asked for)
-  panoramisk-8set   the same, sending the 8 SET VARIABLE commands our answer has (protocol cost, for reference)
-  ours-memory       FastAgiServer + RoutingService + MemoryRoutingStore
-  ours-redis        FastAgiServer + RoutingService + RedisRoutingStore on 127.0.0.1:6379
+  panoramisk-bare     panoramisk.fast_agi.Application, a route that does nothing (the baseline asked for)
+  panoramisk-8set     the same, sending the 8 SET VARIABLE commands our answer has (protocol cost, for reference)
+  ours-<store>-<db>   FastAgiServer (callcenter/ami/agi.py) + RoutingService + DbCrmLookup (callcenter/routing/
+                      adapters.py) on the CRM database behind CachedLookup, exactly as callcenter/routing/runtime.py
+                      wires them (60 s / 10 s cache TTLs, 100 ms CRM budget); agents from the users table
+                      (load_agents); store memory (MemoryRoutingStore) or redis (RedisRoutingStore, 127.0.0.1:6379);
+                      db sqlite (a file) or postgresql (127.0.0.1:5432)
 
-Our servers route among 30 agents with owner routing on. The CRM is SIMULATED: a lookup callable backed by a dict
-of 1,000,000 phone numbers (70% of callers are in it, drawn at random, so nearly every lookup misses the cache and
-reaches the dict). Each call's reservation is released right after the answer (a CallEnded applied in the
-background), so agents stay available and every request takes the full path: CRM, snapshot, policy, reservation.
-Logging stays at WARNING (no per-request log lines), as for the baseline.
+The CRM database: 1,000,000 contacts with one phone each (seeded by bench/phone_lookup.py's bulk loaders), 30
+agents in team "support", 80% of the contacts owned by one of them, 50,000 open deals (their owner wins), 200,000
+answered call activities (the "last agent" facts). It is kept between runs (SQLite file and PostgreSQL database
+below, reused when its marker says it holds this dataset) because seeding takes minutes; --reseed rebuilds it.
 
-Prints a table, then ONE JSON line. Usage: python bench/route_latency.py [--seconds 3] [--rates 100,500]
+Callers: 25% from 2,000 "hot" customers (they call again: the cache can help), 50% drawn uniformly from the
+1,000,000 contacts, 25% unknown numbers, so nearly every request reaches the database; the CRM cache hit rate is
+reported. Each call's reservation is released right after the answer (a CallEnded applied in the background), so
+agents stay available and every request takes the full path: CRM, state snapshot, policy, reservation. Owner
+routing is on. Logging is off in the servers (no per-request log lines), as for the baseline; overload shows in
+the counters. The server process's own CPU time per request is reported: on a shared box it tells capacity apart
+from contention.
+
+Prints a table, then ONE JSON line. Usage:
+  python bench/route_latency.py [--seconds 6] [--rates 25,100,500] [--dbs sqlite,postgresql] [--stores memory,redis]
 """
 
 from __future__ import annotations
@@ -26,34 +38,225 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
+import sqlite3
 import statistics
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for entry in (str(REPO), str(REPO / "bench")):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
 
-CRM_ENTRIES = 1_000_000
+import phone_lookup  # noqa: E402  (bench/phone_lookup.py: the 1M contacts + phones bulk loaders)
+
+CONTACTS = 1_000_000
 AGENTS = 30
-KNOWN_SHARE = 0.7
+TEAM = "support"
+DEALS = 50_000
+ACTIVITIES = 200_000
+HOT_CALLERS = 2_000
+MIX = (("hot", 0.25), ("known", 0.50), ("unknown", 0.25))
+SEED_MARK = "route_latency v1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-SERVERS = ("panoramisk-bare", "panoramisk-8set", "ours-memory", "ours-redis")
+SQLITE_PATH = Path(os.environ.get("CC_BENCH_SQLITE", f"/tmp/cc_bench_route_{CONTACTS}.sqlite3"))
+PG_NAME = f"cc_bench_route_{CONTACTS}"
+NOW = datetime(2026, 1, 15, tzinfo=UTC)
 
 
-def crm_number(n: int) -> str:
-    return f"+1415{n:07d}"
+def unknown_number(k: int) -> str:
+    """A valid NANP number on exchange 556: the seeded contacts are all on 555."""
+    return f"+1{200 + (k // 10_000) % 800}556{k % 10_000:04d}"
+
+
+# -- the CRM dataset ----------------------------------------------------------------------------------------------
+
+
+def owner_of(contact_id: int) -> int | None:
+    return None if contact_id % 5 == 0 else 1 + (contact_id * 7919) % AGENTS
+
+
+def extra_rows(contacts: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Team, agents, pipeline, open deals and call activities, as plain rows (the same for both databases)."""
+    rng = random.Random(5)
+    users = [(i, f"Agent {i}", f"agent{i}@bench.example", str(1000 + i), 1, "agent", True, NOW)
+             for i in range(1, AGENTS + 1)]
+    deals = []
+    for d in range(1, min(DEALS, contacts) + 1):
+        contact = rng.randrange(1, contacts + 1)
+        updated = NOW - timedelta(days=rng.randrange(90))
+        deals.append((d, f"deal {d}", 1, 1, "open", "USD", contact, 1 + rng.randrange(AGENTS), "{}", updated, updated))
+    activities = []
+    for a in range(1, ACTIVITIES + 1):
+        contact = rng.randrange(1, contacts + 1)
+        customer = phone_lookup.e164_of(contact - 1)
+        inbound = rng.random() < 0.7
+        started = NOW - timedelta(seconds=rng.randrange(60 * 86_400))
+        activities.append((
+            a, "call", "inbound" if inbound else "outbound", "", "", started, "answered", contact,
+            1 + rng.randrange(AGENTS), f"bench-{a}", customer if inbound else "+18005550100",
+            "+18005550100" if inbound else customer, "{}", started,
+        ))
+    return {"users": users, "deals": deals, "activities": activities}
+
+
+USER_COLS = ("id", "name", "email", "extension", "team_id", "role", "active", "created_at")
+DEAL_COLS = ("id", "title", "pipeline_id", "stage_id", "status", "currency", "contact_id", "responsible_id", "custom",
+             "created_at", "updated_at")
+ACTIVITY_COLS = ("id", "kind", "direction", "subject", "body", "started_at", "result", "contact_id", "user_id",
+                 "call_id", "from_e164", "to_e164", "call_meta", "created_at")
+
+
+def _sqlite_ts(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v for v in row)
+
+
+def sqlite_seeded(path: Path, contacts: int) -> bool:
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            row = conn.execute("SELECT mark, contacts FROM bench_seed").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return row == (SEED_MARK, contacts)
+
+
+def seed_sqlite(path: Path, contacts: int) -> None:
+    from crm_core.migrate import upgrade
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    upgrade(f"sqlite:///{path}")
+    phone_lookup.load_sqlite(path, contacts)
+    rows = extra_rows(contacts)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous=OFF")
+    now = NOW.replace(tzinfo=None).isoformat(" ")
+    with conn:
+        conn.execute("INSERT INTO teams (id, name, timezone, created_at) VALUES (1, ?, 'UTC', ?)", (TEAM, now))
+        conn.executemany(f"INSERT INTO users ({', '.join(USER_COLS)}) VALUES ({', '.join('?' * len(USER_COLS))})",
+                         (_sqlite_ts(r) for r in rows["users"]))
+        conn.executemany("UPDATE contacts SET responsible_id = ? WHERE id = ?",
+                         ((owner_of(i), i) for i in range(1, contacts + 1) if owner_of(i) is not None))
+        conn.execute("INSERT INTO pipelines (id, name, is_default, created_at) VALUES (1, 'Sales', 1, ?)", (now,))
+        conn.execute("INSERT INTO pipeline_stages (id, pipeline_id, name, position, kind) "
+                     "VALUES (1, 1, 'New', 0, 'open')")
+        conn.executemany(f"INSERT INTO deals ({', '.join(DEAL_COLS)}) VALUES ({', '.join('?' * len(DEAL_COLS))})",
+                         (_sqlite_ts(r) for r in rows["deals"]))
+        conn.executemany(
+            f"INSERT INTO activities ({', '.join(ACTIVITY_COLS)}) VALUES ({', '.join('?' * len(ACTIVITY_COLS))})",
+            (_sqlite_ts(r) for r in rows["activities"]))
+        conn.execute("CREATE TABLE bench_seed (mark TEXT, contacts INTEGER)")
+        conn.execute("INSERT INTO bench_seed VALUES (?, ?)", (SEED_MARK, contacts))
+    conn.execute("ANALYZE")
+    conn.close()
+
+
+async def pg_seeded(url: str, contacts: int) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        return False
+    try:
+        row = await conn.fetchrow("SELECT mark, contacts FROM bench_seed")
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+    return row is not None and (row["mark"], row["contacts"]) == (SEED_MARK, contacts)
+
+
+async def seed_pg(name: str, url: str, contacts: int) -> None:
+    import asyncpg
+
+    from crm_core.migrate import upgrade
+
+    admin = await asyncpg.connect(phone_lookup.PG_ADMIN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    await asyncio.to_thread(upgrade, url)
+    await phone_lookup.load_pg(url, contacts)
+    rows = extra_rows(contacts)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO teams (id, name, timezone, created_at) VALUES (1, $1, 'UTC', $2)", TEAM, NOW)
+        await conn.copy_records_to_table("users", records=rows["users"], columns=USER_COLS)
+        # one set-based UPDATE: the same owners as owner_of()
+        await conn.execute(
+            f"UPDATE contacts SET responsible_id = 1 + (id * 7919) % {AGENTS} WHERE id % 5 <> 0")
+        await conn.execute("INSERT INTO pipelines (id, name, is_default, created_at) "
+                           "VALUES (1, 'Sales', true, $1)", NOW)
+        await conn.execute("INSERT INTO pipeline_stages (id, pipeline_id, name, position, kind) "
+                           "VALUES (1, 1, 'New', 0, 'open')")
+        await conn.copy_records_to_table("deals", records=rows["deals"], columns=DEAL_COLS)
+        await conn.copy_records_to_table("activities", records=rows["activities"], columns=ACTIVITY_COLS)
+        for table in ("users", "deals", "activities"):  # explicit ids were given: move the sequences past them
+            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+        await conn.execute("CREATE TABLE bench_seed (mark TEXT, contacts INTEGER)")
+        await conn.execute("INSERT INTO bench_seed VALUES ($1, $2)", SEED_MARK, contacts)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    return phone_lookup.PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def ensure_databases(dbs: list[str], contacts: int, *, reseed: bool) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    if "sqlite" in dbs:
+        path = SQLITE_PATH if contacts == CONTACTS else SQLITE_PATH.with_name(f"cc_bench_route_{contacts}.sqlite3")
+        if reseed or not sqlite_seeded(path, contacts):
+            t0 = time.perf_counter()
+            await asyncio.to_thread(seed_sqlite, path, contacts)
+            print(f"sqlite: seeded {contacts:,} contacts into {path} in {time.perf_counter() - t0:.0f} s")
+        else:
+            print(f"sqlite: reusing {path} ({contacts:,} contacts)")
+        urls["sqlite"] = f"sqlite:///{path}"
+    if "postgresql" in dbs:
+        name = PG_NAME if contacts == CONTACTS else f"cc_bench_route_{contacts}"
+        url = pg_url(name)
+        if reseed or not await pg_seeded(url, contacts):
+            t0 = time.perf_counter()
+            await seed_pg(name, url, contacts)
+            print(f"postgresql: seeded {contacts:,} contacts into database {name} in {time.perf_counter() - t0:.0f} s")
+        else:
+            print(f"postgresql: reusing database {name} ({contacts:,} contacts)")
+        urls["postgresql"] = url
+    return urls
 
 
 # -- servers (child processes) ------------------------------------------------------------------------------------
 
 
-async def _serve_panoramisk(kind: str, conn: Connection) -> None:
+async def _control(conn: Connection, stats: Any) -> None:
+    """Answer the driver's "stats" requests until it says "stop"."""
+    loop = asyncio.get_running_loop()
+    while True:
+        msg = await loop.run_in_executor(None, conn.recv)
+        if msg == "stop":
+            return
+        conn.send(stats())
+
+
+async def _serve_panoramisk(kind: str, conn: Connection, db_url: str | None) -> None:
     from panoramisk import fast_agi
 
     app = fast_agi.Application(loop=asyncio.get_running_loop())
@@ -68,39 +271,60 @@ async def _serve_panoramisk(kind: str, conn: Connection) -> None:
     app.add_route("inbound", route)
     server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
     conn.send(server.sockets[0].getsockname()[1])
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    await _control(conn, lambda: {"cpu_s": time.process_time()})
     server.close()
     await server.wait_closed()
 
 
-async def _serve_ours(kind: str, conn: Connection) -> None:
+async def _serve_ours(kind: str, conn: Connection, db_url: str | None) -> None:
     import redis.asyncio as aioredis
 
     from callcenter.ami.agi import AgiRequest, FastAgiServer, RouteDecision
     from callcenter.events import AgentState, CallDirection, CallEnded, CallOutcome
-    from callcenter.routing.crm import CrmMatch
+    from callcenter.routing.adapters import DbCrmLookup, load_agents
+    from callcenter.routing.crm import CachedLookup, CrmMatch
     from callcenter.routing.directory import AgentInfo, StaticDirectory
     from callcenter.routing.rules import RoutingRules, TeamPolicy
     from callcenter.routing.service import RoutingService
     from callcenter.routing.state import MemoryRoutingStore, RoutingStore
     from callcenter.routing.state_redis import RedisRoutingStore
+    from crm_core.db import Database
+    from crm_core.phones import try_normalize
+    from crm_core.records import PhoneRules
 
-    rng = random.Random(11)
-    book = {crm_number(n): 1 + rng.randrange(AGENTS) for n in range(CRM_ENTRIES)}  # number -> owner user id
+    db = Database.from_url(db_url) if db_url else None
+    phone_rules = PhoneRules(region="US")
+    db_lookup = DbCrmLookup(db=db, phone_rules=phone_rules) if db else None
+    db_ms: list[float] = []
+    found = [0, 0]  # (matched, not in the CRM)
+    inflight = [0]
 
-    async def lookup(number: str) -> CrmMatch | None:
-        owner = book.get(number)
-        if owner is None:
-            return None
-        return CrmMatch(entity="contact", record_id=int(number[-7:]), e164=number, responsible_user_id=owner)
+    async def timed_lookup(number: str) -> CrmMatch | None:
+        inflight[0] += 1
+        t0 = time.perf_counter()
+        try:
+            assert db_lookup is not None
+            match = await db_lookup(number)
+        finally:
+            inflight[0] -= 1
+        db_ms.append((time.perf_counter() - t0) * 1000)
+        found[match is None] += 1
+        return match
 
-    directory = StaticDirectory(
-        AgentInfo(agent=str(1001 + i), team="support", user_id=1 + i, name=f"Agent {i}") for i in range(AGENTS)
-    )
+    def normalize(number: str) -> str:  # as callcenter/routing/runtime.py
+        parsed = try_normalize(number, region=phone_rules.region)
+        return parsed.e164 if parsed else "".join(number.split())
+
+    cache = CachedLookup(lookup=timed_lookup, ttl_s=60.0, negative_ttl_s=10.0, normalize=normalize)
+    if db is not None:
+        directory = StaticDirectory(await load_agents(db))
+    else:  # "-nocrm": the same agents, no CRM lookup at all (routing + FastAGI alone)
+        directory = StaticDirectory(AgentInfo(agent=str(1000 + i), team=TEAM, user_id=i, name=f"Agent {i}")
+                                    for i in range(1, AGENTS + 1))
     client = None
     store: RoutingStore
     prefix = f"bench:{{routing}}:{uuid.uuid4().hex}:"
-    if kind == "ours-redis":
+    if kind.startswith("ours-redis"):
         # A bounded pool that waits for a free connection: the default pool raises MaxConnectionsError past 100
         # concurrent commands, which a burst of route requests reaches.
         client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
@@ -109,10 +333,12 @@ async def _serve_ours(kind: str, conn: Connection) -> None:
     else:
         store = MemoryRoutingStore()
     now = time.time()
-    for i in range(AGENTS):
-        await store.set_state(str(1001 + i), AgentState.AVAILABLE, at_s=now - 3600)
-    rules = RoutingRules(teams={"support": TeamPolicy(name="support", queue="support")}, default_team="support")
-    service = RoutingService(rules=rules, store=store, directory=directory, lookup=lookup)
+    agents = directory.team_agents(TEAM)
+    assert len(agents) == AGENTS, f"expected {AGENTS} agents in team {TEAM}, the database has {len(agents)}"
+    for info in agents:
+        await store.set_state(info.agent, AgentState.AVAILABLE, at_s=now - 3600)
+    rules = RoutingRules(teams={TEAM: TeamPolicy(name=TEAM, queue=TEAM)}, default_team=TEAM)
+    service = RoutingService(rules=rules, store=store, directory=directory, lookup=cache if db else None)
     pending: set[asyncio.Task[None]] = set()
 
     async def release(call_id: str) -> None:
@@ -131,34 +357,60 @@ async def _serve_ours(kind: str, conn: Connection) -> None:
         task.add_done_callback(pending.discard)
         return decision
 
-    server = FastAgiServer(host="127.0.0.1", port=0, default_queue="support", queue_timeout_s=300, decide=decide)
+    server = FastAgiServer(host="127.0.0.1", port=0, default_queue=TEAM, queue_timeout_s=300, decide=decide)
     await server.start()
     conn.send(server.port)
-    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    def stats() -> dict[str, Any]:
+        c = server.counters
+        recent = service.decisions.recent(1_000_000)
+        return {
+            "cpu_s": time.process_time(),
+            "requests": c.requests, "fail_open": c.fail_open, "decider_timeouts": c.decider_timeouts,
+            "cache_hits": cache.hits, "cache_misses": cache.misses, "crm_errors": cache.errors,
+            "db_lookups": len(db_ms), "db_ms": list(db_ms), "db_found": found[0], "db_not_found": found[1],
+            "crm_over_budget": sum(1 for d in recent if "CRM lookup took over" in d.explanation),
+            "reasons": dict(service.reason_counts),
+            "busy": inflight[0] + len(pending),  # lookups still running after their answer, releases not applied
+        }
+
+    await _control(conn, stats)
     await server.stop()
     if pending:
         await asyncio.gather(*pending, return_exceptions=True)
-    c = server.counters
-    reasons = dict(service.reason_counts.most_common(6))
-    conn.send({"fail_open": c.fail_open, "decider_timeouts": c.decider_timeouts, "reasons": reasons})
     if client is not None:
         keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
         if keys:
             await client.delete(*keys)
         await client.aclose()
+    if db is not None:
+        await db.dispose()
 
 
-def server_main(kind: str, conn: Connection) -> None:
+def server_main(kind: str, conn: Connection, db_url: str | None) -> None:
+    import logging
+
+    # Overload shows in the counters (fail-open answers, state-error reasons), not as thousands of tracebacks.
+    logging.basicConfig(level=logging.CRITICAL)
     runner = _serve_panoramisk if kind.startswith("panoramisk") else _serve_ours
-    asyncio.run(runner(kind, conn))
+    asyncio.run(runner(kind, conn, db_url))
 
 
 # -- Asterisk's side (this process) -------------------------------------------------------------------------------
 
 
-def request_bytes(i: int, rng: random.Random) -> bytes:
+def caller_for(rng: random.Random, contacts: int) -> tuple[str, str]:
+    """(kind, number) by MIX: a hot repeat customer, any contact, or a number the CRM does not know."""
+    x = rng.random()
+    if x < MIX[0][1]:
+        return "hot", phone_lookup.e164_of((rng.randrange(HOT_CALLERS) * 499) % contacts)
+    if x < MIX[0][1] + MIX[1][1]:
+        return "known", phone_lookup.e164_of(rng.randrange(contacts))
+    return "unknown", unknown_number(rng.randrange(8_000_000))
+
+
+def request_bytes(i: int, caller: str) -> bytes:
     uid = f"1900000000.{i}"
-    caller = crm_number(rng.randrange(CRM_ENTRIES)) if rng.random() < KNOWN_SHARE else f"+1646{rng.randrange(10**7):07d}"
     lines = [
         "agi_network: yes", "agi_network_script: inbound", "agi_request: agi://127.0.0.1:4573/inbound",
         f"agi_channel: PJSIP/trunk-{i:08x}", "agi_language: en", "agi_type: PJSIP", f"agi_uniqueid: {uid}",
@@ -191,10 +443,10 @@ async def one_request(port: int, payload: bytes) -> tuple[int, str]:
     return commands, reason
 
 
-async def drive(port: int, *, rate: int, seconds: float, seed: int) -> dict[str, Any]:
+async def drive(port: int, *, rate: int, seconds: float, seed: int, contacts: int) -> dict[str, Any]:
     rng = random.Random(seed)
     n = int(rate * seconds)
-    payloads = [request_bytes(seed * 1_000_000 + i, rng) for i in range(n)]
+    payloads = [request_bytes(seed * 1_000_000 + i, caller_for(rng, contacts)[1]) for i in range(n)]
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     reasons: dict[str, int] = {}
@@ -232,61 +484,135 @@ async def drive(port: int, *, rate: int, seconds: float, seed: int) -> dict[str,
     }
 
 
-def run_server(kind: str, rates: list[int], seconds: float) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:
+def pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def run_server(kind: str, db_url: str | None, rates: list[int], seconds: float,
+               contacts: int) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Latency per rate, and the server's own counters per rate (deltas over that rate's run)."""
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=server_main, args=(kind, child), daemon=True)
+    proc = ctx.Process(target=server_main, args=(kind, child, db_url), daemon=True)
     proc.start()
     port = parent.recv()
     out: dict[int, dict[str, Any]] = {}
+    info: dict[int, dict[str, Any]] = {}
+
+    def stats() -> dict[str, Any]:
+        parent.send("stats")
+        return parent.recv()  # type: ignore[no-any-return]
+
+    def settled() -> dict[str, Any]:
+        """The server's counters once the work of the requests so far is done (a lookup that overran the CRM
+        budget goes on after the answer): each rate is charged for its own work only."""
+        deadline = time.monotonic() + 60
+        while (s := stats()).get("busy") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return s
+
     try:
-        asyncio.run(drive(port, rate=100, seconds=1.0, seed=99))  # warm-up: imports, caches, script loading
+        asyncio.run(drive(port, rate=100, seconds=1.0, seed=99, contacts=contacts))  # warm-up: imports, pools, scripts
         for rate in rates:
-            out[rate] = asyncio.run(drive(port, rate=rate, seconds=seconds, seed=rate))
+            before, load_before = settled(), os.getloadavg()[0]
+            out[rate] = asyncio.run(drive(port, rate=rate, seconds=seconds, seed=rate, contacts=contacts))
+            after = settled()
+            delta = {k: after[k] - before[k] for k in after if isinstance(after[k], int | float)}
+            # the server's CPU per request (the work is done once it has answered, give or take a queue)
+            delta["cpu_ms_per_request"] = delta.pop("cpu_s") * 1000 / out[rate]["requests"]
+            delta["loadavg_1m"] = max(load_before, os.getloadavg()[0])
+            if "db_ms" in after:
+                delta["db_ms"] = after["db_ms"][len(before["db_ms"]):]
+                delta["reasons"] = {r: after["reasons"][r] - before["reasons"].get(r, 0) for r in after["reasons"]
+                                    if after["reasons"][r] != before["reasons"].get(r, 0)}
+            info[rate] = delta
     finally:
         parent.send("stop")
-        info = parent.recv() if kind.startswith("ours") else {}
         proc.join(30)
     return out, info
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=3.0, help="per rate")
-    ap.add_argument("--rates", default="100,500")
-    ap.add_argument("--servers", default=",".join(SERVERS))
+    ap.add_argument("--seconds", type=float, default=6.0, help="per rate")
+    ap.add_argument("--rates", default="25,100,500", help="25/s: the unloaded reference")
+    ap.add_argument("--dbs", default="sqlite,postgresql")
+    ap.add_argument("--stores", default="memory,redis")
+    ap.add_argument("--contacts", type=int, default=CONTACTS)
+    ap.add_argument("--baselines", default="panoramisk-bare,panoramisk-8set")
+    ap.add_argument("--reseed", action="store_true", help="rebuild the CRM databases even if they look seeded")
+    ap.add_argument("--no-nocrm", action="store_true", help="skip the ours-<store>-nocrm runs (routing without CRM)")
     args = ap.parse_args(argv)
     rates = [int(r) for r in args.rates.split(",")]
-    servers = [s for s in args.servers.split(",") if s]
+    dbs = [d for d in args.dbs.split(",") if d]
+    stores = [s for s in args.stores.split(",") if s]
+    urls = asyncio.run(ensure_databases(dbs, args.contacts, reseed=args.reseed))
+    servers: list[tuple[str, str | None]] = [(b, None) for b in args.baselines.split(",") if b]
+    if not args.no_nocrm:
+        servers += [(f"ours-{store}-nocrm", None) for store in stores]
+    servers += [(f"ours-{store}-{db}", urls[db]) for db in dbs for store in stores]
     results: dict[str, dict[int, dict[str, Any]]] = {}
-    infos: dict[str, dict[str, Any]] = {}
-    print(f"FastAGI route latency on loopback, open loop, {args.seconds:g} s per rate; CRM simulated by a dict of "
-          f"{CRM_ENTRIES:,} numbers ({KNOWN_SHARE:.0%} of callers known), {AGENTS} agents, owner routing on")
-    for kind in servers:
-        results[kind], infos[kind] = run_server(kind, rates, args.seconds)
-    print(f"{'server':18} {'rate/s':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6}")
-    for kind, by_rate in results.items():
-        for rate, r in by_rate.items():
-            print(f"{kind:18} {rate:6d} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['max_ms']:8.2f} {r['errors']:6d}")
-    for kind, info in infos.items():
-        if info:
-            print(f"{kind}: fail-open answers {info['fail_open']}, reasons {info['reasons']}")
-    figures: dict[str, Any] = {"bench": "route_latency", "crm": f"simulated dict of {CRM_ENTRIES} numbers",
-                               "agents": AGENTS, "seconds_per_rate": args.seconds}
+    infos: dict[str, dict[int, dict[str, Any]]] = {}
+    print(f"FastAGI route latency on loopback, open loop, {args.seconds:g} s per rate; CRM database with "
+          f"{args.contacts:,} contacts; callers {', '.join(f'{share:.0%} {k}' for k, share in MIX)}; {AGENTS} agents, "
+          "owner routing on")
+    for kind, url in servers:
+        results[kind], infos[kind] = run_server(kind, url, rates, args.seconds, args.contacts)
+    print(f"{'server':26} {'rate/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'p50 x':>6} {'p99 x':>6} "
+          f"{'err':>4} {'cpu ms':>6} {'load':>4} {'cache hit':>9} {'db p50':>7} {'db p99':>7} {'>budget':>7} "
+          f"{'fail-open':>9}")
     base = results.get("panoramisk-bare")
+    figures: dict[str, Any] = {"bench": "route_latency", "contacts": args.contacts, "agents": AGENTS,
+                               "seconds_per_rate": args.seconds, "caller_mix": dict(MIX), "servers": {}}
     for kind, by_rate in results.items():
         for rate, r in by_rate.items():
-            figures[f"{kind}_{rate}_p50_ms"] = r["p50_ms"]
-            figures[f"{kind}_{rate}_p99_ms"] = r["p99_ms"]
+            row: dict[str, Any] = {"requests": r["requests"], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"],
+                                   "max_ms": r["max_ms"], "errors": r["errors"]}
+            cells = ""
             if base and kind != "panoramisk-bare" and rate in base:
-                figures[f"{kind}_{rate}_p50_ratio_vs_bare"] = round(r["p50_ms"] / base[rate]["p50_ms"], 2)
-                figures[f"{kind}_{rate}_p99_ratio_vs_bare"] = round(r["p99_ms"] / base[rate]["p99_ms"], 2)
-    if base:
-        print("ratios vs bare panoramisk (p50/p99): " + ", ".join(
-            f"{k}@{rate}: {results[k][rate]['p50_ms'] / base[rate]['p50_ms']:.1f}x/"
-            f"{results[k][rate]['p99_ms'] / base[rate]['p99_ms']:.1f}x"
-            for k in results if k != "panoramisk-bare" for rate in rates))
-    figures["fail_open"] = {k: v.get("fail_open") for k, v in infos.items() if v}
+                row["p50_ratio_vs_bare"] = round(r["p50_ms"] / base[rate]["p50_ms"], 2)
+                row["p99_ratio_vs_bare"] = round(r["p99_ms"] / base[rate]["p99_ms"], 2)
+                cells = f"{row['p50_ratio_vs_bare']:6.1f} {row['p99_ratio_vs_bare']:6.1f}"
+            else:
+                cells = f"{'':6} {'':6}"
+            info = infos[kind][rate]
+            row["server_cpu_ms_per_request"] = round(info["cpu_ms_per_request"], 2)
+            row["loadavg_1m"] = round(info["loadavg_1m"], 2)
+            cells += f" {r['errors']:4d} {row['server_cpu_ms_per_request']:6.2f} {row['loadavg_1m']:4.1f}"
+            extra = ""
+            if "db_ms" in info:
+                looked = info["cache_hits"] + info["cache_misses"]
+                row["cache_hit_rate"] = round(info["cache_hits"] / looked, 4) if looked else None
+                row["db_lookups"] = info["db_lookups"]
+                if info["db_lookups"]:
+                    row["db_found_share"] = round(info["db_found"] / info["db_lookups"], 4)
+                    row["db_p50_ms"] = round(pct(info["db_ms"], 0.5), 3)
+                    row["db_p99_ms"] = round(pct(info["db_ms"], 0.99), 3)
+                row["crm_over_budget"] = info["crm_over_budget"]
+                row["fail_open"] = info["fail_open"]
+                row["decider_timeouts"] = info["decider_timeouts"]
+                row["reasons"] = info["reasons"]
+                hit = f"{row['cache_hit_rate']:9.1%}" if looked else f"{'-':>9}"
+                db = (f"{row['db_p50_ms']:7.2f} {row['db_p99_ms']:7.2f}" if info["db_lookups"]
+                      else f"{'-':>7} {'-':>7}")
+                extra = f" {hit} {db} {row['crm_over_budget']:7d} {row['fail_open']:9d}"
+            print(f"{kind:26} {rate:6d} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['max_ms']:7.2f} {cells}{extra}")
+            figures["servers"].setdefault(kind, {})[str(rate)] = row
+    lowest = min(rates)
+    capacity = {k: round(1000 / infos[k][lowest]["cpu_ms_per_request"]) for k in infos
+                if k.startswith("ours") and infos[k][lowest]["cpu_ms_per_request"] > 0}
+    figures["one_core_capacity_rps_at_lowest_rate"] = capacity
+    print(f"one server process, one core: ~1000 / (cpu ms per request at {lowest}/s) = "
+          + ", ".join(f"{k} {v}/s" for k, v in capacity.items()))
+    for kind, by_rate in infos.items():
+        for rate, info in by_rate.items():
+            if "reasons" in info:
+                print(f"{kind} @{rate}/s decision reasons: {info['reasons']}")
+    print("p50 x / p99 x: ratio to panoramisk-bare at the same rate; cpu ms: the server process's CPU time per request; "
+          "load: 1-min load average of this 2-core box (shared); db: DbCrmLookup time per cache miss; >budget: routed "
+          "without CRM facts because the lookup exceeded the 100 ms CRM budget; fail-open: the FastAGI 300 ms budget "
+          "ran out, answered with the default queue")
     print(json.dumps(figures, separators=(",", ":")))
     return 0
 
