@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from callcenter.pbxsim.callmodel import AgentPhone
 from callcenter.pbxsim.clock import RealtimeClock
+from callcenter.pbxsim.recordings import voice_pairs
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
 from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic
 
@@ -32,6 +33,8 @@ log = logging.getLogger("callcenter.pbxsim.demo")
 AGENTS = ("1002", "1003", "1004", "1005", "1006")
 DIDS = ("8001", "8002", "8003")
 PROGRESS_EVERY_S = 5.0
+# After the last call, the recordings still waiting for the transcription worker get this long (a demo must end).
+TRANSCRIBE_BACKLOG_S = 60.0
 
 
 def _phones() -> tuple[AgentPhone, ...]:
@@ -77,7 +80,7 @@ async def run_demo(
 
     from callcenter.ami import actions
     from callcenter.app import AGI, AMI, BUS, DATABASE, build_app
-    from callcenter.config import Settings, load_settings
+    from callcenter.config import load_settings
     from callcenter.events import CallEnded
     from callcenter.pbxsim import demo_crm
 
@@ -101,11 +104,11 @@ async def run_demo(
         "CALLCENTER_ROUTING__DEFAULT_TEAM": demo_crm.TEAM,
         "CALLCENTER_CRM__COMPANY_NUMBERS": ",".join(DIDS),
     }
-    if "recording" in Settings.model_fields:
-        # the simulator's MixMonitor writes real files where MIXMONITOR_FILENAME says: both names of the spool agree
-        spool = str(sim.pbx.config.monitor_dir)
-        environ |= {"CALLCENTER_RECORDING__SPOOL_DIR": spool, "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": spool,
-                    "CALLCENTER_RECORDING__STORE_DIR": str(data_dir / "store")}
+    # the simulator's MixMonitor writes real files where MIXMONITOR_FILENAME says: both names of the spool agree
+    spool = str(sim.pbx.config.monitor_dir)
+    environ |= {"CALLCENTER_RECORDING__SPOOL_DIR": spool, "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": spool,
+                "CALLCENTER_RECORDING__STORE_DIR": str(data_dir / "store"),
+                "CALLCENTER_RECORDING__WORKER_POLL_INTERVAL_S": "0.5"}
     settings = load_settings(environ=environ)
     app = build_app(settings)
     ended: list[Any] = []
@@ -114,6 +117,10 @@ async def run_demo(
     traffic: Traffic | None = None
     arrivals: asyncio.Task[Any] | None = None
     summary: dict[str, Any] = {}
+    # `callcenter worker` in-process: the calls' recordings are transcribed while the demo runs (bundled model)
+    worker_stop = asyncio.Event()
+    worker: asyncio.Task[Any] | None = None
+    interrupted = False
     try:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", http_port)
@@ -122,6 +129,7 @@ async def run_demo(
         connection = app[AMI]
         await connection.wait_live(10.0)
         crm = await _seed(app[DATABASE], seed)
+        worker = asyncio.create_task(_transcription_worker(app, worker_stop), name="demo-transcription")
         for ext in AGENTS:
             with contextlib.suppress(Exception):  # a member already there (a second demo run) is fine
                 await connection.send(actions.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext,
@@ -134,7 +142,7 @@ async def run_demo(
         _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
         traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
             dids=DIDS, known_numbers=tuple(crm.customers), known_share=0.5, patience_s=(15.0, 75.0),
-            talk_s=(20.0, 150.0)))
+            talk_s=(20.0, 150.0), voices=voice_pairs()))
         opening = [ScriptedCall(at_s=1.0 + 0.3 * i, caller=traffic.caller(label="opening")) for i in range(3)]
         arrivals = clock.spawn(_arrivals(traffic, opening, rate_per_s, max_calls), name="demo-traffic")
         stop = asyncio.Event()
@@ -160,6 +168,7 @@ async def run_demo(
         while sim.pbx.live_channels() and clock.now_s() < deadline:
             await asyncio.sleep(0.2)  # wall-clock pacing of a live demo, not test synchronisation
     except asyncio.CancelledError:
+        interrupted = True
         _print(out, "demo: stopping")
     finally:
         if arrivals is not None:
@@ -169,6 +178,10 @@ async def run_demo(
             offered=traffic.offered if traffic else 0, ended=ended, sim=sim, wall_s=time.monotonic() - started)
         with contextlib.suppress(Exception):
             summary |= await _crm_counts(app)
+        if worker is not None:
+            with contextlib.suppress(Exception):
+                summary |= await _recording_counts(app, worker, worker_stop, backlog_s=0 if interrupted
+                                                   else TRANSCRIBE_BACKLOG_S)
         with contextlib.suppress(Exception):
             await runner.cleanup()
         await sim.stop()
@@ -203,6 +216,50 @@ async def _crm_counts(app: Any) -> dict[str, int]:
             "activities": await count(select(Activity.id).subquery()),
             "leads": await count(select(Lead.id).subquery()),
             "callbacks": await count(select(Task.id).where(Task.kind == TaskKind.CALLBACK).subquery()),
+        }
+
+
+async def _transcription_worker(app: Any, stop: asyncio.Event) -> None:
+    """`callcenter worker` in-process until ``stop``; then it takes what is still queued, and returns."""
+    from callcenter.recording.http import RECORDINGS
+    from callcenter.recording.transcriber import WhisperTranscriber
+    from callcenter.recording.worker import run_worker
+
+    service = app[RECORDINGS]
+    transcriber = WhisperTranscriber.from_settings(service.settings)
+    await asyncio.to_thread(transcriber.load)
+    work = dict(db=service.db, storage=service.storage, transcriber=transcriber, settings=service.settings)
+    await run_worker(**work, stop=stop)
+    await run_worker(**work, until_drained=True)
+
+
+async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.Event, *,
+                            backlog_s: float) -> dict[str, int]:
+    """Stored recording files and transcripts, after the worker took what the last calls left (``backlog_s`` at
+    most; what it could not take in time is counted as pending)."""
+    from sqlalchemy import func, select
+
+    from callcenter.recording.http import RECORDINGS
+    from crm_core.recording_models import JobStatus, Recording, RecordingStatus, Transcript, TranscriptionJob
+
+    service = app[RECORDINGS]
+    try:
+        async with asyncio.timeout(backlog_s):
+            await service.drain()  # the last calls' files are stored and their jobs queued
+            stop.set()
+            await worker
+    except TimeoutError:
+        log.info("demo: transcription backlog left for `callcenter worker`")
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    async with service.db.session() as session:
+        count = lambda q: session.scalar(select(func.count()).select_from(q))  # noqa: E731
+        return {
+            "recordings": await count(select(Recording.id).where(
+                Recording.status.in_((RecordingStatus.STORED, RecordingStatus.TRUNCATED))).subquery()),
+            "transcripts": await count(select(Transcript.id).subquery()),
+            "transcripts_pending": await count(select(TranscriptionJob.id).where(
+                TranscriptionJob.status.in_((JobStatus.QUEUED, JobStatus.LEASED))).subquery()),
         }
 
 

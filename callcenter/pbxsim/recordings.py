@@ -6,12 +6,15 @@ File names and formats follow the captures (INDEX.md, "Recordings"): ``<uid>.wav
 only while frames flow, i.e. from the moment the channel is Up: ringing is not recorded, queue hold is (music).
 
 Voices are tone-based stand-ins (distinct pitch for customer and agent, speaking in turns, silence in between) so
-that the two sides stay separable; a scenario can provide 8 kHz WAV speech for either side instead.
+that the two sides stay separable; a scenario can provide 8 kHz WAV speech for either side instead (``voices/``
+ships a few synthesised lines with their text, which the demo's callers and agents say, so its recordings can be
+transcribed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -29,11 +32,12 @@ from callcenter.pbxsim.channels import Channel
 if TYPE_CHECKING:
     from callcenter.pbxsim.pbx import Pbx
 
-__all__ = ["RecordingWriter", "RecordingSpec"]
+__all__ = ["VOICES", "RecordingWriter", "RecordingSpec", "voice_pairs"]
 
 log = logging.getLogger("callcenter.pbxsim.recordings")
 
 RATE_HZ: Final = 8000
+VOICES: Final = Path(__file__).with_name("voices")
 _MAX_SECONDS: Final = 4 * 3600
 
 
@@ -68,19 +72,28 @@ def _music(n: int) -> np.ndarray:
     return (np.sin(2 * np.pi * freq * t) * 1200).astype(np.float32)
 
 
+def voice_pairs() -> tuple[tuple[Path, Path], ...]:
+    """(customer, agent) speech of the calls in ``voices/manifest.json``: each pair is one short exchange."""
+    manifest = json.loads((VOICES / "manifest.json").read_text())
+    return tuple((VOICES / call["customer"][0], VOICES / call["agent"][0]) for call in manifest["calls"])
+
+
 def _speech_file(path: Path) -> np.ndarray | None:
+    from callcenter.recording.audio import AudioError
+    from callcenter.recording.audiofile import MappedAudio
+
     try:
-        with wave.open(str(path), "rb") as w:
-            if w.getframerate() != RATE_HZ or w.getsampwidth() != 2:
-                log.warning("speech %s is not 8 kHz 16-bit; using tones", path)
-                return None
-            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32)
-            if w.getnchannels() > 1:
-                data = data.reshape(-1, w.getnchannels())[:, 0]
-            return data
-    except (OSError, wave.Error) as exc:
+        audio = MappedAudio.open(path)  # 16-bit, mu-law or A-law WAV
+    except (OSError, AudioError) as exc:
         log.warning("speech %s unreadable (%s); using tones", path, exc)
         return None
+    try:
+        if audio.info.sample_rate_hz != RATE_HZ:
+            log.warning("speech %s is not 8 kHz; using tones", path)
+            return None
+        return audio.read()[:, 0] * 32768.0  # back to 16-bit sample units (what the render works in), exactly
+    finally:
+        audio.close()
 
 
 def render(spec: RecordingSpec, ended_s: float) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.pbxsim.callmodel import Caller, HangupSide
@@ -30,6 +31,8 @@ class CallerMix:
     patience_s: tuple[float, float] = (15.0, 90.0)  # uniform range
     talk_s: tuple[float, float] = (20.0, 180.0)
     agent_hangs_up_share: float = 0.3
+    # (customer, agent) speech for the recordings, one pair drawn per caller; empty: tone voices
+    voices: tuple[tuple[Path, Path], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,14 +58,14 @@ class Traffic:
             number = rng.choice(mix.known_numbers)
         else:
             number = f"{mix.new_number_prefix}{rng.randrange(1000, 9999)}"
-        return Caller(
-            number=number,
-            did=rng.choice(mix.dids),
-            patience_s=rng.uniform(*mix.patience_s),
-            talk_s=rng.uniform(*mix.talk_s),
-            hangup_side=HangupSide.AGENT if rng.random() < mix.agent_hangs_up_share else HangupSide.CALLER,
-            label=label,
-        )
+        did = rng.choice(mix.dids)
+        patience_s = rng.uniform(*mix.patience_s)
+        talk_s = rng.uniform(*mix.talk_s)
+        hangup_side = HangupSide.AGENT if rng.random() < mix.agent_hangs_up_share else HangupSide.CALLER
+        # drawn last, so that a mix without voices gives the same callers as before
+        speech, agent_speech = rng.choice(mix.voices) if mix.voices else (None, None)
+        return Caller(number=number, did=did, patience_s=patience_s, talk_s=talk_s, hangup_side=hangup_side,
+                      label=label, speech=speech, agent_speech=agent_speech)
 
     def place(self, caller: Caller) -> None:
         self.offered += 1

@@ -83,10 +83,7 @@ def transcribe_paths(
     settings = settings or RecordingSettings()
     out = out if out is not None else sys.stdout
     bar = _Progress(progress if progress is not None else sys.stderr, 0)
-    transcriber = transcriber or WhisperTranscriber(
-        model=settings.model, device=settings.device, compute_type=settings.compute_type,
-        cpu_threads=settings.cpu_threads, beam_size=settings.beam_size, language=settings.language or None,
-    )
+    transcriber = transcriber or WhisperTranscriber.from_settings(settings)
     takes = group_takes([Path(p) for p in paths])
     bar.total = len(takes)
     results: list[dict[str, Any]] = []

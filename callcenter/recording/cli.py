@@ -44,10 +44,7 @@ async def worker_main(settings: Settings, *, max_jobs: int | None = None, until_
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    transcriber = WhisperTranscriber(
-        model=rec.model, device=rec.device, compute_type=rec.compute_type, cpu_threads=rec.cpu_threads,
-        beam_size=rec.beam_size, language=rec.language or None,
-    )
+    transcriber = WhisperTranscriber.from_settings(rec)
     # Load the model before taking any job, so a missing model fails the process at once, not a job.
     await asyncio.to_thread(transcriber.load)
     try:

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["CUSTOMER", "AGENT", "UNKNOWN", "Segment", "Turn", "Word", "conversation_text", "merge_channels", "shift"]
+__all__ = ["CUSTOMER", "AGENT", "UNKNOWN", "Segment", "Turn", "Word", "conversation_text", "merge_channels", "shift",
+           "split_at_pauses"]
 
 CUSTOMER: Final = "customer"
 AGENT: Final = "agent"
@@ -75,6 +76,27 @@ def shift(segments: Iterable[Segment], offset_s: float) -> list[Segment]:
         )
         for s in segments
     ]
+
+
+def split_at_pauses(segment: Segment, *, min_pause_s: float = 1.0) -> list[Segment]:
+    """One segment per stretch of speech: split where the speaker paused at least ``min_pause_s`` between words.
+
+    A batched Whisper chunk holds up to 30 s of one channel's speech with the pauses cut out, so it can span several
+    of the speaker's turns, with the other side talking in between on its own channel; split back by word times, the
+    turns interleave as they happened. A segment without word times stays whole.
+    """
+    words = segment.words
+    if len(words) < 2:
+        return [segment]
+    out: list[Segment] = []
+    start = 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or words[i].start_s - words[i - 1].end_s >= min_pause_s:
+            part = words[start:i]
+            out.append(Segment(speaker=segment.speaker, start_s=part[0].start_s, end_s=part[-1].end_s,
+                               text=_join(w.text for w in part), words=part))
+            start = i
+    return out if len(out) > 1 else [segment]
 
 
 def _join(parts: Iterable[str]) -> str:

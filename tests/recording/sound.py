@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from callcenter.pbxsim.recordings import VOICES
 from callcenter.recording.audiofile import MappedAudio
 
-CLIPS = Path(__file__).with_name("clips")
+CLIPS = VOICES  # the demo's voices are the tests' clips: synthesised speech with known text
 RATE_HZ = 8000
 
 

@@ -25,7 +25,15 @@ from callcenter.recording.audio import (
 from callcenter.recording.http import RangeNotSatisfiable, fts5_query, parse_range
 from callcenter.recording.jobs import JobView, RetryPolicy
 from callcenter.recording.spool import PathRefused, plan_files, resolve_spool_path
-from callcenter.recording.transcript import AGENT, CUSTOMER, Segment, Word, conversation_text, merge_channels
+from callcenter.recording.transcript import (
+    AGENT,
+    CUSTOMER,
+    Segment,
+    Word,
+    conversation_text,
+    merge_channels,
+    split_at_pauses,
+)
 from crm_core.recording_models import JobStatus
 from tests.recording.sound import wav_header_claiming
 
@@ -214,6 +222,26 @@ def test_merge_splits_a_speakers_long_pause_and_drops_empty_segments() -> None:
     turns = merge_channels({CUSTOMER: [_seg(CUSTOMER, 0, 1, "Hello?"), _seg(CUSTOMER, 4, 5, "Anyone?"),
                                        _seg(CUSTOMER, 6, 6.5, "  ")]})
     assert [t.text for t in turns] == ["Hello?", "Anyone?"]
+
+
+def test_a_batched_chunk_is_split_back_into_stretches_of_speech() -> None:
+    """A 30 s chunk of one side's speech (pauses cut out before decoding) holds several of its turns; word times
+    split it back, so the other side's reply in between interleaves as it happened."""
+    words = tuple(Word(start_s=a, end_s=b, text=t) for a, b, t in
+                  [(1.0, 1.4, "I"), (1.5, 1.9, "want"), (2.0, 2.6, "a refund."), (9.0, 9.5, "Thank"), (9.6, 10.0, "you.")])
+    chunk = Segment(speaker=CUSTOMER, start_s=1.0, end_s=10.0, text="I want a refund. Thank you.", words=words)
+    parts = split_at_pauses(chunk)
+    assert [(p.start_s, p.end_s, p.text) for p in parts] == [(1.0, 2.6, "I want a refund."), (9.0, 10.0, "Thank you.")]
+    assert [len(p.words) for p in parts] == [3, 2] and {p.speaker for p in parts} == {CUSTOMER}
+    turns = merge_channels({CUSTOMER: parts, AGENT: [_seg(AGENT, 4.0, 6.0, "Sorry about that.")]})
+    assert [t.speaker for t in turns] == [CUSTOMER, AGENT, CUSTOMER]
+
+
+@pytest.mark.parametrize("words", [(), (Word(start_s=0, end_s=1, text="Hello."),),
+                                   (Word(start_s=0, end_s=1, text="Hello"), Word(start_s=1.5, end_s=2, text="there."))])
+def test_a_segment_without_long_pauses_or_word_times_stays_whole(words: tuple[Word, ...]) -> None:
+    segment = Segment(speaker=AGENT, start_s=0.0, end_s=2.0, text="Hello there.", words=words)
+    assert split_at_pauses(segment) == [segment]
 
 
 # -- the job state machine ----------------------------------------------------------------------------------------
