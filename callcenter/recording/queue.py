@@ -108,12 +108,7 @@ class JobQueue:
     async def complete(self, lease: Lease, write: Callable[[AsyncSession], Awaitable[None]]) -> bool:
         """Run ``write`` (store the transcript) and mark the job done in one transaction, if we still hold it."""
         async with self.db.session() as session:
-            job = await session.scalar(
-                select(TranscriptionJob)
-                .where(TranscriptionJob.id == lease.job_id, TranscriptionJob.lease_token == lease.token,
-                       TranscriptionJob.status == JobStatus.LEASED)
-                .with_for_update()
-            )
+            job = await _held(session, lease)
             if job is None:
                 return False
             await write(session)
@@ -126,12 +121,7 @@ class JobQueue:
     async def fail(self, lease: Lease, *, error: str, permanent: bool = False) -> JobStatus | None:
         """Record a failed attempt: back to the queue after a backoff, or dead. None if the lease was lost."""
         async with self.db.session() as session:
-            job = await session.scalar(
-                select(TranscriptionJob)
-                .where(TranscriptionJob.id == lease.job_id, TranscriptionJob.lease_token == lease.token,
-                       TranscriptionJob.status == JobStatus.LEASED)
-                .with_for_update()
-            )
+            job = await _held(session, lease)
             if job is None:
                 return None
             now = self.clock()
@@ -166,3 +156,13 @@ class JobQueue:
                 select(TranscriptionJob.status, func.count()).group_by(TranscriptionJob.status)
             )
             return {status.value: int(n) for status, n in rows}
+
+
+async def _held(session: AsyncSession, lease: Lease) -> TranscriptionJob | None:
+    """The job, row-locked, if ``lease`` is still the one it runs under (None once another worker took it over)."""
+    return await session.scalar(
+        select(TranscriptionJob)
+        .where(TranscriptionJob.id == lease.job_id, TranscriptionJob.lease_token == lease.token,
+               TranscriptionJob.status == JobStatus.LEASED)
+        .with_for_update()
+    )

@@ -36,7 +36,7 @@ from callcenter.recording.jobs import RetryPolicy
 from callcenter.recording.queue import enqueue
 from callcenter.recording.settings import RecordingSettings
 from callcenter.recording.spool import PathRefused, leg_name, plan_files, resolve_spool_path
-from callcenter.recording.storage import COPY_CHUNK_BYTES, RecordingStorage, StoredObject, safe_key_part
+from callcenter.recording.storage import COPY_CHUNK_BYTES, RecordingStorage, StoredObject, read_range, safe_key_part
 from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.errors import Conflict, NotFound
@@ -319,15 +319,11 @@ class RecordingService:
             if info.source_format != "wav":
                 yield wav_header(channels=info.channels, sample_rate_hz=info.sample_rate_hz,
                                  data_bytes=info.data_bytes, codec=info.codec)
-                left = info.data_bytes
+                size = info.data_bytes
             else:
-                left = info.file_bytes
-            while left > 0:
-                data = f.read(min(COPY_CHUNK_BYTES, left))
-                if not data:
-                    break
-                left -= len(data)
-                yield data
+                size = info.file_bytes
+            # Only what the probe measured: bytes MixMonitor appends meanwhile would not match the recorded size.
+            yield from read_range(f, start=0, end_inclusive=size - 1, chunk_bytes=COPY_CHUNK_BYTES)
 
     async def _settle(self, call_id: str, rows: list[Recording], outcomes: dict[int, _Outcome]) -> list[Recording]:
         now = self.clock()

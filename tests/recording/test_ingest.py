@@ -214,3 +214,32 @@ async def test_a_missing_leg_is_retried_and_found_later(db: Database, make_servi
     assert (await rows_of(db, call_id))["tx"].status is RecordingStatus.STORED
     assert len(await jobs_of(db, call_id)) == 1
 
+
+
+async def test_an_activity_written_after_the_recording_is_linked_when_the_call_is_logged(db: Database, make_service, rx_tx_call) -> None:  # type: ignore[no-untyped-def]
+    """The CRM writer and the recording service run in their own tasks: when the recording is stored first, the
+    writer's CallLogged links them (rows -> activity, activity -> the recordings' URL)."""
+    import asyncio
+
+    from callcenter.automation.facts import CallLogged
+
+    call_id, path, legs = rx_tx_call
+    service = make_service()
+    bus = InProcessBus()
+    service.attach(bus)
+    task = asyncio.create_task(service.run())
+    try:
+        bus.publish(ready(call_id, path, legs))
+        await asyncio.wait_for(service.drain(), 10)
+        assert {r.activity_id for r in (await rows_of(db, call_id)).values()} == {None}
+        activity_id = await add_activity(db, call_id)
+        bus.publish(CallLogged(call_id=call_id, activity_id=activity_id, direction="inbound", outcome="answered",
+                               did=None, number=None, entity=None, record_id=None, responsible_id=None,
+                               agent_user_id=None))
+        await asyncio.wait_for(service.drain(), 10)
+    finally:
+        task.cancel()
+    assert {r.activity_id for r in (await rows_of(db, call_id)).values()} == {activity_id}
+    async with db.session() as s:
+        activity = await s.get(Activity, activity_id)
+    assert activity.recording_ref == f"/api/v1/calls/{call_id}/recordings" and activity.transcript_ref is None

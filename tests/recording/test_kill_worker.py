@@ -55,7 +55,7 @@ async def test_killed_worker_job_is_finished_once_by_the_next(db: Database, db_u
 
     # The next worker waits out the dead worker's lease, takes the job and finishes it.
     second = start_worker(db_url, store_dir, "--until-drained")
-    out, _ = second.communicate()
+    out, _ = second.communicate(timeout=300)  # a bound on a hang, not on speed (it needs seconds)
     assert second.returncode == 0, out
     events = [json.loads(line) for line in out.splitlines()]
     assert [e["event"] for e in events if e.get("job_id") == job.id] == ["leased", "done"]
