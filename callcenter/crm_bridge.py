@@ -385,7 +385,10 @@ class CrmBridge:
             activity = await session.scalar(select(Activity).where(Activity.call_id == ready.call_id))
             if activity is None:
                 return  # the call's activity is written at CallEnded, which also carries the file names
-            activity.recording_ref = ready.path
+            # The recording store's own link (an API URL, set when it stored the files) is the better reference and
+            # may have come first: the two run in separate tasks. The Asterisk names stay in call_meta either way.
+            if not (activity.recording_ref or "").startswith("/api/"):
+                activity.recording_ref = ready.path
             activity.call_meta = {**activity.call_meta, "recording_legs": list(ready.leg_paths)}
 
 
