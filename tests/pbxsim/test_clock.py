@@ -27,26 +27,42 @@ async def test_real_io_holds_virtual_time() -> None:
     """A process awaiting a socket stays active: a timer due meanwhile does not fire before the I/O is done."""
     clock = VirtualClock(start_epoch_s=0.0)
     order: list[str] = []
-    release = asyncio.Event()
+    received = asyncio.Event()
+    reply = asyncio.Event()
+    timer_done = asyncio.Event()
 
-    async def io_bound() -> None:
-        await release.wait()  # stands for a FastAGI round trip
+    async def peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        received.set()
+        await reply.wait()  # the test holds the answer: the timer has every chance to run meanwhile
+        writer.write(b"pong\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def io_bound() -> None:  # stands for a FastAGI round trip, over a real loopback socket
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"ping\n")
+        await reader.readline()
+        writer.close()
         order.append(f"io done at {clock.now_s()}")
 
     async def timer() -> None:
         await clock.sleep(1.0)
         order.append(f"timer at {clock.now_s()}")
+        timer_done.set()
 
     clock.spawn(io_bound(), name="io")
     clock.spawn(timer(), name="timer")
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await asyncio.wait_for(received.wait(), 5)  # the I/O is under way and the timer parked on the clock
     assert order == [] and clock.now_s() == 0.0
-    release.set()
-    await clock.settle()
-    for _ in range(5):
-        await asyncio.sleep(0)
+    reply.set()
+    await asyncio.wait_for(timer_done.wait(), 5)
     assert order == ["io done at 0.0", "timer at 1.0"]
+    server.close()
+    await server.wait_closed()
 
 
 async def test_manual_advance_and_waking() -> None:
