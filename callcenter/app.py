@@ -161,8 +161,8 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         info = routing.directory.agent_of_user(user_id) if routing is not None else None
         if info is None or app.get(AMI) is None:
             return True  # not a phone user, or no telephony to tell: assume they can call back
-        record = app[LIVE].tracker.agents.agents.get(info.agent)
-        return record is not None and record.state not in (AgentState.OFFLINE, AgentState.PAUSED)
+        state, _ = app[LIVE].agent_state(info.agent)
+        return state not in (AgentState.OFFLINE, AgentState.PAUSED)
 
     bridge = CrmBridge(
         db=app[DATABASE],

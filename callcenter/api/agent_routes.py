@@ -66,13 +66,6 @@ def _runtime(call: Call) -> Any:
     return call.request.app[ROUTING], call.request.app[LIVE]
 
 
-def _state(live: Any, agent: str) -> tuple[str, str | None]:
-    record = live.tracker.agents.agents.get(agent)
-    if record is None or record.state is None:
-        return "offline", None
-    return record.state.value, record.reason
-
-
 async def _may_control(call: Call, agent: str) -> Any:
     """The directory entry of ``agent`` if the caller may act on it."""
     routing, _ = _runtime(call)
@@ -117,17 +110,18 @@ def _queues(routing: Any, info: Any, teams: list[str] | None) -> list[str]:
 async def list_agents(call: Call) -> Any:
     routing, live = _runtime(call)
     principal = call.principal
+    team_users: set[int] | None = None
+    if principal.role is Role.SUPERVISOR:
+        team_users = set(await call.session.scalars(select(User.id).where(User.team_id == principal.team_id)))
     out = []
-    user_teams = dict((await call.session.execute(select(User.id, User.team_id))).all())
     for info in routing.directory.all_agents():
-        if principal.role is Role.SUPERVISOR and user_teams.get(info.user_id) != principal.team_id:
+        if team_users is not None and info.user_id not in team_users:
             continue
         if principal.role is Role.AGENT and info.user_id != principal.user_id:
             continue
-        state, reason = _state(live, info.agent)
-        out.append(
-            AgentOut(agent=info.agent, name=info.name, team=info.team, user_id=info.user_id, state=state, reason=reason)
-        )
+        state, reason = live.agent_state(info.agent)
+        out.append(AgentOut(agent=info.agent, name=info.name, team=info.team, user_id=info.user_id,
+                            state=state.value, reason=reason))
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from callcenter.ami.connection import Connected, Disconnected, Item, Received, Resync
 from callcenter.calls.ingest import AmiIngest
 from callcenter.calls.tracker import CallTracker
-from callcenter.events import AgentStateChanged, CallEnded, EventBus
+from callcenter.events import AgentState, AgentStateChanged, CallEnded, EventBus
 
 log = logging.getLogger("callcenter.calls")
 
@@ -46,6 +46,13 @@ class LiveCalls:
     def tick(self, now_s: float) -> None:
         for event in self.tracker.tick(now_s):
             self.bus.publish(event)
+
+    def agent_state(self, agent: str) -> tuple[AgentState, str | None]:
+        """(state, pause reason) as the live model has it; an agent it never heard of is offline."""
+        record = self.tracker.agents.agents.get(agent)
+        if record is None or record.state is None:
+            return AgentState.OFFLINE, None
+        return record.state, record.reason
 
     def end_wrapup(self, agent: str) -> bool:
         ended, events = self.tracker.end_wrapup(agent, time.time())

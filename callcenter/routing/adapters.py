@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select
 
@@ -103,16 +104,16 @@ async def open_callbacks_by_user(db: Database) -> dict[int, int]:
 class AmiAgentControl:
     """Agent controls as Asterisk queue-member actions, so that app_queue and our routing agree on who is paused."""
 
-    ami: object  # AmiConnection: send(Action)
+    ami: Any  # AmiConnection: send(Action)
 
     async def pause(self, interface: str, reason: str, *, paused: bool = True) -> None:
         # No Queue header: Asterisk pauses (or unpauses) the member in every queue it is in.
-        await self.ami.send(actions.queue_pause(interface=interface, paused=paused, reason=reason or None))  # type: ignore[attr-defined]
+        await self.ami.send(actions.queue_pause(interface=interface, paused=paused, reason=reason or None))
 
     async def log_in(self, interface: str, queues: Iterable[str], *, member_name: str) -> None:
         for queue in queues:
-            await self.ami.send(actions.queue_add(queue=queue, interface=interface, member_name=member_name))  # type: ignore[attr-defined]
+            await self.ami.send(actions.queue_add(queue=queue, interface=interface, member_name=member_name))
 
     async def log_out(self, interface: str, queues: Iterable[str]) -> None:
         for queue in queues:
-            await self.ami.send(actions.queue_remove(queue=queue, interface=interface))  # type: ignore[attr-defined]
+            await self.ami.send(actions.queue_remove(queue=queue, interface=interface))

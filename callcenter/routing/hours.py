@@ -123,9 +123,12 @@ class WorkingHours:
                         per_day[(day + 1) % 7].append((0, end))
         return cls(timezone=timezone, weekly=tuple(tuple(sorted(r)) for r in per_day), holidays=tuple(hol))
 
+    def holiday(self, day: date) -> str | None:
+        return self._holidays.get(day)
+
     def status(self, now_s: float) -> HoursStatus:
         local = datetime.fromtimestamp(now_s, self.zone)
-        name = self._holidays.get(local.date())
+        name = self.holiday(local.date())
         if name is not None:
             return HoursStatus(open=False, local=local, holiday=name)
         if self.always:
@@ -147,7 +150,7 @@ def due_after(hours: WorkingHours, start_s: float, open_s: float) -> float:
     cursor = start_s
     day = datetime.fromtimestamp(start_s, hours.zone).date()
     for _ in range(MAX_DUE_SEARCH_DAYS):
-        if day not in hours._holidays:
+        if hours.holiday(day) is None:
             ranges = ((0, _MINUTES_PER_DAY),) if hours.always else hours.weekly[day.weekday()]
             midnight = datetime(day.year, day.month, day.day, tzinfo=hours.zone)
             for start_min, end_min in ranges:

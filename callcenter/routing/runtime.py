@@ -112,10 +112,7 @@ class RoutingRuntime:
         await self.refresh()
         self.follower.start()
         self._task = asyncio.create_task(self._refresh_loop(), name="routing-directory")
-        log.info("routing ready: %d agents, teams %s", sum(1 for _ in self._all_agents()), sorted(self.service.rules.teams))
-
-    def _all_agents(self) -> list[str]:
-        return [a.agent for team in self.service.rules.teams for a in self.directory.team_agents(team)]
+        log.info("routing ready: %d agents, teams %s", len(self.directory.all_agents()), sorted(self.service.rules.teams))
 
     async def _refresh_loop(self) -> None:
         while True:
