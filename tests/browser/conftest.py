@@ -1,0 +1,48 @@
+"""Real headless Chromium (Debian's package, driven by Playwright) for tests that assert what a person sees.
+
+Screenshots go to test-artifacts/screenshots/ at the repository root so CI keeps them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import IN_CI, REPO
+
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+
+
+def chromium_path() -> str | None:
+    wanted = os.environ.get("CALLCENTER_TEST_CHROMIUM")
+    if wanted:
+        return wanted
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    """A fresh Chromium per test. Outside CI a missing Chromium skips (apt install chromium); in CI it fails."""
+    executable = chromium_path()
+    if executable is None:
+        message = "Chromium is not installed (apt install chromium, or set CALLCENTER_TEST_CHROMIUM)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: browser tests must run)")
+        pytest.skip(message)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+def screenshot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
