@@ -94,6 +94,16 @@ class TaskStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class Disposition(str, enum.Enum):
+    """How a call ended for the business, set by the agent after it: the one list the API, the page and reports use."""
+
+    SALE = "sale"
+    INTERESTED = "interested"
+    CALLBACK = "callback"
+    NOT_INTERESTED = "not_interested"
+    WRONG_NUMBER = "wrong_number"
+
+
 class FieldType(str, enum.Enum):
     STRING = "string"
     NUMBER = "number"
@@ -388,6 +398,10 @@ class Activity(Base):
     recording_ref: Mapped[str | None] = mapped_column(String(500))
     transcript_ref: Mapped[str | None] = mapped_column(String(500))
     call_meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The agent's wrap-up (its notes are the body). Columns of their own, not call_meta: the CRM writer rewrites a
+    # call's fields and call_meta on replays, and an UPDATE of other columns can never lose these.
+    disposition: Mapped[Disposition | None] = mapped_column(StrEnumType(Disposition))
+    disposition_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
 
 
