@@ -18,6 +18,7 @@ Semantics shared by both:
 
 from __future__ import annotations
 
+import bisect
 import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,6 +91,53 @@ class RoutingStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _Timeline:
+    """One agent's stretches [start, end) in time order with running sums, so "how much since t" is a binary search
+    instead of a scan over days of history (routing asks it for every candidate of every call)."""
+
+    __slots__ = ("starts", "ends", "cumulative_s", "first")
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.cumulative_s: list[float] = []  # cumulative_s[i]: summed length of stretches 0..i
+        self.first = 0  # stretches before this one are pruned; the lists shrink once half of them are
+
+    def add(self, start_s: float, end_s: float) -> None:
+        if not self.ends or end_s >= self.ends[-1]:
+            self.starts.append(start_s)
+            self.ends.append(end_s)
+            self.cumulative_s.append((self.cumulative_s[-1] if self.cumulative_s else 0.0) + (end_s - start_s))
+            return
+        # Late (another instance's event): insert in place and redo the sums from there; rare, so linear is fine.
+        i = bisect.bisect_right(self.ends, end_s)
+        if i < self.first:
+            return  # older than the history kept
+        self.starts.insert(i, start_s)
+        self.ends.insert(i, end_s)
+        self.cumulative_s.insert(i, 0.0)
+        for j in range(i, len(self.ends)):
+            self.cumulative_s[j] = (self.cumulative_s[j - 1] if j else 0.0) + (self.ends[j] - self.starts[j])
+
+    def since(self, since_s: float) -> tuple[float, int]:
+        """Length of the stretches clipped to [since_s, ..), and how many of them end at or after since_s."""
+        i = bisect.bisect_left(self.ends, since_s, self.first)
+        if i == len(self.ends):
+            return 0.0, 0
+        before_s = self.cumulative_s[i - 1] if i > 0 else 0.0
+        total_s = self.cumulative_s[-1] - before_s - max(0.0, since_s - self.starts[i])
+        return total_s, len(self.ends) - i
+
+    def prune(self, horizon_s: float) -> None:
+        """Forget stretches that ended before horizon_s."""
+        self.first = bisect.bisect_left(self.ends, horizon_s, self.first)
+        if self.first * 2 > len(self.ends):
+            base_s = self.cumulative_s[self.first - 1]
+            del self.starts[: self.first], self.ends[: self.first]
+            self.cumulative_s = [c - base_s for c in self.cumulative_s[self.first :]]
+            self.first = 0
+
+
 @dataclass(slots=True)
 class _Agent:
     state: AgentState | None = None
@@ -100,8 +148,9 @@ class _Agent:
     last_busy_end_s: float | None = None
     streak: int = 0
     callbacks: int = 0
-    busy: dict[float, float] = field(default_factory=dict)  # start -> end (keyed by start: idempotent)
-    calls: dict[str, float] = field(default_factory=dict)  # call id -> answered at
+    busy: _Timeline = field(default_factory=_Timeline)  # talk + wrap-up stretches
+    answered: _Timeline = field(default_factory=_Timeline)  # answered calls, as instants
+    answered_calls: dict[str, float] = field(default_factory=dict)  # call id -> answered at (a replay counts once)
 
 
 @dataclass(slots=True)
@@ -144,10 +193,13 @@ class MemoryRoutingStore:
         elif isinstance(event, CallAnswered):
             rec = self._offered_event(event.call_id, event.agent)
             rec.streak = 0
-            rec.calls[event.call_id] = event.at_s
-            horizon = event.at_s - self._history_s
-            for call_id in [c for c, at in rec.calls.items() if at < horizon]:
-                del rec.calls[call_id]
+            if event.call_id not in rec.answered_calls:
+                rec.answered_calls[event.call_id] = event.at_s
+                rec.answered.add(event.at_s, event.at_s)
+                horizon = event.at_s - self._history_s
+                rec.answered.prune(horizon)
+                while rec.answered_calls and next(iter(rec.answered_calls.values())) < horizon:
+                    del rec.answered_calls[next(iter(rec.answered_calls))]
         elif isinstance(event, CallEnded):
             call = self._calls.pop(event.call_id, None)
             if call is not None:
@@ -171,11 +223,9 @@ class MemoryRoutingStore:
         if rec.state is state and rec.reason == reason:
             return
         if rec.state in BUSY_STATES and rec.since_s is not None and at_s > rec.since_s:
-            rec.busy[rec.since_s] = at_s
+            rec.busy.add(rec.since_s, at_s)
+            rec.busy.prune(at_s - self._history_s)
             rec.last_busy_end_s = at_s
-            horizon = at_s - self._history_s
-            for start in [s for s, end in rec.busy.items() if end < horizon]:
-                del rec.busy[start]
         if rec.state is AgentState.PAUSED and state is not AgentState.PAUSED:
             rec.streak = 0  # back from a pause: a fresh start
         rec.state, rec.since_s, rec.reason = state, at_s, reason
@@ -197,10 +247,7 @@ class MemoryRoutingStore:
             if rec is None:
                 out[agent] = AgentLive(agent=agent)
                 continue
-            busy = 0.0
-            for start, end in rec.busy.items():
-                if end > window_start_s:
-                    busy += end - max(start, window_start_s)
+            busy_s, _ = rec.busy.since(window_start_s)
             reserved = rec.reserved_call if rec.reserved_call and rec.reserved_until_s > now_s else None
             out[agent] = AgentLive(
                 agent=agent,
@@ -208,8 +255,8 @@ class MemoryRoutingStore:
                 since_s=rec.since_s,
                 reason=rec.reason,
                 reserved_by=reserved,
-                busy_s=busy,
-                calls=sum(1 for at in rec.calls.values() if at >= window_start_s),
+                busy_s=busy_s,
+                calls=rec.answered.since(window_start_s)[1],
                 last_busy_end_s=rec.last_busy_end_s,
                 no_answer_streak=rec.streak,
                 open_callbacks=rec.callbacks,
