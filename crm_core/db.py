@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from crm_core import audit
 
 ACTOR_KEY = "actor_id"
+READ_ONLY = "callcenter_read_only"
 
 
 def normalise_url(url: str) -> URL:
@@ -46,8 +47,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A deferred transaction that reads then writes can fail at once with "database is locked" instead of
-        # waiting; taking the write lock up front makes concurrent writers queue on busy_timeout instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # waiting; taking the write lock up front makes concurrent writers queue on busy_timeout instead. A reader
+        # (READ_ONLY) takes no lock: in WAL mode it never waits for writers.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -68,6 +70,9 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL: a READ ONLY transaction (asyncpg starts it so, no extra round trip); SQLite: no write lock.
+        reader = engine.execution_options(**{READ_ONLY: True, "postgresql_readonly": True})
+        self._readers = async_sessionmaker(reader, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
@@ -83,6 +88,12 @@ class Database:
             session.info[ACTOR_KEY] = actor_id
             async with session.begin():
                 yield session
+
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that only reads (the call path's lookups): it neither queues behind writers nor can write."""
+        async with self._readers() as session, session.begin():
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -288,34 +288,42 @@ async def remove_phone(session: AsyncSession, principal: Principal, entity: Enti
     return record
 
 
-async def lookup_phone(session: AsyncSession, rules: PhoneRules, raw: str | None) -> Owner | None:
-    """Who a number belongs to (for routing and call logging), in one indexed round trip.
-
-    An exact extension match wins, then the number without extension (the main line).
-    """
-    number = try_normalize(raw, region=rules.region)
-    if number is None or rules.is_own(raw or "", number):
-        return None
-    query = (
+def phone_owner_query(e164: str) -> Select[Any]:
+    """The phone rows of a number with their owners' responsible users (columns as ``owner_from_rows`` reads them);
+    callers may add columns after these."""
+    return (
         select(Phone.id, Phone.extension, Phone.contact_id, Phone.company_id, Phone.lead_id,
                Contact.responsible_id, Company.responsible_id, Lead.responsible_id)
         .outerjoin(Contact, Contact.id == Phone.contact_id)
         .outerjoin(Company, Company.id == Phone.company_id)
         .outerjoin(Lead, Lead.id == Phone.lead_id)
-        .where(Phone.e164 == number.e164)
+        .where(Phone.e164 == e164)
         .limit(20)
     )
-    rows = list(await session.execute(query))
+
+
+def owner_from_rows(rows: Sequence[Any], number: PhoneNumber) -> tuple[Owner, Any] | None:
+    """The owner among ``phone_owner_query``'s rows, and the row it came from. An exact extension match wins, then
+    the number without extension (the main line)."""
     if not rows:
         return None
-    rows.sort(key=lambda r: (r[1] != number.extension, r[1] != "", r[0]))
-    _, _, contact_id, company_id, lead_id, *responsibles = rows[0]
+    row = min(rows, key=lambda r: (r[1] != number.extension, r[1] != "", r[0]))
+    _, _, contact_id, company_id, lead_id, *responsibles = row[:8]
     for entity, owner_id, responsible in zip(
         (Entity.CONTACT, Entity.COMPANY, Entity.LEAD), (contact_id, company_id, lead_id), responsibles
     ):
         if owner_id is not None:
-            return Owner(entity=entity, id=owner_id, responsible_id=responsible, e164=number.e164)
+            return Owner(entity=entity, id=owner_id, responsible_id=responsible, e164=number.e164), row
     raise AssertionError("phone row without owner violates ck_phones_one_owner")
+
+
+async def lookup_phone(session: AsyncSession, rules: PhoneRules, raw: str | None) -> Owner | None:
+    """Who a number belongs to (for routing and call logging), in one indexed round trip."""
+    number = try_normalize(raw, region=rules.region)
+    if number is None or rules.is_own(raw or "", number):
+        return None
+    found = owner_from_rows(list(await session.execute(phone_owner_query(number.e164))), number)
+    return found[0] if found else None
 
 
 async def convert_lead(

@@ -11,66 +11,88 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import aliased
 
 from callcenter.ami import actions
 from callcenter.routing.crm import CrmMatch
 from callcenter.routing.directory import AgentInfo
 from crm_core.db import Database
-from crm_core.models import Activity, ActivityKind, Deal, DealStatus, Task, TaskKind, TaskStatus, Team, User
-from crm_core.records import Entity, PhoneRules, lookup_phone
+from crm_core.models import Activity, ActivityKind, Deal, DealStatus, Phone, Task, TaskKind, TaskStatus, Team, User
+from crm_core.phones import try_normalize
+from crm_core.records import Entity, PhoneRules, owner_from_rows, phone_owner_query
 
 __all__ = ["AmiAgentControl", "DbCrmLookup", "load_agents", "open_callbacks_by_user"]
 
 log = logging.getLogger("callcenter.routing")
 
 
+def _best_open_deal(deal_owner: Any, phone_owner: Any) -> Any:
+    """The id of the phone owner's most recently updated open deal that has an owner (whose owner wins)."""
+    return (
+        select(Deal.id)
+        .where(deal_owner == phone_owner, Deal.status == DealStatus.OPEN, Deal.responsible_id.is_not(None))
+        .order_by(Deal.updated_at.desc(), Deal.id.desc())
+        .limit(1)
+        .correlate(Phone)
+        .scalar_subquery()
+    )
+
+
+def _last_answered_call(e164: str) -> Any:
+    return (
+        select(Activity.id)
+        .where(
+            Activity.kind == ActivityKind.CALL,
+            Activity.result == "answered",
+            Activity.user_id.is_not(None),
+            or_(Activity.from_e164 == e164, Activity.to_e164 == e164),
+        )
+        .order_by(Activity.started_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DbCrmLookup:
     """``CrmLookup`` on the CRM tables: the record of the number, its open deal (whose owner wins), and the user who
-    last answered a call with that number. Three indexed queries on one connection."""
+    last answered a call with that number. One statement in a read-only transaction: this runs for every inbound
+    call that misses the cache."""
 
     db: Database
     phone_rules: PhoneRules
     vip_numbers: frozenset[str] = frozenset()
 
-    async def __call__(self, number: str) -> CrmMatch | None:
-        async with self.db.session() as session:
-            owner = await lookup_phone(session, self.phone_rules, number)
-            if owner is None:
-                return None
-            entity, record_id, responsible = owner.entity.value, owner.id, owner.responsible_id
-            if owner.entity in (Entity.CONTACT, Entity.COMPANY):
-                column = Deal.contact_id if owner.entity is Entity.CONTACT else Deal.company_id
-                deal = (
-                    await session.execute(
-                        select(Deal.id, Deal.responsible_id)
-                        .where(column == owner.id, Deal.status == DealStatus.OPEN, Deal.responsible_id.is_not(None))
-                        .order_by(Deal.updated_at.desc(), Deal.id.desc())
-                        .limit(1)
-                    )
-                ).first()
-                if deal is not None:
-                    entity, record_id, responsible = "deal", deal[0], deal[1]
-            last = (
-                await session.execute(
-                    select(Activity.user_id, Activity.started_at)
-                    .where(
-                        Activity.kind == ActivityKind.CALL,
-                        Activity.result == "answered",
-                        Activity.user_id.is_not(None),
-                        or_(Activity.from_e164 == owner.e164, Activity.to_e164 == owner.e164),
-                    )
-                    .order_by(Activity.started_at.desc())
-                    .limit(1)
-                )
-            ).first()
+    async def __call__(self, raw: str) -> CrmMatch | None:
+        number = try_normalize(raw, region=self.phone_rules.region)
+        if number is None or self.phone_rules.is_own(raw, number):
+            return None
+        deal, last = aliased(Deal), aliased(Activity)
+        query = (
+            phone_owner_query(number.e164)
+            .add_columns(deal.id, deal.responsible_id, last.user_id, last.started_at)
+            .outerjoin(deal, deal.id == func.coalesce(
+                _best_open_deal(Deal.contact_id, Phone.contact_id), _best_open_deal(Deal.company_id, Phone.company_id)
+            ),)
+            .outerjoin(last, last.id == _last_answered_call(number.e164))
+        )
+        async with self.db.read_session() as session:
+            rows = (await session.execute(query)).all()
+        found = owner_from_rows(rows, number)
+        if found is None:
+            return None
+        owner, row = found
+        deal_id, deal_responsible, last_user, last_at = row[8:]
+        entity, record_id, responsible = owner.entity.value, owner.id, owner.responsible_id
+        if deal_id is not None and owner.entity in (Entity.CONTACT, Entity.COMPANY):
+            entity, record_id, responsible = "deal", deal_id, deal_responsible
         return CrmMatch(
             entity=entity,
             record_id=record_id,
             e164=owner.e164,
             responsible_user_id=responsible,
-            last_agent_user_id=last[0] if last else None,
-            last_talked_at_s=last[1].timestamp() if last else None,
+            last_agent_user_id=last_user,
+            last_talked_at_s=last_at.timestamp() if last_at else None,
             vip=owner.e164 in self.vip_numbers,
         )
 
