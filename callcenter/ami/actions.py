@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 from collections.abc import Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
+
+from callcenter.ami.channel_vars import OriginateVar, SpyMode
 
 Action = dict[str, Any]
 _ids = itertools.count(1)
@@ -123,6 +127,63 @@ def originate(
             "Async": "true",
             "Variable": _variables(variables),
         },
+        action_id=action_id,
+    )
+
+
+# ChanSpy options per mode, from app_chanspy.c's option list as Asterisk 20 documents it
+# (docs.asterisk.org/Asterisk_20_Documentation/API_Documentation/Dialplan_Applications/ChanSpy):
+#   q  no beep and no spoken channel name: the supervisor picked the call on the wallboard and would otherwise hear
+#      "P-J-S-I-P one-zero-zero-two" before the audio (the beep only ever goes to the spying phone)
+#   E  exit when the spied-on channel hangs up, so the supervisor's phone hangs up with the call
+#   S  stop when no channel is left to spy on (the agent hung up before the supervisor answered) instead of polling
+#   u  the argument is one full channel name (or uniqueid), not a prefix: ChanSpy(PJSIP/1002) would also match
+#      PJSIP/10021-... and any other call on that phone, and would move on to the agent's next call
+#   w  whisper: the supervisor's voice goes to the spied-on channel (the agent) only
+#   B  barge: the supervisor's voice goes to both channels of the agent's bridge (agent and customer)
+# Not used: b (only bridged channels) would end the session while the agent is briefly out of the bridge (hold,
+# attended transfer) and the API already refuses unanswered calls; W (private whisper) leaves the supervisor deaf;
+# d/X/x/c (DTMF mode switching and exits) would let a key on the desk phone change what the wallboard asked for.
+CHANSPY_OPTIONS: Final[Mapping[SpyMode, str]] = MappingProxyType(
+    {SpyMode.LISTEN: "qESu", SpyMode.WHISPER: "qESuw", SpyMode.BARGE: "qESuB"}
+)
+_SPY_LABEL: Final[Mapping[SpyMode, str]] = MappingProxyType(
+    {SpyMode.LISTEN: "Listen", SpyMode.WHISPER: "Whisper", SpyMode.BARGE: "Barge"}
+)
+# Endpoint names and channel names end up inside a dial string, a ChanSpy argument list and a caller id: anything
+# that could split them (",", "|", quotes, <>, spaces) is refused rather than escaped.
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")
+_CHANNEL = re.compile(r"^[A-Za-z0-9_.+@/;-]{1,128}$")
+
+
+def chanspy(
+    *,
+    supervisor: str,
+    spied_channel: str,
+    agent: str,
+    mode: SpyMode,
+    timeout_ms: int = 20_000,
+    action_id: str | None = None,
+) -> Action:
+    """Ring the supervisor's desk phone (PJSIP/<supervisor>); once answered it runs ChanSpy on the agent's channel.
+
+    Async like every Originate: OriginateResponse (same ActionID) says whether the supervisor picked up. The CC_SPY
+    variable tells the live model that the new channel is a listener, not a call.
+    """
+    if not _ENDPOINT.match(supervisor):
+        raise ValueError(f"bad supervisor endpoint {supervisor!r}")
+    if not _ENDPOINT.match(agent):
+        raise ValueError(f"bad agent endpoint {agent!r}")
+    if not _CHANNEL.match(spied_channel):
+        raise ValueError(f"bad channel name {spied_channel!r}")
+    mode = SpyMode(mode)
+    return originate(
+        channel=f"PJSIP/{supervisor}",
+        application="ChanSpy",
+        data=f"{spied_channel},{CHANSPY_OPTIONS[mode]}",
+        caller_id=f'"{_SPY_LABEL[mode]} {agent}" <{agent}>',
+        timeout_ms=timeout_ms,
+        variables={OriginateVar.SPY: mode.value},
         action_id=action_id,
     )
 

@@ -32,6 +32,24 @@ class ChannelVar(StrEnum):
     CLICK_TO_CALL = "CC_CLICK_TO_CALL"
 
 
+class OriginateVar(StrEnum):
+    """Channel variables the service sets with its own AMI Originate and reads back from VarSet; no dialplan reads
+    them (they sit apart from ChannelVar, whose every name the dialplan must read), but they share the CC_ namespace
+    so that a name can never mean two things."""
+
+    # SpyMode of a supervisor's ChanSpy call. Asterisk sets an Originate's variables before it dials, so the live
+    # model knows the channel is a listener before anything else happens on it, and keeps it out of the calls.
+    SPY = "CC_SPY"
+
+
+class SpyMode(StrEnum):
+    """Values of CC_SPY: what a supervisor does on an agent's live call (the ChanSpy options live in ami.actions)."""
+
+    LISTEN = "listen"  # hears agent and customer, nobody hears the supervisor
+    WHISPER = "whisper"  # only the agent hears the supervisor (coaching)
+    BARGE = "barge"  # agent and customer both hear the supervisor
+
+
 class Context(StrEnum):
     """Dialplan contexts the service sends calls into (AMI Originate / Redirect)."""
 
@@ -92,4 +110,6 @@ RECORDING_RX_SUFFIX: Final = "-rx"  # audio read from the inbound channel: the c
 RECORDING_TX_SUFFIX: Final = "-tx"  # audio written to the inbound channel: the agent
 RECORDING_STEREO_SUFFIX: Final = "-stereo"  # .raw, s16le 8 kHz, left = customer, right = agent
 
-ALL_CC_NAMES: Final[frozenset[str]] = frozenset({str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal})
+ALL_CC_NAMES: Final[frozenset[str]] = frozenset(
+    {str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal} | {str(v) for v in OriginateVar}
+)
