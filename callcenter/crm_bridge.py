@@ -367,13 +367,13 @@ class CrmBridge:
     async def _reached_or_tried(self, session: AsyncSession, call: CallEnded, e164: str) -> None:
         """An answered call with the customer closes their open callback; an unanswered callback attempt counts."""
         task = await self._open_callback(session, e164)
-        if task is None:
-            return
+        if task is None or _mentions(task, call.call_id):
+            return  # none, already counted, or promised during this very call: a call is not its own callback
         if call.outcome is CallOutcome.ANSWERED:
             task.status = TaskStatus.DONE
             task.completed_at = _utc(call.ended_s)
             task.description += f"\nreached by call {call.call_id}"
-        elif call.direction is CallDirection.OUTBOUND and not _mentions(task, call.call_id):
+        elif call.direction is CallDirection.OUTBOUND:
             task.attempt_count += 1
             task.description += f"\nattempt {call.call_id}: {call.outcome}"
         await session.flush()

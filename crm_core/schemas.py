@@ -12,6 +12,7 @@ from crm_core.models import (
     ActivityKind,
     DealStatus,
     Direction,
+    Disposition,
     Entity,
     FieldType,
     LeadStatus,
@@ -315,6 +316,8 @@ class ActivityOut(Out):
     talk_s: float | None
     recording_ref: str | None
     transcript_ref: str | None
+    disposition: Disposition | None = None
+    disposition_at: datetime | None = None
     created_at: datetime
 
 
@@ -355,6 +358,8 @@ class TaskOut(Out):
     due_at: datetime | None
     completed_at: datetime | None
     overdue: bool = False
+    callback_e164: str | None = None  # a callback's number (one-click call back)
+    missed_count: int = 0
     contact_id: int | None
     company_id: int | None
     lead_id: int | None

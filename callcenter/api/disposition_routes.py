@@ -1,0 +1,153 @@
+"""The agent's wrap-up of a call: ``POST /api/v1/calls/{call_id}/disposition`` (disposition, notes, a promised
+callback). Only the agent who handled the call, their supervisor or an admin may set it; see crm_core.dispositions
+for idempotency and how it stays safe beside the CRM writer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+from callcenter.api.framework import Api, Call, ServiceUnavailable
+from crm_core import dispositions
+from crm_core.errors import Invalid, NotFound
+from crm_core.models import Direction, Disposition
+from crm_core.phones import try_normalize
+from crm_core.schemas import In
+from crm_core.types import utcnow
+
+api = Api()
+V1 = "/api/v1"
+
+CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # Asterisk Linkedids ("1700000000.42") and our own ids
+MAX_NOTES_CHARS = 20_000
+MAX_CALLBACK_AHEAD = timedelta(days=366)
+# A call that just ended is logged by the CRM writer within milliseconds; a wrap-up sent at once waits this long.
+WRITER_WAIT_S = 5.0
+CLOCK_SKEW = timedelta(minutes=2)  # a browser's clock a little behind ours must not turn "now" into the past
+
+
+class DispositionIn(In):
+    disposition: Disposition
+    notes: str | None = Field(default=None, max_length=MAX_NOTES_CHARS)  # none: keep the notes as they are
+    callback_at: datetime | None = None  # required with (and only with) the "callback" disposition
+
+    @field_validator("callback_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-01-31T09:00:00Z)")
+        return value
+
+
+class DispositionOut(BaseModel):
+    call_id: str
+    activity_id: int
+    disposition: Disposition
+    notes: str
+    disposition_at: datetime
+    callback_task_id: int | None
+    callback_due_at: datetime | None
+
+
+def check_callback(body: DispositionIn, now: datetime) -> None:
+    """A callback disposition names when; no other one may (a silently ignored time would surprise)."""
+    if body.disposition is Disposition.CALLBACK:
+        if body.callback_at is None:
+            raise Invalid("a callback disposition needs callback_at (when to call back)", field="callback_at")
+        if body.callback_at < now - CLOCK_SKEW:
+            raise Invalid("callback_at is in the past", field="callback_at")
+        if body.callback_at > now + MAX_CALLBACK_AHEAD:
+            raise Invalid("callback_at is more than a year ahead", field="callback_at")
+    elif body.callback_at is not None:
+        raise Invalid("only the callback disposition takes callback_at", field="callback_at")
+
+
+def _live_call(call: Call, call_id: str) -> Any:
+    from callcenter.app import LIVE  # the composition root owns these keys
+
+    return next((c for c in call.request.app[LIVE].tracker.open_calls() if c.call_id == call_id), None)
+
+
+async def _writer_caught_up(call: Call) -> bool:
+    """Wait (bounded) until the CRM writer has logged what has ended. The tracker drops a call from the live model
+    in the same step that hands its CallEnded to the writer, so "not live" + "writer idle" means "logged if real".
+    Must run before this request touches the database: SQLite's write lock would stall the writer."""
+    from callcenter.app import CRM_BRIDGE
+
+    bridge = call.request.app.get(CRM_BRIDGE)
+    if bridge is None:
+        return True
+    try:
+        await asyncio.wait_for(bridge.idle.wait(), WRITER_WAIT_S)
+        return True
+    except TimeoutError:
+        return False
+
+
+@api.route(
+    "POST",
+    V1 + "/calls/{call_id}/disposition",
+    summary="Wrap up a call: disposition and notes on its activity; 'callback' keeps one callback task due at callback_at",
+    body=DispositionIn,
+    response=DispositionOut,
+    tag="telephony",
+)
+async def set_disposition(call: Call) -> Any:
+    call_id = call.request.match_info["call_id"]
+    if not CALL_ID.match(call_id):
+        raise Invalid("bad call id", field="call_id")
+    body: DispositionIn = call.body
+    now = utcnow()
+    check_callback(body, now)
+    live = _live_call(call, call_id)
+    caught_up = live is not None or await _writer_caught_up(call)
+    activity = await dispositions.locked_call_activity(call.session, call_id)
+    if activity is None and live is None:
+        if not caught_up:
+            raise ServiceUnavailable("the call is still being written to the CRM; try again in a moment")
+        raise NotFound(f"call {call_id} is neither live nor logged", field="call_id")
+    talked = [e for e in ((live.answered_by, *live.agents_talked) if live is not None else ()) if e]
+    handlers = await dispositions.check_may_dispose(call.session, call.principal, activity, talked)
+    # Whose wrap-up it is: the asker's if they handled the call, else the logged agent's (a supervisor's fix).
+    me = call.principal.user_id
+    if me in handlers:
+        handler = me
+    elif activity is not None and activity.user_id is not None:
+        handler = activity.user_id
+    else:
+        handler = min(handlers, default=me)
+    if activity is None:
+        activity = await dispositions.locked_call_activity(call.session, call_id, start=True, user_id=handler)
+        assert activity is not None
+    task = await dispositions.record_disposition(
+        call.session,
+        activity,
+        disposition=body.disposition,
+        notes=body.notes,
+        callback_at=body.callback_at,
+        assignee_id=handler,
+        customer_e164=_customer(call, activity, live),
+        now=now,
+    )
+    return DispositionOut(
+        call_id=call_id,
+        activity_id=activity.id,
+        disposition=body.disposition,
+        notes=activity.body,
+        disposition_at=now,
+        callback_task_id=task.id if task is not None else None,
+        callback_due_at=task.due_at if task is not None else None,
+    )
+
+
+def _customer(call: Call, activity: Any, live: Any) -> str | None:
+    """The customer's number: as logged (from for inbound, to for outbound), else from the live model."""
+    logged = activity.to_e164 if activity.direction is Direction.OUTBOUND else activity.from_e164
+    if logged or live is None:
+        return logged
+    number = try_normalize(live.customer, region=call.rules.region)
+    return number.e164 if number is not None else None
