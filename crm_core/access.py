@@ -11,12 +11,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_core.errors import Forbidden, Invalid
 from crm_core.models import Role, User
 
+# The scope of a read-only wallboard token (a TV's link): it reads the wallboard of its teams and nothing else.
+WALLBOARD_READ = "wallboard:read"
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     user_id: int | None
     role: Role
     team_id: int | None = None
+    # From a restricted token (ApiToken.scope / team_ids); None: everything the user may do.
+    scope: str | None = None
+    team_ids: tuple[int, ...] = ()
 
     @classmethod
     def system(cls) -> Principal:

@@ -175,6 +175,10 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A restricted token (e.g. "wallboard:read", a TV's link) may do only that, only for these team ids;
+    # no scope: everything its user may do.
+    scope: Mapped[str | None] = mapped_column(String(32))
+    team_ids: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class Company(Base):
@@ -369,6 +373,8 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_contact_started", "contact_id", "started_at"),
         Index("ix_activities_user_started", "user_id", "started_at"),
+        # Reports read a period's calls.
+        Index("ix_activities_kind_started", "kind", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

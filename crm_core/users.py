@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.access import Principal
-from crm_core.errors import Conflict, Forbidden, NotFound, Unauthorized
+from crm_core.access import WALLBOARD_READ, Principal
+from crm_core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from crm_core.models import ApiToken, Role, Team, User
 from crm_core.schemas import TeamIn, TokenIn, UserIn
 from crm_core.types import utcnow
@@ -105,13 +105,35 @@ async def create_token(session: AsyncSession, principal: Principal, data: TokenI
     user = await session.get(User, data.user_id)
     if user is None:
         raise NotFound(f"user {data.user_id} not found", field="user_id")
+    return await _issue(session, ApiToken(user_id=user.id, name=data.name, expires_at=data.expires_at))
+
+
+async def _issue(session: AsyncSession, token: ApiToken) -> tuple[ApiToken, str]:
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(
-        user_id=user.id, name=data.name, token_hash=hash_token(secret), prefix=secret[:10], expires_at=data.expires_at
-    )
+    token.token_hash = hash_token(secret)
+    token.prefix = secret[:10]
     session.add(token)
     await session.flush()
     return token, secret
+
+
+async def create_wallboard_token(
+    session: AsyncSession, principal: Principal, *, name: str, team_ids: list[int], expires_at: datetime | None
+) -> tuple[ApiToken, str]:
+    """A read-only wallboard link for a TV: the wallboard of ``team_ids``, nothing else. It belongs to the supervisor
+    or admin who made it, so it stops working when they lose access (deactivated, or moved to another team)."""
+    if principal.user_id is None or principal.scope is not None or principal.role is Role.AGENT:
+        raise Forbidden("only supervisors and admins (with a full token) may make wallboard links")
+    wanted = sorted(set(team_ids))
+    if not wanted:
+        raise Invalid("name at least one team", field="team_ids")
+    if principal.role is Role.SUPERVISOR and wanted != [principal.team_id]:
+        raise Forbidden("supervisors may share only their own team's wallboard", field="team_ids")
+    found = set(await session.scalars(select(Team.id).where(Team.id.in_(wanted))))
+    if missing := [t for t in wanted if t not in found]:
+        raise NotFound(f"team(s) {', '.join(map(str, missing))} not found", field="team_ids")
+    token = ApiToken(user_id=principal.user_id, name=name, expires_at=expires_at, scope=WALLBOARD_READ, team_ids=wanted)
+    return await _issue(session, token)
 
 
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:
@@ -141,4 +163,6 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
     # Recorded at most once a minute, so reads do not each become a write.
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
-    return Principal(user_id=user.id, role=user.role, team_id=user.team_id)
+    return Principal(
+        user_id=user.id, role=user.role, team_id=user.team_id, scope=token.scope, team_ids=tuple(token.team_ids or ())
+    )

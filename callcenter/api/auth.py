@@ -6,11 +6,16 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from crm_core.access import WALLBOARD_READ
 from crm_core.db import Database
-from crm_core.errors import Unauthorized
+from crm_core.errors import Forbidden, Unauthorized
 from crm_core.users import authenticate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})
+# What a restricted token may reach (method, path); a scope not listed here reaches nothing.
+SCOPED_ROUTES = {
+    WALLBOARD_READ: frozenset({("GET", "/api/v1/wallboard/ws"), ("GET", "/api/v1/wallboard/me")}),
+}
 
 
 def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -30,7 +35,10 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
         if len(secret) > 200:
             raise Unauthorized("malformed API token")
         async with db.session() as session:
-            request["principal"] = await authenticate(session, secret.strip())
+            principal = await authenticate(session, secret.strip())
+        if principal.scope is not None and (request.method, request.path) not in SCOPED_ROUTES.get(principal.scope, ()):
+            raise Forbidden(f"this token is limited to {principal.scope}")
+        request["principal"] = principal
         return await handler(request)
 
     return middleware
