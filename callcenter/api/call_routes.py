@@ -16,6 +16,7 @@ from crm_core.access import Principal
 from crm_core.errors import Invalid, NotFound
 from crm_core.models import Activity, ActivityKind, Company, Deal, DealStatus, Entity, Role, Task, TaskStatus, User
 from crm_core.phones import try_normalize
+from crm_core.recording_models import Transcript
 from crm_core.schemas import In
 
 api = Api()
@@ -34,12 +35,20 @@ class LiveCallOut(BaseModel):
     queue: str | None
 
 
+SNIPPET_CHARS = 240  # enough of a transcript or notes to recall the last conversation at a glance
+
+
 class CardCall(BaseModel):
     call_id: str | None
     started_at: str
     direction: str | None
     result: str | None
     agent_user_id: int | None
+    agent_name: str | None = None
+    talk_s: float | None = None
+    disposition: str | None = None
+    notes: str | None = None  # the start of the agent's notes
+    transcript: str | None = None  # the start of the transcript ("customer: ... agent: ...")
 
 
 class ScreenPopOut(BaseModel):
@@ -147,12 +156,12 @@ async def card(session: Any, entity: Entity, record: Any, e164: str) -> ScreenPo
     tasks = await session.scalars(
         select(Task).where(getattr(Task, column) == record.id, Task.status == TaskStatus.OPEN).order_by(Task.due_at).limit(5)
     )
-    calls = await session.scalars(
+    calls = list(await session.scalars(
         select(Activity)
         .where(Activity.kind == ActivityKind.CALL, (Activity.from_e164 == e164) | (Activity.to_e164 == e164))
         .order_by(Activity.started_at.desc())
         .limit(5)
-    )
+    ))
     return ScreenPopOut(
         number=e164,
         known=True,
@@ -164,11 +173,35 @@ async def card(session: Any, entity: Entity, record: Any, e164: str) -> ScreenPo
         responsible_name=responsible_name,
         open_deals=[{"id": d.id, "title": d.title, "amount": str(d.amount) if d.amount is not None else None, "stage_id": d.stage_id} for d in deals],
         open_tasks=[{"id": t.id, "title": t.title, "kind": t.kind.value, "due_at": t.due_at.isoformat() if t.due_at else None} for t in tasks],
-        last_calls=[
-            CardCall(call_id=a.call_id, started_at=a.started_at.isoformat(), direction=a.direction.value if a.direction else None, result=a.result, agent_user_id=a.user_id)
-            for a in calls
-        ],
+        last_calls=await _card_calls(session, calls),
     )
+
+
+def _snippet(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return (text[: SNIPPET_CHARS - 1] + "…" if len(text) > SNIPPET_CHARS else text) or None
+
+
+async def _card_calls(session: Any, calls: list[Activity]) -> list[CardCall]:
+    """The last calls with who took them, the wrap-up and the start of the transcript (first take)."""
+    call_ids = [a.call_id for a in calls if a.call_id]
+    transcripts: dict[str, str] = {}
+    if call_ids:
+        rows = await session.execute(
+            select(Transcript.call_id, Transcript.text).where(Transcript.call_id.in_(call_ids)).order_by(Transcript.id.desc())
+        )
+        transcripts = {call_id: text for call_id, text in rows}  # rows newest first: the first take's text stays
+    user_ids = {a.user_id for a in calls if a.user_id is not None}
+    names = dict((await session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))).all()) if user_ids else {}
+    return [
+        CardCall(
+            call_id=a.call_id, started_at=a.started_at.isoformat(), direction=a.direction.value if a.direction else None,
+            result=a.result, agent_user_id=a.user_id, agent_name=names.get(a.user_id), talk_s=a.talk_s,
+            disposition=a.disposition.value if a.disposition else None, notes=_snippet(a.body),
+            transcript=_snippet(transcripts.get(a.call_id or "")),
+        )
+        for a in calls
+    ]
 
 
 @api.route("POST", V1 + "/calls/click-to-call", summary="Ring my desk phone, then dial the customer (AMI Originate)", body=ClickToCallIn, response=ClickToCallOut, status=202, tag="telephony")

@@ -200,3 +200,21 @@ async def test_wrap_up_racing_the_writer_on_a_live_call_loses_nothing(world: Wor
         assert (activity.disposition, activity.body, activity.result) == (Disposition.SALE, "signed", "answered"), i
     async with world.db.session() as s:
         assert await s.scalar(select(func.count()).select_from(Activity)) == 8
+
+
+async def test_the_card_recalls_the_last_calls_wrap_up_and_transcript(world: World) -> None:
+    from crm_core.recording_models import Recording, Transcript
+
+    _, contact = await world.call(world.agent_a1, "POST", "/api/v1/contacts", {"last_name": "Doe", "phones": [{"number": NUMBER}]})
+    await logged(world, "1795390000.11")
+    await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390000.11/disposition", {"disposition": "interested", "notes": "wants   a quote\nfor 20 seats"})
+    async with world.db.session() as s:
+        recording = Recording(call_id="1795390000.11", leg="mix", source_path="/spool/x.wav")
+        s.add(recording)
+        await s.flush()
+        s.add(Transcript(recording_id=recording.id, call_id="1795390000.11", model="tiny.en", text="customer: hi, about the offer\nagent: sure " + "blah " * 100))
+    status, card = await world.call(world.agent_a1, "GET", "/api/v1/screen-pop", params={"phone": NUMBER})
+    assert status == 200 and card["id"] == contact["id"]
+    [last] = card["last_calls"]
+    assert (last["call_id"], last["agent_name"], last["disposition"], last["notes"]) == ("1795390000.11", "Alice Agent", "interested", "wants a quote for 20 seats")
+    assert last["transcript"].startswith("customer: hi, about the offer agent: sure blah") and len(last["transcript"]) <= 240
