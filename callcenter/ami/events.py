@@ -596,6 +596,32 @@ class AttendedTransfer(AmiEvent):
     is_external: bool | None = None
 
 
+@_dc
+class ChanSpyStart(AmiEvent):
+    """A channel (the supervisor's) began listening to another one (the agent's). Not in the captures: shape from the
+    Asterisk 20 AMI event docs (Spyer*/Spyee* channel blocks); only the ids the live model needs are typed."""
+
+    spyer_channel: str
+    spyer_uniqueid: str
+    spyer_linkedid: str
+    spyee_channel: str
+    spyee_uniqueid: str
+    spyee_linkedid: str
+
+
+@_dc
+class ChanSpyStop(AmiEvent):
+    """The spyer stopped listening. app_chanspy publishes it without the spyee (it may already be gone), although the
+    event docs list a Spyee* block: so the spyee is optional here."""
+
+    spyer_channel: str
+    spyer_uniqueid: str
+    spyer_linkedid: str
+    spyee_channel: str | None = None
+    spyee_uniqueid: str | None = None
+    spyee_linkedid: str | None = None
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The declarative table: event name -> (class, rows). A row is (field, header, converter or None, required).
 # --------------------------------------------------------------------------------------------------------------------
@@ -942,6 +968,30 @@ EVENT_SPECS: Final[dict[str, tuple[type[AmiEvent], tuple[F, ...]]]] = {
     ),
     "Shutdown": (Shutdown, (_TS, F("shutdown", "Shutdown"), F("restart", "Restart", _bool))),
     "Reload": (Reload, (_TS, F("module", "Module"), F("status", "Status"))),
+    "ChanSpyStart": (
+        ChanSpyStart,
+        (
+            _TS,
+            F("spyer_channel", "SpyerChannel"),
+            F("spyer_uniqueid", "SpyerUniqueid"),
+            F("spyer_linkedid", "SpyerLinkedid"),
+            F("spyee_channel", "SpyeeChannel"),
+            F("spyee_uniqueid", "SpyeeUniqueid"),
+            F("spyee_linkedid", "SpyeeLinkedid"),
+        ),
+    ),
+    "ChanSpyStop": (
+        ChanSpyStop,
+        (
+            _TS,
+            F("spyer_channel", "SpyerChannel"),
+            F("spyer_uniqueid", "SpyerUniqueid"),
+            F("spyer_linkedid", "SpyerLinkedid"),
+            F("spyee_channel", "SpyeeChannel", None, False),
+            F("spyee_uniqueid", "SpyeeUniqueid", None, False),
+            F("spyee_linkedid", "SpyeeLinkedid", None, False),
+        ),
+    ),
     "LocalBridge": (
         LocalBridge,
         (*_LOCAL, F("context", "Context"), F("exten", "Exten"), F("local_optimization", "LocalOptimization", _bool)),
@@ -1031,8 +1081,6 @@ KNOWN_IGNORED_EVENTS: Final = frozenset(
         "AsyncAGIExec",
         "AsyncAGIEnd",
         "UserEvent",
-        "ChanSpyStart",
-        "ChanSpyStop",
         "LoadAverageLimit",
         "MessageWaiting",
     }

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from callcenter.calls.channels import ChannelKind
 from callcenter.events import CallDirection
 
-__all__ = ["Attempt", "Call", "Channel", "Recording"]
+__all__ = ["Attempt", "Call", "Channel", "Listener", "Recording"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -95,3 +95,19 @@ class Call:
     recovered: bool = False
     shutdown: bool = False  # closed because Asterisk shut down / restarted
     last_s: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class Listener:
+    """A supervisor's ChanSpy channel (listen / whisper / barge): a phone in use, but neither a call nor an agent on
+    the call it listens to. Its own Linkedid is kept out of the calls."""
+
+    uniqueid: str
+    linkedid: str
+    channel: str
+    supervisor: str  # endpoint of the supervisor's phone
+    mode: str | None  # SpyMode value from CC_SPY; None when found by a resync (Application ChanSpy)
+    started_s: float
+    call_id: str | None = None  # Linkedid of the call being listened to (ChanSpyStart), while it lasts
+    spied_channel: str | None = None
+    recovered: bool = False

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from callcenter.ami import events as ami
+from callcenter.ami.channel_vars import OriginateVar
 from callcenter.ami.events import STATE_DOWN, STATE_RINGING, STATE_UP
 from callcenter.calls.agents import OFFERED_LEG, RINGING_LEG, TALKING_LEG, AgentBook
 from callcenter.calls.channels import (
@@ -55,7 +56,7 @@ from callcenter.calls.channels import (
     number_from_dial_string,
     split_channel_name,
 )
-from callcenter.calls.model import Attempt, Call, Channel, Recording
+from callcenter.calls.model import Attempt, Call, Channel, Listener, Recording
 from callcenter.calls.outcome import classify
 from callcenter.events import (
     CallAnswered,
@@ -73,6 +74,10 @@ __all__ = ["CallTracker", "TrackerStats"]
 _EMPTY: Final[tuple[()]] = ()
 _TRUNK, _AGENT, _LOCAL = ChannelKind.TRUNK, ChannelKind.AGENT, ChannelKind.LOCAL
 _UNREACHABLE_STATUSES: Final = frozenset({"CHANUNAVAIL", "CONGESTION"})
+# What Asterisk publishes on an originated channel before it dials it (pbx_outgoing_attempt: the AppDial2 snapshot,
+# the Originate's variables, its caller id): none of it may announce the call yet (see _settle_pending).
+_BEFORE_DIAL: Final = (ami.Newexten, ami.VarSet, ami.NewCallerid, ami.NewConnectedLine)
+_SPY_APPLICATIONS: Final = frozenset({"ChanSpy", "ExtenSpy"})
 
 
 @dataclass(slots=True)
@@ -84,6 +89,7 @@ class TrackerStats:
     recovered_calls: int = 0  # created from a resync snapshot
     closed_by_resync: int = 0
     closed_by_restart: int = 0
+    listeners: int = 0  # supervisors' ChanSpy channels kept out of the calls
 
 
 @dataclass(slots=True)
@@ -117,6 +123,10 @@ class CallTracker:
         self._ended_memory = ended_memory
         self._now_s = 0.0
         self._resync: _Resync | None = None
+        # CallStarted of desk phones rung by an Originate, held until Asterisk dials them (see _settle_pending).
+        self._pending_starts: dict[str, CallStarted] = {}
+        self._listeners: dict[str, Listener] = {}  # by the listener channel's Uniqueid
+        self._listener_ids: collections.OrderedDict[str, None] = collections.OrderedDict()  # their Linkedids
         self.stats = TrackerStats()
         self._handlers: dict[type, Callable[[Any, float], None]] = {
             ami.Newchannel: self._on_newchannel,
@@ -152,6 +162,8 @@ class CallTracker:
             ami.QueueStatusComplete: self._on_queue_status_complete,
             ami.CoreShowChannel: self._on_core_show_channel,
             ami.CoreShowChannelsComplete: self._on_core_show_channels_complete,
+            ami.ChanSpyStart: self._on_chanspy_start,
+            ami.ChanSpyStop: self._on_chanspy_stop,
             ami.Shutdown: self._on_shutdown,
             ami.FullyBooted: self._on_fully_booted,
         }
@@ -166,6 +178,8 @@ class CallTracker:
         elif t > self._now_s:
             self._now_s = t
         self.stats.events += 1
+        if self._pending_starts:
+            self._settle_pending(event)
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event, t)
@@ -211,6 +225,8 @@ class CallTracker:
         if members_complete is not None:
             rs.members_complete = members_complete
         self._apply_channel_snapshot(rs, at_s)
+        for linkedid in list(self._pending_starts):
+            self._release(linkedid)  # whatever was held across the gap is a call by now
         if rs.members_complete:
             self.agents.replace_memberships(rs.members, at_s)
         return self._flush()
@@ -226,6 +242,26 @@ class CallTracker:
     def open_calls(self) -> list[Call]:
         """Calls in progress (read-only use: wallboard, routing load)."""
         return list(self._calls.values())
+
+    def listeners(self) -> list[Listener]:
+        """Supervisors' ChanSpy channels in progress (read-only use)."""
+        return list(self._listeners.values())
+
+    def talking_leg(self, call_id: str) -> tuple[str, str] | None:
+        """(agent, channel name) of the agent talking on ``call_id`` now - the leg a supervisor listens to; None when
+        the call is unknown, not answered, or its agent's leg is gone."""
+        call = self._calls.get(call_id)
+        if call is None or call.connected_s is None or not call.agents_talked:
+            return None
+        agent = call.agents_talked[-1]
+        legs = [
+            c for c in call.channels.values()
+            if c.alive and c.kind is _AGENT and c.endpoint == agent and (c.answered_s is not None or not c.agent_leg)
+        ]
+        if not legs:
+            return None
+        leg = max(legs, key=lambda c: c.answered_s or c.created_s)  # after a transfer back, the newest leg
+        return agent, leg.name
 
     def agent_states(self) -> dict[str, tuple[str, str | None]]:
         return {a: (str(r.state), r.reason) for a, r in self.agents.agents.items() if r.state is not None}
@@ -250,6 +286,10 @@ class CallTracker:
             if ev.linkedid in self._ended:
                 self.stats.late_events += 1
                 return None
+            if ev.linkedid in self._listener_ids:
+                if isinstance(ev, ami.Hangup):
+                    self._listeners.pop(ev.uniqueid, None)
+                return None
             return self._add_channel(
                 uid=ev.uniqueid,
                 linkedid=ev.linkedid,
@@ -272,6 +312,8 @@ class CallTracker:
         if ch is None:
             if linkedid in self._ended:
                 self.stats.late_events += 1
+                return None
+            if linkedid in self._listener_ids:
                 return None
             return self._add_channel(
                 uid=uid,
@@ -417,18 +459,22 @@ class CallTracker:
         self.stats.calls_started += 1
         if recovered:
             self.stats.recovered_calls += 1
-        self._emit(
-            CallStarted(
-                call_id=linkedid,
-                at_s=t,
-                direction=direction,
-                caller=call.caller,
-                caller_name=call.caller_name,
-                did=call.did,
-                customer=call.customer,
-                recovered=recovered,
-            )
+        started = CallStarted(
+            call_id=linkedid,
+            at_s=t,
+            direction=direction,
+            caller=call.caller,
+            caller_name=call.caller_name,
+            did=call.did,
+            customer=call.customer,
+            recovered=recovered,
         )
+        if originated and kind is _AGENT:
+            # A desk phone rung by an Originate may be a supervisor's listener rather than a call: the Originate's
+            # CC_SPY variable arrives right after this Newchannel, before Asterisk dials the phone.
+            self._pending_starts[linkedid] = started
+        else:
+            self._emit(started)
         return call
 
     def _set_state(self, call: Call, ch: Channel, state: int, t: float) -> None:
@@ -541,6 +587,7 @@ class CallTracker:
             self.agents.leg_ended(ch.endpoint, ch.uniqueid, t, talked=talked, wrapup=observed)
 
     def _end_call(self, call: Call, t: float, *, observed: bool) -> None:
+        self._release(call.call_id)
         del self._calls[call.call_id]
         channels = self._channels
         for uid, ch in call.channels.items():
@@ -608,6 +655,8 @@ class CallTracker:
         if ev.linkedid in self._ended:
             self.stats.late_events += 1
             return
+        if ev.linkedid in self._listener_ids:
+            return
         self._add_channel(
             uid=ev.uniqueid,
             linkedid=ev.linkedid,
@@ -658,6 +707,9 @@ class CallTracker:
             return
         call = self._calls[ch.linkedid]
         var, value = ev.variable, ev.value
+        if var == OriginateVar.SPY and ch.uniqueid == call.first_uniqueid and call.call_id in self._pending_starts:
+            self._become_listener(call, ch, value, recovered=False)
+            return
         if var == "DIALSTATUS":
             if not value:
                 return
@@ -832,6 +884,55 @@ class CallTracker:
             call.originate_action_id = ev.action_id
             call.originate_reason = ev.reason
 
+    # == supervisors listening (ChanSpy) ==============================================================================
+
+    def _settle_pending(self, event: ami.AmiEvent) -> None:
+        """Announce a held originated call at the first event that is not part of Asterisk's set-up of the channel
+        (its DialBegin, normally): by then the Originate's variables have been seen."""
+        linkedid = getattr(event, "linkedid", None)
+        if linkedid not in self._pending_starts:
+            linkedid = getattr(event, "dest_linkedid", None)
+            if linkedid not in self._pending_starts:
+                return
+        if not isinstance(event, _BEFORE_DIAL):
+            self._release(linkedid)
+
+    def _release(self, linkedid: str) -> None:
+        started = self._pending_starts.pop(linkedid, None)
+        if started is not None:
+            self._emit(started)
+
+    def _become_listener(self, call: Call, ch: Channel, mode: str | None, *, recovered: bool) -> None:
+        """``call`` was never announced and is a supervisor's ChanSpy channel: forget it as a call, keep it as a
+        listener, and ignore whatever Asterisk says about its Linkedid from now on (its Hangup ends the listener)."""
+        self._pending_starts.pop(call.call_id, None)
+        del self._calls[call.call_id]
+        for uid in call.channels:
+            self._channels.pop(uid, None)
+        self.stats.calls_started -= 1
+        self._add_listener(
+            Listener(uniqueid=ch.uniqueid, linkedid=ch.linkedid, channel=ch.name, supervisor=ch.endpoint,
+                     mode=mode or None, started_s=ch.created_s, recovered=recovered)
+        )
+
+    def _add_listener(self, listener: Listener) -> None:
+        self._listeners[listener.uniqueid] = listener
+        self.stats.listeners += 1
+        ids = self._listener_ids
+        ids[listener.linkedid] = None
+        if len(ids) > self._ended_memory:
+            ids.popitem(last=False)
+
+    def _on_chanspy_start(self, ev: ami.ChanSpyStart, t: float) -> None:
+        listener = self._listeners.get(ev.spyer_uniqueid)
+        if listener is not None:
+            listener.call_id, listener.spied_channel = ev.spyee_linkedid, ev.spyee_channel
+
+    def _on_chanspy_stop(self, ev: ami.ChanSpyStop, t: float) -> None:
+        listener = self._listeners.get(ev.spyer_uniqueid)
+        if listener is not None:
+            listener.call_id = listener.spied_channel = None
+
     # == agents =======================================================================================================
 
     def _on_device_state(self, ev: ami.DeviceStateChange, t: float) -> None:
@@ -895,7 +996,16 @@ class CallTracker:
         for item in sorted(snapshot.values(), key=lambda c: (-c.duration_s, _uid_order(c.uniqueid))):
             ch = self._channels.get(item.uniqueid)
             if ch is None:
-                if item.linkedid in self._ended:
+                if item.linkedid in self._ended or item.uniqueid in self._listeners:
+                    continue
+                if item.application in _SPY_APPLICATIONS and item.linkedid not in self._calls:
+                    # A supervisor's listener that began while we were away: a phone in use, not a call.
+                    _, endpoint = self.naming.classify(item.channel)
+                    self._add_listener(
+                        Listener(uniqueid=item.uniqueid, linkedid=item.linkedid, channel=item.channel,
+                                 supervisor=endpoint, mode=None, started_s=min(at_s - item.duration_s, at_s),
+                                 recovered=True)
+                    )
                     continue
                 ch = self._add_channel(
                     uid=item.uniqueid,
@@ -924,6 +1034,8 @@ class CallTracker:
                     self._infer_answer(call, snapshot)
         if not rs.channels_complete:
             return
+        for uid in [uid for uid in self._listeners if uid not in snapshot]:
+            del self._listeners[uid]  # hung up while we were away
         for call in list(self._calls.values()):
             for ch in list(call.channels.values()):
                 if ch.alive and ch.uniqueid not in snapshot and ch.uniqueid not in rs.created_live:
