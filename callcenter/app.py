@@ -352,7 +352,8 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
         call = next((c for c in calls.open_calls() if c.call_id == call_id), None)
         return (call.customer or call.caller) if call is not None else None
 
-    return await agent_websocket(request, db=app[DATABASE], rules=app[PHONE_RULES], bus=app[BUS], caller_of=caller_of)
+    return await agent_websocket(request, db=app[DATABASE], rules=app[PHONE_RULES], bus=app[BUS], caller_of=caller_of,
+                                 state_of=app[LIVE].agent_state)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -1,8 +1,10 @@
 """The agent's screen pop, pushed: while an agent's desk phone rings, their browser gets the caller's CRM card.
 
-One WebSocket per agent page (``/api/v1/agent/ws?access_token=...``). Messages: ``ringing`` (call id, number, card:
-the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for the calls it popped. An agent sees the card
-of whoever rings their phone, even another manager's customer: they are about to talk to them.
+One WebSocket per agent page (``/api/v1/agent/ws?access_token=...``). Messages: ``hello`` (who I am and my state),
+``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for the calls
+it popped, and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
+offline). An agent sees the card of whoever rings their phone, even another manager's customer: they are about to
+talk to them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from callcenter.api.call_routes import ScreenPopOut, card
-from callcenter.events import CallAnswered, CallEnded, CallRinging, EventBus
+from callcenter.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging, EventBus
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.db import Database
@@ -43,38 +45,55 @@ async def pop_for(db: Database, rules: PhoneRules, number: str | None) -> Screen
 
 
 async def agent_websocket(
-    request: web.Request, *, db: Database, rules: PhoneRules, bus: EventBus, caller_of: Any
+    request: web.Request, *, db: Database, rules: PhoneRules, bus: EventBus, caller_of: Any, state_of: Any
 ) -> web.StreamResponse:
-    """``caller_of(call_id)`` -> the customer's number on that live call (from the live model)."""
+    """``caller_of(call_id)`` -> the customer's number on that live call; ``state_of(extension)`` -> (state, reason)
+    (both from the live model)."""
     principal: Principal = request["principal"]
     async with db.session() as session:
-        extension = await session.scalar(select(User.extension).where(User.id == principal.user_id))
+        user = await session.scalar(select(User).where(User.id == principal.user_id))
+    extension = user.extension if user is not None else None
     if not extension:
         raise Forbidden("the agent view needs a user with a desk phone extension")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    events: asyncio.Queue[object] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+    events: asyncio.Queue[tuple[object, str | None]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
     popped: set[str] = set()
 
     def on_event(event: Any) -> None:
-        mine = getattr(event, "agent", None) == extension or (isinstance(event, CallEnded) and event.call_id in popped)
-        if mine:
-            try:
-                events.put_nowait(event)
-            except asyncio.QueueFull:
-                log.warning("agent %s page is not reading; pop dropped", extension)
+        # Decided here, in the bus's order, not when the queue is read: by then a short call may be over and gone
+        # from the live model (no number for its card), and its CallEnded must still find it popped.
+        number = None
+        if isinstance(event, CallRinging):
+            if event.agent != extension or event.call_id in popped:
+                return  # not my phone, or rung again (next attempt): the page already shows it
+            popped.add(event.call_id)
+            number = caller_of(event.call_id)
+        elif isinstance(event, CallEnded):
+            if event.call_id not in popped:
+                return
+            popped.discard(event.call_id)
+        elif getattr(event, "agent", None) != extension:
+            return
+        try:
+            events.put_nowait((event, number))
+        except asyncio.QueueFull:
+            log.warning("agent %s page is not reading; %s dropped", extension, type(event).__name__)
 
-    unsubscribe = [bus.subscribe(on_event, event_type=t) for t in (CallRinging, CallAnswered, CallEnded)]
+    unsubscribe = [bus.subscribe(on_event, event_type=t) for t in (CallRinging, CallAnswered, CallEnded, AgentStateChanged)]
     reader = asyncio.create_task(_drain(ws))
     try:
-        await ws.send_json({"type": "hello", "agent": extension})
+        state, reason = state_of(extension)
+        await ws.send_json({"type": "hello", "agent": extension, "user_id": user.id, "name": user.name,
+                            "state": str(state), "reason": reason})
         while not reader.done():
             getter = asyncio.create_task(events.get())
             done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 break
-            await _send(ws, getter.result(), db=db, rules=rules, caller_of=caller_of, popped=popped)
+            event, number = getter.result()
+            await _send(ws, event, number, db=db, rules=rules)
     finally:
         for stop in unsubscribe:
             stop()
@@ -83,13 +102,8 @@ async def agent_websocket(
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, event: object, *, db: Database, rules: PhoneRules, caller_of: Any,
-                popped: set[str]) -> None:
+async def _send(ws: web.WebSocketResponse, event: object, number: str | None, *, db: Database, rules: PhoneRules) -> None:
     if isinstance(event, CallRinging):
-        if event.call_id in popped:
-            return  # rung again (next attempt): the page already shows it
-        popped.add(event.call_id)
-        number = caller_of(event.call_id)
         try:
             pop = await pop_for(db, rules, number)
         except Exception:
@@ -101,8 +115,10 @@ async def _send(ws: web.WebSocketResponse, event: object, *, db: Database, rules
     elif isinstance(event, CallAnswered):
         await ws.send_json({"type": "answered", "call_id": event.call_id})
     elif isinstance(event, CallEnded):
-        popped.discard(event.call_id)
         await ws.send_json({"type": "ended", "call_id": event.call_id, "outcome": event.outcome.value})
+    elif isinstance(event, AgentStateChanged):
+        await ws.send_json({"type": "state", "state": str(event.state), "reason": event.reason,
+                            "call_id": event.call_id})
 
 
 async def _drain(ws: web.WebSocketResponse) -> None:
