@@ -288,7 +288,7 @@ async def remove_phone(session: AsyncSession, principal: Principal, entity: Enti
     return record
 
 
-def phone_owner_query(e164: str) -> Select[Any]:
+def phone_owner_query(e164: Any) -> Select[Any]:
     """The phone rows of a number with their owners' responsible users (columns as ``owner_from_rows`` reads them);
     callers may add columns after these."""
     return (

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.orm import aliased
 
 from callcenter.ami import actions
@@ -38,7 +38,7 @@ def _best_open_deal(deal_owner: Any, phone_owner: Any) -> Any:
     )
 
 
-def _last_answered_call(e164: str) -> Any:
+def _last_answered_call(e164: Any) -> Any:
     return (
         select(Activity.id)
         .where(
@@ -51,6 +51,24 @@ def _last_answered_call(e164: str) -> Any:
         .limit(1)
         .scalar_subquery()
     )
+
+
+def _lookup_statement() -> Any:
+    deal, last = aliased(Deal), aliased(Activity)
+    e164 = bindparam("e164")
+    return (
+        phone_owner_query(e164)
+        .add_columns(deal.id, deal.responsible_id, last.user_id, last.started_at)
+        .outerjoin(deal, deal.id == case(
+            # CASE, not COALESCE: evaluated lazily, so a contact's number never searches companies' deals.
+            (Phone.contact_id.is_not(None), _best_open_deal(Deal.contact_id, Phone.contact_id)),
+            (Phone.company_id.is_not(None), _best_open_deal(Deal.company_id, Phone.company_id)),
+        ))
+        .outerjoin(last, last.id == _last_answered_call(e164))
+    )
+
+
+_LOOKUP = _lookup_statement()  # built once: this runs for every call that misses the cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +85,8 @@ class DbCrmLookup:
         number = try_normalize(raw, region=self.phone_rules.region)
         if number is None or self.phone_rules.is_own(raw, number):
             return None
-        deal, last = aliased(Deal), aliased(Activity)
-        query = (
-            phone_owner_query(number.e164)
-            .add_columns(deal.id, deal.responsible_id, last.user_id, last.started_at)
-            .outerjoin(deal, deal.id == func.coalesce(
-                _best_open_deal(Deal.contact_id, Phone.contact_id), _best_open_deal(Deal.company_id, Phone.company_id)
-            ),)
-            .outerjoin(last, last.id == _last_answered_call(number.e164))
-        )
         async with self.db.read_session() as session:
-            rows = (await session.execute(query)).all()
+            rows = (await session.execute(_LOOKUP, {"e164": number.e164})).all()
         found = owner_from_rows(rows, number)
         if found is None:
             return None
