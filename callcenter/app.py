@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from callcenter import __version__
+from callcenter.agentview import STATIC as AGENT_STATIC
 from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
@@ -338,6 +339,11 @@ async def wallboard_page(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(WALLBOARD_STATIC / "index.html")
 
 
+async def agent_page(_request: web.Request) -> web.FileResponse:
+    """Public like the wallboard's page; everything on it comes from the API with the agent's token."""
+    return web.FileResponse(AGENT_STATIC / "index.html")
+
+
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
     if request["principal"].role is Role.AGENT:
         raise Forbidden("the wallboard is for supervisors and admins")
@@ -404,6 +410,8 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/api/v1/agent/ws", agent_ws)
     app.router.add_get("/wallboard", wallboard_page)
     app.router.add_static("/wallboard/static", WALLBOARD_STATIC)
+    app.router.add_get("/agent", agent_page)
+    app.router.add_static("/agent/static", AGENT_STATIC)
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules, on_write=app[WRITE_HOOKS]))
     return app

@@ -12,6 +12,8 @@ from crm_core.errors import Forbidden, Unauthorized
 from crm_core.users import authenticate
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})
+# Static pages anyone may load: they hold no data; what they show comes from the API with the viewer's token.
+PUBLIC_PAGES = ("/wallboard", "/agent")
 # What a restricted token may reach (method, path); a scope not listed here reaches nothing.
 SCOPED_ROUTES = {
     WALLBOARD_READ: frozenset({("GET", "/api/v1/wallboard/ws"), ("GET", "/api/v1/wallboard/me")}),
@@ -23,7 +25,7 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
     async def middleware(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path in PUBLIC_PATHS or request.path == "/wallboard" or request.path.startswith("/wallboard/static/"):
+        if request.path in PUBLIC_PATHS or _public_page(request.path):
             return await handler(request)
         header = request.headers.get("Authorization", "")
         if not header and request.headers.get("Upgrade", "").lower() == "websocket" and "access_token" in request.query:
@@ -42,3 +44,7 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
         return await handler(request)
 
     return middleware
+
+
+def _public_page(path: str) -> bool:
+    return any(path == page or path.startswith(page + "/static/") for page in PUBLIC_PAGES)

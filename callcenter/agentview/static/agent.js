@@ -1,0 +1,157 @@
+// The agent's page: the push socket (pop, answered, ended, my state) with reconnect, pause / unpause, my callbacks.
+"use strict";
+import { ApiError, client, forgetToken, saveToken, takeToken } from "./api.js";
+import { CallPanel, el, when } from "./call.js";
+
+const $ = (id) => document.getElementById(id);
+const RETRY_FIRST_MS = 500, RETRY_MAX_MS = 15000;
+const CALLBACKS_REFRESH_MS = 60000;  // due times pass while nothing else happens: re-read to mark what is overdue
+
+let call = null, panel = null, me = null, retryMs = RETRY_FIRST_MS, stopped = false;
+
+function notice(text) {
+  $("notice").textContent = text || "";
+  $("notice").hidden = !text;
+}
+
+function start(token) {
+  $("login").hidden = true;
+  call = client(token);
+  panel = new CallPanel({ call, onSaved: loadCallbacks });
+  panel.loadDispositions().catch((error) => notice(`Could not load the dispositions: ${error.message}`));
+  $("pause-form").addEventListener("submit", (e) => { e.preventDefault(); control("pause", { reason: $("pause-reason").value.trim() }); });
+  $("unpause").addEventListener("click", () => control("unpause"));
+  connect(token);
+  setInterval(loadCallbacks, CALLBACKS_REFRESH_MS);
+}
+
+function connect(token) {
+  const url = new URL("/api/v1/agent/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.searchParams.set("access_token", token);
+  const socket = new WebSocket(url);
+  let opened = false;
+  socket.onopen = () => { opened = true; retryMs = RETRY_FIRST_MS; };
+  socket.onmessage = (e) => handle(JSON.parse(e.data));
+  socket.onclose = async () => {
+    setLink(false);
+    if (!opened && await refused()) return;
+    if (!stopped) setTimeout(() => connect(token), retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  };
+}
+
+// A browser is not told why a WebSocket was refused; the same URL over plain HTTP says it (bad token, no phone).
+async function refused() {
+  try {
+    await call("GET", "/api/v1/agent/ws");
+    return false;
+  } catch (error) {
+    if (!(error instanceof ApiError) || (error.status !== 401 && error.status !== 403)) return false;
+    stopped = true;
+    notice(error.message);
+    if (error.status === 401) {
+      forgetToken();
+      $("login").hidden = false;
+    }
+    return true;
+  }
+}
+
+function handle(msg) {
+  if (msg.type === "hello") {
+    me = { agent: msg.agent, userId: msg.user_id, name: msg.name };
+    panel.ownName = msg.name;
+    $("me").textContent = `${msg.name} · ${msg.agent}`;
+    setLink(true);
+    notice("");
+    setState(msg.state, msg.reason);
+    loadCallbacks();
+  } else if (msg.type === "state") {
+    setState(msg.state, msg.reason);
+  } else if (msg.type === "ringing") {
+    panel.ringing(msg);
+  } else if (msg.type === "answered") {
+    panel.answered(msg);
+  } else if (msg.type === "ended") {
+    panel.ended(msg);
+    loadCallbacks();
+  }
+}
+
+function setLink(up) {
+  $("link").textContent = up ? "connected" : "reconnecting…";
+  $("link").className = "badge " + (up ? "link-up" : "link-down");
+}
+
+function setState(state, reason) {
+  const badge = $("state");
+  badge.dataset.state = state;
+  badge.className = `badge state-${state}`;
+  badge.textContent = state + (reason ? `: ${reason}` : "");
+  const paused = state === "paused";
+  $("pause").hidden = paused;
+  $("pause-reason").hidden = paused;
+  $("unpause").hidden = !paused;
+}
+
+async function control(action, body) {
+  if (!me) return;
+  try {
+    await call("POST", `/api/v1/agents/${encodeURIComponent(me.agent)}/${action}`, body);
+    notice("");  // the state badge changes when Asterisk confirms it, pushed over the socket
+  } catch (error) {
+    notice(error.message);
+  }
+}
+
+async function loadCallbacks() {
+  if (!me) return;
+  const query = new URLSearchParams({ kind: "callback", status: "open", assignee_id: me.userId, limit: 50 });
+  let page;
+  try {
+    page = await call("GET", `/api/v1/tasks?${query}`);
+  } catch (error) {
+    notice(`Could not load your callbacks: ${error.message}`);
+    return;
+  }
+  $("callbacks-empty").hidden = page.items.length > 0;
+  $("callbacks").replaceChildren(...page.items.map(callbackItem));
+}
+
+function callbackItem(task) {
+  const item = el("li", null, task.overdue ? "overdue" : "");
+  item.dataset.taskId = task.id;
+  const due = el("span", task.due_at ? (task.overdue ? "overdue since " : "due ") + when(task.due_at) : "no due time", "due");
+  const button = el("button", "Call back");
+  button.type = "button";
+  const status = el("span", "", "muted");
+  button.addEventListener("click", async () => {
+    status.textContent = "your phone rings first…";
+    try {
+      await call("POST", "/api/v1/calls/click-to-call", target(task));
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+  item.append(el("span", task.title, "title"), due, button, status);
+  return item;
+}
+
+function target(task) {
+  if (task.callback_e164) return { phone: task.callback_e164 };
+  for (const key of ["contact_id", "lead_id", "company_id"]) if (task[key]) return { [key]: task[key] };
+  return { phone: "" };  // the server says what is missing
+}
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("token").value.trim();
+  saveToken(token);
+  stopped = false;
+  location.reload();
+});
+
+const token = takeToken();
+if (token) start(token);
+else $("login").hidden = false;
