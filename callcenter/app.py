@@ -21,6 +21,7 @@ from callcenter.calls.tracker import CallTracker
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes
+from callcenter.api import report_routes, wallboard_routes
 from callcenter.api.agent_ws import agent_websocket
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
@@ -38,11 +39,12 @@ from callcenter.routing.rules import RoutingRules
 from callcenter.routing.settings import build_rules
 from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
-from callcenter.wallboard.hub import Hub, websocket_handler
+from callcenter.reports.report import did_team_of
+from callcenter.wallboard.feed import FiguresFeed
+from callcenter.wallboard.hub import Hub
+from callcenter.wallboard.state import WallboardState
 from callcenter.crm_bridge import BridgeRules, CrmBridge
 from crm_core.db import Database
-from crm_core.errors import Forbidden
-from crm_core.models import Role
 from crm_core.migrate import upgrade_async
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
@@ -231,6 +233,40 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
     await runtime.stop()
 
 
+async def _wallboard_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Today's figures and missed calls on the wallboard, recomputed once for every screen."""
+    settings = app[SETTINGS]
+    rules = app[ROUTING_RULES]
+    feed = FiguresFeed(
+        hub=app[HUB],
+        db=app[DATABASE],
+        zones={name: team.hours.zone for name, team in rules.teams.items()},
+        did_team=did_team_of(rules),
+        rule=settings.reports.rule(),
+        debounce_s=settings.wallboard.refresh_debounce_s,
+        interval_s=settings.wallboard.refresh_interval_s,
+    )
+    feed.attach(app[BUS])
+    app[WRITE_HOOKS].append(feed.poke)  # an API write may have changed a callback
+    task = asyncio.create_task(feed.run(), name="wallboard-figures")
+    feed.poke()
+    yield
+    app[WRITE_HOOKS].remove(feed.poke)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _wallboard_hub(app: web.Application, settings: Settings) -> Hub:
+    def agent_team(agent: str) -> str | None:
+        routing = app.get(ROUTING)
+        info = routing.directory.agent(agent) if routing is not None else None
+        return info.team if info is not None else None
+
+    state = WallboardState(agent_team=agent_team, did_team=did_team_of(app[ROUTING_RULES]))
+    thresholds = {name: t.model_dump() for name, t in settings.wallboard.thresholds.items()}
+    return Hub(state=state, config={"thresholds": thresholds})
+
+
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     agi = app[SETTINGS].agi
     server = FastAgiServer(
@@ -345,9 +381,7 @@ async def agent_page(_request: web.Request) -> web.FileResponse:
 
 
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
-    if request["principal"].role is Role.AGENT:
-        raise Forbidden("the wallboard is for supervisors and admins")
-    return await websocket_handler(request.app[HUB], request)
+    return await wallboard_routes.wallboard_websocket(request, hub=request.app[HUB], db=request.app[DATABASE])
 
 
 async def agent_ws(request: web.Request) -> web.StreamResponse:
@@ -366,7 +400,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, automation_routes, recording_routes)
+API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
@@ -388,7 +422,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     bus = InProcessBus()
     bus.subscribe(log_domain_event)
     app[BUS] = bus
-    hub = Hub()
+    hub = _wallboard_hub(app, settings)
     hub.attach(bus)
     app[HUB] = hub
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
@@ -397,6 +431,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)), settings=recording)
     app.cleanup_ctx.append(_recording_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
+    app.cleanup_ctx.append(_wallboard_ctx)
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)
     app.cleanup_ctx.append(_ami_ctx)

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from callcenter.automation.rules import Rule
 from callcenter.recording.settings import RecordingSettings
+from callcenter.reports.settings import ReportSettings
 from callcenter.routing.settings import RoutingSettings
+from callcenter.wallboard.settings import WallboardSettings
 
 ENV_PREFIX = "CALLCENTER_"
 ENV_NESTED = "__"
@@ -151,6 +153,8 @@ class Settings(_Section):
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    wallboard: WallboardSettings = Field(default_factory=WallboardSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
 

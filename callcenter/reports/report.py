@@ -11,13 +11,18 @@ from typing import Any
 
 from callcenter.reports.figures import CallbackFact, CallFact, Figures, ServiceLevelRule, compute_figures
 from callcenter.reports.period import Period
+from callcenter.routing.rules import RoutingRules
 
-__all__ = ["ALL_TEAMS", "call_team", "figures_by_team", "figures_json"]
+__all__ = ["ALL_TEAMS", "call_team", "did_team_of", "figures_by_team", "figures_json"]
 
 ALL_TEAMS = None  # the key of the figures over every team (admins' "all")
 
 # DID -> the routing team that serves it (RoutingRules.route_for), for calls no routing decision names a team for.
 DidTeam = Callable[[str | None], str | None]
+
+
+def did_team_of(rules: RoutingRules) -> DidTeam:
+    return lambda did: rules.route_for(did or "")[0].name
 
 
 def call_team(decisions: Sequence[Mapping[str, Any]] | None, did: str | None, did_team: DidTeam) -> str | None:
@@ -50,7 +55,7 @@ def figures_json(team: str | None, period: Period, figures: Figures) -> dict[str
     return {
         "team": team,
         "timezone": period.zone.key,
-        "from": period.iso(figures.from_s),
-        "to": period.iso(figures.to_s),
+        "from_iso": period.iso(figures.from_s),
+        "to_iso": period.iso(figures.to_s),
         **asdict(figures),
     }

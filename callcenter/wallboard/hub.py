@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -21,20 +21,44 @@ log = logging.getLogger("callcenter.wallboard")
 RESYNC_CLOSE_CODE = 4000
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The teams a screen may see; ``teams=None``: every team (and rows of no known team)."""
+
+    teams: frozenset[str] | None = None
+
+    def sees(self, team: str | None) -> bool:
+        return self.teams is None or team in self.teams
+
+
+EVERYTHING = Scope()
+
+
 class Client:
-    def __init__(self, *, queue_limit: int, visible: Callable[[Delta], bool]) -> None:
+    def __init__(self, *, queue_limit: int, scope: Scope) -> None:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_limit)
-        self.visible = visible
+        self.scope = scope
         self.overflowed = asyncio.Event()
 
 
 class Hub:
-    def __init__(self, *, queue_limit: int = 1000) -> None:
-        self.state = WallboardState()
-        self.seq = 0
+    """Screens that see the same teams share one numbered stream (each delta is built once per stream, not per
+    client); a screen never sees a number it skips, so a gap always means a lost message."""
+
+    def __init__(
+        self, *, queue_limit: int = 1000, state: WallboardState | None = None, config: dict[str, Any] | None = None
+    ) -> None:
+        self.state = state or WallboardState()
+        self.config = config or {}  # sent with every snapshot (thresholds)
+        self.seq = 0  # every delta so far: also the sequence of the screens that see every team
         self.queue_limit = queue_limit
-        self.clients: set[Client] = set()
+        self.streams: dict[Scope, set[Client]] = {}
+        self.scope_seq: dict[Scope, int] = {}  # the sequence of each team-limited stream
         self.dropped = 0
+
+    @property
+    def clients(self) -> set[Client]:
+        return set().union(*self.streams.values())
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(self.on_event)
@@ -45,30 +69,43 @@ class Hub:
     def push(self, deltas: list[Delta]) -> None:
         for delta in deltas:
             self.seq += 1
-            message = {"type": "delta", "seq": self.seq, **delta}
-            for client in list(self.clients):
-                if not client.visible(delta):
+            team = delta.get("team")
+            for scope, clients in self.streams.items():
+                if not clients or not scope.sees(team):
                     continue
-                try:
-                    client.queue.put_nowait(message)
-                except asyncio.QueueFull:
-                    self.dropped += 1
-                    self.clients.discard(client)
-                    client.overflowed.set()
+                if scope.teams is None:
+                    seq = self.seq
+                else:
+                    seq = self.scope_seq[scope] = self.scope_seq.get(scope, 0) + 1
+                message = {"type": "delta", "seq": seq, **delta}
+                for client in list(clients):
+                    try:
+                        client.queue.put_nowait(message)
+                    except asyncio.QueueFull:
+                        self.dropped += 1
+                        clients.discard(client)
+                        client.overflowed.set()
 
-    def connect(self, visible: Callable[[Delta], bool] = lambda _d: True) -> tuple[Client, dict[str, Any]]:
+    def connect(self, scope: Scope = EVERYTHING) -> tuple[Client, dict[str, Any]]:
         """Register a client and return its snapshot; deltas after `seq` follow in its queue."""
-        client = Client(queue_limit=self.queue_limit, visible=visible)
-        self.clients.add(client)
-        snapshot = {"type": "snapshot", "seq": self.seq, "state": self.state.snapshot()}
+        client = Client(queue_limit=self.queue_limit, scope=scope)
+        self.streams.setdefault(scope, set()).add(client)
+        seq = self.seq if scope.teams is None else self.scope_seq.get(scope, 0)
+        snapshot = {"type": "snapshot", "seq": seq, "state": self.state.snapshot(scope.sees), "config": self.config}
         return client, snapshot
 
     def disconnect(self, client: Client) -> None:
-        self.clients.discard(client)
+        clients = self.streams.get(client.scope)
+        if clients is None:
+            return
+        clients.discard(client)
+        if not clients:
+            del self.streams[client.scope]
+            self.scope_seq.pop(client.scope, None)
 
-    async def serve(self, request: web.Request, ws: web.WebSocketResponse) -> None:
+    async def serve(self, ws: web.WebSocketResponse, scope: Scope = EVERYTHING) -> None:
         """One browser: snapshot, then deltas until it leaves, asks to resync, or falls behind."""
-        client, snapshot = self.connect()
+        client, snapshot = self.connect(scope)
         try:
             await ws.send_json(snapshot)
             reader = asyncio.create_task(self._read(ws, client))
@@ -99,10 +136,10 @@ class Hub:
                 return
 
 
-async def websocket_handler(hub: Hub, request: web.Request) -> web.StreamResponse:
+async def websocket_handler(hub: Hub, request: web.Request, scope: Scope = EVERYTHING) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
     await ws.prepare(request)
-    await hub.serve(request, ws)
+    await hub.serve(ws, scope)
     if not ws.closed:
         await ws.close(code=WSCloseCode.GOING_AWAY)
     return ws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,8 +27,12 @@ async def _next(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     return await asyncio.wait_for(ws.receive_json(), 10)
 
 
-async def test_snapshot_then_deltas_in_sequence(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:
-    world = await make_world(CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port), CALLCENTER_AMI__SECRET="s3cret")
+async def test_snapshot_then_deltas_in_sequence(make_world: Any, peer: AmiPeer, traces_dir: Any, tmp_path: Path) -> None:
+    # Team A's supervisor sees Team A's calls: its routing team serves the trace's DID.
+    config = tmp_path / "callcenter.toml"
+    config.write_text('[routing]\ndefault_team = "Team A"\n[routing.teams."Team A"]\nqueue = "support"\n')
+    world = await make_world(config, CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port),
+                             CALLCENTER_AMI__SECRET="s3cret")
     await world.client.app[AMI].wait_live(10)
     token = world.sup_a.headers["Authorization"].split()[1]
     async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:

@@ -168,5 +168,5 @@ def test_the_wire_shape_names_the_period_in_the_teams_zone() -> None:
     data = figures_json("support", period, compute_figures([], [], from_s=period.from_s, to_s=period.to_s, now_s=0,
                                                            rule=RULE))
     assert data["team"] == "support" and data["timezone"] == "Europe/Berlin"
-    assert data["from"].endswith("+02:00") and data["from_s"] == period.from_s
+    assert data["from_iso"].endswith("+02:00") and data["from_s"] == period.from_s
     assert data["threshold_s"] == 20 and len(data["series"]) == 96 and data["series"][0]["start_s"] == period.from_s

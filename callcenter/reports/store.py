@@ -1,0 +1,127 @@
+"""Reads what the reports need from the CRM (adapter): inbound call activities and callback tasks.
+
+The CRM bridge writes one activity per call (outcome in ``result``, waits and talk in columns, routing decisions
+with their team in ``call_meta.routing``) and one callback task per missed number; nothing else is consulted, so
+the figures are exactly what the CRM recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.reports.figures import ABANDONED, MISSED, CallbackFact, CallFact
+from callcenter.reports.report import DidTeam, call_team
+from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
+
+__all__ = ["CallbackStatus", "callback_status", "inbound_calls", "open_callbacks"]
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+def _missed_inbound() -> tuple[object, ...]:
+    return (
+        Activity.kind == ActivityKind.CALL,
+        Activity.direction == Direction.INBOUND,
+        Activity.result.in_((MISSED, ABANDONED)),
+    )
+
+
+async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, did_team: DidTeam) -> list[CallFact]:
+    """Inbound calls that started in [from_s, to_s), oldest first."""
+    rows = await session.execute(
+        select(
+            Activity.call_id, Activity.started_at, Activity.ended_at, Activity.result, Activity.wait_s,
+            Activity.talk_s, Activity.from_raw, Activity.from_e164, Activity.did, Activity.call_meta,
+        )
+        .where(
+            Activity.kind == ActivityKind.CALL,
+            Activity.direction == Direction.INBOUND,
+            Activity.started_at >= _utc(from_s),
+            Activity.started_at < _utc(to_s),
+        )
+        .order_by(Activity.started_at)
+    )
+    calls = []
+    for call_id, started, ended, result, wait_s, talk_s, caller, e164, did, meta in rows:
+        meta = meta if isinstance(meta, dict) else {}
+        wrapup_s = meta.get("wrapup_s")
+        calls.append(
+            CallFact(
+                call_id=call_id or "",
+                team=call_team(meta.get("routing"), did, did_team),
+                started_s=started.timestamp(),
+                ended_s=(ended or started).timestamp(),
+                outcome=result or "failed",
+                wait_s=float(wait_s or 0.0),
+                talk_s=float(talk_s or 0.0),
+                wrapup_s=float(wrapup_s) if isinstance(wrapup_s, int | float) else None,
+                caller=caller,
+                number=e164,
+                queue=meta.get("queue"),
+            )
+        )
+    return calls
+
+
+async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[CallbackFact]:
+    """Open callback tasks, each with the team of the last missed call from its number (the team that missed it)."""
+    last_miss = (
+        select(Activity.id)
+        .where(*_missed_inbound(), Activity.from_e164 == Task.callback_e164)
+        .order_by(Activity.started_at.desc())
+        .limit(1)
+        .correlate(Task)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(Task.id, Task.due_at, Activity.did, Activity.call_meta)
+        .outerjoin(Activity, Activity.id == last_miss)
+        .where(Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN)
+    )
+    return [
+        CallbackFact(
+            task_id=task_id,
+            team=call_team(meta.get("routing"), did, did_team) if isinstance(meta, dict) else None,
+            due_s=due.timestamp() if due else None,
+        )
+        for task_id, due, did, meta in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackStatus:
+    task_id: int
+    status: str  # open, overdue, done, cancelled
+    due_s: float | None
+
+
+async def callback_status(session: AsyncSession, calls: Iterable[CallFact], *, now_s: float) -> dict[str, CallbackStatus]:
+    """The callback task of each missed call, by call id. The CRM bridge lists the call ids a callback merged, one
+    per line of its description: that line is the link from a call to its callback."""
+    by_number: dict[str, list[str]] = {}
+    for call in calls:
+        if call.number:
+            by_number.setdefault(call.number, []).append(call.call_id)
+    if not by_number:
+        return {}
+    tasks = await session.scalars(
+        select(Task).where(Task.kind == TaskKind.CALLBACK, Task.callback_e164.in_(list(by_number))).order_by(Task.id)
+    )
+    out: dict[str, CallbackStatus] = {}
+    for task in tasks:
+        lines = set(task.description.splitlines())
+        due_s = task.due_at.timestamp() if task.due_at else None
+        status = task.status.value
+        if task.status is TaskStatus.OPEN and due_s is not None and due_s <= now_s:
+            status = "overdue"
+        for call_id in by_number.get(task.callback_e164 or "", ()):
+            if call_id in lines:
+                out[call_id] = CallbackStatus(task_id=task.id, status=status, due_s=due_s)
+    return out
