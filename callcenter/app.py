@@ -20,7 +20,7 @@ from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
-from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes
+from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
 from callcenter.api import report_routes, wallboard_routes
 from callcenter.api.agent_ws import agent_websocket
 from callcenter.api.auth import auth_middleware
@@ -400,7 +400,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
+API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
