@@ -99,8 +99,7 @@ class RoutingRuntime:
         agents = await load_agents(self.db, skills=self.settings.agent_skills)
         self.directory.replace(agents)
         callbacks = await open_callbacks_by_user(self.db)
-        for info in agents:
-            await self.store.set_open_callbacks(info.agent, callbacks.get(info.user_id or 0, 0))
+        await self.store.set_open_callbacks({info.agent: callbacks.get(info.user_id or 0, 0) for info in agents})
 
     def on_write(self, _method: str, path: str) -> None:
         if path.startswith(RECORD_PATHS):

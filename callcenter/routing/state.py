@@ -64,7 +64,9 @@ class RoutingStore(Protocol):
         """Seed or override an agent's state (resync, or an auto-pause we just executed)."""
         ...
 
-    async def set_open_callbacks(self, agent: str, count: int) -> None: ...
+    async def set_open_callbacks(self, counts: Mapping[str, int]) -> None:
+        """Open callback tasks per agent (part of their load), for many agents in one call."""
+        ...
 
     async def snapshot(
         self, *, agents: Sequence[str], call_id: str, now_s: float, window_start_s: float, rr_team: str | None = None
@@ -233,8 +235,9 @@ class MemoryRoutingStore:
     async def set_state(self, agent: str, state: AgentState, *, at_s: float, reason: str | None = None) -> None:
         self._set_state(agent, state, at_s, reason)
 
-    async def set_open_callbacks(self, agent: str, count: int) -> None:
-        self._agent(agent).callbacks = max(0, count)
+    async def set_open_callbacks(self, counts: Mapping[str, int]) -> None:
+        for agent, count in counts.items():
+            self._agent(agent).callbacks = max(0, count)
 
     # -- routing ------------------------------------------------------------------------------------------------
 

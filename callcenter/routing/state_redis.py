@@ -198,10 +198,13 @@ class RedisRoutingStore:
             args=[agent, state.value, repr(at_s), reason or "", repr(self._history_s)],
         )
 
-    async def set_open_callbacks(self, agent: str, count: int) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.agent(agent), "callbacks", max(0, count))
-            pipe.sadd(self.keys.agents, agent)
+    async def set_open_callbacks(self, counts: Mapping[str, int]) -> None:
+        if not counts:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:  # one round trip for the whole directory
+            for agent, count in counts.items():
+                pipe.hset(self.keys.agent(agent), "callbacks", max(0, count))
+            pipe.sadd(self.keys.agents, *counts)
             await pipe.execute()
 
     # -- routing ------------------------------------------------------------------------------------------------

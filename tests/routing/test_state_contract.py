@@ -198,11 +198,12 @@ async def test_no_answers_are_counted_once_per_attempt_and_reset(store: RoutingS
 
 async def test_open_callbacks_and_round_robin_memory(store: RoutingStore) -> None:
     await available(store, "1002", "1003")
-    await store.set_open_callbacks("1002", 4)
-    await store.set_open_callbacks("1002", 2)
+    await store.set_open_callbacks({"1002": 4, "1003": 1})
+    await store.set_open_callbacks({"1002": 2})
     assert await reserve(store, "c1", "1003", rr_team="support") == ("1003",)
     s = await snap(store, "1002", rr_team="support")
     assert s.agents["1002"].open_callbacks == 2 and s.rr_cursor == "1003"
+    assert (await snap(store, "1003")).agents["1003"].open_callbacks == 1  # untouched by the second batch
     assert (await snap(store, "1002")).rr_cursor is None  # only asked for when wanted
 
 
