@@ -22,7 +22,7 @@ from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
 from callcenter.api import report_routes, wallboard_routes
-from callcenter.api.agent_ws import agent_websocket
+from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
@@ -446,6 +446,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/wallboard", wallboard_page)
     app.router.add_static("/wallboard/static", WALLBOARD_STATIC)
     app.router.add_get("/agent", agent_page)
+    close_on_shutdown(app)
     app.router.add_static("/agent/static", AGENT_STATIC)
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules, on_write=app[WRITE_HOOKS]))

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from callcenter.api.call_routes import ScreenPopOut, card
@@ -26,10 +26,23 @@ from crm_core.models import User
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 
-__all__ = ["agent_websocket"]
+__all__ = ["agent_websocket", "close_on_shutdown"]
 
 log = logging.getLogger("callcenter.api")
 QUEUE_LIMIT = 100  # pops for one phone; far more than a phone can ring
+SOCKETS = web.AppKey("agent_sockets", set)
+
+
+def close_on_shutdown(app: web.Application) -> None:
+    """Agent pages stay open all day: on shutdown tell them to go (they reconnect to the next instance) rather than
+    hold the shutdown until its timeout."""
+    app[SOCKETS] = set()
+
+    async def close_all(app: web.Application) -> None:
+        for ws in set(app[SOCKETS]):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"service shutting down")
+
+    app.on_shutdown.append(close_all)
 
 
 async def pop_for(db: Database, rules: PhoneRules, number: str | None) -> ScreenPopOut | None:
@@ -57,6 +70,8 @@ async def agent_websocket(
         raise Forbidden("the agent view needs a user with a desk phone extension")
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
+    sockets: set[web.WebSocketResponse] = request.app.get(SOCKETS, set())
+    sockets.add(ws)
     events: asyncio.Queue[tuple[object, str | None]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
     popped: set[str] = set()
 
@@ -95,6 +110,7 @@ async def agent_websocket(
             event, number = getter.result()
             await _send(ws, event, number, db=db, rules=rules)
     finally:
+        sockets.discard(ws)
         for stop in unsubscribe:
             stop()
         reader.cancel()

@@ -3,6 +3,7 @@ the way the page drives it (agent WebSocket + REST). Waits are on messages and e
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -131,3 +132,15 @@ async def test_i_pause_with_a_reason_and_see_my_state(floor: Floor) -> None:
             assert resp.status == 403  # only my own phone
         async with http.post("/api/v1/agents/1004/pause", json={"reason": "a\nb"}) as resp:
             assert resp.status == 422
+
+
+async def test_an_open_agent_page_is_told_to_go_when_the_service_stops(tmp_path: Path) -> None:
+    """Agent pages stay open all day; shutting down must not wait for them (they reconnect elsewhere)."""
+    from aiohttp import WSMsgType
+
+    async with running_floor(tmp_path) as floor:
+        async with floor.http_as(floor.crm.agents["1002"]) as http, http.ws_connect("/api/v1/agent/ws") as ws:
+            await message(ws, "hello")
+            await asyncio.wait_for(floor.runner.shutdown(), WAIT_S)
+            closed = await ws.receive(timeout=WAIT_S)
+            assert (closed.type, closed.data) == (WSMsgType.CLOSE, 1001)

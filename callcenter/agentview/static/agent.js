@@ -100,6 +100,7 @@ async function control(action, body) {
   try {
     await call("POST", `/api/v1/agents/${encodeURIComponent(me.agent)}/${action}`, body);
     notice("");  // the state badge changes when Asterisk confirms it, pushed over the socket
+    $("pause-reason").value = "";
   } catch (error) {
     notice(error.message);
   }

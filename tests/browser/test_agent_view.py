@@ -1,0 +1,78 @@
+"""The agent view in real headless Chromium: an agent opens /agent, pauses and comes back, a known customer calls
+them through the simulator, the pop shows who the customer's owner is, and the wrap-up is saved. Assertions are on
+what a person sees; every wait is a bounded wait on the DOM or on the service's events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from callcenter.app import DATABASE
+from callcenter.automation.facts import CallLogged
+from crm_core.models import Activity, Disposition, User
+from tests.browser.conftest import screenshot_path
+from tests.floor import ANSWER, Floor, running_floor
+
+WAIT_MS = 10_000
+AGENT = "1003"
+
+
+async def _owner_name(floor: Floor, user_id: int) -> str:
+    async with floor.app[DATABASE].session() as s:
+        return await s.scalar(select(User.name).where(User.id == user_id))
+
+
+async def test_the_pop_shows_the_callers_owner_and_the_wrap_up_is_saved(browser: object, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async with running_floor(tmp_path) as floor:
+        await floor.all_available()
+        me = floor.crm.agents[AGENT]
+        owner = await _owner_name(floor, me)
+        number = floor.customer_of(AGENT)
+        async with floor.http_as(me) as http:
+            token = http.headers["Authorization"].split(" ", 1)[1]
+            page = await browser.new_page()  # type: ignore[attr-defined]
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            await page.goto(f"http://127.0.0.1:{floor.port}/agent?token={token}")
+            await expect(page.locator("#link")).to_have_text("connected", timeout=WAIT_MS)
+            await expect(page.locator("#state")).to_have_text("available", timeout=WAIT_MS)
+            assert "token=" not in page.url  # the secret leaves the address bar
+
+            # Pause with a reason, see it, come back.
+            await page.fill("#pause-reason", "lunch")
+            await page.click("#pause")
+            await expect(page.locator("#state")).to_have_text("paused: lunch", timeout=WAIT_MS)
+            await page.click("#unpause")
+            await expect(page.locator("#state")).to_have_text("available", timeout=WAIT_MS)
+            await floor.all_available()
+
+            # Hold the call while it rings, so the screenshot shows the pop as the agent sees it before answering.
+            floor.sim.clock.auto = False
+            floor.sim.pbx.phones[AGENT].scripted.append(ANSWER)
+            await floor.call(number, talk_s=20.0)
+            await floor.sim.clock.advance(0.5)
+            await expect(page.locator("#call")).to_have_attribute("data-phase", "ringing", timeout=WAIT_MS)
+            await expect(page.locator("#card-owner")).to_have_text(owner, timeout=WAIT_MS)
+            await expect(page.locator("#call-number")).to_have_text(number)
+            await expect(page.locator("#card-deals li").first).not_to_have_text("none")
+            await page.screenshot(path=str(screenshot_path("agent-view-ringing")), full_page=True)
+
+            floor.sim.clock.auto = True  # answered after a second, then 20 s of talk, in virtual time
+            await expect(page.locator("#call")).to_have_attribute("data-phase", "ended", timeout=WAIT_MS)
+            await page.check("#disposition-callback")
+            await expect(page.locator("#callback-row")).to_be_visible()
+            await page.fill("#notes", "Call back about the renewal")
+            await page.click("#wrap-save")
+            await expect(page.locator("#wrap-result")).to_have_attribute("data-disposition", "callback", timeout=WAIT_MS)
+            await expect(page.locator("#wrap-result")).to_contain_text("Saved: callback")
+            await expect(page.locator("#callbacks li")).to_have_count(1, timeout=WAIT_MS)
+            await page.screenshot(path=str(screenshot_path("agent-view-wrapped-up")), full_page=True)
+            assert errors == []
+
+        [logged] = [e for e in floor.seen if isinstance(e, CallLogged) and e.number == number]
+        async with floor.app[DATABASE].session() as s:
+            activity = await s.scalar(select(Activity).where(Activity.call_id == logged.call_id))
+        assert (activity.disposition, activity.body) == (Disposition.CALLBACK, "Call back about the renewal")
