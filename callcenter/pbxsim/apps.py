@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from callcenter.pbxsim.agi_client import run_fastagi
 from callcenter.pbxsim.channels import UP, Channel
+from callcenter.pbxsim.chanspy import app_chanspy
 from callcenter.pbxsim.dial import app_dial
 from callcenter.pbxsim.dialplan import DialplanError, check_condition, split_args, substitute
 from callcenter.pbxsim.flow import ENDING, Flow, pause
@@ -315,5 +316,6 @@ APPS: dict[str, App] = {
     "userevent": app_userevent,
     "dial": app_dial,
     "queue": app_queue,
+    "chanspy": app_chanspy,
 }
 

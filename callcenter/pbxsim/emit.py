@@ -184,6 +184,14 @@ class Emitter:
     def queue_member_event(self, name: str, fields: Headers) -> None:
         self.bus.emit(name, PRIV_AGENT, fields)
 
+    def chanspy_start(self, spyer: Channel, spyee: Channel) -> None:
+        # Not in the captures: the Asterisk 20 AMI event docs (Spyer*/Spyee* snapshot blocks, class call).
+        self.bus.emit("ChanSpyStart", PRIV_CALL, [*channel_block(spyer, "Spyer"), *channel_block(spyee, "Spyee")])
+
+    def chanspy_stop(self, spyer: Channel) -> None:
+        # app_chanspy publishes the stop with the spyer only (the spyee may be gone), whatever the docs list.
+        self.bus.emit("ChanSpyStop", PRIV_CALL, channel_block(spyer, "Spyer"))
+
     def originate_response(self, fields: Headers) -> None:
         self.bus.emit("OriginateResponse", PRIV_CALL, fields)
 

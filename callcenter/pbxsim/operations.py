@@ -154,6 +154,9 @@ class Operations:
     async def _run_application(self, ch: Channel, application: str, data: str) -> None:
         app = APPS.get(application.lower())
         ch.in_dialplan = True
+        # pbx_exec publishes the channel's snapshot with the application set: a Newexten at the channel's place
+        ch.application, ch.application_data = application, data
+        self.pbx.emit.newexten(ch, application, data)
         try:
             if app is not None:
                 await app(self.pbx, ch, data)

@@ -18,6 +18,7 @@ from typing import Final
 from callcenter.pbxsim.apps import run_dialplan
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAnswer, PhoneState
 from callcenter.pbxsim.channels import RING, RINGING, UP, Channel, IdAllocator
+from callcenter.pbxsim.chanspy import SpyRecord
 from callcenter.pbxsim.clock import SimClock
 from callcenter.pbxsim.dialplan import Dialplan
 from callcenter.pbxsim.emit import Emitter
@@ -110,6 +111,10 @@ class Pbx:
         self.call_listeners: list[Callable[[CallRecord], None]] = []
         self.customers_by_channel: dict[str, Caller] = {}
         self.queue_ringing: dict[str, str] = {}  # member interface -> uniqueid of the queue caller ringing it
+        # ChanSpy: channels spying now (nobody may spy on them), who spies on whom, and every session (tests).
+        self.spying: set[str] = set()
+        self.spied_by: dict[str, list[Channel]] = {}
+        self.spy_log: list[SpyRecord] = []
         self._reset_devices()
 
     # == configuration at run time ====================================================================================
@@ -224,6 +229,8 @@ class Pbx:
         self.emit.hangup(ch, cause=cause, tech_cause=tech_cause)
         ch.alive = False
         self.channels.pop(ch.uniqueid, None)
+        for spy in self.spied_by.pop(ch.uniqueid, ()):
+            spy.signal("spyee_gone")  # ChanSpy's audiohook stops running when the spied channel goes
         self.refresh_device(f"PJSIP/{ch.endpoint}")
         self.recorder.channel_gone(ch, self)
         self.customers_by_channel.pop(ch.uniqueid, None)
