@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ async def test_known_caller_pops_then_the_wrap_up_promises_a_callback_that_click
         await message(ws, "answered")
         ended = await message(ws, "ended")
         # Sent the moment the page hears "ended": the service waits for the CRM writer to log the call.
-        due = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
+        due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
         body = {"disposition": "callback", "notes": "call after the board meeting", "callback_at": due.isoformat()}
         async with http.post(f"/api/v1/calls/{ended['call_id']}/disposition", json=body) as resp:
             assert resp.status == 200, await resp.text()
@@ -126,7 +126,7 @@ async def test_i_pause_with_a_reason_and_see_my_state(floor: Floor) -> None:
         assert (paused["state"], paused["reason"]) == ("paused", "lunch")
         async with http.post("/api/v1/agents/1004/unpause") as resp:
             assert resp.status == 200
-        while (state := await message(ws, "state"))["state"] != "available":
+        while (await message(ws, "state"))["state"] != "available":
             pass
         async with http.post("/api/v1/agents/1003/pause", json={"reason": "lunch"}) as resp:
             assert resp.status == 403  # only my own phone

@@ -4,7 +4,7 @@ call, idempotent, a promised callback as one task, and safe beside the CRM write
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
