@@ -25,7 +25,8 @@ __all__ = ["DIALPLANS", "Simulator", "SimulatorSettings", "default_agents"]
 
 log = logging.getLogger("callcenter.pbxsim")
 
-DIALPLANS: Final = Path(__file__).resolve().parents[2] / "dialplans"
+# Package data, so the simulator finds them in a wheel install too (dialplans/ at the top is a link to them).
+DIALPLANS: Final = Path(__file__).resolve().parents[1] / "dialplans"
 
 
 def default_agents(count: int = 4, *, first: int = 1002) -> tuple[AgentPhone, ...]:
