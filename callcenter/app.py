@@ -64,6 +64,7 @@ LIVE = web.AppKey("live", LiveCalls)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
+FIGURES_FEED = web.AppKey("figures_feed", FiguresFeed)
 ROUTING = web.AppKey("routing", RoutingRuntime)
 ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
 WRITE_HOOKS = web.AppKey("write_hooks", list)
@@ -247,6 +248,7 @@ async def _wallboard_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.wallboard.refresh_interval_s,
     )
     feed.attach(app[BUS])
+    app[FIGURES_FEED] = feed
     app[WRITE_HOOKS].append(feed.poke)  # an API write may have changed a callback
     task = asyncio.create_task(feed.run(), name="wallboard-figures")
     feed.poke()

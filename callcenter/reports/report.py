@@ -58,4 +58,5 @@ def figures_json(team: str | None, period: Period, figures: Figures) -> dict[str
         "from_iso": period.iso(figures.from_s),
         "to_iso": period.iso(figures.to_s),
         **asdict(figures),
+        "series": [asdict(slot) for slot in figures.series],  # a JSON list, equal to what a client decodes
     }
