@@ -100,7 +100,8 @@ class Floor:
 
 
 @asynccontextmanager
-async def running_floor(tmp_path: Path, toml: str = "") -> AsyncIterator[Floor]:
+async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[str, ...] = ()) -> AsyncIterator[Floor]:
+    """``extra_phones``: more desk phones on the simulator (a supervisor's), in no queue and in nobody's CRM record."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
     await upgrade_async(url)
     db = Database.from_url(url)
@@ -108,7 +109,8 @@ async def running_floor(tmp_path: Path, toml: str = "") -> AsyncIterator[Floor]:
     await db.dispose()
     sim = Simulator(
         settings=SimulatorSettings(
-            phones=tuple(AgentPhone(extension=e) for e in EXTENSIONS), monitor_dir=tmp_path / "rec", seed=5
+            phones=tuple(AgentPhone(extension=e) for e in (*EXTENSIONS, *extra_phones)), monitor_dir=tmp_path / "rec",
+            seed=5,
         ),
         clock=VirtualClock(start_epoch_s=time.time()),
     )
