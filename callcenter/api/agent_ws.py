@@ -1,8 +1,8 @@
 """The agent's screen pop, pushed: while an agent's desk phone rings, their browser gets the caller's CRM card.
 
 One WebSocket per agent page (``/api/v1/agent/ws?access_token=...``). Messages: ``hello`` (who I am and my state),
-``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for the calls
-it popped, and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
+``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for my calls,
+and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
 offline). An agent sees the card of whoever rings their phone, even another manager's customer: they are about to
 talk to them.
 """
@@ -85,7 +85,9 @@ async def agent_websocket(
             popped.add(event.call_id)
             number = caller_of(event.call_id)
         elif isinstance(event, CallEnded):
-            if event.call_id not in popped:
+            # Also the end of a call this page did not pop itself (opened or reconnected during it).
+            mine = extension in (event.answered_by, *event.agents_rung, *event.agents_talked)
+            if event.call_id not in popped and not mine:
                 return
             popped.discard(event.call_id)
         elif getattr(event, "agent", None) != extension:

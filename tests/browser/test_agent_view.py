@@ -8,8 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app import DATABASE, LIVE, ROUTING
 from callcenter.automation.facts import CallLogged
+from callcenter.events import AgentState
 from crm_core.models import Activity, Disposition, User
 from tests.browser.conftest import screenshot_path
 from tests.floor import ANSWER, Floor, running_floor
@@ -76,3 +77,67 @@ async def test_the_pop_shows_the_callers_owner_and_the_wrap_up_is_saved(browser:
         async with floor.app[DATABASE].session() as s:
             activity = await s.scalar(select(Activity).where(Activity.call_id == logged.call_id))
         assert (activity.disposition, activity.body) == (Disposition.CALLBACK, "Call back about the renewal")
+
+
+async def test_an_unknown_caller_becomes_a_lead_from_the_page_during_the_call(browser: object, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from playwright.async_api import expect
+
+    from crm_core.models import Lead, Task, TaskKind
+
+    number = "+13125550166"
+    async with running_floor(tmp_path) as floor:
+        await floor.all_available()
+        me = floor.crm.agents[AGENT]
+        async with floor.app[DATABASE].session() as s:  # a callback I should have made an hour ago
+            s.add(Task(title="Call back +13125550100", kind=TaskKind.CALLBACK, assignee_id=me,
+                       due_at=datetime.now(UTC) - timedelta(hours=1), callback_e164="+13125550100"))
+        floor.sim.clock.auto = False  # the call stays live while the agent works on the page
+        for phone in floor.sim.pbx.phones.values():
+            phone.scripted.append(ANSWER)
+        async with floor.http_as(me) as http:
+            token = http.headers["Authorization"].split(" ", 1)[1]
+            page = await browser.new_page()  # type: ignore[attr-defined]
+            await page.goto(f"http://127.0.0.1:{floor.port}/agent?token={token}")
+            await expect(page.locator("#callbacks li.overdue")).to_have_count(1, timeout=WAIT_MS)
+            await expect(page.locator("#callbacks li.overdue .due")).to_contain_text("overdue since")
+            # A new caller goes to the least-loaded free agent: the others pause, so that is me.
+            for other in ("1002", "1004"):
+                async with floor.http_as(floor.crm.agents[other]) as them:
+                    async with them.post(f"/api/v1/agents/{other}/pause", json={"reason": "coffee"}) as resp:
+                        assert resp.status == 200
+            agents = floor.app[LIVE].tracker.agents.agents
+            await floor.wait(lambda: all(agents[o].state is AgentState.PAUSED for o in ("1002", "1004")), "others paused")
+            await floor.app[ROUTING].follower.join()
+            await floor.call(number, talk_s=60.0)
+            await floor.sim.clock.advance(5.0)
+            await expect(page.locator("#call")).to_have_attribute("data-phase", "talking", timeout=WAIT_MS)
+            await expect(page.locator("#card-unknown")).to_be_visible()
+
+            # A reload in the middle of the call shows the call again.
+            await page.reload()
+            await expect(page.locator("#call")).to_have_attribute("data-phase", "talking", timeout=WAIT_MS)
+            await expect(page.locator("#call-number")).to_have_text(number)
+
+            await page.click("#lead-summary")
+            await expect(page.locator("#lead-title")).to_have_value(f"Call from {number}")
+            await page.fill("#lead-person", "Kim Lee")
+            await page.fill("#lead-company", "Lee Freight")
+            await page.click("#lead-save")
+            await expect(page.locator("#lead-result")).to_contain_text("saved; call linked", timeout=WAIT_MS)
+            await expect(page.locator("#card-name")).to_have_text("Kim Lee")
+            await expect(page.locator("#lead-save")).to_have_text("Update lead")
+            await page.screenshot(path=str(screenshot_path("agent-view-new-lead")), full_page=True)
+
+            floor.sim.clock.auto = True
+            await expect(page.locator("#call")).to_have_attribute("data-phase", "ended", timeout=WAIT_MS)
+            await page.check("#disposition-interested")
+            await page.click("#wrap-save")
+            await expect(page.locator("#wrap-result")).to_have_text("Saved: interested", timeout=WAIT_MS)
+
+        async with floor.app[DATABASE].session() as s:
+            [lead] = list(await s.scalars(select(Lead)))
+            activity = await s.scalar(select(Activity).where(Activity.lead_id == lead.id))
+        assert (lead.person_name, lead.company_name, lead.responsible_id) == ("Kim Lee", "Lee Freight", me)
+        assert (activity.disposition, activity.result) == (Disposition.INTERESTED, "answered")

@@ -67,6 +67,7 @@ function handle(msg) {
     notice("");
     setState(msg.state, msg.reason);
     loadCallbacks();
+    restoreLiveCall();
   } else if (msg.type === "state") {
     setState(msg.state, msg.reason);
   } else if (msg.type === "ringing") {
@@ -76,6 +77,24 @@ function handle(msg) {
   } else if (msg.type === "ended") {
     panel.ended(msg);
     loadCallbacks();
+  }
+}
+
+// Opened (or reloaded, or reconnected) in the middle of a call: show it again; the pop went to the page before.
+async function restoreLiveCall() {
+  if (!panel.idle) return;
+  try {
+    const live = await call("GET", "/api/v1/calls/live");
+    const mine = live.filter((c) => c.answered_by === me.agent || c.agents_rung.includes(me.agent)).pop();
+    if (!mine || !panel.idle) return;
+    const card = mine.customer
+      ? await call("GET", `/api/v1/screen-pop?${new URLSearchParams({ phone: mine.customer })}`).catch(() => null)
+      : null;
+    if (!panel.idle) return;  // a pop came over the socket meanwhile: it is newer
+    panel.ringing({ call_id: mine.call_id, number: mine.customer, card });
+    if (mine.answered_by === me.agent) panel.answered({ call_id: mine.call_id });
+  } catch (error) {
+    notice(`Could not read your live calls: ${error.message}`);
   }
 }
 

@@ -49,6 +49,8 @@ export class CallPanel {
     }
   }
 
+  get idle() { return !this.current || this.current.phase === "ended"; }
+
   ringing(msg) {
     this.current = { call_id: msg.call_id, number: msg.number, card: msg.card, phase: "ringing" };
     this.resetForms();
@@ -171,7 +173,7 @@ export class CallPanel {
       c.card = { known: true, entity: "lead", id: lead.id, name: lead.person_name || lead.title, company_name: lead.company_name,
                  responsible_name: this.ownName, open_deals: [], open_tasks: [], last_calls: (c.card && c.card.last_calls) || [] };
       this.leadLoadedFor = lead.id;
-      this.setUpLeadForm(c.card);
+      this.render();
       return { lead_id: lead.id };
     } catch (error) {
       const existing = error instanceof ApiError && error.status === 409 ? error.existing : null;
