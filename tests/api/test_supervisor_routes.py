@@ -169,6 +169,7 @@ async def test_listening_needs_telephony(make_world: Any, traces_dir: Path) -> N
 
 async def test_spy_route_is_in_the_openapi_document(world: World) -> None:
     status, doc = await world.call(world.admin, "GET", "/openapi.json")
+    assert status == 200
     operation = doc["paths"]["/api/v1/calls/{call_id}/spy"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SpyIn")
     assert doc["components"]["schemas"]["SpyIn"]["properties"]["mode"]
