@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -90,6 +91,7 @@ async def run_fastagi(pbx: Pbx, ch: Channel, url: str, args: list[str]) -> str:
     """Run one FastAGI session for ``ch``; returns the AGISTATUS value (SUCCESS, FAILURE or HANGUP)."""
     parts = urlsplit(url)
     host, port = pbx.agi_address(parts.hostname or "127.0.0.1", parts.port or 4573)
+    started_s = time.perf_counter()
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), pbx.config.agi_connect_timeout_s)
     except (OSError, TimeoutError) as exc:
@@ -121,6 +123,7 @@ async def run_fastagi(pbx: Pbx, ch: Channel, url: str, args: list[str]) -> str:
     except ConnectionError:
         pass
     finally:
+        pbx.stats.agi_round_trips_s.append(time.perf_counter() - started_s)
         writer.close()
         try:
             await writer.wait_closed()

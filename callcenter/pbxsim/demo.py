@@ -16,7 +16,7 @@ import json
 import logging
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -305,6 +305,16 @@ def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float) -
     }
 
 
+def _route_latency(round_trips_s: deque[float]) -> str:
+    """p50/p99 of the FastAGI sessions since the last progress line (the samples are consumed)."""
+    samples = sorted(round_trips_s)
+    round_trips_s.clear()
+    if not samples:
+        return "route=-"
+    p50, p99 = samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return f"route_p50={p50 * 1000:.1f}ms route_p99={p99 * 1000:.1f}ms"
+
+
 async def run_simulate(
     *,
     ami_port: int,
@@ -347,7 +357,7 @@ async def run_simulate(
             _print(out, f"[{time.monotonic() - started:6.1f}s] offered={traffic.offered} "
                         f"answered={outcomes['answered']} abandoned={outcomes['abandoned']} "
                         f"unanswered={outcomes['unanswered']} live_channels={len(sim.pbx.live_channels())} "
-                        f"ami_sessions={sim.server.sessions}")
+                        f"ami_sessions={sim.server.sessions} {_route_latency(sim.pbx.stats.agi_round_trips_s)}")
     except asyncio.CancelledError:
         _print(out, "simulate: stopping")
     finally:

@@ -8,6 +8,8 @@ hangups, device states, registrations).
 
 from __future__ import annotations
 
+import collections
+
 import logging
 import random
 from collections.abc import Callable
@@ -56,6 +58,8 @@ class PbxStats:
     originates: int = 0
     recordings_written: int = 0
     channels_created: int = 0
+    # Wall time of each FastAGI session (connect to close): the route latency Asterisk sees, for load tests.
+    agi_round_trips_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=100_000))
 
 
 @dataclass(slots=True)

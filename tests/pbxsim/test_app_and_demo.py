@@ -59,6 +59,9 @@ async def test_build_app_against_the_simulator(tmp_path: Path) -> None:
         (call,) = ended
         assert (call.outcome, call.answered_by, call.queue, call.caller) == (
             CallOutcome.ANSWERED, "1002", "sales", "+12125550123")
+        # One FastAGI session, timed as Asterisk would see it (load tests read these).
+        (round_trip_s,) = sim.pbx.stats.agi_round_trips_s
+        assert 0 < round_trip_s < WAIT_S
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -105,6 +108,16 @@ async def test_simulate_serves_any_service(tmp_path: Path) -> None:
     assert summary["calls_offered"] >= 1 and summary["ami_logins"] >= 1
     assert json.loads(out.getvalue().splitlines()[-1]) == summary
     assert conn.stats.messages > 0
+
+
+def test_simulate_progress_reports_route_latency_of_the_last_interval() -> None:
+    from collections import deque
+
+    from callcenter.pbxsim.demo import _route_latency
+
+    samples = deque([0.001 * i for i in range(1, 101)])
+    assert _route_latency(samples) == "route_p50=51.0ms route_p99=100.0ms"
+    assert _route_latency(samples) == "route=-"  # consumed: the next line covers only the next interval
 
 
 async def test_without_asterisk_the_service_runs_on_the_built_in_simulator(tmp_path: Path) -> None:
