@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
 
 from callcenter.api.framework import Api, Call, ServiceUnavailable
+from callcenter.automation.facts import CallLogged
 from crm_core import dispositions
 from crm_core.errors import Invalid, NotFound
-from crm_core.models import Direction, Disposition
+from crm_core.models import Activity, Direction, Disposition
 from crm_core.phones import try_normalize
 from crm_core.schemas import In
 from crm_core.types import utcnow
@@ -25,7 +27,7 @@ V1 = "/api/v1"
 CALL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # Asterisk Linkedids ("1700000000.42") and our own ids
 MAX_NOTES_CHARS = 20_000
 MAX_CALLBACK_AHEAD = timedelta(days=366)
-# A call that just ended is logged by the CRM writer within milliseconds; a wrap-up sent at once waits this long.
+# A call that just ended is logged by the CRM writer within milliseconds; a wrap-up sent at once waits at most this.
 WRITER_WAIT_S = 5.0
 CLOCK_SKEW = timedelta(minutes=2)  # a browser's clock a little behind ours must not turn "now" into the past
 
@@ -72,20 +74,33 @@ def _live_call(call: Call, call_id: str) -> Any:
     return next((c for c in call.request.app[LIVE].tracker.open_calls() if c.call_id == call_id), None)
 
 
-async def _writer_caught_up(call: Call) -> bool:
-    """Wait (bounded) until the CRM writer has logged what has ended. The tracker drops a call from the live model
-    in the same step that hands its CallEnded to the writer, so "not live" + "writer idle" means "logged if real".
-    Must run before this request touches the database: SQLite's write lock would stall the writer."""
-    from callcenter.app import CRM_BRIDGE
+async def _writer_caught_up(call: Call, call_id: str) -> bool:
+    """Wait (bounded) until the CRM writer has logged the call, or has nothing left to log. The tracker drops a call
+    from the live model in the same step that hands its CallEnded to the writer, so "not live" + "logged or writer
+    idle" means "logged if it is a real call". False: the writer is still busy after WRITER_WAIT_S.
 
-    bridge = call.request.app.get(CRM_BRIDGE)
+    Runs before the request's own transaction touches the database: on SQLite that holds the write lock, which would
+    stall the very writer we wait for."""
+    from callcenter.app import BUS, CRM_BRIDGE, DATABASE
+
+    app = call.request.app
+    bridge = app.get(CRM_BRIDGE)
     if bridge is None:
         return True
+    logged = asyncio.Event()
+    stop = app[BUS].subscribe(lambda fact: fact.call_id == call_id and logged.set(), event_type=CallLogged)
     try:
-        await asyncio.wait_for(bridge.idle.wait(), WRITER_WAIT_S)
-        return True
-    except TimeoutError:
-        return False
+        async with app[DATABASE].session() as session:  # its own short transaction, see above
+            if await session.scalar(select(Activity.id).where(Activity.call_id == call_id)) is not None:
+                return True
+        # Not the writer's whole queue under load: this call's own fact, unless the writer runs dry first.
+        waits = [asyncio.create_task(logged.wait()), asyncio.create_task(bridge.idle.wait())]
+        done, pending = await asyncio.wait(waits, timeout=WRITER_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return bool(done)
+    finally:
+        stop()
 
 
 @api.route(
@@ -104,7 +119,7 @@ async def set_disposition(call: Call) -> Any:
     now = utcnow()
     check_callback(body, now)
     live = _live_call(call, call_id)
-    caught_up = live is not None or await _writer_caught_up(call)
+    caught_up = live is not None or await _writer_caught_up(call, call_id)
     activity = await dispositions.locked_call_activity(call.session, call_id)
     if activity is None and live is None:
         if not caught_up:

@@ -218,3 +218,21 @@ async def test_the_card_recalls_the_last_calls_wrap_up_and_transcript(world: Wor
     [last] = card["last_calls"]
     assert (last["call_id"], last["agent_name"], last["disposition"], last["notes"]) == ("1795390000.11", "Alice Agent", "interested", "wants a quote for 20 seats")
     assert last["transcript"].startswith("customer: hi, about the offer agent: sure blah") and len(last["transcript"]) <= 240
+
+
+async def test_a_wrap_up_sent_as_the_call_ends_waits_for_the_writer(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.api import disposition_routes
+    from callcenter.app import BUS
+
+    world.client.app[BUS].publish(ended("1795390002.1"))  # as the live model does: the writer has it queued
+    status, out = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390002.1/disposition", {"disposition": "sale"})
+    assert status == 200, out
+    # A writer still busy past the wait: "try again", not "no such call".
+    monkeypatch.setattr(disposition_routes, "WRITER_WAIT_S", 0.05)
+    bridge = world.client.app[CRM_BRIDGE]
+    bridge.idle.clear()
+    try:
+        status, err = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390002.2/disposition", {"disposition": "sale"})
+    finally:
+        bridge.idle.set()
+    assert status == 503 and err["error"]["code"] == "unavailable"
