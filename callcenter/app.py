@@ -259,12 +259,15 @@ async def _wallboard_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _wallboard_hub(app: web.Application, settings: Settings) -> Hub:
-    def agent_team(agent: str) -> str | None:
+    def agent_info(agent: str) -> Any:
         routing = app.get(ROUTING)
-        info = routing.directory.agent(agent) if routing is not None else None
-        return info.team if info is not None else None
+        return routing.directory.agent(agent) if routing is not None else None
 
-    state = WallboardState(agent_team=agent_team, did_team=did_team_of(app[ROUTING_RULES]))
+    state = WallboardState(
+        agent_team=lambda agent: (info := agent_info(agent)) and info.team,
+        agent_name=lambda agent: (info := agent_info(agent)) and info.name,
+        did_team=did_team_of(app[ROUTING_RULES]),
+    )
     thresholds = {name: t.model_dump() for name, t in settings.wallboard.thresholds.items()}
     return Hub(state=state, config={"thresholds": thresholds})
 

@@ -55,6 +55,7 @@ class WallboardState:
     # Which team an agent (extension) belongs to, and which team serves a DID: the composition root reads the
     # routing directory and rules; the defaults know no teams (every row is then team None).
     agent_team: Callable[[str], str | None] = _no_team
+    agent_name: Callable[[str], str | None] = _no_team
     did_team: Callable[[str | None], str | None] = _no_team
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +68,7 @@ class WallboardState:
         if isinstance(event, AgentStateChanged):
             row = {
                 "agent": event.agent,
+                "name": self.agent_name(event.agent),
                 "team": self.agent_team(event.agent),
                 "state": str(event.state),
                 "reason": event.reason,
