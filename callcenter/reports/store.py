@@ -25,14 +25,6 @@ def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
 
 
-def _missed_inbound() -> tuple[object, ...]:
-    return (
-        Activity.kind == ActivityKind.CALL,
-        Activity.direction == Direction.INBOUND,
-        Activity.result.in_((MISSED, ABANDONED)),
-    )
-
-
 async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, did_team: DidTeam) -> list[CallFact]:
     """Inbound calls that started in [from_s, to_s), oldest first."""
     rows = await session.execute(
@@ -74,7 +66,12 @@ async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[Ca
     """Open callback tasks, each with the team of the last missed call from its number (the team that missed it)."""
     last_miss = (
         select(Activity.id)
-        .where(*_missed_inbound(), Activity.from_e164 == Task.callback_e164)
+        .where(
+            Activity.kind == ActivityKind.CALL,
+            Activity.direction == Direction.INBOUND,
+            Activity.result.in_((MISSED, ABANDONED)),
+            Activity.from_e164 == Task.callback_e164,
+        )
         .order_by(Activity.started_at.desc())
         .limit(1)
         .correlate(Task)

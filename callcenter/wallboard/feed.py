@@ -63,7 +63,6 @@ class FiguresFeed:
         self.interval_s = interval_s
         self.clock = clock
         self.wanted = asyncio.Event()
-        self.refreshes = 0
 
     def attach(self, bus: EventBus) -> None:
         for event_type in (CallLogged, CallbackOverdue, CallEnded):
@@ -104,4 +103,3 @@ class FiguresFeed:
         ]
         deltas += self.hub.state.merge_missed(rows, day_start_s={t: p.from_s for t, p in periods.items()})
         self.hub.push(deltas)
-        self.refreshes += 1

@@ -29,7 +29,7 @@ MAX_EARLY_ROUTES = 1000
 MISSED_OUTCOMES = ("missed", "abandoned")
 
 
-def _no_team(_key: str | None) -> str | None:
+def _unknown(_key: str | None) -> str | None:
     return None
 
 
@@ -54,9 +54,9 @@ def missed_row(
 class WallboardState:
     # Which team an agent (extension) belongs to, and which team serves a DID: the composition root reads the
     # routing directory and rules; the defaults know no teams (every row is then team None).
-    agent_team: Callable[[str], str | None] = _no_team
-    agent_name: Callable[[str], str | None] = _no_team
-    did_team: Callable[[str | None], str | None] = _no_team
+    agent_team: Callable[[str], str | None] = _unknown
+    agent_name: Callable[[str], str | None] = _unknown
+    did_team: Callable[[str | None], str | None] = _unknown
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     missed: dict[str, dict[str, Any]] = field(default_factory=dict)  # by call id
