@@ -1,0 +1,65 @@
+"""The figures feed: a burst of changes costs one refresh; each team's list holds its own day's newest misses."""
+
+from __future__ import annotations
+
+import asyncio
+from zoneinfo import ZoneInfo
+
+from callcenter.automation.facts import CallLogged
+from callcenter.events import InProcessBus
+from callcenter.reports.figures import CallFact, ServiceLevelRule
+from callcenter.reports.period import Period
+from callcenter.wallboard.feed import FiguresFeed, todays_missed
+from callcenter.wallboard.hub import Hub
+from callcenter.wallboard.state import MAX_RECENT_MISSED
+
+UTC = ZoneInfo("UTC")
+
+
+def logged(n: int) -> CallLogged:
+    return CallLogged(call_id=f"c{n}", activity_id=n, direction="inbound", outcome="answered", did="8001", number=None,
+                      entity=None, record_id=None, responsible_id=None, agent_user_id=None)
+
+
+async def test_a_burst_of_calls_is_one_refresh() -> None:
+    bus = InProcessBus()
+    feed = FiguresFeed(hub=Hub(), db=None, zones={}, did_team=lambda _d: None, rule=ServiceLevelRule(),  # type: ignore[arg-type]
+                       debounce_s=0.05, interval_s=60)
+    refreshed = asyncio.Event()
+    count = 0
+
+    async def refresh() -> None:
+        nonlocal count
+        count += 1
+        refreshed.set()
+
+    feed.refresh = refresh  # type: ignore[method-assign]
+    feed.attach(bus)
+    task = asyncio.create_task(feed.run())
+    try:
+        for n in range(20):
+            bus.publish(logged(n))
+        await asyncio.wait_for(refreshed.wait(), 5)
+        assert count == 1 and not feed.wanted.is_set()
+    finally:
+        task.cancel()
+
+
+def miss(call_id: str, team: str, started_s: float, outcome: str = "missed") -> CallFact:
+    return CallFact(call_id=call_id, team=team, started_s=started_s, ended_s=started_s + 10, outcome=outcome,
+                    wait_s=10, talk_s=0)
+
+
+def test_todays_missed_per_team_newest_first_within_each_teams_day() -> None:
+    periods: dict[str | None, Period] = {"A": Period(1000, 2000, UTC), "B": Period(1500, 2500, UTC)}
+    calls = [
+        miss("a-yesterday", "A", 999),
+        miss("a-answered", "A", 1100, "answered"),
+        *(miss(f"a{n}", "A", 1100 + n) for n in range(MAX_RECENT_MISSED + 1)),
+        miss("b-before-its-day", "B", 1400),
+        miss("b", "B", 1600, "abandoned"),
+        miss("nobodys", "C", 1600),
+    ]
+    ids = [c.call_id for c in todays_missed(calls, periods)]
+    assert ids[0] == f"a{MAX_RECENT_MISSED}" and "a0" not in ids and len(ids) == MAX_RECENT_MISSED + 1
+    assert ids[-1] == "b" and not {"a-yesterday", "a-answered", "b-before-its-day", "nobodys"} & set(ids)
