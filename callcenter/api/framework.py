@@ -254,7 +254,7 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
             "tags": [route.tag],
             "operationId": route.handler.__name__,
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+                {"name": name, "in": "path", "required": True, "schema": {"type": _PATH_TYPES.get(name, "string")}}
                 for name in _path_params(route.path)
             ]
             + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in route.query],
@@ -311,6 +311,10 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
         },
         "security": [{"bearer": []}],
     }
+
+
+# Record ids are integers (read with path_int); call ids (Asterisk Linkedids) and agent extensions are strings.
+_PATH_TYPES = {"id": "integer"}
 
 
 def _path_params(path: str) -> list[str]:

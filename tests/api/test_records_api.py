@@ -224,6 +224,10 @@ async def test_openapi_document_is_valid_and_lists_every_route(world: World) -> 
     declared = {(r.path, r.method.lower()) for m in API_MODULES for r in m.api.routes}
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
     assert declared == documented
+    # Record ids are integers; call ids ("1700000000.12") and extensions are strings.
+    types = {p["name"]: p["schema"]["type"] for ops in spec["paths"].values() for op in ops.values()
+             for p in op["parameters"] if p["in"] == "path"}
+    assert types == {"id": "integer", "call_id": "string", "agent": "string", "e164": "string"}
 
 
 async def test_agent_extensions_never_become_records(world: World) -> None:
