@@ -1,9 +1,16 @@
 """Every finished call into the CRM: one call activity, a lead for an unknown number, a callback for a missed call.
 
-Fed by `CallEnded` / `RecordingReady` from the bus. Writes happen in one task, in event order, each call in its own
-transaction. Everything is idempotent by call id (the Asterisk Linkedid): a replay, a resync or a second service
-instance never makes a second activity, lead or merged miss, because the database refuses the duplicate (unique
-call id on activities, unique phone on records, one open callback per number) and we then update instead.
+Fed by `CallEnded` / `RecordingReady` / agents leaving wrap-up (`AgentStateChanged`) from the bus. Writes happen
+in one task, in event order, each call in its own transaction. Everything is idempotent by call id (the Asterisk
+Linkedid): a replay, a resync or a second service instance never makes a second activity, lead or merged miss,
+because the database refuses the duplicate (unique call id on activities, unique phone on records, one open
+callback per number) and we then update instead.
+
+Wrap-up (after-call work) is booked on the call it followed, as spells keyed by agent and start (``call_meta``
+``wrapup_spells``) with their sum in ``call_meta.wrapup_s``, which the reports add to talk time for AHT. Keyed spells
+make a replayed event a no-op and let a call have several (a pause in the middle, a transfer's two agents). A spell
+that ends before its call's activity exists (the first agent of a transfer) is held and written with the activity.
+No wrap-up configured means no spells and no ``wrapup_s`` at all: unknown, never a made-up 0.
 """
 
 from __future__ import annotations
@@ -20,8 +27,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.automation.facts import CallLogged, LeadCreated
-from callcenter.events import CallDirection, CallEnded, CallOutcome, CallRouted, EventBus, RecordingReady
+from callcenter.automation.facts import CallLogged, LeadCreated, WrapUpLogged
+from callcenter.events import (
+    AgentStateChanged,
+    CallDirection,
+    CallEnded,
+    CallOutcome,
+    CallRouted,
+    EventBus,
+    RecordingReady,
+)
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.db import Database
@@ -63,12 +78,28 @@ class BridgeRules:
 
 
 MAX_ROUTED_CALLS = 20_000  # calls whose decisions are held until they end (a lost CallEnded must not leak)
+MAX_HELD_WRAPUPS = 20_000  # calls whose wrap-up spells wait for their activity (same reason)
 
 _DIRECTION = {CallDirection.INBOUND: Direction.INBOUND, CallDirection.OUTBOUND: Direction.OUTBOUND}
 
 
 def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+def _spell(left: AgentStateChanged) -> dict[str, Any]:
+    """One wrap-up spell as call_meta keeps it. Rounded to what Asterisk's timestamps carry, so the key (agent,
+    start) compares equal after a JSON round trip on either database."""
+    assert left.wrapup_since_s is not None and left.wrapup_s is not None
+    return {"agent": left.agent, "started_s": round(left.wrapup_since_s, 6), "wrapup_s": round(left.wrapup_s, 3)}
+
+
+def with_wrapup_spells(meta: dict[str, Any], spells: list[dict[str, Any]]) -> dict[str, Any]:
+    """``meta`` with ``spells`` booked once each (by agent and start) and ``wrapup_s`` the sum of all booked."""
+    booked = {(s["agent"], s["started_s"]): s for s in meta.get("wrapup_spells", ())}
+    booked.update(((s["agent"], s["started_s"]), s) for s in spells)
+    ordered = sorted(booked.values(), key=lambda s: (s["started_s"], s["agent"]))
+    return {**meta, "wrapup_spells": ordered, "wrapup_s": round(sum(s["wrapup_s"] for s in ordered), 3)}
 
 
 def _mentions(task: Task, call_id: str) -> bool:
@@ -104,11 +135,19 @@ class CrmBridge:
         self.idle.set()
         # Routing decisions of calls still going on, written into their activity when they end.
         self.routes: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
+        # Wrap-up spells of calls not written yet, by call id: written with the activity.
+        self.held_wrapups: collections.OrderedDict[str, list[dict[str, Any]]] = collections.OrderedDict()
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(self._enqueue, event_type=CallEnded)
         bus.subscribe(self._enqueue, event_type=RecordingReady)
         bus.subscribe(self._routed, event_type=CallRouted)
+        bus.subscribe(self._agent_changed, event_type=AgentStateChanged)
+
+    def _agent_changed(self, event: AgentStateChanged) -> None:
+        # Through the writer's queue, so a wrap-up is handled in bus order with its call's CallEnded.
+        if event.wrapup_call_id is not None:
+            self._enqueue(event)
 
     def _routed(self, event: CallRouted) -> None:
         decision = {
@@ -152,6 +191,8 @@ class CrmBridge:
             await self.record_call(event)
         elif isinstance(event, RecordingReady):
             await self.attach_recording(event)
+        elif isinstance(event, AgentStateChanged) and event.wrapup_call_id is not None:
+            await self.record_wrapup(event)
 
     # -- the call activity --------------------------------------------------------------------------------------
 
@@ -172,6 +213,9 @@ class CrmBridge:
                                     source="phone", channel=call.did, call_id=call.call_id)
                     )
             activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
+            held = self.held_wrapups.get(call.call_id)
+            if held:
+                activity.call_meta = with_wrapup_spells(activity.call_meta, held)
             if number is not None and call.direction is CallDirection.INBOUND and call.outcome in MISSED:
                 await self._merge_missed(session, call, number.e164, owner)
             elif number is not None and call.direction is not CallDirection.INTERNAL:
@@ -184,6 +228,7 @@ class CrmBridge:
                     responsible_id=owner.responsible_id if owner else None, agent_user_id=answered_by,
                 )
             )
+        self.held_wrapups.pop(call.call_id, None)  # only now: a failed write keeps them for the next try
         log.info("call written: activity %d %s", activity.id, call.outcome, extra={"call_id": call.call_id})
         # Facts go out only once they are committed, so a rule never sees a record that was rolled back.
         if self.publish is not None:
@@ -317,6 +362,37 @@ class CrmBridge:
             setattr(existing, key, value)
         await session.flush()
         return existing
+
+    # -- wrap-up ------------------------------------------------------------------------------------------------
+
+    async def record_wrapup(self, left: AgentStateChanged) -> None:
+        """Book the wrap-up spell ``left`` ends on its call's activity, or hold it until the activity is written."""
+        call_id = left.wrapup_call_id
+        assert call_id is not None
+        spell = _spell(left)
+        async with self.db.session() as session:
+            # Locked: the API writes call_meta of the same row (a link chosen during the call).
+            activity = await session.scalar(select(Activity).where(Activity.call_id == call_id).with_for_update())
+            if activity is None:
+                self._hold_wrapup(call_id, spell)
+                return
+            meta = with_wrapup_spells(activity.call_meta, [spell])
+            if meta == activity.call_meta:
+                return  # a replay
+            activity.call_meta = meta
+            fact = WrapUpLogged(call_id=call_id, activity_id=activity.id, agent=left.agent, wrapup_s=meta["wrapup_s"])
+        log.info("wrap-up of %s: %.1f s (call total %.1f s)", left.agent, spell["wrapup_s"], fact.wrapup_s,
+                 extra={"call_id": call_id})
+        if self.publish is not None:
+            self.publish(fact)
+
+    def _hold_wrapup(self, call_id: str, spell: dict[str, Any]) -> None:
+        held = self.held_wrapups.setdefault(call_id, [])
+        if spell not in held:
+            held.append(spell)
+        while len(self.held_wrapups) > MAX_HELD_WRAPUPS:
+            lost, _ = self.held_wrapups.popitem(last=False)
+            log.warning("wrap-up of a call never written dropped", extra={"call_id": lost})
 
     # -- callbacks ----------------------------------------------------------------------------------------------
 

@@ -152,12 +152,28 @@ class CallEnded:
 
 @_dc
 class AgentStateChanged:
+    """``call_id``: the call the new state is about (ringing, talking; for WRAP_UP the call whose leg just ended).
+
+    A change *out of* WRAP_UP also says which call that wrap-up was for and when it began, so a consumer can book
+    the after-call work on the call without pairing events itself: the spell is [``wrapup_since_s``, ``at_s``]. One
+    call's wrap-up can be several spells (a pause or a phone ringing before its timer ran out, then back to WRAP_UP).
+    """
+
     agent: str
     at_s: float
     state: AgentState
     previous: AgentState | None
     reason: str | None = None  # pause reason
     call_id: str | None = None
+    wrapup_call_id: str | None = None
+    wrapup_since_s: float | None = None
+
+    @property
+    def wrapup_s(self) -> float | None:
+        """Length of the wrap-up spell this change ends; None when it does not leave WRAP_UP."""
+        if self.wrapup_since_s is None:
+            return None
+        return max(self.at_s - self.wrapup_since_s, 0.0)  # event times may be microseconds out of order
 
 
 @_dc

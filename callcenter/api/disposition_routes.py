@@ -1,6 +1,10 @@
 """The agent's wrap-up of a call: ``POST /api/v1/calls/{call_id}/disposition`` (disposition, notes, a promised
 callback). Only the agent who handled the call, their supervisor or an admin may set it; see crm_core.dispositions
-for idempotency and how it stays safe beside the CRM writer."""
+for idempotency and how it stays safe beside the CRM writer.
+
+Saving is the agent saying they are done with the call: if the asker is still in wrap-up *for this call*, it ends
+once the save is committed, by the same path as ``POST /api/v1/agents/{ext}/wrapup-end`` (``wrapup_ended`` in the
+answer). A supervisor's correction, a stale save of an older call or a save during the call ends nobody's wrap-up."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.automation.facts import CallLogged
 from crm_core import dispositions
 from crm_core.errors import Invalid, NotFound
-from crm_core.models import Activity, Direction, Disposition
+from crm_core.models import Activity, Direction, Disposition, User
 from crm_core.phones import try_normalize
 from crm_core.schemas import In
 from crm_core.types import utcnow
@@ -53,6 +57,7 @@ class DispositionOut(BaseModel):
     disposition_at: datetime
     callback_task_id: int | None
     callback_due_at: datetime | None
+    wrapup_ended: bool = False  # this save ends the asker's wrap-up of this call: their phone is offered calls again
 
 
 def check_callback(body: DispositionIn, now: datetime) -> None:
@@ -72,6 +77,20 @@ def _live_call(call: Call, call_id: str) -> Any:
     from callcenter.app import LIVE  # the composition root owns these keys
 
     return next((c for c in call.request.app[LIVE].tracker.open_calls() if c.call_id == call_id), None)
+
+
+async def _end_my_wrapup_after_commit(call: Call, call_id: str) -> bool:
+    """If the asker's phone is in wrap-up for this call, end it once the save is committed (a failed save must not
+    release the agent). True when it will end."""
+    from callcenter.app import LIVE
+
+    me = call.principal.user_id
+    extension = await call.session.scalar(select(User.extension).where(User.id == me)) if me is not None else None
+    live = call.request.app[LIVE]
+    if not extension or live.wrapup_call(extension) != call_id:
+        return False
+    call.after_commit.append(lambda: live.end_wrapup(extension, call_id=call_id))
+    return True
 
 
 async def _writer_caught_up(call: Call, call_id: str) -> bool:
@@ -148,6 +167,7 @@ async def set_disposition(call: Call) -> Any:
         customer_e164=_customer(call, activity, live),
         now=now,
     )
+    wrapup_ended = await _end_my_wrapup_after_commit(call, call_id)
     return DispositionOut(
         call_id=call_id,
         activity_id=activity.id,
@@ -156,6 +176,7 @@ async def set_disposition(call: Call) -> Any:
         disposition_at=now,
         callback_task_id=task.id if task is not None else None,
         callback_due_at=task.due_at if task is not None else None,
+        wrapup_ended=wrapup_ended,
     )
 
 

@@ -43,6 +43,22 @@ class CallLogged(Fact):
 
 
 @dataclass(frozen=True, slots=True)
+class WrapUpLogged(Fact):
+    """An agent's wrap-up (after-call work) booked on a call's activity, which changes the call's handle time. No
+    rule reacts to it (not in FACT_NAMES); the wallboard's figures refresh on it."""
+
+    call_id: str
+    activity_id: int
+    agent: str
+    wrapup_s: float  # the call's wrap-up so far: every agent's, every spell
+    name = "call.wrapped_up"
+
+    @property
+    def key(self) -> str:
+        return f"wrapup:{self.call_id}:{self.wrapup_s}"
+
+
+@dataclass(frozen=True, slots=True)
 class LeadCreated(Fact):
     lead_id: int
     number: str | None

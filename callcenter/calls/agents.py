@@ -5,6 +5,10 @@ Facts per agent: device state (DeviceStateChange, or the Status of a queue membe
 and the end of the agent's last talk (for wrap-up). The state shown to the rest of the system is derived from them
 by one precedence rule (``AgentBook._derive``) and an ``AgentStateChanged`` is emitted only when it changes.
 
+Wrap-up belongs to a call: the one whose talked leg ended. The change into WRAP_UP names it (``call_id``) and every
+change out of it names it again with the spell's start (``wrapup_call_id``, ``wrapup_since_s``), whatever ended it:
+the timer, the agent, a pause, a new call or the phone going offline.
+
 Time is always passed in (event timestamps); nothing here reads the clock.
 """
 
@@ -48,8 +52,12 @@ class AgentRecord:
     queues: dict[str, str | None] = field(default_factory=dict)
     legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # leg uniqueid -> (call_id, leg state)
     wrapup_until_s: float | None = None
+    wrapup_call_id: str | None = None  # the call the pending wrap-up is for
     state: AgentState | None = None
     reason: str | None = None
+    # As last emitted: the call the shown state is about and when it began (closes a wrap-up spell).
+    call_id: str | None = None
+    since_s: float | None = None
 
 
 class AgentBook:
@@ -122,10 +130,14 @@ class AgentBook:
 
     def leg_ended(self, agent: str, leg: str, at_s: float, *, talked: bool, wrapup: bool = True) -> None:
         rec = self.agents.get(agent)
-        if rec is None or rec.legs.pop(leg, None) is None:
+        if rec is None:
+            return
+        ended = rec.legs.pop(leg, None)
+        if ended is None:
             return
         if talked and wrapup and self.wrapup_s > 0:
             rec.wrapup_until_s = at_s + self.wrapup_s
+            rec.wrapup_call_id = ended[0]
             heapq.heappush(self._deadlines, (rec.wrapup_until_s, agent))
         self._refresh(rec, at_s)
 
@@ -136,17 +148,27 @@ class AgentBook:
             until, agent = heapq.heappop(deadlines)
             rec = self.agents.get(agent)
             if rec is not None and rec.wrapup_until_s == until:
-                rec.wrapup_until_s = None
+                rec.wrapup_until_s = rec.wrapup_call_id = None
                 self._refresh(rec, until)
 
-    def end_wrapup(self, agent: str, at_s: float) -> bool:
-        """The agent says they are done early. False when they were not in wrap-up."""
+    def end_wrapup(self, agent: str, at_s: float, *, call_id: str | None = None) -> bool:
+        """The agent says they are done early. False when they were not in wrap-up (with ``call_id``: not in the
+        wrap-up of that call, e.g. a later call's has replaced it)."""
         rec = self.agents.get(agent)
         if rec is None or rec.wrapup_until_s is None or rec.wrapup_until_s <= at_s:
             return False
-        rec.wrapup_until_s = None  # the heap entry no longer matches and is skipped by tick()
+        if call_id is not None and rec.wrapup_call_id != call_id:
+            return False
+        rec.wrapup_until_s = rec.wrapup_call_id = None  # the heap entry no longer matches and is skipped by tick()
         self._refresh(rec, at_s)
         return True
+
+    def wrapup_call(self, agent: str, at_s: float) -> str | None:
+        """The call whose wrap-up ``agent`` still has pending at ``at_s`` (shown, or under a pause), else None."""
+        rec = self.agents.get(agent)
+        if rec is None or rec.wrapup_until_s is None or rec.wrapup_until_s <= at_s:
+            return None
+        return rec.wrapup_call_id
 
     @property
     def next_deadline_s(self) -> float | None:
@@ -176,16 +198,22 @@ class AgentBook:
             if reason is not None:
                 return AgentState.PAUSED, reason or None, None
         if rec.wrapup_until_s is not None and rec.wrapup_until_s > at_s:
-            return AgentState.WRAP_UP, None, None
+            return AgentState.WRAP_UP, None, rec.wrapup_call_id
         return AgentState.AVAILABLE, None, None
 
     def _refresh(self, rec: AgentRecord, at_s: float) -> None:
         state, reason, call_id = self._derive(rec, at_s)
-        if state is rec.state and reason == rec.reason:
+        wrapup = AgentState.WRAP_UP
+        # Wrap-up for another call is a new wrap-up even without a state change: the old one must be closed.
+        if state is rec.state and reason == rec.reason and (state is not wrapup or call_id == rec.call_id):
             return
         previous = rec.state
-        rec.state = state
-        rec.reason = reason
+        left_wrapup = previous is wrapup
         self._out.append(
-            AgentStateChanged(agent=rec.agent, at_s=at_s, state=state, previous=previous, reason=reason, call_id=call_id)
+            AgentStateChanged(
+                agent=rec.agent, at_s=at_s, state=state, previous=previous, reason=reason, call_id=call_id,
+                wrapup_call_id=rec.call_id if left_wrapup else None,
+                wrapup_since_s=rec.since_s if left_wrapup else None,
+            )
         )
+        rec.state, rec.reason, rec.call_id, rec.since_s = state, reason, call_id, at_s

@@ -54,11 +54,16 @@ class LiveCalls:
             return AgentState.OFFLINE, None
         return record.state, record.reason
 
-    def end_wrapup(self, agent: str) -> bool:
-        ended, events = self.tracker.end_wrapup(agent, time.time())
+    def end_wrapup(self, agent: str, *, call_id: str | None = None) -> bool:
+        """End the agent's wrap-up now (with ``call_id``: only the wrap-up of that call); False when there is none."""
+        ended, events = self.tracker.end_wrapup(agent, time.time(), call_id=call_id)
         for event in events:
             self.bus.publish(event)
         return ended
+
+    def wrapup_call(self, agent: str) -> str | None:
+        """The call whose wrap-up the agent has pending now, if any."""
+        return self.tracker.agents.wrapup_call(agent, max(time.time(), self.tracker.now_s))
 
     async def run_wrapup_timer(self, *, interval_s: float = 1.0) -> None:
         """Wrap-up must end on a quiet line too; the tracker itself has no clock."""

@@ -178,13 +178,15 @@ class CallTracker:
         elif t > self._now_s:
             self._now_s = t
         self.stats.events += 1
+        # Wrap-ups due by now end first, at their deadline: an event that comes later (the next call ringing) must
+        # not stretch the wrap-up to its own time.
+        if self.agents._deadlines:
+            self.agents.tick(t)
         if self._pending_starts:
             self._settle_pending(event)
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event, t)
-        if self.agents._deadlines:
-            self.agents.tick(t)
         return self._flush()
 
     def tick(self, now_s: float) -> Sequence[Any]:
@@ -194,9 +196,10 @@ class CallTracker:
         self.agents.tick(now_s)
         return self._flush()
 
-    def end_wrapup(self, agent: str, now_s: float) -> tuple[bool, Sequence[Any]]:
-        """(was in wrap-up, events): the agent ends wrap-up before its timer."""
-        ended = self.agents.end_wrapup(agent, max(now_s, self._now_s))
+    def end_wrapup(self, agent: str, now_s: float, *, call_id: str | None = None) -> tuple[bool, Sequence[Any]]:
+        """(was in wrap-up, events): the agent ends wrap-up before its timer; with ``call_id`` only the wrap-up of
+        that call."""
+        ended = self.agents.end_wrapup(agent, max(now_s, self._now_s), call_id=call_id)
         return ended, self._flush()
 
     def begin_resync(self) -> None:
@@ -220,6 +223,7 @@ class CallTracker:
             return _EMPTY
         if at_s > self._now_s:
             self._now_s = at_s
+        self.agents.tick(at_s)  # wrap-ups that ran out during the gap end at their deadline, before the snapshot
         if channels_complete is not None:
             rs.channels_complete = channels_complete
         if members_complete is not None:

@@ -2,9 +2,9 @@
 
 One refresh serves every screen: it reads the calls once (``team_report``, the very function behind
 ``GET /api/v1/reports/team-figures``), computes each team's figures for its own "today", and the hub pushes only
-what changed. A refresh is asked for by what changes the figures (a call written, a callback overdue, an API write)
-and runs ``debounce_s`` after the first ask, so a burst of calls costs one query; it also runs every ``interval_s``,
-because callbacks become overdue and days roll over without any event.
+what changed. A refresh is asked for by what changes the figures (a call or its wrap-up written, a callback overdue,
+an API write) and runs ``debounce_s`` after the first ask, so a burst of calls costs one query; it also runs every
+``interval_s``, because callbacks become overdue and days roll over without any event.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import asdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from callcenter.automation.facts import CallbackOverdue, CallLogged
+from callcenter.automation.facts import CallbackOverdue, CallLogged, WrapUpLogged
 from callcenter.events import CallEnded, EventBus
 from callcenter.reports import store
 from callcenter.reports.figures import CallFact, ServiceLevelRule
@@ -65,7 +65,7 @@ class FiguresFeed:
         self.wanted = asyncio.Event()
 
     def attach(self, bus: EventBus) -> None:
-        for event_type in (CallLogged, CallbackOverdue, CallEnded):
+        for event_type in (CallLogged, CallbackOverdue, CallEnded, WrapUpLogged):
             bus.subscribe(self.poke, event_type=event_type)
 
     def poke(self, *_why: Any) -> None:

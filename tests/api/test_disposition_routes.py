@@ -236,3 +236,51 @@ async def test_a_wrap_up_sent_as_the_call_ends_waits_for_the_writer(world: World
     finally:
         bridge.idle.set()
     assert status == 503 and err["error"]["code"] == "unavailable"
+
+
+def in_wrapup(world: World, agent: str, call_id: str, *, ended_s_ago: float) -> None:
+    """The live model as after ``agent`` talked on ``call_id``: its leg ended ``ended_s_ago`` seconds ago."""
+    import time
+
+    from callcenter.app import LIVE
+    from callcenter.calls.agents import TALKING_LEG
+
+    live = world.client.app[LIVE]
+    ended_s = time.time() - ended_s_ago
+    live.tracker.agents.device(agent, "NOT_INUSE", ended_s - 60.0)
+    live.tracker.agents.leg(agent, f"leg-{call_id}", call_id, TALKING_LEG, ended_s - 30.0)
+    live.tracker.agents.leg_ended(agent, f"leg-{call_id}", ended_s, talked=True)
+    live.tick(ended_s)  # publishes what the model emitted
+
+
+def state_of(world: World, agent: str) -> str:
+    from callcenter.app import LIVE
+
+    return str(world.client.app[LIVE].agent_state(agent)[0])
+
+
+async def test_saving_the_wrap_up_ends_the_agents_wrap_up_of_that_call(make_world: Any) -> None:
+    world = await make_world(CALLCENTER_CALLS__WRAPUP_S="300")
+    await logged(world, "1795390003.1")
+    in_wrapup(world, "1002", "1795390003.1", ended_s_ago=20.0)
+    # Their supervisor correcting it does not release the agent.
+    save = ("POST", "/api/v1/calls/1795390003.1/disposition", {"disposition": "sale"})
+    status, out = await world.call(world.sup_a, *save)
+    assert (status, out["wrapup_ended"], state_of(world, "1002")) == (200, False, "wrap-up")
+    status, out = await world.call(world.agent_a1, *save)
+    assert (status, out["wrapup_ended"], state_of(world, "1002")) == (200, True, "available")
+    # The wrap-up it ended is booked on the call, by the CRM writer: about the 20 s the agent took.
+    await asyncio.wait_for(world.client.app[CRM_BRIDGE].idle.wait(), 10)
+    assert (await activity_of(world, "1795390003.1")).call_meta["wrapup_s"] == pytest.approx(20.0, abs=5.0)
+    status, out = await world.call(world.agent_a1, *save)
+    assert (status, out["wrapup_ended"]) == (200, False)  # nothing left to end
+
+
+async def test_saving_an_older_call_leaves_the_wrap_up_of_the_newer_one(make_world: Any) -> None:
+    world = await make_world(CALLCENTER_CALLS__WRAPUP_S="300")
+    await logged(world, "1795390004.1")
+    await logged(world, "1795390004.2")
+    in_wrapup(world, "1002", "1795390004.2", ended_s_ago=5.0)
+    status, out = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390004.1/disposition",
+                                   {"disposition": "sale"})
+    assert (status, out["wrapup_ended"], state_of(world, "1002")) == (200, False, "wrap-up")

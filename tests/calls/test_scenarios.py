@@ -209,9 +209,22 @@ def test_agent_states_through_a_queue_call_with_wrapup(traces_dir: Path) -> None
     (ended,) = [e for e in domain if isinstance(e, CallEnded)]
     wrapup = [e for e in domain if isinstance(e, AgentStateChanged) and e.state is AgentState.WRAP_UP]
     assert wrapup[0].at_s == pytest.approx(ended.ended_s, abs=0.002)
+    assert wrapup[0].call_id == ended.call_id  # the wrap-up belongs to the call whose leg ended
     assert tracker.tick(ended.ended_s + 9.9) == ()  # not yet
     (back,) = tracker.tick(ended.ended_s + 10.0)
     assert (back.agent, back.state, back.previous) == ("1002", AgentState.AVAILABLE, AgentState.WRAP_UP)
+    assert (back.wrapup_call_id, back.wrapup_since_s) == (ended.call_id, wrapup[0].at_s)
+    assert back.wrapup_s == pytest.approx(10.0)  # ends at its deadline, not at the later tick
+
+
+def test_a_replay_gives_the_same_wrapup_events(traces_dir: Path) -> None:
+    def wrapups() -> list[AgentStateChanged]:
+        tracker, domain = run(traces_dir / "queue_answered.ami", wrapup_s=10.0)
+        return [e for e in [*domain, *tracker.tick(tracker.now_s + 60.0)]
+                if isinstance(e, AgentStateChanged) and AgentState.WRAP_UP in (e.state, e.previous)]
+
+    first = wrapups()
+    assert len(first) == 2 and first == wrapups()
 
 
 def test_agent_states_in_ring_no_answer_fallback(traces_dir: Path) -> None:

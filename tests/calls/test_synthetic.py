@@ -197,3 +197,31 @@ def test_originate_local_agent_to_agent() -> None:
     assert (ended.direction, ended.outcome, ended.answered_by, ended.agents_rung) == (
         "outbound", "answered", "1003", ("1002", "1003"))
     assert abs(ended.talk_s - 10.004) < 1e-4
+
+
+def test_a_wrapup_ends_at_its_deadline_even_when_the_next_event_comes_later() -> None:
+    pbx = Pbx()
+    pbx.tracker = CallTracker(wrapup_s=10.0)
+
+    def internal_call(n: int) -> None:
+        a, b = f"9.{n}", f"9.{n + 1}"
+        pbx.new(f"PJSIP/1001-0000000{n}", a, a, state=4, caller="1001", exten="1002")
+        pbx.new(f"PJSIP/1002-0000000{n + 1}", b, a, state=0, caller="1002")
+        pbx.dial_begin(a, b, "1002")
+        pbx.state(b, 5)
+        pbx.state(b, 6, dt=3.0)
+        pbx.dial_end(a, b, "ANSWER")
+        pbx.state(a, 6)
+        pbx.hangup(b, dt=20.0)
+        pbx.hangup(a)
+
+    internal_call(1)
+    pbx.t += 60.0  # the next call comes long after the wrap-up ran out, and no timer ticked in between
+    internal_call(3)
+    left = [e for e in pbx.domain if isinstance(e, AgentStateChanged) and e.wrapup_call_id]
+    # 1001's new call starts with its own phone's first event: the wrap-up still ends at its deadline, not then.
+    assert [(e.agent, e.wrapup_call_id, str(e.state)) for e in left] == [
+        ("1002", "9.1", "available"), ("1001", "9.1", "available"),
+    ]
+    assert all(abs(e.wrapup_s - 10.0) < 1e-6 for e in left)
+    assert pbx.agent_states("1001") == ["talking", "wrap-up", "available", "talking", "wrap-up"]
