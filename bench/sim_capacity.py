@@ -3,8 +3,9 @@ calls per second, stepped up until the FastAGI route latency p99 passes 50 ms (t
 
 Three processes, so each one's CPU is its own:
   service     the whole service as `callcenter serve` builds it (build_app: AMI session and live model, FastAGI
-              routing with the CRM lookup on SQLite, CRM writer, recording ingest, wallboard hub), on a seeded CRM
-              (the demo's customers and deals, plus as many agents as the largest step needs)
+              routing with the CRM lookup, CRM writer, recording ingest, wallboard hub) on a fresh, seeded CRM database
+              (--db: SQLite, the embedded default, or PostgreSQL) holding the demo's customers and deals, plus as
+              many agents as the largest step needs
   simulator   callcenter.pbxsim in real time (speed 1): AMI server, dialplan, queues, desk phones; it places Poisson
               calls and times every FastAGI session from connect to close, which is the route latency Asterisk sees
   baseline    a bare panoramisk FastAGI handler that does nothing, driven by the same simulator traffic with no AMI
@@ -13,10 +14,12 @@ Three processes, so each one's CPU is its own:
 Each step targets C concurrent calls: arrivals at C / talk_s calls per second (Little's law), agents = 1.3 x C so
 calls are answered at once; the step ramps for one talk time, then measures for --measure-s seconds. Between
 steps the simulator drains every call. Agents answer after 1-2 s; callers are 50% known customers (owner routing),
-50% new numbers (each becomes a lead: the CRM writer works too). Recording audio is off (disk, not the service).
+50% new numbers (each becomes a lead: the CRM writer works too). The simulator writes the recordings (WAV, one
+per leg) and the service ingests them into its store, as beside Asterisk.
 
 Prints a table, then ONE JSON line. Usage:
-  python bench/sim_capacity.py [--steps 10,25,50,100,150,200] [--talk-s 10] [--measure-s 20] [--quick]
+  python bench/sim_capacity.py [--db sqlite|postgresql] [--steps 10,25,50,100,150,200] [--talk-s 10]
+                               [--measure-s 20] [--no-baseline] [--quick]
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 P99_LIMIT_MS = 50.0
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIRST_EXTENSION = 2000
 DID = "8001"
 
@@ -78,14 +82,41 @@ async def _seed(url: str, agents: int) -> list[str]:
     return sorted(crm.customers)
 
 
-async def _serve_ours(conn: Connection, ami_port: int, agents: int, workdir: str) -> None:
+async def _database(db: str, workdir: str) -> str:
+    """A fresh CRM database for this run: a SQLite file (the embedded default) or a PostgreSQL database."""
+    if db == "sqlite":
+        return f"sqlite+aiosqlite:///{workdir}/cc.sqlite3"
+    import asyncpg
+
+    name = f"cc_capacity_{os.getpid()}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+async def _drop_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        import asyncpg
+
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+async def _serve_ours(conn: Connection, ami_port: int, agents: int, workdir: str, db: str) -> None:
     from aiohttp import web
 
     from callcenter.app import AGI, AMI, build_app
     from callcenter.config import load_settings
     from callcenter.pbxsim.demo_crm import TEAM
 
-    url = f"sqlite+aiosqlite:///{workdir}/cc.sqlite3"
+    url = await _database(db, workdir)
     customers = await _seed(url, agents)
     settings = load_settings(environ={
         "CALLCENTER_DATABASE__URL": url,
@@ -107,6 +138,7 @@ async def _serve_ours(conn: Connection, ami_port: int, agents: int, workdir: str
     conn.send({"agi_port": app[AGI].port, "customers": customers})
     await _answer_stats(conn)
     await runner.cleanup()
+    await _drop_database(url)
 
 
 async def _serve_bare(conn: Connection) -> None:
@@ -132,9 +164,9 @@ async def _answer_stats(conn: Connection) -> None:
         conn.send(time.process_time() if msg == "cpu" else None)
 
 
-def server_main(kind: str, conn: Connection, ami_port: int, agents: int, workdir: str) -> None:
+def server_main(kind: str, conn: Connection, ami_port: int, agents: int, workdir: str, db: str) -> None:
     logging.basicConfig(level=logging.ERROR)
-    runner = _serve_ours(conn, ami_port, agents, workdir) if kind == "ours" else _serve_bare(conn)
+    runner = _serve_ours(conn, ami_port, agents, workdir, db) if kind == "ours" else _serve_bare(conn)
     asyncio.run(runner)
 
 
@@ -151,7 +183,7 @@ async def _simulate(conn: Connection, agents: int, workdir: str, seed: int) -> N
     sim = Simulator(
         settings=SimulatorSettings(
             phones=tuple(AgentPhone(extension=e, answer_delay_s=(1.0, 2.0)) for e in exts),
-            monitor_dir=Path(workdir) / "rec", record_audio=False, seed=seed,
+            monitor_dir=Path(workdir) / "rec", seed=seed,
         ),
         clock=RealtimeClock(speed=1.0),
     )
@@ -218,7 +250,8 @@ def simulator_main(conn: Connection, agents: int, workdir: str, seed: int) -> No
 # -- the driver ----------------------------------------------------------------------------------------------------
 
 
-def run(kind: str, steps: list[int], *, talk_s: float, measure_s: float, seed: int) -> dict[int, dict[str, Any]]:
+def run(kind: str, steps: list[int], *, talk_s: float, measure_s: float, seed: int,
+        db: str = "sqlite") -> dict[int, dict[str, Any]]:
     agents = int(max(steps) * 1.3) + 4
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix=f"cc_capacity_{kind}_") as workdir:
@@ -227,7 +260,8 @@ def run(kind: str, steps: list[int], *, talk_s: float, measure_s: float, seed: i
         sim.start()
         ami_port = sim_conn.recv()
         srv_conn, srv_child = ctx.Pipe()
-        srv = ctx.Process(target=server_main, args=(kind, srv_child, ami_port, agents, workdir), daemon=True)
+        srv = ctx.Process(target=server_main, args=(kind, srv_child, ami_port, agents, workdir, db),
+                          daemon=True)
         srv.start()
         hello = srv_conn.recv()
         results: dict[int, dict[str, Any]] = {}
@@ -263,30 +297,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--measure-s", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="smoke run: steps 5,10, 5 s talk, 5 s windows")
+    ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the service's CRM database: the embedded default or PostgreSQL on 127.0.0.1:5432")
+    ap.add_argument("--no-baseline", action="store_true", help="ours only (e.g. while profiling it)")
     args = ap.parse_args(argv)
     steps = [int(s) for s in args.steps.split(",")]
     talk_s, measure_s = args.talk_s, args.measure_s
     if args.quick:
         steps, talk_s, measure_s = [5, 10], 5.0, 5.0
-    print(f"whole service vs PBX simulator on loopback, {os.cpu_count()} cores; steps {steps} concurrent calls, "
+    print(f"whole service ({args.db}) vs PBX simulator on loopback, {os.cpu_count()} cores; steps {steps} concurrent calls, "
           f"talk {talk_s:g} s, {measure_s:g} s windows", flush=True)
-    ours = run("ours", steps, talk_s=talk_s, measure_s=measure_s, seed=args.seed)
-    bare = run("bare", steps, talk_s=talk_s, measure_s=measure_s, seed=args.seed)
+    ours = run("ours", steps, talk_s=talk_s, measure_s=measure_s, seed=args.seed, db=args.db)
+    bare = {} if args.no_baseline else run("bare", steps, talk_s=talk_s, measure_s=measure_s, seed=args.seed)
     curve = []
     for c in steps:
-        row = {"concurrent_target": c, **ours[c], "baseline_p50_ms": bare[c]["route_p50_ms"],
-               "baseline_p99_ms": bare[c]["route_p99_ms"],
-               "p99_ratio_vs_bare": round(ours[c]["route_p99_ms"] / bare[c]["route_p99_ms"], 2)}
+        row = {"concurrent_target": c, **ours[c]}
+        if c in bare:
+            row |= {"baseline_p50_ms": bare[c]["route_p50_ms"], "baseline_p99_ms": bare[c]["route_p99_ms"],
+                    "p99_ratio_vs_bare": round(ours[c]["route_p99_ms"] / bare[c]["route_p99_ms"], 2)}
         curve.append(row)
     within = [r for r in curve if r["route_p99_ms"] <= P99_LIMIT_MS and r["answered_share"] >= 0.95]
     best = max(within, key=lambda r: r["concurrent_mean"], default=None)
     print(json.dumps({
         "bench": "sim_capacity",
+        "db": args.db,
         "p99_limit_ms": P99_LIMIT_MS,
         "talk_s": talk_s,
         "sustained_concurrent_calls": best["concurrent_mean"] if best else 0,
         "sustained_calls_per_s": best["calls_per_s"] if best else 0,
-        "p99_ratio_vs_bare_at_sustained": best["p99_ratio_vs_bare"] if best else None,
+        "p99_ratio_vs_bare_at_sustained": best.get("p99_ratio_vs_bare") if best else None,
         "curve": curve,
     }))
     return 0
