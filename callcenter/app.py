@@ -156,9 +156,11 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     """Calls into the CRM: one writer task, started after the database is ready."""
     rules = bridge_rules(app[SETTINGS], app[PHONE_RULES])
 
-    def callback_due_s(did: str | None, ended_s: float) -> float:
-        team, _ = app[ROUTING_RULES].route_for(did or "")
-        return due_after(team.hours, ended_s, rules.callback_sla_s)
+    def callback_due_s(team: str | None, ended_s: float, sla_s: float) -> float:
+        routing = app[ROUTING_RULES]
+        # A callback filed under no routing team runs on the default team's hours, like a call to an unrouted DID.
+        policy = routing.teams.get(team or "") or routing.route_for("")[0]
+        return due_after(policy.hours, ended_s, sla_s)
 
     def present(user_id: int) -> bool:
         routing = app.get(ROUTING)
@@ -174,6 +176,7 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         rules=rules,
         publish=app[BUS].publish,
         callback_due_s=callback_due_s,
+        did_team=did_team_of(app[ROUTING_RULES]),
         present=present,
     )
     bridge.attach(app[BUS])

@@ -37,6 +37,7 @@ from callcenter.events import (
     EventBus,
     RecordingReady,
 )
+from callcenter.reports.report import DidTeam, call_team
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.db import Database
@@ -53,6 +54,7 @@ from crm_core.models import (
     Task,
     TaskKind,
     TaskStatus,
+    Team,
     User,
 )
 from crm_core.phones import is_withheld, try_normalize
@@ -87,6 +89,15 @@ def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackTeam:
+    """The CRM team a missed call's callback is filed under (its pool), and that team's own SLA if it has one."""
+
+    id: int | None
+    name: str | None  # the routing team whose opening hours the SLA runs in
+    callback_sla_s: float | None
+
+
 def _spell(left: AgentStateChanged) -> dict[str, Any]:
     """One wrap-up spell as call_meta keeps it. Rounded to what Asterisk's timestamps carry, so the key (agent,
     start) compares equal after a JSON round trip on either database."""
@@ -115,13 +126,16 @@ class CrmBridge:
         phone_rules: PhoneRules,
         rules: BridgeRules,
         publish: Callable[[object], None] | None = None,
-        callback_due_s: Callable[[str | None, float], float] | None = None,
+        callback_due_s: Callable[[str | None, float, float], float] | None = None,
+        did_team: DidTeam | None = None,
         present: Callable[[int], bool] | None = None,
         queue_limit: int = 100_000,
     ) -> None:
         self.db = db
-        # (DID, missed at) -> when the callback is due: the composition root counts only the team's open hours.
-        self.callback_due_s = callback_due_s or (lambda _did, ended_s: ended_s + rules.callback_sla_s)
+        # (team, missed at, SLA) -> when the callback is due: the composition root counts only that team's open hours.
+        self.callback_due_s = callback_due_s or (lambda _team, ended_s, sla_s: ended_s + sla_s)
+        # DID -> the routing team serving it, for calls without a routing decision (as the reports attribute calls).
+        self.did_team: DidTeam = did_team or (lambda _did: None)
         # Whether a user can take their callback now (logged in, not paused); unknown: assume so.
         self.present = present or (lambda _user_id: True)
         self.publish = publish
@@ -217,7 +231,7 @@ class CrmBridge:
             if held:
                 activity.call_meta = with_wrapup_spells(activity.call_meta, held)
             if number is not None and call.direction is CallDirection.INBOUND and call.outcome in MISSED:
-                await self._merge_missed(session, call, number.e164, owner)
+                await self._merge_missed(session, call, number.e164, owner, activity.call_meta.get("routing"))
             elif number is not None and call.direction is not CallDirection.INTERNAL:
                 await self._reached_or_tried(session, call, number.e164)
             facts.append(
@@ -396,7 +410,9 @@ class CrmBridge:
 
     # -- callbacks ----------------------------------------------------------------------------------------------
 
-    async def _merge_missed(self, session: AsyncSession, call: CallEnded, e164: str, owner: Owner | None) -> None:
+    async def _merge_missed(
+        self, session: AsyncSession, call: CallEnded, e164: str, owner: Owner | None, decisions: Any
+    ) -> None:
         task = await self._open_callback(session, e164)
         if task is not None:
             if _mentions(task, call.call_id):
@@ -404,12 +420,17 @@ class CrmBridge:
             task.missed_count += 1
             task.description += f"\n{call.call_id}"
             task.title = f"Call back {e164} ({task.missed_count} missed calls)"
+            # It stays in the team it was filed under; one written before tasks had teams gets this call's.
+            if task.team_id is None:
+                task.team_id = (await self._callback_team(session, call, decisions, owner)).id
             await session.flush()
             return
         assignee = owner.responsible_id if owner else None
         if assignee is not None and not self.present(assignee):
             log.info("callback for %s to the team pool: user %d is away", e164, assignee, extra={"call_id": call.call_id})
             assignee = None
+        team = await self._callback_team(session, call, decisions, owner)
+        sla_s = team.callback_sla_s if team.callback_sla_s is not None else self.rules.callback_sla_s
         links = await self._links(session, owner)
         try:
             async with session.begin_nested():
@@ -421,7 +442,8 @@ class CrmBridge:
                         status=TaskStatus.OPEN,
                         priority=2,
                         assignee_id=assignee,
-                        due_at=_utc(self.callback_due_s(call.did, call.ended_s)),
+                        team_id=team.id,
+                        due_at=_utc(self.callback_due_s(team.name, call.ended_s, sla_s)),
                         callback_e164=e164,
                         missed_count=1,
                         **links,
@@ -430,7 +452,26 @@ class CrmBridge:
                 await session.flush()
         except IntegrityError:
             # A concurrent miss from the same number created it first: merge into that one.
-            await self._merge_missed(session, call, e164, owner)
+            await self._merge_missed(session, call, e164, owner, decisions)
+
+    async def _callback_team(
+        self, session: AsyncSession, call: CallEnded, decisions: Any, owner: Owner | None
+    ) -> CallbackTeam:
+        """The call's team (its last routing decision's, else its DID's: reports.report.call_team), as the CRM team of
+        that name (routing teams are named after CRM teams); failing that, the responsible agent's team."""
+        name = call_team(decisions if isinstance(decisions, list) else None, call.did, self.did_team)
+        columns = select(Team.id, Team.name, Team.callback_sla_s)
+        row = (await session.execute(columns.where(Team.name == name))).first() if name else None
+        if row is None and owner is not None and owner.responsible_id is not None:
+            row = (
+                await session.execute(columns.join(User, User.team_id == Team.id).where(User.id == owner.responsible_id))
+            ).first()
+        if row is None:
+            if name:
+                log.warning("callback filed under no team: no CRM team is named %r like the call's routing team", name,
+                            extra={"call_id": call.call_id})
+            return CallbackTeam(id=None, name=name, callback_sla_s=None)
+        return CallbackTeam(id=row[0], name=row[1], callback_sla_s=row[2])
 
     async def _open_callback(self, session: AsyncSession, e164: str) -> Task | None:
         # Row lock: concurrent misses from one number increment the same counter (no lost update on PostgreSQL).
@@ -468,4 +509,4 @@ class CrmBridge:
             activity.call_meta = {**activity.call_meta, "recording_legs": list(ready.leg_paths)}
 
 
-__all__ = ["BridgeRules", "CrmBridge", "Lead"]
+__all__ = ["BridgeRules", "CallbackTeam", "CrmBridge", "Lead"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.errors import Forbidden, Invalid
-from crm_core.models import Role, User
+from crm_core.errors import Forbidden, Invalid, NotFound
+from crm_core.models import Role, Task, Team, User
 
 # The scope of a read-only wallboard token (a TV's link): it reads the wallboard of its teams and nothing else.
 WALLBOARD_READ = "wallboard:read"
@@ -66,3 +66,45 @@ async def check_assignable(session: AsyncSession, principal: Principal, owner_id
             raise Invalid(f"user {owner_id} is deactivated", field=field)
     if not await can_own(session, principal, owner_id):
         raise Forbidden(f"you may not assign records to user {owner_id}", field=field)
+
+
+# -- tasks: owned by an assignee and by a team (its pool) -------------------------------------------------------------
+
+
+def task_filter(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition on tasks for what ``principal`` may see.
+
+    Supervisors: their team's tasks (its pool included) and whatever their team's members hold, wherever it is filed.
+    Agents: their own tasks and their team's pool (to take one). Admins: everything. A task with no team and no
+    assignee belongs to nobody's pool, so only admins see it.
+    """
+    if principal.role is Role.ADMIN:
+        return true()
+    mine = Task.assignee_id == principal.user_id if principal.user_id is not None else false()
+    # `column == None` would render IS NULL: a user without a team must not match every team-less task.
+    if principal.team_id is None:
+        return mine
+    if principal.role is Role.SUPERVISOR:
+        members = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
+        return or_(Task.team_id == principal.team_id, Task.assignee_id.in_(members), mine)
+    return or_(mine, and_(Task.assignee_id.is_(None), Task.team_id == principal.team_id))
+
+
+async def check_task_team(session: AsyncSession, principal: Principal, team_id: int) -> None:
+    """A task may be filed under an existing team; anyone but an admin only under their own."""
+    if await session.get(Team, team_id) is None:
+        raise NotFound(f"team {team_id} not found", field="team_id")
+    if not principal.is_admin and team_id != principal.team_id:
+        raise Forbidden("you may file tasks only under your own team", field="team_id")
+
+
+async def check_task_assignee(
+    session: AsyncSession, principal: Principal, assignee_id: int | None, *, team_id: int | None
+) -> None:
+    """Who a task may go to: as for any record (check_assignable), and for everyone but an admin only a member of the
+    task's team, so a supervisor cannot hand another team's callback to their own people."""
+    await check_assignable(session, principal, assignee_id, field="assignee_id")
+    if principal.is_admin or assignee_id is None or team_id is None:
+        return
+    if await session.scalar(select(User.team_id).where(User.id == assignee_id)) != team_id:
+        raise Forbidden(f"user {assignee_id} is not in the task's team", field="assignee_id")

@@ -114,8 +114,10 @@ async def record_disposition(
     task = await _callback_of(session, key, customer_e164)
     if task is None:
         try:
+            # The promise is the handler's, so it goes in their team's pool if it ever leaves them.
+            team_id = await session.scalar(select(User.team_id).where(User.id == assignee_id)) if assignee_id else None
             async with session.begin_nested():
-                task = _new_callback(activity, key, callback_at, assignee_id, customer_e164)
+                task = _new_callback(activity, key, callback_at, assignee_id, customer_e164, team_id)
                 session.add(task)
                 await session.flush()
             return task
@@ -149,7 +151,7 @@ async def _callback_of(session: AsyncSession, key: str, e164: str | None) -> Tas
 
 
 def _new_callback(
-    activity: Activity, key: str, due_at: datetime, assignee_id: int | None, e164: str | None
+    activity: Activity, key: str, due_at: datetime, assignee_id: int | None, e164: str | None, team_id: int | None
 ) -> Task:
     return Task(
         title=f"Call back {e164 or 'the caller'} (promised)",
@@ -159,6 +161,7 @@ def _new_callback(
         status=TaskStatus.OPEN,
         priority=2,
         assignee_id=assignee_id,
+        team_id=team_id,
         due_at=due_at,
         callback_e164=e164,
         missed_count=0,

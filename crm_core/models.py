@@ -145,6 +145,8 @@ class Team(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # A missed call's callback is due after this much of the team's opening time; None: the global crm.callback_sla_s.
+    callback_sla_s: Mapped[float | None]
     created_at: Mapped[datetime] = _created()
 
 
@@ -433,6 +435,9 @@ class Task(Base):
     status: Mapped[TaskStatus] = mapped_column(StrEnumType(TaskStatus), default=TaskStatus.OPEN)
     priority: Mapped[int] = mapped_column(default=0)
     assignee_id: Mapped[int | None] = _fk("users.id", index=False)
+    # Whose work it is. An unassigned task is in this team's pool: only this team's supervisor hands it out and only
+    # its agents see it (crm_core.access.task_filter); no team: only admins see it while nobody has it.
+    team_id: Mapped[int | None] = _fk("teams.id")
     due_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
     contact_id: Mapped[int | None] = _fk("contacts.id")

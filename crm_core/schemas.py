@@ -327,6 +327,8 @@ class TaskIn(In):
     kind: TaskKind = TaskKind.TASK
     priority: int = Field(default=0, ge=0, le=3)
     assignee_id: int | None = None
+    # None: the assignee's team, else the creator's (crm_core.work.create_task).
+    team_id: int | None = None
     due_at: datetime | None = None
     contact_id: int | None = None
     company_id: int | None = None
@@ -342,6 +344,7 @@ class TaskPatch(In):
     status: TaskStatus | None = None
     priority: int | None = Field(default=None, ge=0, le=3)
     assignee_id: int | None = None
+    team_id: int | None = None  # admins only: file the task (and its pool) under another team
     due_at: datetime | None = None
 
     _aware = field_validator("due_at")(_require_zone)
@@ -355,6 +358,7 @@ class TaskOut(Out):
     status: TaskStatus
     priority: int
     assignee_id: int | None
+    team_id: int | None = None  # whose pool it is while nobody has it
     due_at: datetime | None
     completed_at: datetime | None
     overdue: bool = False
@@ -390,26 +394,45 @@ class CustomFieldOut(Out):
     position: int
 
 
+def _known_zone(value: str | None) -> str | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value is None:
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+# A callback SLA runs only while the team is open; a week of opening time is already far past any promise to a
+# caller, and a bound keeps the due-time search (routing.hours.due_after) finite for sparse opening hours.
+CallbackSla = Field(default=None, gt=0, le=7 * 86_400)
+
+
 class TeamIn(In):
     name: str = Field(min_length=1, max_length=120)
     timezone: str = Field(default="UTC", max_length=64)
+    # Seconds of the team's opening time until a missed call's callback is due; None: crm.callback_sla_s.
+    callback_sla_s: float | None = CallbackSla
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    _zone = field_validator("timezone")(_known_zone)
 
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+
+class TeamPatch(In):
+    # No renaming: routing settings (routing.teams) name CRM teams, and a rename would silently cut that link.
+    timezone: str | None = Field(default=None, max_length=64)
+    callback_sla_s: float | None = CallbackSla  # null: back to crm.callback_sla_s
+
+    _zone = field_validator("timezone")(_known_zone)
 
 
 class TeamOut(Out):
     id: int
     name: str
     timezone: str
+    callback_sla_s: float | None = None
 
 
 class UserIn(In):

@@ -45,6 +45,19 @@ async def create_team(session: AsyncSession, principal: Principal, data: TeamIn)
     return await _insert(session, Team(**data.model_dump()), f"team {data.name!r}")
 
 
+async def update_team(session: AsyncSession, principal: Principal, team_id: int, changes: dict[str, Any]) -> Team:
+    _require_admin(principal)
+    team = await session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team {team_id} not found")
+    if "timezone" in changes and changes["timezone"] is None:
+        raise Invalid("a team's timezone cannot be null", field="timezone")
+    for key, value in changes.items():
+        setattr(team, key, value)
+    await session.flush()
+    return team
+
+
 async def list_teams(session: AsyncSession) -> list[Team]:
     return list(await session.scalars(select(Team).order_by(Team.id)))
 

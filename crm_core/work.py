@@ -10,8 +10,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import records
-from crm_core.access import Principal, check_assignable, owner_filter
-from crm_core.errors import Invalid, NotFound
+from crm_core.access import (
+    Principal,
+    check_assignable,
+    check_task_assignee,
+    check_task_team,
+    owner_filter,
+    task_filter,
+)
+from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import Activity, ActivityKind, Entity, Role, Task, TaskKind, TaskStatus, Team, User
 from crm_core.paging import Page, paginate
 from crm_core.schemas import ActivityIn, Counts, CountersOut, TaskIn
@@ -82,7 +89,16 @@ async def create_task(session: AsyncSession, principal: Principal, data: TaskIn)
     values = data.model_dump()
     if values["assignee_id"] is None:
         values["assignee_id"] = principal.user_id
-    await check_assignable(session, principal, values["assignee_id"], field="assignee_id")
+    if values["team_id"] is not None:
+        await check_task_team(session, principal, values["team_id"])
+    else:
+        # The assignee's team: for anyone but an admin that is their own (they may only assign within it); an admin
+        # handing work to an agent files it where that agent's supervisor sees it.
+        assignee_team = None
+        if values["assignee_id"] is not None:
+            assignee_team = await session.scalar(select(User.team_id).where(User.id == values["assignee_id"]))
+        values["team_id"] = assignee_team if assignee_team is not None else principal.team_id
+    await check_task_assignee(session, principal, values["assignee_id"], team_id=values["team_id"])
     await _check_links(session, principal, values)
     task = Task(**values, created_by_id=principal.user_id)
     session.add(task)
@@ -90,17 +106,29 @@ async def create_task(session: AsyncSession, principal: Principal, data: TaskIn)
     return task
 
 
-async def get_task(session: AsyncSession, principal: Principal, task_id: int) -> Task:
-    task = await session.scalar(select(Task).where(Task.id == task_id, owner_filter(principal, Task.assignee_id)))
+async def get_task(session: AsyncSession, principal: Principal, task_id: int, *, for_update: bool = False) -> Task:
+    query = select(Task).where(Task.id == task_id, task_filter(principal))
+    task = await session.scalar(query.with_for_update() if for_update else query)
     if task is None:
         raise NotFound(f"task {task_id} not found")
     return task
 
 
 async def update_task(session: AsyncSession, principal: Principal, task_id: int, changes: dict[str, Any]) -> Task:
-    task = await get_task(session, principal, task_id)
+    # Locked: two agents taking the same pool task at once must not both believe they have it (PostgreSQL re-checks
+    # the second one's visibility after the first commits, and it no longer sees a task someone else holds).
+    task = await get_task(session, principal, task_id, for_update=True)
+    if "team_id" in changes and changes["team_id"] != task.team_id:
+        if not principal.is_admin:
+            raise Forbidden("only an admin may move a task to another team", field="team_id")
+        if changes["team_id"] is not None:
+            await check_task_team(session, principal, changes["team_id"])
+    team_id = changes.get("team_id", task.team_id)
     if "assignee_id" in changes and changes["assignee_id"] != task.assignee_id:
-        await check_assignable(session, principal, changes["assignee_id"], field="assignee_id")
+        await check_task_assignee(session, principal, changes["assignee_id"], team_id=team_id)
+    elif principal.role is Role.AGENT and task.assignee_id != principal.user_id:
+        # A pool task is everyone's in the team until someone takes it; working on it is taking it.
+        raise Forbidden(f"take the task first (assignee_id: {principal.user_id})", field="assignee_id")
     status = changes.get("status")
     if status is not None and status != task.status:
         task.completed_at = utcnow() if status is TaskStatus.DONE else None
@@ -116,13 +144,17 @@ async def list_tasks(
     *,
     filters: dict[str, Any],
     overdue: bool | None,
+    pool: bool | None = None,
     limit: int,
     offset: int,
 ) -> Page[Task]:
-    query = select(Task).where(owner_filter(principal, Task.assignee_id)).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+    """``pool``: only unassigned tasks (True) or only assigned ones (False); with ``team_id``: that team's pool."""
+    query = select(Task).where(task_filter(principal)).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
     for key, value in filters.items():
         if value is not None:
             query = query.where(getattr(Task, key) == value)
+    if pool is not None:
+        query = query.where(Task.assignee_id.is_(None) if pool else Task.assignee_id.is_not(None))
     if overdue is not None:
         late = (Task.status == TaskStatus.OPEN) & (Task.due_at < utcnow())
         query = query.where(late if overdue else ~late | Task.due_at.is_(None))

@@ -58,6 +58,7 @@ from crm_core.schemas import (
     TaskPatch,
     TeamIn,
     TeamOut,
+    TeamPatch,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -287,7 +288,7 @@ def _task_out(task: Any) -> TaskOut:
     return TaskOut.model_validate(task).model_copy(update={"overdue": work.is_overdue(task, utcnow())})
 
 
-@api.route("POST", V1 + "/tasks", summary="Create a task or callback", body=TaskIn, response=TaskOut, status=201)
+@api.route("POST", V1 + "/tasks", summary="Create a task or callback (filed under the assignee's team unless team_id is given)", body=TaskIn, response=TaskOut, status=201)
 async def create_task(call: Call) -> Any:
     return _task_out(await work.create_task(call.session, call.principal, call.body))
 
@@ -297,17 +298,18 @@ async def create_task(call: Call) -> Any:
     V1 + "/tasks",
     summary="List tasks",
     response=TaskOut,
-    query=("status", "kind", "assignee_id", "contact_id", "lead_id", "deal_id", "overdue", *PAGED),
+    query=("status", "kind", "assignee_id", "team_id", "pool", "contact_id", "lead_id", "deal_id", "overdue", *PAGED),
 )
 async def list_tasks(call: Call) -> Any:
     limit, offset = call.page
     filters = {
         "status": call.query_enum("status", TaskStatus),
         "kind": call.query_enum("kind", TaskKind),
-        **{key: call.query_int(key) for key in ("assignee_id", "contact_id", "lead_id", "deal_id")},
+        **{key: call.query_int(key) for key in ("assignee_id", "team_id", "contact_id", "lead_id", "deal_id")},
     }
     page = await work.list_tasks(
-        call.session, call.principal, filters=filters, overdue=call.query_bool("overdue"), limit=limit, offset=offset
+        call.session, call.principal, filters=filters, overdue=call.query_bool("overdue"), pool=call.query_bool("pool"),
+        limit=limit, offset=offset,
     )
     return type(page)(items=[_task_out(t) for t in page.items], total=page.total, limit=page.limit, offset=page.offset)
 
@@ -317,7 +319,7 @@ async def get_task(call: Call) -> Any:
     return _task_out(await work.get_task(call.session, call.principal, call.path_int("id")))
 
 
-@api.route("PATCH", V1 + "/tasks/{id}", summary="Change a task (status done closes it)", body=TaskPatch, response=TaskOut)
+@api.route("PATCH", V1 + "/tasks/{id}", summary="Change a task (status done closes it; assignee_id hands it out, null puts it back in its team's pool)", body=TaskPatch, response=TaskOut)
 async def update_task(call: Call) -> Any:
     changes = call.body.model_dump(exclude_unset=True)
     return _task_out(await work.update_task(call.session, call.principal, call.path_int("id"), changes))
@@ -380,6 +382,11 @@ def _admin(principal: Principal) -> None:
 @api.route("POST", V1 + "/teams", summary="Create a team (admin)", body=TeamIn, response=TeamOut, status=201, tag="admin")
 async def create_team(call: Call) -> Any:
     return await users.create_team(call.session, call.principal, call.body)
+
+
+@api.route("PATCH", V1 + "/teams/{id}", summary="Change a team's time zone or callback SLA (admin)", body=TeamPatch, response=TeamOut, tag="admin")
+async def update_team(call: Call) -> Any:
+    return await users.update_team(call.session, call.principal, call.path_int("id"), call.body.model_dump(exclude_unset=True))
 
 
 @api.route("GET", V1 + "/teams", summary="List teams", response=TeamOut, many=True, tag="admin")

@@ -3,8 +3,9 @@
 The other wallboard actions already have one home each, and the page uses them as they are:
 * pause / unpause with a reason, log out: ``/api/v1/agents/{ext}/...`` (agent_routes, same team scoping);
 * reassigning a callback: ``PATCH /api/v1/tasks/{id}`` with ``assignee_id``. Its scoping is the one a reassignment
-  needs (a supervisor sees only their team's and unassigned tasks and may hand them only to their team or back to
-  the pool; an agent may not hand theirs to someone else) and the session audit records who changed it, so a second
+  needs (a supervisor sees only their team's tasks, its pool included, and their members' ones, and may hand them
+  only to someone in both their team and the task's, or back to the task's team pool; an agent may not hand theirs to
+  someone else) and the session audit records who changed it, so a second
   endpoint for the same change would only be a second place to get the rules wrong.
 
 Listening is an AMI Originate of the supervisor's desk phone into ChanSpy on the agent's channel of the call (the

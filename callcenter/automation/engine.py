@@ -40,6 +40,10 @@ async def _insert_once(session: AsyncSession, row: Any, key_column: Any, key: st
         raise
 
 
+async def _team_of(session: AsyncSession, user_id: int | None) -> int | None:
+    return await session.scalar(select(User.team_id).where(User.id == user_id)) if user_id else None
+
+
 class Automation:
     def __init__(
         self,
@@ -96,7 +100,9 @@ class Automation:
                     row = WebhookDelivery(rule=rule.name, url=str(rule.url), event=fact.name, dedupe_key=key, payload=fact.payload())
                     queued_webhook |= await _insert_once(session, row, WebhookDelivery.dedupe_key, key)
                 elif isinstance(rule, TaskRule):
-                    await _insert_once(session, self._task(rule, fact, key), Task.source_key, key[:200])
+                    task = self._task(rule, fact, key)
+                    task.team_id = await _team_of(session, task.assignee_id)
+                    await _insert_once(session, task, Task.source_key, key[:200])
                 elif isinstance(rule, NotifyRule):
                     note = await self._notification(session, rule.name, key, rule.message, fact)
                     await _insert_once(session, note, Notification.dedupe_key, key[:200])
@@ -123,9 +129,12 @@ class Automation:
             **links,
         )
 
-    async def _notification(self, session: AsyncSession, kind: str, key: str, message: str, fact: Fact) -> Notification:
+    async def _notification(
+        self, session: AsyncSession, kind: str, key: str, message: str, fact: Fact, *, team_id: int | None = None
+    ) -> Notification:
         person = getattr(fact, "responsible_id", None) or getattr(fact, "assignee_id", None)
-        team_id = await session.scalar(select(User.team_id).where(User.id == person)) if person else None
+        if team_id is None:
+            team_id = await _team_of(session, person)
         return Notification(
             kind=kind,
             dedupe_key=key[:200],
@@ -149,7 +158,8 @@ class Automation:
                     due_at=task.due_at.isoformat() if task.due_at else "", missed_count=task.missed_count,
                 )
                 message = f"callback to {task.callback_e164} is overdue ({task.missed_count} missed calls)"
-                note = await self._notification(session, "callback.overdue", fact.key, message, fact)
+                # The task's team: a callback still in the pool has nobody else to tell.
+                note = await self._notification(session, "callback.overdue", fact.key, message, fact, team_id=task.team_id)
                 if await _insert_once(session, note, Notification.dedupe_key, fact.key):
                     found.append(fact)
         for fact in found:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports.figures import ABANDONED, MISSED, CallbackFact, CallFact
 from callcenter.reports.report import DidTeam, call_team
-from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
+from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus, Team
 
 __all__ = ["CallbackStatus", "callback_status", "inbound_calls", "open_callbacks"]
 
@@ -63,7 +63,8 @@ async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, di
 
 
 async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[CallbackFact]:
-    """Open callback tasks, each with the team of the last missed call from its number (the team that missed it)."""
+    """Open callback tasks, each with the team it is filed under, else (written before tasks had teams) the team of
+    the last missed call from its number (the team that missed it)."""
     last_miss = (
         select(Activity.id)
         .where(
@@ -78,17 +79,19 @@ async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[Ca
         .scalar_subquery()
     )
     rows = await session.execute(
-        select(Task.id, Task.due_at, Activity.did, Activity.call_meta)
+        select(Task.id, Task.due_at, Team.name, Activity.did, Activity.call_meta)
+        .outerjoin(Team, Team.id == Task.team_id)
         .outerjoin(Activity, Activity.id == last_miss)
         .where(Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN)
     )
     return [
         CallbackFact(
             task_id=task_id,
-            team=call_team(meta.get("routing"), did, did_team) if isinstance(meta, dict) else None,
+            # The team it is filed under (the pool that must work it) wins; older callbacks have none.
+            team=filed or (call_team(meta.get("routing"), did, did_team) if isinstance(meta, dict) else None),
             due_s=due.timestamp() if due else None,
         )
-        for task_id, due, did, meta in rows
+        for task_id, due, filed, did, meta in rows
     ]
 
 
