@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -157,7 +157,9 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: in
     return token
 
 
-async def authenticate(session: AsyncSession, secret: str) -> Principal:
+async def authenticate(session: AsyncSession, secret: str) -> tuple[Principal, int | None]:
+    """Who holds ``secret``, and the token's id when its last use is due to be recorded (``touch_token``): at most
+    once a minute, so that checking a token stays a read (every request and screen connection does it)."""
     row = (
         await session.execute(
             select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(secret))
@@ -173,9 +175,12 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal:
         raise Unauthorized("this API token has expired")
     if not user.active:
         raise Unauthorized("this user is deactivated")
-    # Recorded at most once a minute, so reads do not each become a write.
-    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-        token.last_used_at = now
-    return Principal(
+    stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION
+    principal = Principal(
         user_id=user.id, role=user.role, team_id=user.team_id, scope=token.scope, team_ids=tuple(token.team_ids or ())
     )
+    return principal, token.id if stale else None
+
+
+async def touch_token(session: AsyncSession, token_id: int) -> None:
+    await session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow()))

@@ -9,7 +9,7 @@ from aiohttp import web
 from crm_core.access import WALLBOARD_READ
 from crm_core.db import Database
 from crm_core.errors import Forbidden, Unauthorized
-from crm_core.users import authenticate
+from crm_core.users import authenticate, touch_token
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics"})
 # Static pages anyone may load: they hold no data; what they show comes from the API with the viewer's token.
@@ -36,8 +36,11 @@ def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]
             raise Unauthorized("send an API token: Authorization: Bearer <token>")
         if len(secret) > 200:
             raise Unauthorized("malformed API token")
-        async with db.session() as session:
-            principal = await authenticate(session, secret.strip())
+        async with db.read_session() as session:
+            principal, touch = await authenticate(session, secret.strip())
+        if touch is not None:
+            async with db.session() as session:
+                await touch_token(session, touch)
         if principal.scope is not None and (request.method, request.path) not in SCOPED_ROUTES.get(principal.scope, ()):
             raise Forbidden(f"this token is limited to {principal.scope}")
         request["principal"] = principal

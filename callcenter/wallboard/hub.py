@@ -8,6 +8,8 @@ browser reconnects and starts again from a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -35,10 +37,18 @@ EVERYTHING = Scope()
 
 
 class Client:
+    """One screen: a bounded queue of messages already serialised (a delta is encoded once per stream, not once
+    per screen); ``None`` in the queue wakes its writer to stop."""
+
     def __init__(self, *, queue_limit: int, scope: Scope) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=queue_limit)
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
         self.scope = scope
-        self.overflowed = asyncio.Event()
+        self.resync = False  # fell behind or saw a gap: close with RESYNC_CLOSE_CODE so it starts over
+
+    def stop(self, *, resync: bool) -> None:
+        self.resync = self.resync or resync
+        with contextlib.suppress(asyncio.QueueFull):  # a full queue keeps its writer busy: it sees the flag soon
+            self.queue.put_nowait(None)
 
 
 class Hub:
@@ -77,14 +87,14 @@ class Hub:
                     seq = self.seq
                 else:
                     seq = self.scope_seq[scope] = self.scope_seq.get(scope, 0) + 1
-                message = {"type": "delta", "seq": seq, **delta}
+                message = json.dumps({"type": "delta", "seq": seq, **delta}, separators=(",", ":"))
                 for client in list(clients):
                     try:
                         client.queue.put_nowait(message)
                     except asyncio.QueueFull:
                         self.dropped += 1
                         clients.discard(client)
-                        client.overflowed.set()
+                        client.stop(resync=True)
 
     def connect(self, scope: Scope = EVERYTHING) -> tuple[Client, dict[str, Any]]:
         """Register a client and return its snapshot; deltas after `seq` follow in its queue."""
@@ -104,36 +114,31 @@ class Hub:
             self.scope_seq.pop(client.scope, None)
 
     async def serve(self, ws: web.WebSocketResponse, scope: Scope = EVERYTHING) -> None:
-        """One browser: snapshot, then deltas until it leaves, asks to resync, or falls behind."""
+        """One browser: snapshot, then deltas until it leaves, asks to resync, or falls behind. One writer loop per
+        screen and one reader task: nothing is created per delta."""
         client, snapshot = self.connect(scope)
+        reader = asyncio.create_task(self._read(ws, client))
         try:
             await ws.send_json(snapshot)
-            reader = asyncio.create_task(self._read(ws, client))
-            try:
-                while not ws.closed:
-                    getter = asyncio.create_task(client.queue.get())
-                    overflow = asyncio.create_task(client.overflowed.wait())
-                    done, pending = await asyncio.wait({getter, overflow, reader}, return_when=asyncio.FIRST_COMPLETED)
-                    for task in pending - {reader}:
-                        task.cancel()
-                    if overflow in done:
-                        await ws.close(code=RESYNC_CLOSE_CODE, message=b"resync")
-                        return
-                    if reader in done:
-                        return
-                    await ws.send_json(getter.result())
-            finally:
-                reader.cancel()
+            while (text := await client.queue.get()) is not None and not client.resync and not ws.closed:
+                await ws.send_str(text)
+            if client.resync and not ws.closed:
+                await ws.close(code=RESYNC_CLOSE_CODE, message=b"resync")
         finally:
+            reader.cancel()
             self.disconnect(client)
 
-    async def _read(self, ws: web.WebSocketResponse, client: Client) -> None:
-        async for message in ws:
-            if message.type == web.WSMsgType.TEXT and message.data == '{"type":"resync"}':
-                client.overflowed.set()  # the client saw a gap: start it over from a snapshot
-                return
-            if message.type in (web.WSMsgType.ERROR, web.WSMsgType.CLOSE):
-                return
+    @staticmethod
+    async def _read(ws: web.WebSocketResponse, client: Client) -> None:
+        try:
+            async for message in ws:
+                if message.type == web.WSMsgType.TEXT and message.data == '{"type":"resync"}':
+                    client.stop(resync=True)  # the client saw a gap: start it over from a snapshot
+                    return
+                if message.type in (web.WSMsgType.ERROR, web.WSMsgType.CLOSE):
+                    break
+        finally:
+            client.stop(resync=False)  # the browser left: wake the writer
 
 
 async def websocket_handler(hub: Hub, request: web.Request, scope: Scope = EVERYTHING) -> web.StreamResponse:

@@ -72,9 +72,35 @@ async def test_a_slow_client_is_dropped_with_resync_and_others_continue() -> Non
         hub.on_event(AgentStateChanged(agent="1002", at_s=float(i), state=AgentState.AVAILABLE, previous=None))
         if not fast.queue.empty():
             fast.queue.get_nowait()  # the fast client keeps up
-    assert slow.overflowed.is_set() and slow not in hub.clients
-    assert fast in hub.clients and not fast.overflowed.is_set()
+    assert slow.resync and slow not in hub.clients
+    assert fast in hub.clients and not fast.resync
     assert hub.dropped == 1 and RESYNC_CLOSE_CODE == 4000
+
+
+async def test_a_screen_asking_to_resync_is_closed_for_a_fresh_start_and_a_leaving_one_frees_its_slot(
+    world: Any,
+) -> None:
+    from callcenter.events import AgentState, AgentStateChanged
+
+    hub = world.client.app[HUB]
+    token = world.admin.headers["Authorization"].split()[1]
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+        snapshot = await _next(ws)
+        hub.on_event(AgentStateChanged(agent="1002", at_s=1.0, state=AgentState.AVAILABLE, previous=None))
+        delta = await _next(ws)
+        assert (snapshot["type"], delta["type"], delta["seq"]) == ("snapshot", "delta", snapshot["seq"] + 1)
+        await ws.send_str('{"type":"resync"}')
+        closed = await asyncio.wait_for(ws.receive(), 10)
+        assert (closed.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, RESYNC_CLOSE_CODE)
+    left = asyncio.Event()
+    disconnect = hub.disconnect
+    hub.disconnect = lambda client: (disconnect(client), left.set())  # type: ignore[method-assign]
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+        await _next(ws)
+        assert len(hub.clients) == 1
+    # The browser left: its writer woke up and gave its place back.
+    await asyncio.wait_for(left.wait(), 10)
+    assert not hub.clients
 
 
 async def test_the_page_and_its_assets_are_served_without_a_build_step(world: Any) -> None:

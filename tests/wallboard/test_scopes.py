@@ -3,6 +3,7 @@ figures and missed calls from the CRM merge into the live picture."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from callcenter.events import (
@@ -42,11 +43,15 @@ def ended(call_id: str, did: str, outcome: CallOutcome = CallOutcome.ABANDONED, 
                      hangup_cause_txt=None, hung_up_by=None, recordings=(), queue="q")
 
 
-def drain(client: Any) -> list[dict[str, Any]]:
+def drain_raw(client: Any) -> list[str]:
     out = []
     while not client.queue.empty():
         out.append(client.queue.get_nowait())
     return out
+
+
+def drain(client: Any) -> list[dict[str, Any]]:
+    return [json.loads(text) for text in drain_raw(client)]
 
 
 def test_each_screen_gets_only_its_teams_rows_numbered_without_gaps() -> None:
@@ -73,7 +78,9 @@ def test_screens_of_one_scope_share_a_stream_and_it_ends_with_its_last_screen() 
     second, snapshot = hub.connect(scope)
     assert snapshot["seq"] == 1 and len(hub.streams) == 1
     hub.on_event(agent("1004", 2))
-    assert drain(first)[-1] is drain(second)[-1]  # built once for the stream
+    last_first, last_second = drain_raw(first)[-1], drain_raw(second)[-1]
+    assert last_first is last_second  # serialised once for the stream
+    assert json.loads(last_first)["seq"] == 2
     hub.disconnect(first)
     hub.disconnect(second)
     assert hub.streams == {} and hub.scope_seq == {} and hub.clients == set()
