@@ -137,8 +137,10 @@ async def run_demo(
         _print(out, f"demo: service on http://127.0.0.1:{http_port}, AMI simulator on 127.0.0.1:{sim.ami_port}, "
                     f"FastAGI on {app[AGI].port}, data in {data_dir}, {len(crm.customers)} CRM customers, "
                     f"speed x{speed}")
-        token = await _supervisor_token(app[DATABASE])
+        token = await _demo_token(app[DATABASE])
+        agent_token = await _demo_token(app[DATABASE], extension=AGENTS[0])
         _print(out, f"demo: wallboard http://127.0.0.1:{http_port}/wallboard?token={token}")
+        _print(out, f"demo: agent view of {AGENTS[0]} http://127.0.0.1:{http_port}/agent?token={agent_token}")
         _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
         traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
             dids=DIDS, known_numbers=tuple(crm.customers), known_share=0.5, patience_s=(15.0, 75.0),
@@ -189,16 +191,22 @@ async def run_demo(
     return summary
 
 
-async def _supervisor_token(db: Any) -> str:
+async def _demo_token(db: Any, *, extension: str | None = None) -> str:
+    """An API token for the agent at ``extension`` (the agent view), or for a new admin (wallboard, curl)."""
+    from sqlalchemy import select
+
     from crm_core.access import Principal
-    from crm_core.models import Role
+    from crm_core.models import Role, User
     from crm_core.schemas import TokenIn, UserIn
     from crm_core.users import create_token, create_user
 
     async with db.session() as session:
         system = Principal.system()
-        user = await create_user(session, system, UserIn(name="Demo Admin", role=Role.ADMIN))
-        _token, secret = await create_token(session, system, TokenIn(user_id=user.id, name="demo"))
+        if extension is None:
+            user_id = (await create_user(session, system, UserIn(name="Demo Admin", role=Role.ADMIN))).id
+        else:
+            user_id = (await session.execute(select(User.id).where(User.extension == extension))).scalar_one()
+        _token, secret = await create_token(session, system, TokenIn(user_id=user_id, name="demo"))
     return secret
 
 

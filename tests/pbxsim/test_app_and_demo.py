@@ -79,6 +79,10 @@ async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:
                              max_calls=6)
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("demo: service on http://127.0.0.1:")
+    # The newcomer gets both pages, each with a token of its own (an admin's, the first agent's).
+    (wallboard,) = [line for line in lines if line.startswith("demo: wallboard http://")]
+    (agent,) = [line for line in lines if line.startswith("demo: agent view of 1002 http://")]
+    assert wallboard.split("token=")[1] != agent.split("token=")[1]
     assert json.loads(lines[-1]) == summary
     assert summary["calls_offered"] == 6 == summary["calls_ended"]
     assert summary["calls_answered"] + summary["calls_missed"] + summary["calls_abandoned"] + summary["calls_failed"] == 6
