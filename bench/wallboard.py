@@ -81,7 +81,7 @@ DID = "8001"
 FIRST_EXTENSION = 2000
 RING_S = 2.5  # mean answer delay of the phones (1-4 s) in Little's law
 AGENTS_PER_CALL = 1.3
-GRACE_S = 5.0  # after the window, deliveries of the window's events still count until this much later
+GRACE_S = 5.0  # baseline: after the replay, its last deliveries still count until this much later
 RESYNC_CLOSE_CODE = 4000
 
 
@@ -420,7 +420,7 @@ def seq_of(data: str) -> tuple[str, int]:
     """("delta" | "snapshot" | other type, seq) without parsing the whole message (this process must keep up)."""
     head = data[:80]
     i = head.find('"seq":')
-    if head.startswith('{"type": "delta"') and i > 0:
+    if head.startswith(('{"type":"delta"', '{"type": "delta"')) and i > 0:
         j = i + 6
         while head[j] == " ":
             j += 1
@@ -442,6 +442,7 @@ async def _clients(conn: Connection, cfg: dict[str, Any]) -> None:
     counters = Counter[str]()
     connected = asyncio.Event()
     ready = [0]
+    last_seq: list[int | None] = [None] * n  # per client, while its socket is open
     stopping = asyncio.Event()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
     gate = asyncio.Semaphore(cfg["connect_concurrency"])
@@ -467,7 +468,7 @@ async def _clients(conn: Connection, cfg: dict[str, Any]) -> None:
                         counters["snapshots"] += 1
                         if index == 0:
                             counters["snapshot_bytes"] = len(msg.data.encode())
-                        last = seq
+                        last = last_seq[index] = seq
                         if first:
                             first = False
                             ready[0] += 1
@@ -484,8 +485,9 @@ async def _clients(conn: Connection, cfg: dict[str, Any]) -> None:
                     if last is not None and seq != last + 1:
                         counters["gaps"] += 1
                         await ws.send_str('{"type":"resync"}')
-                    last = seq
+                    last = last_seq[index] = seq
             finally:
+                last_seq[index] = None
                 if ws.close_code == RESYNC_CLOSE_CODE:
                     counters["resync_closes"] += 1
                 elif not stopping.is_set():
@@ -503,6 +505,8 @@ async def _clients(conn: Connection, cfg: dict[str, Any]) -> None:
     async def handle(cmd: str, *args: Any) -> Any:
         if cmd == "mark":
             return {"n": len(seqs), "cpu_s": cpu_s(), "t": time.time()}
+        if cmd == "behind":  # open sockets that have not yet had seq args[0]
+            return sum(1 for last in last_seq if last is not None and last < args[0])
         if cmd == "collect":
             stopping.set()
             for task in tasks:
@@ -549,11 +553,23 @@ class Child:
             self.proc.kill()
 
 
-def latency_figures(lat_s: array | list[float]) -> dict[str, float]:
+def latency_figures(lat_s: array | list[float], missing: int = 0) -> dict[str, Any]:
+    """min/p50/p99/max in ms over the received deliveries plus ``missing`` ones that never came, counted as
+    infinitely late: a percentile that falls among them is null (it is later than anything measured), so a backlog
+    that keeps deliveries from ever arriving cannot make the figures look better."""
     ordered = sorted(lat_s)
-    return {"min_ms": round(ordered[0] * 1000, 2) if ordered else math.nan,
-            "p50_ms": round(pct(ordered, 0.50) * 1000, 2), "p99_ms": round(pct(ordered, 0.99) * 1000, 2),
-            "max_ms": round(ordered[-1] * 1000, 2) if ordered else math.nan}
+    total = len(ordered) + max(0, missing)
+
+    def q(p: float) -> float | None:
+        i = min(total - 1, int(p * total)) if total else 0
+        return round(ordered[i] * 1000, 2) if i < len(ordered) else None
+
+    out: dict[str, Any] = {"min_ms": round(ordered[0] * 1000, 2) if ordered else None, "p50_ms": q(0.50),
+                           "p99_ms": q(0.99), "max_ms": round(ordered[-1] * 1000, 2) if ordered and missing <= 0
+                           else None}
+    if missing > 0:
+        out["never_delivered"] = missing
+    return out
 
 
 def py_spy_top(raw: Path, top: int = 15) -> list[tuple[str, float, float]]:
@@ -583,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-s", type=float, default=15.0, help="window without clients (the service's own CPU)")
     ap.add_argument("--talk-s", default="30,90", help="talk time, uniform LOW,HIGH seconds")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--drain-s", type=float, default=90.0,
+                    help="after the window, wait at most this long for every client to have the window's deltas")
     ap.add_argument("--connect-concurrency", type=int, default=8, help="clients connecting at once")
     ap.add_argument("--connect-timeout-s", type=float, default=300.0, help="go on with the clients connected by then")
     ap.add_argument("--baseline", choices=("tasks", "loop", "none"), default="tasks",
@@ -650,7 +668,11 @@ def main(argv: list[str] | None = None) -> int:
         s3, m3, c3 = svc.ask("stats"), sim.ask("stats"), cl.ask("mark")
         w1 = s3["t"]
         load1 = os.getloadavg()
-        time.sleep(GRACE_S)
+        # every open socket gets the window's last delta, or --drain-s runs out (a backlog that never drains)
+        last_window_seq = s3["seq"]
+        while (behind := cl.ask("behind", last_window_seq)) and time.time() < w1 + args.drain_s:
+            time.sleep(1.0)  # polling the clients' progress, bounded by --drain-s
+        drained_s = time.time() - w1
         s4 = svc.ask("stats")
         got = cl.ask("collect", timeout_s=300)
         seqmap = svc.ask("seqmap", timeout_s=120)
@@ -672,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
         per_kind: dict[str, array] = {}
         delivered = 0
         for seq, t in zip(got["seqs"], got["times"], strict=True):
-            if seq not in in_window or t > w1 + GRACE_S:
+            if seq not in in_window:
                 continue
             delivered += 1
             per_kind.setdefault(seqmap["kinds"][kind[seq - 1]], array("d")).append(t - at[seq - 1])
@@ -683,7 +705,12 @@ def main(argv: list[str] | None = None) -> int:
             h2c.append(t - hub_t[seq - 1])
             slices[min(2, int(3 * (at[seq - 1] - w0) / (w1 - w0)))].append(t - at[seq - 1])
         ingest = array("d", (hub_t[s - 1] - at[s - 1] for s in window if kind[s - 1] != refresh))
-        expected = len(window) * hello["connected"]
+        # every client connected at the start of the window should get each of the window's deltas once
+        clients_n = hello["connected"]
+        expected = len(window) * clients_n
+        kind_n = Counter(seqmap["kinds"][kind[s - 1]] for s in window)
+        slice_n = Counter(min(2, int(3 * (at[s - 1] - w0) / (w1 - w0))) for s in window if kind[s - 1] != refresh)
+        domain_expected = sum(slice_n.values()) * clients_n
         conc = [n for t, n in seqmap["concurrency"] if w0 <= t <= w1]
         wall = w1 - w0
         ours_cpu = (s3["cpu_s"] - s2["cpu_s"]) / wall
@@ -695,18 +722,21 @@ def main(argv: list[str] | None = None) -> int:
             "snapshot_bytes": got["counters"].pop("snapshot_bytes", None),
             "deliveries": delivered,
             "deliveries_expected": expected,
-            "deliveries_per_s": round(delivered / wall),
             "missing_deliveries": expected - delivered,
-            "event_to_client": latency_figures(e2c),
+            "drain_s": round(drained_s, 1),
+            "behind_after_drain": behind,
+            "event_to_client": latency_figures(e2c, domain_expected - len(e2c)),
             "event_to_hub": latency_figures(ingest),
-            "hub_to_client": latency_figures(h2c),
+            "hub_to_client": latency_figures(h2c, domain_expected - len(h2c)),
             "refresh_messages": sum(kind[s - 1] == refresh for s in window),
-            "refresh_hub_to_client": latency_figures(r2c) if r2c else None,
-            "event_to_client_p50_ms_by_third": [latency_figures(x)["p50_ms"] for x in slices],
+            "refresh_hub_to_client": latency_figures(r2c, kind_n["refresh"] * clients_n - len(r2c)) if r2c else None,
+            "event_to_client_p50_ms_by_third": [latency_figures(x, slice_n[i] * clients_n - len(x))["p50_ms"]
+                                                for i, x in enumerate(slices)],
             "received_in_window_per_s": round(received / (c3["t"] - c2["t"])),
             "service_cpu_us_per_delivery": round(ours_cpu * wall / received * 1e6, 1) if received else None,
             "wallboard_cpu_us_per_delivery": round((ours_cpu - idle_cpu) * wall / received * 1e6, 1) if received else None,
-            "event_to_client_by_event": {k: latency_figures(v) | {"n": len(v)} for k, v in sorted(per_kind.items())},
+            "event_to_client_by_event": {k: latency_figures(v, kind_n[k] * clients_n - len(v)) | {"n": len(v)}
+                                         for k, v in sorted(per_kind.items())},
             "dropped_by_hub": (s4["dropped"] - s2["dropped"]) if s2.get("dropped") is not None else None,
             "client_counters": got["counters"],
             "service_cpu_pct": round(ours_cpu * 100, 1),
@@ -768,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
                 "messages": len(offsets),
                 "deliveries": len(blat),
                 "deliveries_expected": len(offsets) * args.clients,
-                "event_to_client": latency_figures(blat),
+                "event_to_client": latency_figures(blat, len(offsets) * args.clients - len(blat)),
                 "server_cpu_pct": round(base_cpu * 100, 1),
                 "server_cpu_us_per_delivery": round((b1["cpu_s"] - b0["cpu_s"]) / (c1["n"] - c0["n"]) * 1e6, 1)
                 if c1["n"] > c0["n"] else None,
@@ -779,8 +809,9 @@ def main(argv: list[str] | None = None) -> int:
                 "loadavg_1m": [round(bload0[0], 2), round(bload1[0], 2)],
             }
             figures["baseline"] = baseline
-            figures["ratio_p99"] = round(ours["event_to_client"]["p99_ms"] / baseline["event_to_client"]["p99_ms"], 2)
-            figures["ratio_p50"] = round(ours["event_to_client"]["p50_ms"] / baseline["event_to_client"]["p50_ms"], 2)
+            for q in ("p99", "p50"):  # null when ours never delivered that share (later than anything measured)
+                mine, theirs = ours["event_to_client"][f"{q}_ms"], baseline["event_to_client"][f"{q}_ms"]
+                figures[f"ratio_{q}"] = round(mine / theirs, 2) if mine is not None and theirs else None
             figures["ratio_cpu_service"] = round(ours_cpu / base_cpu, 2) if base_cpu else None
             figures["ratio_cpu_wallboard"] = round((ours_cpu - idle_cpu) / base_cpu, 2) if base_cpu else None
             if ours["wallboard_cpu_us_per_delivery"] and baseline["server_cpu_us_per_delivery"]:
@@ -797,6 +828,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cell(ms: float | None) -> str:
+    return f"{ms:8.1f}" if ms is not None else f"{'never':>8}"
+
+
 def report(f: dict[str, Any]) -> None:
     o = f["ours"]
     print(f"calls: concurrent mean {o['concurrent_calls']['mean']} (min {o['concurrent_calls']['min']}, max "
@@ -804,9 +839,10 @@ def report(f: dict[str, Any]) -> None:
           f"{o['calls']['outcomes']}")
     print(f"window: {o['messages']} hub messages ({o['messages_per_s']}/s, {o['message_bytes_mean']} B mean; snapshot "
           f"{o['snapshot_bytes']} B) x {f['clients']} clients = "
-          f"{o['deliveries_expected']} deliveries expected, {o['deliveries']} delivered ({o['deliveries_per_s']}/s), "
+          f"{o['deliveries_expected']} deliveries expected, {o['deliveries']} delivered (waited {o['drain_s']} s after "
+          f"the window; {o['behind_after_drain']} open sockets still behind), "
           f"hub drops {o['dropped_by_hub']}, client counters {o['client_counters']}")
-    print(f"{'latency ms':28} {'p50':>8} {'p99':>8} {'max':>8}")
+    print(f"{'latency ms':28} {'p50':>8} {'p99':>8} {'max':>8}   (never: among the deliveries that never came)")
     rows = [("ours event -> client", o["event_to_client"]), ("  event -> hub (ingest)", o["event_to_hub"]),
             ("  hub -> client (fan-out)", o["hub_to_client"])]
     if o["refresh_hub_to_client"]:
@@ -814,11 +850,11 @@ def report(f: dict[str, Any]) -> None:
     if "baseline" in f:
         rows.append(("bare aiohttp broadcast", f["baseline"]["event_to_client"]))
     for name, r in rows:
-        print(f"{name:28} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f}")
+        print(f"{name:28} {cell(r['p50_ms'])} {cell(r['p99_ms'])} {cell(r['max_ms'])}")
     print(f"  event -> client p50 by third of the window (a growing backlog shows here): "
           f"{o['event_to_client_p50_ms_by_third']} ms")
     for name, r in o["event_to_client_by_event"].items():
-        print(f"  {name:26} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} {r['max_ms']:8.1f}  n={r['n']}")
+        print(f"  {name:26} {cell(r['p50_ms'])} {cell(r['p99_ms'])} {cell(r['max_ms'])}  n={r['n']}")
     print(f"CPU (% of one core): service {o['service_cpu_pct']} with clients, {o['service_cpu_pct_without_clients']} "
           f"without -> wallboard {o['wallboard_cpu_pct']}; simulator {o['simulator_cpu_pct']}; clients process "
           f"{o['clients_cpu_pct']}; service RSS {o['service_rss_mb']} MB ({o['service_rss_mb_without_clients']} MB "
