@@ -5,6 +5,7 @@ the server's error. Every wait is a bounded wait on the DOM or on the service's 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -21,15 +22,20 @@ WAIT_MS = 10_000
 AGENT = "1002"
 
 
+async def _supervisor_of(floor: Any, extension: str) -> User:
+    """A supervisor of the team the agent at ``extension`` belongs to."""
+    async with floor.app[DATABASE].session() as s:
+        team_id = await s.scalar(select(User.team_id).where(User.extension == extension))
+        return await create_user(s, Principal.system(), UserIn(name="Sue Supervisor", role=Role.SUPERVISOR,
+                                                               team_id=team_id))
+
+
 async def test_a_supervisor_pauses_an_agent_with_a_reason_from_the_wallboard(browser: object, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
     async with running_floor(tmp_path) as floor:
         await floor.all_available()
-        async with floor.app[DATABASE].session() as s:
-            team_id = await s.scalar(select(User.team_id).where(User.extension == AGENT))
-            sup = await create_user(s, Principal.system(), UserIn(name="Sue Supervisor", role=Role.SUPERVISOR,
-                                                                  team_id=team_id))
+        sup = await _supervisor_of(floor, AGENT)
         async with floor.http_as(sup.id) as http:
             token = http.headers["Authorization"].split(" ", 1)[1]
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})  # type: ignore[attr-defined]
@@ -87,10 +93,7 @@ async def test_a_supervisor_reassigns_a_missed_calls_callback_from_the_wallboard
 
     async with running_floor(tmp_path) as floor:
         await floor.all_available()
-        async with floor.app[DATABASE].session() as s:
-            team_id = await s.scalar(select(User.team_id).where(User.extension == AGENT))
-            sup = await create_user(s, Principal.system(), UserIn(name="Sue Supervisor", role=Role.SUPERVISOR,
-                                                                  team_id=team_id))
+        sup = await _supervisor_of(floor, AGENT)
         # The manager's phone rings on; the customer gives up after 2 s: a missed call, a callback for the manager.
         number = floor.customer_of(AGENT)
         floor.sim.pbx.phones[AGENT].scripted.append(PhoneAnswer(action="ignore"))
