@@ -49,7 +49,7 @@ async def pop_for(db: Database, rules: PhoneRules, number: str | None) -> Screen
     parsed = try_normalize(number, region=rules.region)
     if parsed is None:
         return None  # withheld or not a number: the page shows the raw caller id
-    async with db.session() as session:
+    async with db.read_session() as session:
         owner = await records.lookup_phone(session, rules, parsed.e164)
         if owner is None:
             return ScreenPopOut(number=parsed.e164, known=False)
@@ -63,7 +63,7 @@ async def agent_websocket(
     """``caller_of(call_id)`` -> the customer's number on that live call; ``state_of(extension)`` -> (state, reason)
     (both from the live model)."""
     principal: Principal = request["principal"]
-    async with db.session() as session:
+    async with db.read_session() as session:
         user = await session.scalar(select(User).where(User.id == principal.user_id))
     extension = user.extension if user is not None else None
     if not extension:

@@ -87,7 +87,7 @@ class FiguresFeed:
     async def refresh(self) -> None:
         now_s = self.clock()
         periods: dict[str | None, Period] = {team: today(zone, now_s) for team, zone in self.zones.items()}
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             report = await team_report(session, periods=periods, did_team=self.did_team, rule=self.rule, now_s=now_s)
             missed = todays_missed(report.calls, periods)
             callbacks = await store.callback_status(session, missed, now_s=now_s)
