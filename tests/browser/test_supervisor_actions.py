@@ -30,6 +30,16 @@ async def _supervisor_of(floor: Any, extension: str) -> User:
                                                                team_id=team_id))
 
 
+async def _open_wallboard(browser: Any, floor: Any, http: Any) -> tuple[Any, list[str]]:
+    """The wallboard on a TV-sized page with the client's token, and the page's script errors as they come."""
+    token = http.headers["Authorization"].split(" ", 1)[1]
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"http://127.0.0.1:{floor.port}/wallboard?token={token}")
+    return page, errors
+
+
 async def test_a_supervisor_pauses_an_agent_with_a_reason_from_the_wallboard(browser: object, tmp_path: Path) -> None:
     from playwright.async_api import expect
 
@@ -37,11 +47,7 @@ async def test_a_supervisor_pauses_an_agent_with_a_reason_from_the_wallboard(bro
         await floor.all_available()
         sup = await _supervisor_of(floor, AGENT)
         async with floor.http_as(sup.id) as http:
-            token = http.headers["Authorization"].split(" ", 1)[1]
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})  # type: ignore[attr-defined]
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"http://127.0.0.1:{floor.port}/wallboard?token={token}")
+            page, errors = await _open_wallboard(browser, floor, http)
             agent = page.locator(f'[data-agent="{AGENT}"]:not([data-call-id])')
             await expect(agent).to_be_visible(timeout=WAIT_MS)
             await expect(agent).to_contain_text("available", timeout=WAIT_MS)
@@ -106,11 +112,7 @@ async def test_a_supervisor_reassigns_a_missed_calls_callback_from_the_wallboard
         assert task is not None and task.assignee_id == floor.crm.agents[AGENT]
 
         async with floor.http_as(sup.id) as http:
-            token = http.headers["Authorization"].split(" ", 1)[1]
-            page = await browser.new_page(viewport={"width": 1920, "height": 1080})  # type: ignore[attr-defined]
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"http://127.0.0.1:{floor.port}/wallboard?token={token}")
+            page, errors = await _open_wallboard(browser, floor, http)
             row = page.locator(f'[data-call-id="{ended.call_id}"][data-task-id="{task.id}"]')
             await expect(row).to_be_visible(timeout=WAIT_MS)
             await row.click()
