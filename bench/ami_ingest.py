@@ -4,7 +4,7 @@ ours:     FrameSplitter -> parse_event (typed) -> CallTracker -> InProcessBus (o
 baseline: panoramisk.ami_protocol.AMIProtocol.data_received (decode, split, Message.from_line, handle_message)
           with a factory whose dispatch() only counts - i.e. what panoramisk itself does for every event.
 
-Input: every ../shared/ami-traces/*.ami concatenated, repeated until there is a few seconds of work. Each
+Input: every tests/data/ami-traces/*.ami concatenated, repeated until there is a few seconds of work. Each
 repetition gets its Uniqueids/Linkedids/Timestamps shifted (same byte length) so the tracker sees new calls
 instead of ignoring replays of calls it already closed. Both sides get the same bytes in the same 4 KiB chunks.
 

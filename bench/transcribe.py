@@ -7,7 +7,7 @@ Baselines, on the same speakers' audio as 8 kHz WAV files (faster-whisper decode
   * ``WhisperModel.transcribe`` with the same decoding options (beam size, language, word timestamps);
   * ``BatchedInferencePipeline.transcribe`` (batch_size 8, its default VAD), the same options otherwise.
 
-Files: the real recordings in ../shared/ami-traces/recordings, a reference set of synthesised calls with known
+Files: the real recordings in tests/data/ami-traces/recordings, a reference set of synthesised calls with known
 text (espeak-ng when installed, else the committed clips in callcenter/pbxsim/voices), and one long call made of those
 (hold music on the agent's leg first, then the reference calls one after another with pauses between them) - the
 case where the two baselines differ most. The reference and long calls give the word error rate per method.

@@ -21,7 +21,8 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN_DSN = os.environ.get("CALLCENTER_TEST_PG", f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres")
 REDIS_URL = os.environ.get("CALLCENTER_TEST_REDIS", "redis://127.0.0.1:6379/0")
 REPO = Path(__file__).resolve().parents[1]
-TRACES = REPO.parent / "shared" / "ami-traces"
+# Real Asterisk 20 captures, copied from the team's shared/ami-traces (never edited): a clone carries its ground truth.
+TRACES = REPO / "tests" / "data" / "ami-traces"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -110,11 +111,8 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 def traces_dir() -> Path:
-    """The real Asterisk captures beside the clone: missing -> skip locally, fail in CI (the ground truth)."""
-    if not TRACES.is_dir():
-        if IN_CI:
-            pytest.fail(f"{TRACES} is missing; CI must have ../shared/ami-traces beside the clone")
-        pytest.skip(f"{TRACES} is missing")
+    """The real Asterisk captures the repository carries (tests/data/ami-traces)."""
+    assert TRACES.is_dir(), f"{TRACES} is missing from the repository"
     return TRACES
 
 

@@ -1,6 +1,6 @@
 """FastAGI server: Asterisk asks where an inbound call goes, we answer with CC_* channel variables.
 
-One session, as captured in ../shared/ami-traces/*.agi: Asterisk connects, sends `agi_*: value` lines and a blank
+One session, as captured in tests/data/ami-traces/*.agi: Asterisk connects, sends `agi_*: value` lines and a blank
 line; we parse them into an AgiRequest, ask the injected decider within a hard time budget, answer with one
 SET VARIABLE per channel variable (each acknowledged with `200 result=1`) and close the socket, which returns
 from AGI() in dialplans/extensions_callcenter.conf. A caller must never hear silence because we stalled: a slow or

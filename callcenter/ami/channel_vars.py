@@ -2,7 +2,7 @@
 
 A name that is spelled in a dialplan and in Python must be spelled here and nowhere else in the code, so
 that renaming it is one edit plus a dialplan edit, and tests/dialplans/ can check that both sides agree.
-The values match the real captures in ../shared/ami-traces (CC_ACTION, CC_TARGET, CC_RING_TIMEOUT_S ...).
+The values match the real captures in tests/data/ami-traces (CC_ACTION, CC_TARGET, CC_RING_TIMEOUT_S ...).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How a finished call is summarised: outcome, who hung up, the hangup cause, wait and talk time.
 
-Rules (each from an observation in ../shared/ami-traces/INDEX.md):
+Rules (each from an observation in tests/data/ami-traces/INDEX.md):
 
 * answered  = an agent and the customer side were both up (the tracker's ``connected_s``). Caller ``Newstate Up``
   alone means nothing for queue calls (``Answer()`` runs first).

@@ -4,7 +4,7 @@ Feed every typed event in stream order with ``feed(event)``; it returns the doma
 (``CallStarted``, ``CallRinging``, ``CallAnswered``, ``CallTransferred``, ``CallEnded``, ``RecordingReady``,
 ``AgentStateChanged``). Time comes only from event ``Timestamp`` headers (and ``tick(now_s)`` for wrap-up expiry).
 
-How calls are recognised (see ../shared/ami-traces/INDEX.md for the observations behind each rule):
+How calls are recognised (see tests/data/ami-traces/INDEX.md for the observations behind each rule):
 
 * A call is a Linkedid. It ends when its last channel hangs up - never on a Local channel hangup alone (Local
   optimisation hangs up both halves mid-call).

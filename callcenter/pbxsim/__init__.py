@@ -1,4 +1,4 @@
-"""pbxsim: an Asterisk 20 stand-in for demos and tests, faithful to the captures in ../shared/ami-traces.
+"""pbxsim: an Asterisk 20 stand-in for demos and tests, faithful to the captures in tests/data/ami-traces.
 
 Modules, one job each:
 

@@ -1,6 +1,6 @@
 """res_agi's side of FastAGI: connect to the service, send the agi_* environment, run its commands on the channel.
 
-The request block has the shape of the captured sessions (../shared/ami-traces/*.agi): the same 23 agi_* lines in the
+The request block has the shape of the captured sessions (tests/data/ami-traces/*.agi): the same 23 agi_* lines in the
 same order, then agi_arg_N, then a blank line. Each command is announced as AGIExecStart, takes effect (SET VARIABLE
 -> VarSet) and ends with AGIExecEnd before the reply line goes back, as Asterisk does. The session ends when the
 server closes the socket; AGISTATUS is SUCCESS then, FAILURE when the server could not be reached.

@@ -1,6 +1,6 @@
 """A TCP Asterisk Manager Interface server in front of the simulated PBX.
 
-What a client sees is what Asterisk 20 sends (../shared/ami-traces): the ``Asterisk Call Manager/9.0.0`` banner,
+What a client sees is what Asterisk 20 sends (tests/data/ami-traces): the ``Asterisk Call Manager/9.0.0`` banner,
 ``Authentication accepted`` followed by FullyBooted (no Timestamp) and SuccessfulAuth, ActionID echoed on every
 response, list actions answered with ``EventList: start`` ... ``<List>Complete``, ``Goodbye`` on Logoff. A failed
 login gets ``Authentication failed`` and the connection is closed, as manager.c does.

@@ -1,6 +1,6 @@
 """app_chanspy's ChanSpy(): a channel (the supervisor's phone) listens to another one, optionally talking into it.
 
-No capture of ChanSpy exists in ../shared/ami-traces, so the behaviour follows app_chanspy.c (common_exec /
+No capture of ChanSpy exists in tests/data/ami-traces, so the behaviour follows app_chanspy.c (common_exec /
 channel_spy) and the events the Asterisk 20 AMI docs describe:
 
 * the spying channel is answered if it is not up yet, and flagged so that nobody can spy on a spy;

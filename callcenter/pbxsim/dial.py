@@ -1,6 +1,6 @@
 """app_dial: outgoing legs, ringing, answer, the two-party bridge, and how it ends.
 
-Every sequence below is the one the captures show for chan_pjsip (see ../shared/ami-traces/*.md):
+Every sequence below is the one the captures show for chan_pjsip (see tests/data/ami-traces/*.md):
 
 * leg setup: Newchannel (Down) -> VarSet DIALEDPEERNUMBER -> Newexten AppDial "(Outgoing Line)" -> NewConnectedLine
   -> DialBegin -> NewConnectedLine on the caller;

@@ -1,7 +1,7 @@
 """extensions.conf as Asterisk reads it: contexts, pattern extensions, priorities with labels, [globals], #include,
 and the ${...} / $[...] substitution the apps see.
 
-The simulator runs the project's own dialplans/extensions.conf (or the capture dialplan in ../shared/ami-traces)
+The simulator runs the project's own dialplans/extensions.conf (or the capture dialplan in tests/data/ami-traces)
 instead of a hand-written imitation of it, so a change to the dialplan shows up in the simulated AMI stream
 exactly as it would on Asterisk (each executed priority is one Newexten with the substituted AppData).
 Only what those files use is supported; anything else raises DialplanError naming the line.

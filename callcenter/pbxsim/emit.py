@@ -1,6 +1,6 @@
 """One method per AMI event the simulator sends, with the header names, order and value formats of the captures.
 
-Header order and spelling come from ../shared/ami-traces (EVENTS_CATALOG.md); the fidelity test checks them
+Header order and spelling come from tests/data/ami-traces (EVENTS_CATALOG.md); the fidelity test checks them
 against every covered capture, so change them only together with that test.
 """
 

@@ -1,4 +1,4 @@
-"""Named scenarios: the captured Asterisk scenarios of ../shared/ami-traces re-enacted on the simulator.
+"""Named scenarios: the captured Asterisk scenarios of tests/data/ami-traces re-enacted on the simulator.
 
 A scenario is data: the phones, what each phone does with the calls it is offered, and a timeline of steps
 (a customer calls, an AMI action is sent, a phone registers, Asterisk restarts). Timings are the captures' own

@@ -1,5 +1,5 @@
 """Test plumbing around the simulator: a raw AMI client that records every byte, a FastAGI server replaying a
-capture's commands, and a builder for the simulator set up like the capture PBX (../shared/ami-traces/config)."""
+capture's commands, and a builder for the simulator set up like the capture PBX (tests/data/ami-traces/config)."""
 
 from __future__ import annotations
 

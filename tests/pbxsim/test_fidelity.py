@@ -1,4 +1,4 @@
-"""The simulator against the real Asterisk 20 captures (../shared/ami-traces): same events, same headers, same
+"""The simulator against the real Asterisk 20 captures (tests/data/ami-traces): same events, same headers, same
 outcomes.
 
 Each covered capture is re-enacted on the simulator set up like the capture PBX (its config/extensions.conf and

@@ -16,7 +16,7 @@ from callcenter.recording.transcriber import ModelUnavailable, WhisperTranscribe
 from tests.conftest import IN_CI
 
 ASTERISK_SPOOL = "/var/spool/asterisk/monitor"
-# The real MixMonitor output (../shared/ami-traces/recordings, INDEX.md "Recordings").
+# The real MixMonitor output (tests/data/ami-traces/recordings, INDEX.md "Recordings").
 RX_TX_UID = "1795390491.0"
 STEREO_UID = "1795390948.9"
 
