@@ -265,4 +265,12 @@ def pjsip_show_contacts() -> Action:
     return _action("PJSIPShowContacts", {})
 
 
-RESYNC_LISTS = (core_show_channels, queue_status, device_state_list, pjsip_show_contacts)
+def list_commands() -> Action:
+    """The actions this AMI user may send (authority 0: always allowed)."""
+    return _action("ListCommands", {})
+
+
+# PJSIPShowContacts is not among them: Asterisk files it under `system` (res_pjsip/pjsip_options.c), which would also
+# let the service load modules and reload configs. DeviceStateList already says which desk phones are unreachable
+# (chan_pjsip reports UNAVAILABLE without a reachable contact), and ContactStatus events keep registrations current.
+RESYNC_LISTS = (core_show_channels, queue_status, device_state_list)

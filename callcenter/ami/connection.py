@@ -10,8 +10,11 @@ panoramisk carries the protocol (action/response correlation by ActionID). What 
 * Login, keepalive and backoff are ours: panoramisk would reconnect at a fixed delay, report a refused login
   nowhere, and resend queued actions after a reconnect (a blind second Originate is a second phone call).
 * Resync. After every login, before any new event is handed on, the list actions (CoreShowChannels, QueueStatus,
-  DeviceStateList, PJSIPShowContacts) are fetched and handed to the consumer as one `Resync` item, so the model is
-  rebuilt from Asterisk's truth and then resumes with the events that arrived meanwhile.
+  DeviceStateList) are fetched and handed to the consumer as one `Resync` item, so the model is rebuilt from
+  Asterisk's truth and then resumes with the events that arrived meanwhile. A source Asterisk refuses or answers
+  with an error is left out of that item (logged, in `stats.resync_errors`); it never drops the session.
+* Permissions. At every login `ListCommands` tells which actions this user may send; what the service needs and
+  lacks is logged as an error naming the manager.conf class (callcenter.ami.permissions).
 """
 
 from __future__ import annotations
@@ -27,16 +30,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from panoramisk import Manager
+from panoramisk.actions import Action as PanoramiskAction
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from callcenter.ami import actions
 from callcenter.ami.actions import AmiActionFailed, AmiAuthError, AmiNotConnected, AmiTimeout
 from callcenter.ami.frames import FrameSplitter
+from callcenter.ami.permissions import PermissionReport, check_permissions, listed_actions
 
 log = logging.getLogger("callcenter.ami")
 
 LIST_ACTIONS = frozenset({"coreshowchannels", "queuestatus", "devicestatelist", "extensionstatelist", "pjsipshowcontacts"})
+
+
+class _ListAction(PanoramiskAction):
+    """A list action whose first answer may be its last.
+
+    panoramisk, told `as_list`, waits for a `...Complete` event after the first response, but Asterisk answers a list
+    action it refuses (`Permission denied`) or finds empty (PJSIPShowContacts: `No Contacts found`) with one
+    `Response: Error` and nothing after it: that future would never complete."""
+
+    def add_message(self, message: Message) -> bool | None:
+        if not self.responses and str(message.get("Response", "")).lower() == "error":
+            self.responses.append(message)
+            if not self.future.done():
+                self.future.set_result([message])
+            return True
+        return super().add_message(message)
 
 
 class AmiState(enum.StrEnum):
@@ -92,6 +113,11 @@ class AmiStats:
     sessions: int = 0
     auth_failures: int = 0
     last_error: str = ""
+    retry_in_s: float = 0.0  # the wait before the next connection attempt, once a session has ended
+    # What the last login's ListCommands said this user may not send (empty: all granted or not yet known).
+    missing_permissions: list[str] = field(default_factory=list)
+    # Resync sources Asterisk refused or answered with an error at the last resync, with its message.
+    resync_errors: dict[str, str] = field(default_factory=dict)
     recent_malformed: list[str] = field(default_factory=list)
 
 
@@ -228,7 +254,8 @@ class AmiConnection:
         name = action["Action"]
         # as_list must be explicit: panoramisk guesses from the reply text and takes "Added interface to queue"
         # (QueueAdd) for the start of a list, so that future would never complete.
-        future = manager.send_action(dict(action), as_list=name.lower() in LIST_ACTIONS)
+        as_list = name.lower() in LIST_ACTIONS
+        future = manager.send_action(_ListAction(action, as_list=True) if as_list else dict(action), as_list=as_list)
         lost = asyncio.ensure_future(self._lost_event.wait())
         limit_s = timeout_s or self.action_timeout_s
         try:
@@ -310,9 +337,9 @@ class AmiConnection:
         while True:
             if self.state is not AmiState.AUTH_FAILED:  # a refused login stays visible while we retry
                 self.state = AmiState.CONNECTING
+            went_live = self.stats.sessions
             try:
                 await self._session()
-                delay = self.reconnect_min_s  # a session that got going resets the backoff
             except AmiAuthError as exc:
                 self.state = AmiState.AUTH_FAILED
                 self.stats.auth_failures += 1
@@ -326,8 +353,14 @@ class AmiConnection:
                 self._notify()
             if self.state is not AmiState.AUTH_FAILED:
                 self.state = AmiState.DISCONNECTED
+            if self.stats.sessions != went_live:
+                # A session that got going always ends in an exception (the link dropped): start the backoff
+                # again, or every Asterisk restart would leave us away for the longest delay reached so far.
+                delay = self.reconnect_min_s
             # Jitter keeps a fleet of instances from hammering a restarting Asterisk in lockstep.
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            self.stats.retry_in_s = delay * random.uniform(0.8, 1.2)
+            self._notify()
+            await asyncio.sleep(self.stats.retry_in_s)
             delay = min(self.reconnect_max_s, delay * 2)
 
     async def _session(self) -> None:
@@ -356,21 +389,42 @@ class AmiConnection:
             self._put(Received(generation=generation, message=early.message, received_at_s=early.received_at_s))
         self._prelogin.clear()
         log.info("AMI logged in to %s:%d (session %d); resyncing", self.host, self.port, generation)
+        await self._check_permissions()
         lists: dict[str, list[Message]] = {}
+        errors: dict[str, str] = {}
         for build in actions.RESYNC_LISTS:
             action = build()
+            name = action["Action"]
             try:
                 reply = await self.send(action)
             except AmiActionFailed as exc:
-                # PJSIPShowContacts is missing without res_pjsip; the model can live without one list.
-                log.warning("AMI resync: %s", exc)
-                reply = []
-            lists[action["Action"]] = [m for m in (reply if isinstance(reply, list) else [reply]) if "Event" in m]
+                # A refused or empty source is that source's answer: the model is rebuilt from the others, and a
+                # list that did not complete never replaces what the model holds (tracker.end_resync).
+                errors[name] = exc.message
+                log.warning("AMI resync: %s answered %r; resyncing without it", name, exc.message)
+                continue
+            lists[name] = [m for m in (reply if isinstance(reply, list) else [reply]) if "Event" in m]
+        self.stats.resync_errors = errors
         self._put(Resync(generation=generation, lists=lists, at_s=time.time()))
         self.state = AmiState.LIVE
         self._live.set()
-        log.info("AMI live (%d channels at resync)", len(lists.get("CoreShowChannels", [])))
+        channels = sum(1 for m in lists.get("CoreShowChannels", []) if m.get("Event") == "CoreShowChannel")
+        log.info("AMI live (%d channel%s at resync)", channels, "" if channels == 1 else "s")
         await self._keepalive()
+
+    async def _check_permissions(self) -> None:
+        """Name, once per login, every action manager.conf does not let this user send (see ami.permissions)."""
+        try:
+            reply = await self.send(actions.list_commands())
+        except AmiActionFailed as exc:
+            log.warning("AMI ListCommands refused (%s): cannot check this user's permissions", exc.message)
+            return
+        report: PermissionReport = check_permissions(listed_actions(reply))  # type: ignore[arg-type]
+        self.stats.missing_permissions = list(report.missing)
+        if report.complete:
+            log.info("AMI user %r: %s", self._username, report.describe())
+        else:
+            log.error("AMI user %r: %s", self._username, report.describe())
 
     async def _keepalive(self) -> None:
         while True:

@@ -150,6 +150,16 @@ class VarSet(ChannelEvent):
 
 
 @_dc
+class GlobalVarSet(AmiEvent):
+    """A dialplan global set (every `[globals]` entry at each dialplan reload, or Set(GLOBAL(...))). Asterisk sends
+    it as a VarSet with `Channel: none` / `Uniqueid: none` and no channel block (main/stasis_channels.c,
+    varset_to_ami): a known shape, not a malformed channel event."""
+
+    variable: str
+    value: str
+
+
+@_dc
 class NewConnectedLine(ChannelEvent):
     pass
 
@@ -747,6 +757,8 @@ EVENT_SPECS: Final[dict[str, tuple[type[AmiEvent], tuple[F, ...]]]] = {
         (*_CHAN, F("extension", "Extension"), F("application", "Application"), F("app_data", "AppData")),
     ),
     "VarSet": (VarSet, (*_CHAN, F("variable", "Variable"), F("value", "Value"))),
+    # Not an event name on the wire: what a VarSet without a channel becomes (see _varset).
+    "GlobalVarSet": (GlobalVarSet, (_TS, F("variable", "Variable"), F("value", "Value"))),
     "NewConnectedLine": (NewConnectedLine, _CHAN),
     "NewCallerid": (NewCallerid, (*_CHAN, F("cid_calling_pres", "CID-CallingPres", None, False))),
     "Hangup": (
@@ -1158,13 +1170,21 @@ _PARSERS_FULL: Final[dict[str, Callable[[Mapping[str, str]], AmiEvent]]] = {
 EVENT_CLASSES: Final[dict[str, type[AmiEvent]]] = {name: cls for name, (cls, _) in EVENT_SPECS.items()}
 
 
-def _filtered_varset(
-    h: Mapping[str, str], _full: Callable[[Mapping[str, str]], AmiEvent] = _PARSERS_FULL["VarSet"]
-) -> AmiEvent | None:
+def _varset(
+    h: Mapping[str, str],
+    _channel: Callable[[Mapping[str, str]], AmiEvent] = _PARSERS_FULL["VarSet"],
+    _global: Callable[[Mapping[str, str]], AmiEvent] = _PARSERS_FULL["GlobalVarSet"],
+) -> AmiEvent:
+    if h.get("Channel") == "none" and h.get("Uniqueid") == "none":
+        return _global(h)
+    return _channel(h)
+
+
+def _filtered_varset(h: Mapping[str, str]) -> AmiEvent | None:
     var = h.get("Variable")
     if var is not None and var not in KEEP_VARIABLES and not var.startswith(KEEP_VARIABLE_PREFIX):
         return None
-    return _full(h)
+    return _varset(h)
 
 
 def _filtered_newexten(
@@ -1181,7 +1201,7 @@ def _ignored(h: Mapping[str, str]) -> None:
 
 
 _PARSERS: Final[dict[str, Callable[[Mapping[str, str]], AmiEvent | None]]] = {
-    **_PARSERS_FULL,
+    **{name: parse for name, parse in _PARSERS_FULL.items() if name != "GlobalVarSet"},
     "VarSet": _filtered_varset,
     "Newexten": _filtered_newexten,
     **{name: _ignored for name in KNOWN_IGNORED_EVENTS},
@@ -1203,9 +1223,9 @@ def parse_event(headers: Mapping[str, str]) -> AmiEvent | None:
 def parse_event_full(headers: Mapping[str, str]) -> AmiEvent | None:
     """Like ``parse_event`` but types every VarSet/Newexten too (diagnostics, tests)."""
     name = headers.get("Event")
-    if name is None:
+    if name is None or name == "GlobalVarSet":
         return None
-    parse = _PARSERS_FULL.get(name)
+    parse = _varset if name == "VarSet" else _PARSERS_FULL.get(name)
     return None if parse is None else parse(headers)
 
 

@@ -35,6 +35,10 @@ def trace_frames(path: Path) -> list[bytes]:
 class AmiPeer:
     def __init__(self, *, secret: str = "s3cret") -> None:
         self.secret = secret
+        # action -> the Message of a `Response: Error` Asterisk would answer instead (Permission denied, No ... found)
+        self.errors: dict[str, str] = {}
+        # what ListCommands lists: the actions this user's write classes permit (None: all that the peer knows)
+        self.permitted: set[str] | None = None
         self.server: asyncio.base_events.Server | None = None
         self.writers: list[asyncio.StreamWriter] = []
         self.logins = 0
@@ -106,6 +110,13 @@ class AmiPeer:
             return frame(Response="Success", ActionID=action_id, Message="Authentication accepted") + frame(
                 Event="FullyBooted", Privilege="system,all", Uptime="149", LastReload="149", Status="Fully Booted"
             )
+        if name in self.errors:
+            return frame(Response="Error", ActionID=action_id, Message=self.errors[name])
+        if name == "ListCommands":
+            known = ["Login", "Ping", "ListCommands", "QueueAdd", "QueueRemove", "QueuePause", "Originate", "Hangup",
+                     "QueueStatus", *LIST_COMPLETE]
+            allowed = [a for a in known if self.permitted is None or a in self.permitted or a in ("Login", "Ping", "ListCommands", "QueueStatus")]
+            return frame(Response="Success", ActionID=action_id, **{a: f"{a} synopsis (Priv: <none>)" for a in allowed})
         if name == "Ping":
             return frame(Response="Success", ActionID=action_id, Ping="Pong", Timestamp="1795390634.124611")
         if name in LIST_COMPLETE:

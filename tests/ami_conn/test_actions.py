@@ -53,4 +53,4 @@ def test_queue_actions_match_the_trace_shapes() -> None:
     assert (pause["Paused"], pause["Reason"]) == ("true", "lunch")
     assert "Queue" not in actions.queue_pause(interface="PJSIP/1005", paused=False)
     assert actions.redirect(channel="PJSIP/trunk-1", context="cc-agents", exten="1003")["Priority"] == "1"
-    assert [b()["Action"] for b in actions.RESYNC_LISTS] == ["CoreShowChannels", "QueueStatus", "DeviceStateList", "PJSIPShowContacts"]
+    assert [b()["Action"] for b in actions.RESYNC_LISTS] == ["CoreShowChannels", "QueueStatus", "DeviceStateList"]

@@ -75,7 +75,7 @@ async def test_events_arrive_in_wire_order_after_login_and_resync(peer: AmiPeer,
     kinds = [type(i).__name__ for i in collector.items[:2]]
     assert kinds == ["Connected", "Resync"] or kinds == ["Connected", "Received"]
     resync = next(i for i in collector.items if isinstance(i, Resync))
-    assert set(resync.lists) == {"CoreShowChannels", "QueueStatus", "DeviceStateList", "PJSIPShowContacts"}
+    assert set(resync.lists) == {"CoreShowChannels", "QueueStatus", "DeviceStateList"}
     expected = [f.split(b"\r\n", 1)[0].decode().split(": ", 1)[1] for f in frames]
     got = collector.events()
     assert got[-len(expected):] == expected
@@ -194,3 +194,64 @@ async def test_unreachable_asterisk_backs_off_without_items() -> None:
     finally:
         await _shutdown(conn, consumer)
     assert collector.items == []
+
+
+async def test_a_refused_or_empty_resync_source_is_its_answer_not_a_dropped_session(peer: AmiPeer) -> None:
+    """Asterisk answers a list action it refuses (no `reporting`/`call` class) or finds empty with one
+    `Response: Error` and no Complete event (manager.c; res_pjsip: "No Contacts found"): that ends the action at
+    once, the session goes live without that source, and nothing reconnects."""
+    peer.errors = {"DeviceStateList": "Permission denied", "PJSIPShowContacts": "No Contacts found"}
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector, action_timeout_s=30)
+    try:
+        await conn.wait_live(WAIT_S)
+        await collector.until(lambda items: any(isinstance(i, Resync) for i in items))
+        # A list action answered with an error ends at once, list or not.
+        with pytest.raises(AmiActionFailed, match="No Contacts found"):
+            await conn.send(actions.pjsip_show_contacts())
+        assert conn.state is AmiState.LIVE
+    finally:
+        await _shutdown(conn, consumer)
+    resync = next(i for i in collector.items if isinstance(i, Resync))
+    assert set(resync.lists) == {"CoreShowChannels", "QueueStatus"}
+    assert conn.stats.resync_errors == {"DeviceStateList": "Permission denied"}
+    assert peer.logins == 1 and conn.stats.sessions == 1
+    assert not any(isinstance(i, Disconnected) for i in collector.items)
+
+
+async def test_login_names_the_actions_manager_conf_does_not_permit(peer: AmiPeer, caplog: pytest.LogCaptureFixture) -> None:
+    peer.permitted = {"Originate", "CoreShowChannels", "DeviceStateList"}  # no `agent` class
+    collector = Collector()
+    conn, consumer = await _connect(peer, collector)
+    try:
+        with caplog.at_level("INFO", logger="callcenter.ami"):
+            await conn.wait_live(WAIT_S)
+    finally:
+        await _shutdown(conn, consumer)
+    assert conn.stats.missing_permissions == ["QueueAdd", "QueueRemove", "QueuePause"]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("lacks agent" in m and "QueuePause" in m for m in errors), errors
+    # The resync found no channel, and says so in plain words.
+    assert any(r.getMessage() == "AMI live (0 channels at resync)" for r in caplog.records)
+
+
+async def test_a_session_that_went_live_resets_the_reconnect_backoff(peer: AmiPeer) -> None:
+    """After an Asterisk restart the service is back within the shortest delay, however long it once waited."""
+    peer.secret = "not-yet"  # refused logins grow the delay: 0.01, 0.02, 0.04, 0.08 ...
+    collector = Collector()
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret",
+                         reconnect_min_s=0.01, reconnect_max_s=600)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(collector))
+    try:
+        await conn.wait_until(lambda c: c.stats.auth_failures >= 4, WAIT_S)
+        grown = conn.stats.retry_in_s
+        assert grown >= 0.08 * 0.8
+        peer.secret = "s3cret"
+        await conn.wait_live(WAIT_S)
+        await peer.restart()
+        await conn.wait_until(lambda c: c.state is AmiState.DISCONNECTED, WAIT_S)
+        assert conn.stats.retry_in_s <= 0.01 * 1.2 < grown
+        await conn.wait_live(WAIT_S)
+    finally:
+        await _shutdown(conn, consumer)

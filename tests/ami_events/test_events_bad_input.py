@@ -128,3 +128,17 @@ def test_random_header_maps_only_raise_amiparseerror(name: str, drop: set[str], 
         assert exc.event == name
         return
     assert event is None or isinstance(event, ami.EVENT_CLASSES[name])
+
+
+def test_a_dialplan_global_is_a_known_varset_shape_not_a_malformed_event() -> None:
+    """Each dialplan reload sends one VarSet per [globals] entry with no channel (stasis_channels.c varset_to_ami):
+    the service once logged "missing required header 'ChannelState'" for each."""
+    frame = {"Event": "VarSet", "Privilege": "dialplan,all", "Timestamp": "1795390700.000100", "Channel": "none",
+             "Uniqueid": "none", "Variable": "CC_FALLBACK_QUEUE", "Value": "support"}
+    event = parse_event(frame)
+    assert event == ami.GlobalVarSet(timestamp_s=1795390700.0001, variable="CC_FALLBACK_QUEUE", value="support")
+    assert parse_event_full(frame) == event
+    assert parse_event({**frame, "Variable": "SOME_OTHER_GLOBAL"}) is None  # filtered like any unused variable
+    # A channel VarSet missing its channel block is still an error, and nobody can send a GlobalVarSet by name.
+    expect_error({**frame, "Uniqueid": "1795390491.0"}, "ChannelState")
+    assert parse_event({**frame, "Event": "GlobalVarSet"}) is None

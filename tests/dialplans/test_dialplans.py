@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.ami.events import EVENT_CLASSES
+from callcenter.ami.permissions import REQUIRED_ACTIONS, check_permissions
+from callcenter.calls.tracker import CallTracker
 from callcenter.ami.agi import RouteDecision
 from callcenter.ami.channel_vars import (
     ALL_CC_NAMES,
@@ -192,11 +195,37 @@ def test_dialplan_keeps_the_capture_dialplans_names(traces_dir: Path) -> None:
     assert capture_names <= ALL_CC_NAMES
 
 
-def test_manager_user_has_no_blanket_write_permission() -> None:
+def _manager_user() -> dict[str, str]:
     manager = (DIALPLANS / "manager.conf").read_text()
     user = manager.split("[callcenter]", 1)[1]
-    settings = dict(re.findall(r"^(\w+)\s*=\s*(.+?)\s*$", user, flags=re.MULTILINE))
-    assert settings["read"] == "all"
+    return dict(re.findall(r"^(\w+)\s*=\s*(.+?)\s*$", user, flags=re.MULTILINE))
+
+
+def test_manager_user_may_send_exactly_what_the_service_sends() -> None:
+    """The shipped manager.conf once lacked the class of an action the service sent, and Asterisk refused it."""
+    settings = _manager_user()
     write = set(settings["write"].split(","))
-    assert write == {"originate", "call", "agent", "reporting"}
+    needed = {name: classes for name, (classes, _why) in REQUIRED_ACTIONS.items()}
+    assert all(not classes or write & set(classes) for classes in needed.values()), (write, needed)
+    # Nothing beyond: every granted class is the only way to one of the actions the service sends.
+    assert all(any(classes and set(classes) & write == {cls} for classes in needed.values()) for cls in write), write
+    assert check_permissions(
+        [name for name, (classes, _) in REQUIRED_ACTIONS.items() if not classes or write & set(classes)]
+    ).complete
     assert "127.0.0.1" in settings["permit"]
+
+
+def test_manager_user_reads_the_class_of_every_event_the_service_types(traces_dir: Path) -> None:
+    """Asterisk sends an event only to sessions whose `read` has its class: the class of every event the live model
+    uses (as the real captures show it, `Privilege: <class>,all`) must be granted, and blanket `all` is not."""
+    read = set(_manager_user()["read"].split(","))
+    assert "all" not in read
+    classes: dict[str, set[str]] = {}
+    for path in traces_dir.glob("*.ami"):
+        for name, privilege in re.findall(r"Event: (\w+)\r\nPrivilege: (\w+),all", path.read_bytes().decode(errors="replace")):
+            classes.setdefault(name, set()).add(privilege)
+    used = {name for name, cls in EVENT_CLASSES.items() if cls in CallTracker()._handlers}
+    typed = {name: found for name, found in classes.items() if name in used}
+    assert len(typed) >= 25, sorted(typed)
+    missing = {name: found for name, found in typed.items() if not found <= read}
+    assert missing == {}, missing
