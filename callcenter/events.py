@@ -29,6 +29,7 @@ __all__ = [
     "CallRinging",
     "CallStarted",
     "CallTransferred",
+    "Consultation",
     "DialAttempt",
     "DomainEvent",
     "EventBus",
@@ -78,12 +79,30 @@ _dc = dataclass(frozen=True, slots=True, kw_only=True)
 @_dc
 class DialAttempt:
     """One offer of the call to one agent. ``result``: ANSWER, NOANSWER, BUSY, CANCEL, CHANUNAVAIL, CONGESTION,
-    DUMP (queue member hung up during the announcement) or ``None`` when still unknown (closed by resync)."""
+    DUMP (queue member hung up during the announcement) or ``None`` when still unknown (closed by resync).
+    ``ended_s``: when the result came; ``ring_s``: how long the offer lasted (dial to result; 0 for CHANUNAVAIL);
+    ``rang``: whether the phone actually rang (BUSY and CHANUNAVAIL never do)."""
 
     agent: str
     queue: str | None
     result: str | None
     at_s: float
+    ended_s: float | None = None
+    ring_s: float | None = None
+    rang: bool = False
+
+
+@_dc
+class Consultation:
+    """An agent consulted during an attended transfer (their own leg of the customer's call). ``transferred``: the
+    transfer completed and the customer went to them; otherwise they talked only to the colleague who asked, so they
+    are not an agent who talked with the customer and no wrap-up of theirs is booked on the call."""
+
+    agent: str
+    by_agent: str | None
+    at_s: float  # the consulted phone answered
+    ended_s: float | None  # their leg ended, or the transfer completed
+    transferred: bool = False
 
 
 @_dc
@@ -148,6 +167,7 @@ class CallEnded:
     originate_action_id: str | None = None
     campaign: str | None = None  # CC_CAMPAIGN channel variable set by the dialer's Originate
     end_estimated: bool = False  # the end happened while we were disconnected; ended_s is when we found out
+    consultations: tuple[Consultation, ...] = ()  # attended-transfer consultations, completed or not
 
 
 @_dc
@@ -296,6 +316,7 @@ _EVENT_TYPES: Final[dict[str, type]] = {
         CallStarted, CallRinging, CallAnswered, CallTransferred, CallEnded, AgentStateChanged, RecordingReady, CallRouted
     )
 }
+_NESTED: Final[dict[str, type]] = {"attempts": DialAttempt, "consultations": Consultation}
 _ENUM_FIELDS: Final[dict[str, type[enum.StrEnum]]] = {
     "direction": CallDirection,
     "outcome": CallOutcome,
@@ -312,7 +333,7 @@ def event_to_dict(event: object) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(event).__name__}
     for f in dataclasses.fields(event):  # type: ignore[arg-type]
         value = getattr(event, f.name)
-        if f.name == "attempts":
+        if f.name in _NESTED:
             value = [dataclasses.asdict(a) for a in value]
         elif isinstance(value, tuple):
             value = list(value)
@@ -330,8 +351,8 @@ def event_from_dict(data: Mapping[str, Any]) -> object:
         if f.name not in data:
             continue
         value = data[f.name]
-        if f.name == "attempts":
-            value = tuple(DialAttempt(**a) for a in value)
+        if f.name in _NESTED:
+            value = tuple(_NESTED[f.name](**a) for a in value)
         elif isinstance(value, list):
             value = tuple(value)
         elif f.name in _ENUM_FIELDS and value is not None:
