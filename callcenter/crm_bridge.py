@@ -34,6 +34,8 @@ from callcenter.events import (
     CallEnded,
     CallOutcome,
     CallRouted,
+    Consultation,
+    DialAttempt,
     EventBus,
     RecordingReady,
 )
@@ -103,6 +105,16 @@ def _spell(left: AgentStateChanged) -> dict[str, Any]:
     start) compares equal after a JSON round trip on either database."""
     assert left.wrapup_since_s is not None and left.wrapup_s is not None
     return {"agent": left.agent, "started_s": round(left.wrapup_since_s, 6), "wrapup_s": round(left.wrapup_s, 3)}
+
+
+def _attempt(a: DialAttempt) -> dict[str, Any]:
+    return {"agent": a.agent, "queue": a.queue, "result": a.result, "at_s": round(a.at_s, 6),
+            "ring_s": a.ring_s, "rang": a.rang}
+
+
+def _consultation(c: Consultation) -> dict[str, Any]:
+    return {"agent": c.agent, "by_agent": c.by_agent, "at_s": round(c.at_s, 6),
+            "ended_s": round(c.ended_s, 6) if c.ended_s is not None else None, "transferred": c.transferred}
 
 
 def with_wrapup_spells(meta: dict[str, Any], spells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -215,7 +227,9 @@ class CrmBridge:
         facts: list[object] = []
         async with self.db.session() as session:
             owner = await records.lookup_phone(session, self.phone_rules, call.customer)
-            agent_ids = await self._agent_ids(session, (call.answered_by, *call.agents_rung))
+            agent_ids = await self._agent_ids(
+                session, (call.answered_by, *call.agents_rung, *(a.agent for a in call.attempts))
+            )
             answered_by = agent_ids.get(call.answered_by or "")
             if owner is None and self._wants_lead(call, number):
                 # Nobody answered: the lead goes to whom the team's routing offered the call first.
@@ -339,7 +353,12 @@ class CrmBridge:
                 "answered_by": call.answered_by,
                 "agents_rung": list(call.agents_rung),
                 "agents_talked": list(call.agents_talked),
-                "agent_user_ids": {ext: agent_ids.get(ext) for ext in call.agents_rung},
+                "agent_user_ids": {
+                    ext: agent_ids.get(ext) for ext in dict.fromkeys((*call.agents_rung, *(a.agent for a in call.attempts)))
+                },
+                # Every agent the call was offered to, rung or not (busy, unreachable), with result and ring time.
+                "attempts": [_attempt(a) for a in call.attempts],
+                "consultations": [_consultation(c) for c in call.consultations],
                 "queue": call.queue,
                 "hangup_cause": call.hangup_cause,
                 "hangup_cause_txt": call.hangup_cause_txt,

@@ -54,7 +54,13 @@ class Attempt:
     at_s: float
     leg: str | None  # uniqueid of the agent leg; None for CHANUNAVAIL (no channel is ever created)
     result: str | None = None
+    ended_s: float | None = None  # when the result came
     rang: bool = False
+
+    def settle(self, result: str, at_s: float) -> None:
+        """The first result counts (a queue sends NOANSWER then CANCEL for one leg)."""
+        if self.result is None:
+            self.result, self.ended_s = result, at_s
 
 
 @dataclass(slots=True, kw_only=True)

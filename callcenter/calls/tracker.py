@@ -519,7 +519,8 @@ class CallTracker:
             return
         ch.answered_s = t
         att = self._attempt(call, ch, t)
-        att.result = "ANSWER"
+        if att.result != "ANSWER":
+            att.result, att.ended_s = "ANSWER", t  # answering wins over an earlier guess
         if ch.endpoint not in call.agents_rung:
             call.agents_rung.append(ch.endpoint)  # auto-answer: it never showed Ringing
         att.rang = True
@@ -626,7 +627,11 @@ class CallTracker:
                 agents_rung=tuple(call.agents_rung),
                 agents_talked=tuple(call.agents_talked),
                 attempts=tuple(
-                    DialAttempt(agent=a.agent, queue=a.queue, result=a.result, at_s=a.at_s) for a in call.attempts
+                    DialAttempt(
+                        agent=a.agent, queue=a.queue, result=a.result, at_s=a.at_s, ended_s=a.ended_s,
+                        ring_s=round(max(a.ended_s - a.at_s, 0.0), 3) if a.ended_s is not None else None, rang=a.rang,
+                    )
+                    for a in call.attempts
                 ),
                 wait_s=max(wait_s, 0.0),
                 talk_s=max(talk_s, 0.0),
@@ -745,7 +750,7 @@ class CallTracker:
                 continue
             agent = self.naming.agent_of_interface(f"{tech}/{resource}") if tech else None
             if agent is not None:
-                call.attempts.append(Attempt(agent=agent, queue=None, at_s=t, leg=None, result=status))
+                call.attempts.append(Attempt(agent=agent, queue=None, at_s=t, leg=None, result=status, ended_s=t))
 
     def _on_hangup_request(self, ev: ami.HangupRequest, t: float) -> None:
         ch = self._chan(ev, t)
@@ -759,8 +764,8 @@ class CallTracker:
         call = self._calls[ch.linkedid]
         ch.hangup_cause = ev.cause
         ch.hangup_cause_txt = ev.cause_txt
-        if ch.agent_leg and ch.attempt is not None and ch.attempt.result is None:
-            ch.attempt.result = _result_from_cause(ev.cause)
+        if ch.agent_leg and ch.attempt is not None:
+            ch.attempt.settle(_result_from_cause(ev.cause), t)
         self._channel_gone(call, ch, t, observed=True)
         call.last_s = t
         if call.live <= 0:
@@ -811,9 +816,7 @@ class CallTracker:
             if status == "ANSWER":
                 self._agent_answered(call, dest, t)
             else:
-                att = self._attempt(call, dest, t)
-                if att.result is None:
-                    att.result = status  # a queue sends NOANSWER then CANCEL for one leg: the first one counts
+                self._attempt(call, dest, t).settle(status, t)
                 if dest.alive and dest.answered_s is None:
                     self.agents.leg(dest.endpoint, dest.uniqueid, call.call_id, OFFERED_LEG, t)
 
@@ -860,9 +863,7 @@ class CallTracker:
 
     def _agent_leg_result(self, dest: Channel | None, result: str, t: float) -> None:
         if dest is not None and dest.agent_leg:
-            att = self._attempt(self._calls[dest.linkedid], dest, t)
-            if att.result is None:
-                att.result = result
+            self._attempt(self._calls[dest.linkedid], dest, t).settle(result, t)
 
     def _on_agent_complete(self, ev: ami.AgentComplete, t: float) -> None:
         dest = self._agent_dest(ev, t)
