@@ -29,6 +29,7 @@ from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recording import http as recording_routes
 from callcenter.recording.http import RECORDINGS
 from callcenter.recording.service import RecordingService
@@ -61,6 +62,7 @@ AGI = web.AppKey("agi", FastAgiServer)
 AMI = web.AppKey("ami", Any)
 BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
+QUEUE_KEEPER = web.AppKey("queue_keeper", MembershipKeeper)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
@@ -309,14 +311,17 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     app[AMI] = connection
     connection.start()
     live = app[LIVE]
+    # Queue logins and pauses survive an Asterisk restart: the keeper re-applies them after every (re)connect.
+    keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send)
     tasks = [
-        asyncio.create_task(connection.run(live), name="ami-consumer"),
+        asyncio.create_task(connection.run(keeper), name="ami-consumer"),
         asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),
     ]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await keeper.stop()
     await connection.stop()
 
 
