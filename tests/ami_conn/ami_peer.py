@@ -37,6 +37,8 @@ class AmiPeer:
         self.secret = secret
         # action -> the Message of a `Response: Error` Asterisk would answer instead (Permission denied, No ... found)
         self.errors: dict[str, str] = {}
+        # what QueueStatus lists: QueueMember items (headers as Asterisk sends them); a restart may clear it
+        self.queue_members: list[dict[str, str]] = []
         # what ListCommands lists: the actions this user's write classes permit (None: all that the peer knows)
         self.permitted: set[str] | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -121,9 +123,12 @@ class AmiPeer:
             return frame(Response="Success", ActionID=action_id, Ping="Pong", Timestamp="1795390634.124611")
         if name in LIST_COMPLETE:
             message, complete = LIST_COMPLETE[name]
-            return frame(Response="Success", ActionID=action_id, EventList="start", Message=message) + frame(
-                Event=complete, ActionID=action_id, EventList="Complete", ListItems="0"
+            items = [frame(Event="QueueMember", **m, ActionID=action_id) for m in self.queue_members] if name == "QueueStatus" else []
+            return frame(Response="Success", ActionID=action_id, EventList="start", Message=message) + b"".join(items) + frame(
+                Event=complete, ActionID=action_id, EventList="Complete", ListItems=str(len(items))
             )
+        if name == "QueuePause":
+            return frame(Response="Success", ActionID=action_id, Message="Interface paused successfully")
         if name == "QueueAdd":
             return frame(Response="Success", ActionID=action_id, Message="Added interface to queue")
         if name == "Originate":

@@ -1,0 +1,87 @@
+"""Queue logins and pauses across an Asterisk restart: Asterisk forgets dynamic members (queues.conf
+persistentmembers = no), the service puts them back, and the live model never shows a paused agent as available."""
+
+from __future__ import annotations
+
+import asyncio
+
+from callcenter.ami.connection import AmiConnection, Resync
+from callcenter.calls.live import LiveCalls
+from callcenter.calls.tracker import CallTracker
+from callcenter.events import AgentState, InProcessBus
+from callcenter.queues.keeper import MembershipKeeper
+from callcenter.queues.reconcile import AddBack, Member, SetPause, reconcile
+from tests.ami_conn.ami_peer import AmiPeer
+
+WAIT_S = 10
+
+
+def member(interface: str, *, paused: bool = False, reason: str = "", queue: str = "support") -> dict[str, str]:
+    """A QueueMember list item as app_queue sends it (agent_pause_cycle.ami)."""
+    return {"Queue": queue, "Name": f"Agent {interface[-4:]}", "Location": interface, "StateInterface": interface,
+            "Membership": "dynamic", "Penalty": "0", "CallsTaken": "3", "LastCall": "0", "LastPause": "0",
+            "LoginTime": "1795390634", "InCall": "0", "Status": "1", "Paused": "1" if paused else "0",
+            "PausedReason": reason, "Wrapuptime": "0"}
+
+
+def test_reconcile_puts_back_what_asterisk_lost_and_adopts_what_only_it_has() -> None:
+    lunch = Member("support", "PJSIP/1001", "Agent 1001", "PJSIP/1001", 0, True, "lunch")
+    ready = Member("support", "PJSIP/1002", "Agent 1002", "PJSIP/1002", 0, False, "")
+    static = Member("support", "PJSIP/1009", "static", "PJSIP/1009", 0, False, "", dynamic=False)
+    record = {m.key: m for m in (lunch, ready, static)}
+    assert reconcile(record, []) == [AddBack(lunch), AddBack(ready)]
+    unpaused = Member("support", "PJSIP/1001", "Agent 1001", "PJSIP/1001", 0, False, "")
+    other_reason = Member("support", "PJSIP/1001", "Agent 1001", "PJSIP/1001", 0, True, "training")
+    assert reconcile(record, [unpaused, ready]) == [SetPause(lunch)]
+    assert reconcile(record, [other_reason, ready]) == [SetPause(lunch)]
+    extra = Member("sales", "PJSIP/1003", "Agent 1003", "PJSIP/1003", 0, False, "")
+    assert reconcile(record, [lunch, ready, extra]) == []
+
+
+async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> None:
+    peer = AmiPeer()
+    await peer.start()
+    peer.queue_members = [member("PJSIP/1001", paused=True, reason="lunch"), member("PJSIP/1002")]
+    bus = InProcessBus()
+    live = LiveCalls(tracker=CallTracker(), bus=bus)
+    resyncs: list[Resync] = []
+    resynced = asyncio.Condition()
+
+    async def inner(item: object) -> None:
+        live(item)  # type: ignore[arg-type]
+        if isinstance(item, Resync):
+            async with resynced:
+                resyncs.append(item)
+                resynced.notify_all()
+
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret",
+                         reconnect_min_s=0.01, reconnect_max_s=0.05)
+    keeper = MembershipKeeper(inner=inner, send=conn.send)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(keeper))
+    try:
+        async with resynced:
+            await asyncio.wait_for(resynced.wait_for(lambda: len(resyncs) == 1), WAIT_S)
+        assert live.agent_state("1001") == (AgentState.PAUSED, "lunch")
+        assert keeper.reapplied == 0  # first connect: Asterisk's members are adopted, nothing is sent
+        peer.queue_members = []  # `core restart now`: dynamic members are gone
+        await peer.restart()
+        async with resynced:
+            await asyncio.wait_for(resynced.wait_for(lambda: len(resyncs) == 2), WAIT_S)
+        # The live model never saw the agent on lunch as available, not even for the moment of the resync.
+        assert live.agent_state("1001") == (AgentState.PAUSED, "lunch")
+        assert live.agent_state("1002")[0] is AgentState.AVAILABLE
+        await asyncio.wait_for(keeper.settled.wait(), WAIT_S)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await keeper.stop()
+        await conn.stop()
+        await peer.close()
+    adds = [a for a in peer.actions if a.get("Action") == "QueueAdd"]
+    assert [(a["Queue"], a["Interface"], a["Paused"], a.get("Reason")) for a in adds] == [
+        ("support", "PJSIP/1001", "true", "lunch"),
+        ("support", "PJSIP/1002", "false", None),
+    ]
+    assert adds[0]["MemberName"] == "Agent 1001" and adds[0]["StateInterface"] == "PJSIP/1001"
+    assert keeper.reapplied == 2 and keeper.failed == 0
