@@ -23,16 +23,40 @@ def cmd_version(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _busy_ports(checks: list[tuple[str, str, int, str]]) -> bool:
+    """Print one line per busy port (what, host, port, the flag that moves it); True when any is busy."""
+    from callcenter.ports import in_use, in_use_message
+
+    busy = [check for check in checks if in_use(check[1], check[2])]
+    for what, host, port, flag in busy:
+        print(in_use_message(what, host, port, flag), file=sys.stderr)
+    return bool(busy)
+
+
+def _address_in_use(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno == errno.EADDRINUSE or "address already in use" in str(exc).lower()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.agi_port is not None:
+        settings = settings.model_copy(update={"agi": settings.agi.model_copy(update={"port": args.agi_port})})
+    host = args.host or settings.http.host
+    port = settings.http.port if args.port is None else args.port
+    checks = [("HTTP", host, port, "--port")]
+    if settings.agi.enabled:
+        checks.append(("FastAGI", settings.agi.host, settings.agi.port, "--agi-port"))
+    if _busy_ports(checks):
+        return 1
     from aiohttp import web
+    from sqlalchemy.engine import make_url
 
     from callcenter import logs
     from callcenter.app import build_app
 
-    settings = _settings(args)
     logs.setup(settings.log.level, as_json=settings.log.as_json)
-    host = args.host or settings.http.host
-    port = settings.http.port if args.port is None else args.port
     sim_settings = None
     if not settings.ami.host and not args.no_simulator:
         from callcenter.pbxsim.embedded import with_simulator_settings
@@ -43,14 +67,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from callcenter.pbxsim.embedded import embed_simulator
 
         embed_simulator(app, sim_settings)
-    # run_app handles SIGINT and SIGTERM: it stops accepting, drains requests, then runs the cleanup contexts.
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        shutdown_timeout=settings.http.shutdown_timeout_s,
-        print=lambda _msg: print(f"callcenter {__version__} serving on http://{host}:{port} (Ctrl-C stops)", flush=True),
-    )
+    # Which database this is matters: a token made by `add-user` or a demo works only against its own database.
+    database = make_url(settings.database.url).render_as_string(hide_password=True)
+    agi = f"FastAGI on {settings.agi.host}:{settings.agi.port}, " if settings.agi.enabled else ""
+    try:
+        # run_app handles SIGINT and SIGTERM: it stops accepting, drains requests, then runs the cleanup contexts.
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            shutdown_timeout=settings.http.shutdown_timeout_s,
+            print=lambda _msg: print(f"callcenter {__version__} serving on http://{host}:{port} ({agi}database "
+                                     f"{database}; Ctrl-C stops)", flush=True),
+        )
+    except OSError as exc:
+        if not _address_in_use(exc):
+            raise
+        # taken between the check and the bind: still one line, not a traceback
+        print(f"callcenter: {exc.strerror or exc}: a port is in use (HTTP {port}, FastAGI {settings.agi.port}): "
+              "stop what uses it or pass --port N / --agi-port N", file=sys.stderr)
+        return 1
     print("callcenter stopped", flush=True)
     return 0
 
@@ -100,8 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from callcenter import logs
-    from callcenter.pbxsim.demo import run_demo
+    from callcenter.pbxsim.demo import DemoError, run_demo
 
+    if _busy_ports([("HTTP", "127.0.0.1", args.port, "--port")]):
+        return 1
     logs.setup("WARNING" if not args.verbose else "INFO")
     logging.getLogger("callcenter.pbxsim").setLevel(logging.INFO)
     try:
@@ -116,6 +154,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 rate_per_s=args.rate,
             )
         )
+    except DemoError as exc:
+        print(f"callcenter: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if not _address_in_use(exc):
+            raise
+        print(f"callcenter: port {args.port} is in use: stop what uses it or pass --port N", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass  # run_demo printed its summary on the way out
     return 0
@@ -161,7 +207,8 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service (HTTP API, health)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--port", type=int, help="HTTP port (else http.port, 8080)")
+    serve.add_argument("--agi-port", type=int, help="FastAGI port (else agi.port, 4573; 0: any free port)")
     serve.add_argument("--no-simulator", action="store_true",
                        help="without ami.host, run without telephony instead of the built-in PBX simulator")
     serve.add_argument("--simulator-spool", default="var/monitor", help="where the simulator writes recordings")
@@ -179,12 +226,15 @@ def parser() -> argparse.ArgumentParser:
     admin.set_defaults(func=cmd_admin)
 
     demo = sub.add_parser("demo", help="sample CRM + service + PBX simulator making calls (Ctrl-C stops)")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds and print the summary")
+    demo.add_argument("--duration", type=float,
+                      help="place calls for this many seconds, then wind down (15 s at most) and print the summary")
     demo.add_argument("--seed", type=int, default=1)
-    demo.add_argument("--data-dir", default="var/demo")
+    demo.add_argument("--data-dir", default="var/demo", help="the demo's folder, replaced at each run")
     demo.add_argument("--port", type=int, default=8080)
-    demo.add_argument("--speed", type=float, default=4.0, help="simulated seconds per wall second")
-    demo.add_argument("--rate", type=float, default=1 / 8, help="new calls per simulated second")
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="simulated seconds per wall second (above 1 the wallboard's clocks lag the calls)")
+    demo.add_argument("--rate", type=float,
+                      help="new calls per simulated second (default: the rate that keeps the agents 80%% busy)")
     demo.add_argument("--verbose", action="store_true")
     demo.set_defaults(func=cmd_demo)
 

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import sys
 import time
 from collections import Counter, deque
@@ -24,24 +25,50 @@ from callcenter.pbxsim.callmodel import AgentPhone
 from callcenter.pbxsim.clock import RealtimeClock
 from callcenter.pbxsim.recordings import voice_pairs
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
-from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic
+from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic, arrival_rate
 
-__all__ = ["run_demo", "run_simulate"]
+__all__ = ["DemoError", "run_demo", "run_simulate"]
 
 log = logging.getLogger("callcenter.pbxsim.demo")
 
-AGENTS = ("1002", "1003", "1004", "1005", "1006")
+AGENTS = ("1002", "1003", "1004", "1005", "1006", "1007", "1008")
+DND_AGENT = "1008"  # on do-not-disturb all demo long: paused in the queue with that reason, as an agent would be
 DIDS = ("8001", "8002", "8003")
 PROGRESS_EVERY_S = 5.0
-# After the last call, the recordings still waiting for the transcription worker get this long (a demo must end).
-TRANSCRIBE_BACKLOG_S = 60.0
+# The floor (simulated seconds). The arrival rate comes from these through Erlang's load: agents x occupancy erlangs
+# over the handle time (talk + the ring an agent is tied up by), so the demo shows a staffed floor, not a flood.
+OCCUPANCY = 0.8
+TALK_S = (30.0, 90.0)
+RING_S = (2.0, 6.0)
+HANDLE_S = sum(TALK_S) / 2 + sum(RING_S) / 2
+PATIENCE_S = (20.0, 150.0)
+KNOWN_SHARE = 0.35  # calls from the sample CRM's customers: they reach their managers
+RETURNING_SHARE = 0.2  # of the other calls: a new number calling again (the agent who took it last time)
+# At the duration the demo stops placing calls and gives the calls in progress this long (wall seconds) to end;
+# what still talks then is hung up. The transcription worker gets as long for what the last calls left.
+WIND_DOWN_S = 15.0
+TRANSCRIBE_GRACE_S = 15.0
+MARKER = ".callcenter-demo"  # the demo's own data folder: only such a folder is replaced at the next run
+
+
+class DemoError(Exception):
+    """The demo cannot start (its data folder is not its own); the message says what to do."""
+
+
+def working_agents() -> tuple[str, ...]:
+    return tuple(a for a in AGENTS if a != DND_AGENT)
+
+
+def default_rate_per_s() -> float:
+    """Calls per simulated second that keep the working agents at ``OCCUPANCY``."""
+    return arrival_rate(agents=len(working_agents()), occupancy=OCCUPANCY, handle_s=HANDLE_S)
 
 
 def _phones() -> tuple[AgentPhone, ...]:
-    # one agent is slow and often away, one rejects calls (DND): misses and fallbacks happen
-    phones = [AgentPhone(extension=ext, answer_probability=0.9, answer_delay_s=(2.0, 6.0)) for ext in AGENTS]
-    phones[3] = AgentPhone(extension=AGENTS[3], answer_probability=0.5, answer_delay_s=(4.0, 12.0))
-    phones[4] = AgentPhone(extension=AGENTS[4], busy=True)
+    # One agent is slow and now and then away (ring-outs, re-routes); one has the phone on DND (rejects calls).
+    phones = [AgentPhone(extension=ext, answer_probability=0.97, answer_delay_s=RING_S) for ext in AGENTS]
+    phones[3] = AgentPhone(extension=AGENTS[3], answer_probability=0.8, answer_delay_s=(4.0, 10.0))
+    phones[AGENTS.index(DND_AGENT)] = AgentPhone(extension=DND_AGENT, busy=True)
     return tuple(phones)
 
 
@@ -59,6 +86,32 @@ async def _every(period_s: float, stop: asyncio.Event) -> bool:
         return False
 
 
+def fresh_data_dir(data_dir: Path) -> Path:
+    """A new, empty demo folder in place of the last run's (so ``var/`` does not grow run after run). A folder with
+    files the demo did not make is left alone: the demo stops and says so."""
+    data_dir = data_dir.resolve()
+    if data_dir.exists():
+        if any(data_dir.iterdir()) and not (data_dir / MARKER).exists():
+            raise DemoError(f"{data_dir} is not empty and not a demo folder; pass --data-dir DIR (a new or demo folder)")
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True)
+    (data_dir / MARKER).write_text("made by `callcenter demo`; replaced by the next demo run\n")
+    return data_dir
+
+
+def route_kind(reason: str) -> str:
+    """A routing reason code in one of four words: owner (or last agent), teammate, least-loaded (the team's
+    strategy), queue (nobody free; voicemail and the like count as queue too)."""
+    if reason in ("owner", "last-agent"):
+        return "owner"
+    tail = reason.rsplit("->", 1)[-1]
+    if tail == "teammate":
+        return "teammate"
+    if tail in ("queue", "voicemail", "callback", "hangup") or reason in ("after-hours", "holiday"):
+        return "queue"
+    return "least-loaded"
+
+
 async def run_demo(
     *,
     duration_s: float | None,
@@ -66,34 +119,40 @@ async def run_demo(
     data_dir: Path,
     http_port: int,
     out: TextIO = sys.stdout,
-    speed: float = 4.0,
-    rate_per_s: float = 1 / 8,
+    err: TextIO = sys.stderr,
+    speed: float = 1.0,
+    rate_per_s: float | None = None,
     max_calls: int | None = None,
+    talk_s: tuple[float, float] = TALK_S,
+    wind_down_s: float = WIND_DOWN_S,
+    transcribe_grace_s: float = TRANSCRIBE_GRACE_S,
 ) -> dict[str, Any]:
     """Run the whole service against the simulator until ``duration_s`` (wall seconds; None = until cancelled) or,
     with ``max_calls``, until that many calls were placed and have ended.
 
-    ``speed`` runs simulated time faster than the wall clock (call timestamps say what the calls would have taken);
-    ``rate_per_s`` is in simulated time.
+    ``speed`` runs simulated time faster than the wall clock (call timestamps say what the calls would have taken;
+    the wallboard's clocks then run behind the calls'); ``rate_per_s`` is in simulated time (None: the rate that
+    keeps the agents at ``OCCUPANCY``). ``data_dir`` is replaced by a fresh one (see ``fresh_data_dir``).
     """
     from aiohttp import web
 
     from callcenter.ami import actions
-    from callcenter.app import AGI, AMI, BUS, DATABASE, build_app
+    from callcenter.app import AGI, AMI, BUS, DATABASE, ROUTING, build_app
     from callcenter.config import load_settings
-    from callcenter.events import CallEnded
+    from callcenter.events import CallEnded, CallRouted
     from callcenter.pbxsim import demo_crm
 
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = fresh_data_dir(data_dir)
+    rate = default_rate_per_s() if rate_per_s is None else rate_per_s
     started = time.monotonic()
     clock = RealtimeClock(speed=speed)
     sim = Simulator(
         settings=SimulatorSettings(phones=_phones(), seed=seed, monitor_dir=data_dir / "recordings"), clock=clock
     )
     await sim.start()
+    database = data_dir / "callcenter.sqlite3"
     environ = {
-        "CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'callcenter.sqlite3'}",
+        "CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{database}",
         "CALLCENTER_HTTP__PORT": str(http_port),
         "CALLCENTER_AMI__HOST": "127.0.0.1",
         "CALLCENTER_AMI__PORT": str(sim.ami_port),
@@ -113,6 +172,8 @@ async def run_demo(
     app = build_app(settings)
     ended: list[Any] = []
     app[BUS].subscribe(ended.append, event_type=CallEnded)
+    first_route: dict[str, str] = {}  # call id -> reason of its first routing answer
+    app[BUS].subscribe(lambda e: first_route.setdefault(e.call_id, e.reason), event_type=CallRouted)
     runner = web.AppRunner(app)
     traffic: Traffic | None = None
     arrivals: asyncio.Task[Any] | None = None
@@ -121,6 +182,7 @@ async def run_demo(
     worker_stop = asyncio.Event()
     worker: asyncio.Task[Any] | None = None
     interrupted = False
+    cut_short = 0
     try:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", http_port)
@@ -129,24 +191,33 @@ async def run_demo(
         connection = app[AMI]
         await connection.wait_live(10.0)
         crm = await _seed(app[DATABASE], seed)
+        if ROUTING in app:
+            await app[ROUTING].refresh()  # routing knows the sample agents from the first call, not a minute later
         worker = asyncio.create_task(_transcription_worker(app, worker_stop), name="demo-transcription")
         for ext in AGENTS:
-            with contextlib.suppress(Exception):  # a member already there (a second demo run) is fine
-                await connection.send(actions.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext,
-                                                        state_interface=f"PJSIP/{ext}"))
+            dnd = ext == DND_AGENT
+            await connection.send(actions.queue_add(
+                queue="sales", interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}",
+                paused=dnd, reason="do not disturb" if dnd else None))
         _print(out, f"demo: service on http://127.0.0.1:{http_port}, AMI simulator on 127.0.0.1:{sim.ami_port}, "
-                    f"FastAGI on {app[AGI].port}, data in {data_dir}, {len(crm.customers)} CRM customers, "
-                    f"speed x{speed}")
+                    f"FastAGI on {app[AGI].port}, {len(crm.customers)} CRM customers, {len(working_agents())} agents "
+                    f"working + {DND_AGENT} on do-not-disturb, {rate * 60:.1f} calls/min "
+                    f"({OCCUPANCY:.0%} occupancy), speed x{speed:g}")
+        _print(out, f"demo: database {database} (a fresh one each run); the tokens below work while this demo runs. "
+                    f"`callcenter serve` uses database.url (default var/callcenter.sqlite3): make a token for it "
+                    f"with `callcenter add-user`")
         token = await _demo_token(app[DATABASE])
         agent_token = await _demo_token(app[DATABASE], extension=AGENTS[0])
         _print(out, f"demo: wallboard http://127.0.0.1:{http_port}/wallboard?token={token}")
         _print(out, f"demo: agent view of {AGENTS[0]} http://127.0.0.1:{http_port}/agent?token={agent_token}")
         _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
         traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
-            dids=DIDS, known_numbers=tuple(crm.customers), known_share=0.5, patience_s=(15.0, 75.0),
-            talk_s=(20.0, 150.0), voices=voice_pairs()))
-        opening = [ScriptedCall(at_s=1.0 + 0.3 * i, caller=traffic.caller(label="opening")) for i in range(3)]
-        arrivals = clock.spawn(_arrivals(traffic, opening, rate_per_s, max_calls), name="demo-traffic")
+            dids=DIDS, known_numbers=tuple(crm.customers), known_share=KNOWN_SHARE, returning_share=RETURNING_SHARE,
+            patience_s=PATIENCE_S, talk_s=talk_s, voices=voice_pairs()))
+        # The floor starts as it runs: about as many calls as the steady load keeps in progress, spread a little.
+        busy = max(1, round(rate * HANDLE_S))
+        opening = [ScriptedCall(at_s=1.0 + 0.7 * i, caller=traffic.caller(label="opening")) for i in range(busy)]
+        arrivals = clock.spawn(_arrivals(traffic, opening, rate, max_calls), name="demo-traffic")
         stop = asyncio.Event()
         last_progress = time.monotonic()
         while True:
@@ -165,10 +236,7 @@ async def run_demo(
                 _print(out, _progress_line(last_progress - started, traffic.offered, ended,
                                            len(sim.pbx.live_channels())))
         arrivals.cancel()
-        # let the calls in progress finish (bounded by 5 simulated minutes: a demo must end)
-        deadline = clock.now_s() + 300.0
-        while sim.pbx.live_channels() and clock.now_s() < deadline:
-            await asyncio.sleep(0.2)  # wall-clock pacing of a live demo, not test synchronisation
+        cut_short = await _wind_down(app, sim, err, grace_s=wind_down_s)
     except asyncio.CancelledError:
         interrupted = True
         _print(out, "demo: stopping")
@@ -176,19 +244,76 @@ async def run_demo(
         if arrivals is not None:
             arrivals.cancel()
         await sim.pbx.recorder.flush()
-        summary = _summary(
-            offered=traffic.offered if traffic else 0, ended=ended, sim=sim, wall_s=time.monotonic() - started)
+        summary = _summary(offered=traffic.offered if traffic else 0, ended=ended, sim=sim,
+                           wall_s=time.monotonic() - started, routes=first_route, cut_short=cut_short,
+                           threshold_s=settings.reports.service_level_s,
+                           short_abandon_s=settings.reports.short_abandon_s)
+        with contextlib.suppress(Exception):
+            summary["agents_paused"] = _paused_agents(app)
         with contextlib.suppress(Exception):
             summary |= await _crm_counts(app)
         if worker is not None:
             with contextlib.suppress(Exception):
-                summary |= await _recording_counts(app, worker, worker_stop, backlog_s=0 if interrupted
-                                                   else TRANSCRIBE_BACKLOG_S)
+                summary |= await _recording_counts(app, worker, worker_stop, err=err,
+                                                   backlog_s=0 if interrupted else transcribe_grace_s)
         with contextlib.suppress(Exception):
             await runner.cleanup()
         await sim.stop()
+        summary["wall_s"] = round(time.monotonic() - started, 1)
     _print(out, json.dumps(summary))
     return summary
+
+
+async def _wind_down(app: Any, sim: Simulator, err: TextIO, *, grace_s: float) -> int:
+    """No new calls; the calls in progress get ``grace_s`` (wall) to end, then are hung up. Says so on ``err``;
+    returns how many calls were cut short."""
+    left = _calls_in_progress(sim)
+    pending = await _transcriptions_left(app)
+    _print(err, f"demo: winding down: {left} calls in progress, {pending} transcriptions left "
+                f"(calls get {grace_s:g}s, then are hung up)")
+    stop = asyncio.Event()
+    deadline = time.monotonic() + grace_s
+    while _calls_in_progress(sim) and time.monotonic() < deadline:
+        await _every(min(0.2, max(0.0, deadline - time.monotonic())), stop)  # wall-clock pacing of a live demo
+    cut = _calls_in_progress(sim)
+    if cut:
+        _print(err, f"demo: hanging up {cut} calls still in progress")
+        for channel in sim.pbx.live_channels():
+            with contextlib.suppress(Exception):
+                sim.server.ops.hangup(channel=channel.name, cause=16)
+        until = time.monotonic() + 5.0
+        while sim.pbx.live_channels() and time.monotonic() < until:
+            await _every(0.1, stop)
+    return cut
+
+
+def _paused_agents(app: Any) -> dict[str, str]:
+    """Agent -> pause reason, as the service's live model (and so the wallboard) has it."""
+    from callcenter.app import LIVE
+    from callcenter.events import AgentState
+
+    agents = app[LIVE].tracker.agents.agents
+    return {ext: rec.reason or "" for ext, rec in sorted(agents.items()) if rec.state is AgentState.PAUSED}
+
+
+def _calls_in_progress(sim: Simulator) -> int:
+    return sum(1 for record in sim.pbx.calls.values() if record.ended_s is None)
+
+
+async def _transcriptions_left(app: Any) -> int:
+    from sqlalchemy import func, select
+
+    from callcenter.app import DATABASE
+    from crm_core.recording_models import JobStatus, TranscriptionJob
+
+    with contextlib.suppress(Exception):
+        async with app[DATABASE].session() as session:
+            return int(await session.scalar(select(func.count(TranscriptionJob.id)).where(
+                TranscriptionJob.status.in_((JobStatus.QUEUED, JobStatus.LEASED)))) or 0)
+    return 0
+
+
+DEMO_ADMIN_EMAIL = "demo-admin@example.com"
 
 
 async def _demo_token(db: Any, *, extension: str | None = None) -> str:
@@ -203,7 +328,11 @@ async def _demo_token(db: Any, *, extension: str | None = None) -> str:
     async with db.session() as session:
         system = Principal.system()
         if extension is None:
-            user_id = (await create_user(session, system, UserIn(name="Demo Admin", role=Role.ADMIN))).id
+            # one Demo Admin per database, whatever the number of runs on it
+            user_id = await session.scalar(select(User.id).where(User.email == DEMO_ADMIN_EMAIL))
+            if user_id is None:
+                user_id = (await create_user(session, system, UserIn(
+                    name="Demo Admin", email=DEMO_ADMIN_EMAIL, role=Role.ADMIN))).id
         else:
             user_id = (await session.execute(select(User.id).where(User.extension == extension))).scalar_one()
         _token, secret = await create_token(session, system, TokenIn(user_id=user_id, name="demo"))
@@ -241,7 +370,7 @@ async def _transcription_worker(app: Any, stop: asyncio.Event) -> None:
     await run_worker(**work, until_drained=True)
 
 
-async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.Event, *,
+async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.Event, *, err: TextIO,
                             backlog_s: float) -> dict[str, int]:
     """Stored recording files and transcripts, after the worker took what the last calls left (``backlog_s`` at
     most; what it could not take in time is counted as pending)."""
@@ -257,7 +386,8 @@ async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.E
             stop.set()
             await worker
     except TimeoutError:
-        log.info("demo: transcription backlog left for `callcenter worker`")
+        _print(err, f"demo: {await _transcriptions_left(app)} transcriptions left for `callcenter worker` "
+                    f"(not done within {backlog_s:g}s)")
     worker.cancel()
     await asyncio.gather(worker, return_exceptions=True)
     async with service.db.session() as session:
@@ -274,13 +404,7 @@ async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.E
 async def _seed(db: Any, seed: int) -> Any:
     from callcenter.pbxsim.demo_crm import seed_crm
 
-    try:
-        return await seed_crm(db, extensions=list(AGENTS), seed=seed)
-    except Exception as exc:  # the data dir already has the sample CRM (a second run): use what is there
-        log.info("sample CRM not created (%s); using the existing data", exc)
-        from callcenter.pbxsim.demo_crm import SeededCrm
-
-        return SeededCrm(agents={}, customers={f"+1212555{2000 + i:04d}": "" for i in range(8)}, deals=0)
+    return await seed_crm(db, extensions=list(AGENTS), seed=seed)
 
 
 async def _arrivals(traffic: Traffic, opening: list[ScriptedCall], rate_per_s: float, max_calls: int | None) -> None:
@@ -296,9 +420,16 @@ def _progress_line(elapsed_s: float, offered: int, ended: list[Any], live_channe
             f"missed={outcomes['missed']} abandoned={outcomes['abandoned']} live_channels={live_channels}")
 
 
-def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float) -> dict[str, Any]:
+def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float, routes: dict[str, str],
+             cut_short: int, threshold_s: float, short_abandon_s: float) -> dict[str, Any]:
+    """Counts, and the figures a supervisor reads: abandon %, service level (the reports' definition: answered within
+    ``threshold_s`` over offered less short abandons), and where calls were first routed (share of calls)."""
     outcomes = Counter(str(e.outcome) for e in ended)
     by_agent = Counter(e.answered_by for e in ended if e.answered_by)
+    within = sum(1 for e in ended if str(e.outcome) == "answered" and e.wait_s <= threshold_s)
+    short = sum(1 for e in ended if str(e.outcome) == "abandoned" and e.wait_s < short_abandon_s)
+    kinds = Counter(route_kind(reason) for reason in routes.values())
+    pct = lambda part, whole: round(100.0 * part / whole, 1) if whole else None  # noqa: E731
     return {
         "calls_offered": offered,
         "calls_ended": len(ended),
@@ -306,6 +437,10 @@ def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float) -
         "calls_missed": outcomes["missed"],
         "calls_abandoned": outcomes["abandoned"],
         "calls_failed": outcomes["failed"],
+        "calls_cut_short": cut_short,
+        "abandoned_pct": pct(outcomes["abandoned"], len(ended)),
+        "service_level_pct": pct(within, len(ended) - short),
+        "routed_pct": {kind: pct(kinds[kind], len(routes)) for kind in ("owner", "teammate", "least-loaded", "queue")},
         "answered_by": dict(sorted(by_agent.items())),
         "recordings_written": len(sim.pbx.recorder.files),
         "simulated_s": round(sim.clock.now_s() - sim.pbx.boot_s, 1),

@@ -1,11 +1,16 @@
 """Who calls, and when: Poisson arrivals, bursts, and scripted named calls, all drawn from one seeded generator.
 
-Callers come from a pool of known numbers (the CRM's customers, who call back) and new numbers (leads); each gets a
-patience (how long they wait for an agent), a talk time, and who will end the conversation.
+Callers come from a pool of known numbers (the CRM's customers, who call back), new numbers (leads) and new numbers
+that called before (they come back, to the agent who took them); each gets a patience (how long they wait for an
+agent), a talk time, and who will end the conversation.
+
+``erlang_c`` and ``arrival_rate`` size traffic for a floor: the demo picks the rate that keeps its agents at a
+realistic occupancy instead of a guess that drowns them.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +22,35 @@ from callcenter.pbxsim.callmodel import Caller, HangupSide
 if TYPE_CHECKING:
     from callcenter.pbxsim.pbx import Pbx
 
-__all__ = ["CallerMix", "ScriptedCall", "Traffic"]
+__all__ = ["CallerMix", "ScriptedCall", "Traffic", "arrival_rate", "erlang_c", "service_level"]
+
+
+def erlang_c(agents: int, load_erlangs: float) -> float:
+    """Probability that a call waits (Erlang C) with ``agents`` and an offered load of ``load_erlangs``."""
+    if load_erlangs <= 0:
+        return 0.0
+    if load_erlangs >= agents:
+        return 1.0
+    term, below = 1.0, 1.0  # A^k/k!, summed for k < N
+    for k in range(1, agents):
+        term *= load_erlangs / k
+        below += term
+    top = term * load_erlangs / agents * agents / (agents - load_erlangs)
+    return top / (below + top)
+
+
+def service_level(agents: int, load_erlangs: float, *, handle_s: float, threshold_s: float) -> float:
+    """Share of calls answered within ``threshold_s`` (Erlang C, callers never hang up: a floor for the real one)."""
+    if load_erlangs >= agents:
+        return 0.0
+    return 1.0 - erlang_c(agents, load_erlangs) * math.exp(-(agents - load_erlangs) * threshold_s / handle_s)
+
+
+def arrival_rate(*, agents: int, occupancy: float, handle_s: float) -> float:
+    """Calls per second that keep ``agents`` busy ``occupancy`` of the time (load = agents x occupancy erlangs)."""
+    if not 0 < occupancy < 1 or agents < 1 or handle_s <= 0:
+        raise ValueError("need agents >= 1, 0 < occupancy < 1 and handle_s > 0")
+    return agents * occupancy / handle_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,6 +60,7 @@ class CallerMix:
     dids: tuple[str, ...] = ("8001",)
     known_numbers: tuple[str, ...] = ()
     known_share: float = 0.5  # share of calls from known_numbers (when there are any)
+    returning_share: float = 0.0  # share of calls from a new number that already called (once there is one)
     new_number_prefix: str = "+1212555"
     patience_s: tuple[float, float] = (15.0, 90.0)  # uniform range
     talk_s: tuple[float, float] = (20.0, 180.0)
@@ -51,13 +85,18 @@ class Traffic:
         self.on_call = on_call
         self.offered = 0
         self._rng = random.Random(seed)
+        self._new_numbers: list[str] = []  # new numbers that called, in order: who may come back
 
     def caller(self, *, label: str = "") -> Caller:
         rng, mix = self._rng, self.mix
         if mix.known_numbers and rng.random() < mix.known_share:
             number = rng.choice(mix.known_numbers)
+        elif mix.returning_share and self._new_numbers and rng.random() < mix.returning_share:
+            number = rng.choice(self._new_numbers)
         else:
             number = f"{mix.new_number_prefix}{rng.randrange(1000, 9999)}"
+            if mix.returning_share and number not in mix.known_numbers:
+                self._new_numbers.append(number)
         did = rng.choice(mix.dids)
         patience_s = rng.uniform(*mix.patience_s)
         talk_s = rng.uniform(*mix.talk_s)
