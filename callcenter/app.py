@@ -29,6 +29,7 @@ from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recording import http as recording_routes
 from callcenter.recording.http import RECORDINGS
@@ -63,6 +64,7 @@ AMI = web.AppKey("ami", Any)
 BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
 QUEUE_KEEPER = web.AppKey("queue_keeper", MembershipKeeper)
+FALLBACK_CHECK = web.AppKey("fallback_check", FallbackQueueCheck)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
@@ -312,7 +314,8 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     connection.start()
     live = app[LIVE]
     # Queue logins and pauses survive an Asterisk restart: the keeper re-applies them after every (re)connect.
-    keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send)
+    fallback = app[FALLBACK_CHECK] = FallbackQueueCheck(send=connection.send, expected_queue=app[SETTINGS].agi.default_queue)
+    keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send, after_resync=fallback)
     tasks = [
         asyncio.create_task(connection.run(keeper), name="ami-consumer"),
         asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),
@@ -351,8 +354,20 @@ async def readyz(request: web.Request) -> web.Response:
         checks["ami"] = "ok" if connection.state is AmiState.LIVE else f"down: {connection.state}"
         if connection.state is not AmiState.LIVE and connection.stats.last_error:
             checks["ami"] += f" ({connection.stats.last_error})"
+    # Ready, but wrong in a way an operator must fix: shown, never a reason to take the service out of rotation.
+    warnings: list[str] = []
+    if connection is not None:
+        if connection.stats.missing_permissions:
+            warnings.append("AMI user may not send " + ", ".join(connection.stats.missing_permissions))
+        warnings += [f"AMI resync: {name} answered {text!r}" for name, text in connection.stats.resync_errors.items()]
+        check = app.get(FALLBACK_CHECK)
+        if check is not None:
+            warnings += check.problems
     ok = all(value == "ok" for value in checks.values())
-    return web.json_response({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    body: dict[str, Any] = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if warnings:
+        body["warnings"] = warnings
+    return web.json_response(body, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

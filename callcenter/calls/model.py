@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from callcenter.calls.channels import ChannelKind
 from callcenter.events import CallDirection
 
-__all__ = ["Attempt", "Call", "Channel", "Listener", "Recording"]
+__all__ = ["Attempt", "Call", "Channel", "Consult", "Listener", "Recording"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -35,6 +35,9 @@ class Channel:
     ringing_s: float | None = None
     answered_s: float | None = None  # agent legs: when the agent picked up
     attempt: Attempt | None = None
+    # An attended transfer's consultation leg: offered while the agent who asks was still on the call. Not an offer
+    # of the call, and not "talked with the customer" unless the transfer completes (then it is cleared).
+    consult: Consult | None = None
     # Dial() targets announced by Newexten that have not produced a DialBegin yet (CHANUNAVAIL detection).
     pending_dial: list[str] | None = None
     last_app: tuple[str, str, str, str, int] | None = None  # (app, data, context, exten, priority)
@@ -64,6 +67,16 @@ class Attempt:
 
 
 @dataclass(slots=True, kw_only=True)
+class Consult:
+    agent: str
+    by_agent: str | None
+    leg: str  # uniqueid of the consulted agent's leg
+    at_s: float | None = None  # answered
+    ended_s: float | None = None
+    transferred: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
 class Recording:
     path: str
     leg_paths: tuple[str, ...] = ()
@@ -84,6 +97,7 @@ class Call:
     live: int = 0
     has_trunk: bool = False
     attempts: list[Attempt] = field(default_factory=list)
+    consults: list[Consult] = field(default_factory=list)
     agents_rung: list[str] = field(default_factory=list)
     agents_talked: list[str] = field(default_factory=list)
     connected_s: float | None = None

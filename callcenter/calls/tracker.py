@@ -56,8 +56,8 @@ from callcenter.calls.channels import (
     number_from_dial_string,
     split_channel_name,
 )
-from callcenter.calls.model import Attempt, Call, Channel, Listener, Recording
-from callcenter.calls.outcome import classify
+from callcenter.calls.model import Attempt, Call, Channel, Consult, Listener, Recording
+from callcenter.calls.outcome import classify, customer_side
 from callcenter.events import (
     CallAnswered,
     CallDirection,
@@ -65,6 +65,7 @@ from callcenter.events import (
     CallRinging,
     CallStarted,
     CallTransferred,
+    Consultation,
     DialAttempt,
     RecordingReady,
 )
@@ -162,6 +163,7 @@ class CallTracker:
             ami.QueueStatusComplete: self._on_queue_status_complete,
             ami.CoreShowChannel: self._on_core_show_channel,
             ami.CoreShowChannelsComplete: self._on_core_show_channels_complete,
+            ami.AttendedTransfer: self._on_attended_transfer,
             ami.ChanSpyStart: self._on_chanspy_start,
             ami.ChanSpyStop: self._on_chanspy_stop,
             ami.Shutdown: self._on_shutdown,
@@ -395,6 +397,12 @@ class CallTracker:
                 call.direction = CallDirection.OUTBOUND
         if kind is _AGENT and not ch.agent_leg:
             self.agents.leg(endpoint, uid, call.call_id, TALKING_LEG, created)
+        elif ch.agent_leg and call.connected_s is not None:
+            asking = self._asking_agent(call)
+            if asking is not None:
+                # The agent on the call is still there: their colleague is being consulted (attended transfer).
+                ch.consult = Consult(agent=endpoint, by_agent=asking, leg=uid)
+                call.consults.append(ch.consult)
         if state != STATE_DOWN:
             self._set_state(call, ch, state, created if recovered else t)
         return ch
@@ -491,6 +499,11 @@ class CallTracker:
             self._on_ringing(call, ch, t)
 
     def _attempt(self, call: Call, ch: Channel, t: float) -> Attempt:
+        """The offer of the call this agent leg stands for (a consultation leg has a detached one: not an offer)."""
+        if ch.consult is not None:
+            if ch.attempt is None:
+                ch.attempt = Attempt(agent=ch.endpoint, queue=ch.queue, at_s=t, leg=ch.uniqueid)
+            return ch.attempt
         att = ch.attempt
         if att is None:
             att = ch.attempt = Attempt(agent=ch.endpoint, queue=ch.queue, at_s=t, leg=ch.uniqueid)
@@ -503,6 +516,9 @@ class CallTracker:
         ch.ringing_s = t
         att = self._attempt(call, ch, t)
         att.rang = True
+        if ch.consult is not None:
+            self.agents.leg(ch.endpoint, ch.uniqueid, call.call_id, RINGING_LEG, t)
+            return
         if ch.endpoint not in call.agents_rung:
             call.agents_rung.append(ch.endpoint)
         self.agents.leg(ch.endpoint, ch.uniqueid, call.call_id, RINGING_LEG, t)
@@ -521,6 +537,10 @@ class CallTracker:
         att = self._attempt(call, ch, t)
         if att.result != "ANSWER":
             att.result, att.ended_s = "ANSWER", t  # answering wins over an earlier guess
+        if ch.consult is not None:
+            ch.consult.at_s = t
+            self.agents.leg(ch.endpoint, ch.uniqueid, call.call_id, TALKING_LEG, t)
+            return
         if ch.endpoint not in call.agents_rung:
             call.agents_rung.append(ch.endpoint)  # auto-answer: it never showed Ringing
         att.rang = True
@@ -587,9 +607,70 @@ class CallTracker:
         ch.alive = False
         ch.hangup_s = t
         call.live -= 1
-        if ch.kind is _AGENT:
-            talked = ch.answered_s is not None if ch.agent_leg else call.connected_s is not None
-            self.agents.leg_ended(ch.endpoint, ch.uniqueid, t, talked=talked, wrapup=observed)
+        if ch.kind is not _AGENT:
+            return
+        consult = ch.consult
+        if consult is not None:
+            consult.ended_s = t  # an aborted consultation: no wrap-up of the consulted agent on this call
+        talked = (ch.answered_s is not None and consult is None) if ch.agent_leg else call.connected_s is not None
+        self.agents.leg_ended(ch.endpoint, ch.uniqueid, t, talked=talked, wrapup=observed)
+        if observed and call.consults and consult is None and call.agents_talked and ch.endpoint == call.agents_talked[-1]:
+            self._asker_left(call, ch, t)
+
+    def _asking_agent(self, call: Call) -> str | None:
+        """The agent talking with the customer now if their leg is still up, else None."""
+        if not call.agents_talked:
+            return None
+        agent = call.agents_talked[-1]
+        for c in call.channels.values():
+            if (c.alive and c.kind is _AGENT and c.endpoint == agent and c.consult is None
+                    and (c.answered_s is not None or not c.agent_leg)):
+                return agent
+        return None
+
+    def _asker_left(self, call: Call, left: Channel, t: float) -> None:
+        """The transferring agent hung up during a consultation: Asterisk completes the transfer (bridge_basic: the
+        transferer's hangup is "complete"), so an answered consultation becomes the transfer and one still ringing
+        becomes an ordinary offer of the call. Only while the customer is still there."""
+        if self._asking_agent(call) is not None:
+            return  # another leg of the same agent is still on the call
+        if not any(c.alive and customer_side(call, c) for c in call.channels.values()):
+            return
+        for c in list(call.channels.values()):
+            consult = c.consult
+            if consult is None or not c.alive or consult.by_agent != left.endpoint:
+                continue
+            if c.answered_s is not None:
+                self._complete_transfer(call, c, t)
+            else:
+                self._unconsult(call, c)
+
+    def _complete_transfer(self, call: Call, ch: Channel, t: float) -> None:
+        consult = ch.consult
+        assert consult is not None
+        consult.transferred, consult.ended_s = True, t
+        ch.consult = None
+        att = ch.attempt
+        if att is not None:
+            call.attempts.append(att)  # from now on it is the call's offer to that agent
+        if ch.endpoint not in call.agents_rung:
+            call.agents_rung.append(ch.endpoint)
+        previous = call.agents_talked[-1] if call.agents_talked else None
+        if ch.endpoint != previous:
+            call.agents_talked.append(ch.endpoint)
+            self._emit(CallTransferred(call_id=call.call_id, at_s=t, from_agent=previous, to_agent=ch.endpoint))
+
+    def _unconsult(self, call: Call, ch: Channel) -> None:
+        """A leg taken for a consultation is an ordinary offer of the call after all (blind transfer)."""
+        consult = ch.consult
+        assert consult is not None
+        ch.consult = None
+        call.consults.remove(consult)
+        att = ch.attempt
+        if att is not None:
+            call.attempts.append(att)
+            if att.rang and ch.endpoint not in call.agents_rung:
+                call.agents_rung.append(ch.endpoint)
 
     def _end_call(self, call: Call, t: float, *, observed: bool) -> None:
         self._release(call.call_id)
@@ -643,6 +724,12 @@ class CallTracker:
                 originate_action_id=call.originate_action_id,
                 campaign=call.variables.get("CC_CAMPAIGN"),
                 end_estimated=not observed,
+                consultations=tuple(
+                    Consultation(agent=c.agent, by_agent=c.by_agent, at_s=c.at_s, ended_s=c.ended_s,
+                                 transferred=c.transferred)
+                    for c in call.consults
+                    if c.at_s is not None
+                ),
             )
         )
         for rec in call.recordings:
@@ -794,6 +881,9 @@ class CallTracker:
             if call.customer is None and call.direction is not CallDirection.INBOUND:
                 call.customer = number_from_dial_string(ev.dial_string)
         elif dest.agent_leg:
+            parent = self._channels.get(ev.uniqueid) if ev.uniqueid is not None else None
+            if dest.consult is not None and dest.answered_s is None and parent is not None and customer_side(call, parent):
+                self._unconsult(call, dest)  # the customer's channel dials it: a blind transfer, not a consultation
             self._attempt(call, dest, t)
 
     def _on_dial_state(self, ev: ami.DialState, t: float) -> None:
@@ -888,6 +978,23 @@ class CallTracker:
         if call is not None:
             call.originate_action_id = ev.action_id
             call.originate_reason = ev.reason
+
+    def _on_attended_transfer(self, ev: ami.AttendedTransfer, t: float) -> None:
+        """Only a completed attended transfer moves the customer to the consulted agent (a failed one, or the
+        consulted agent hanging up, leaves them with the first). Threeway keeps the transferer on the call."""
+        if ev.result != "Success" or ev.dest_type == "Threeway":
+            return
+        call = self._calls.get(ev.orig_transferer_linkedid)
+        if call is None:
+            ch = self._channels.get(ev.orig_transferer_uniqueid)
+            call = self._calls.get(ch.linkedid) if ch is not None else None
+        if call is None:
+            return
+        target = self.naming.classify(ev.transfer_target_channel)[1] if ev.transfer_target_channel else None
+        legs = [c for c in call.channels.values() if c.consult is not None and c.alive and c.answered_s is not None]
+        legs.sort(key=lambda c: (c.endpoint == target, c.answered_s))  # the named target first, else the newest
+        if legs:
+            self._complete_transfer(call, legs[-1], t)
 
     # == supervisors listening (ChanSpy) ==============================================================================
 
