@@ -265,6 +265,11 @@ def pjsip_show_contacts() -> Action:
     return _action("PJSIPShowContacts", {})
 
 
+def getvar(*, variable: str, channel: str | None = None) -> Action:
+    """Without a channel Asterisk reads a dialplan global (manager.c action_getvar)."""
+    return _action("Getvar", {"Channel": channel, "Variable": variable})
+
+
 def list_commands() -> Action:
     """The actions this AMI user may send (authority 0: always allowed)."""
     return _action("ListCommands", {})

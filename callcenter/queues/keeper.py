@@ -32,9 +32,10 @@ Send = Callable[[actions.Action], Awaitable[Any]]
 
 
 class MembershipKeeper:
-    def __init__(self, *, inner: Consumer, send: Send) -> None:
+    def __init__(self, *, inner: Consumer, send: Send, after_resync: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.inner = inner
         self.send = send
+        self.after_resync = after_resync  # run once the fixes of each resync went out (the fallback queue check)
         self.record: dict[tuple[str, str], Member] = {}
         self.reapplied = 0  # fixes sent since start (metrics, tests)
         self.failed = 0
@@ -45,8 +46,12 @@ class MembershipKeeper:
     def __call__(self, item: Item) -> Awaitable[None] | None:
         if isinstance(item, Received):
             self._follow(item.message)
-        elif isinstance(item, Resync) and "QueueStatus" in item.lists:
-            item = self._resync(item)
+        elif isinstance(item, Resync):
+            fixes: list[Fix] = []
+            if "QueueStatus" in item.lists:
+                item, fixes = self._resync(item)
+            if fixes or self.after_resync is not None:
+                self._start(fixes)
         return self.inner(item)
 
     def _follow(self, message: Message) -> None:
@@ -58,13 +63,13 @@ class MembershipKeeper:
         elif name == "QueueMemberRemoved":
             self.record.pop((message.get("Queue"), message.get("Interface")), None)
 
-    def _resync(self, item: Resync) -> Resync:
+    def _resync(self, item: Resync) -> tuple[Resync, list[Fix]]:
         listed = item.lists["QueueStatus"]
         present = [m for m in map(member_from_headers, (x for x in listed if x.get("Event") == "QueueMember")) if m]
         fixes = reconcile(self.record, present)
         adopt(self.record, present)
         if not fixes:
-            return item
+            return item, fixes
         devices = {
             str(x.get("Device")): str(x.get("State"))
             for x in item.lists.get("DeviceStateList", [])
@@ -80,12 +85,11 @@ class MembershipKeeper:
         for member in wanted.values():  # forgotten altogether: added back
             status = _STATUS_BY_DEVICE_STATE.get(devices.get(member.state_interface, ""), "0")
             rewritten.append(Message(as_list_item(member, {"CallsTaken": "0", "Status": status})))
-        self._apply(fixes)
-        return Resync(generation=item.generation, lists={**item.lists, "QueueStatus": rewritten}, at_s=item.at_s)
+        return Resync(generation=item.generation, lists={**item.lists, "QueueStatus": rewritten}, at_s=item.at_s), fixes
 
-    def _apply(self, fixes: list[Fix]) -> None:
+    def _start(self, fixes: list[Fix]) -> None:
         self.settled.clear()
-        task = asyncio.create_task(self._send_fixes(fixes), name="queue-membership-reapply")
+        task = asyncio.create_task(self._after_resync(fixes), name="queue-membership-reapply")
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -93,6 +97,11 @@ class MembershipKeeper:
         self._tasks.discard(task)
         if not self._tasks:
             self.settled.set()
+
+    async def _after_resync(self, fixes: list[Fix]) -> None:
+        await self._send_fixes(fixes)
+        if self.after_resync is not None:
+            await self.after_resync()
 
     async def _send_fixes(self, fixes: list[Fix]) -> None:
         for fix in fixes:

@@ -39,6 +39,9 @@ class AmiPeer:
         self.errors: dict[str, str] = {}
         # what QueueStatus lists: QueueMember items (headers as Asterisk sends them); a restart may clear it
         self.queue_members: list[dict[str, str]] = []
+        # queues that exist (QueueParams in QueueStatus) and dialplan globals (Getvar without a channel)
+        self.queues: list[str] = []
+        self.globals: dict[str, str] = {}
         # what ListCommands lists: the actions this user's write classes permit (None: all that the peer knows)
         self.permitted: set[str] | None = None
         self.server: asyncio.base_events.Server | None = None
@@ -115,7 +118,7 @@ class AmiPeer:
         if name in self.errors:
             return frame(Response="Error", ActionID=action_id, Message=self.errors[name])
         if name == "ListCommands":
-            known = ["Login", "Ping", "ListCommands", "QueueAdd", "QueueRemove", "QueuePause", "Originate", "Hangup",
+            known = ["Login", "Ping", "ListCommands", "QueueAdd", "QueueRemove", "QueuePause", "Originate", "Hangup", "Getvar",
                      "QueueStatus", *LIST_COMPLETE]
             allowed = [a for a in known if self.permitted is None or a in self.permitted or a in ("Login", "Ping", "ListCommands", "QueueStatus")]
             return frame(Response="Success", ActionID=action_id, **{a: f"{a} synopsis (Priv: <none>)" for a in allowed})
@@ -123,10 +126,19 @@ class AmiPeer:
             return frame(Response="Success", ActionID=action_id, Ping="Pong", Timestamp="1795390634.124611")
         if name in LIST_COMPLETE:
             message, complete = LIST_COMPLETE[name]
-            items = [frame(Event="QueueMember", **m, ActionID=action_id) for m in self.queue_members] if name == "QueueStatus" else []
+            items = []
+            if name == "QueueStatus":
+                wanted = action.get("Queue")
+                items = [frame(Event="QueueParams", Queue=q, Max="0", Strategy="linear", Calls="0", ActionID=action_id)
+                         for q in self.queues if wanted in (None, q)]
+                items += [frame(Event="QueueMember", **m, ActionID=action_id)
+                          for m in self.queue_members if wanted in (None, m["Queue"])]
             return frame(Response="Success", ActionID=action_id, EventList="start", Message=message) + b"".join(items) + frame(
                 Event=complete, ActionID=action_id, EventList="Complete", ListItems=str(len(items))
             )
+        if name == "Getvar" and "Channel" not in action:
+            return frame(Response="Success", ActionID=action_id, Variable=action.get("Variable", ""),
+                         Value=self.globals.get(action.get("Variable", ""), ""))
         if name == "QueuePause":
             return frame(Response="Success", ActionID=action_id, Message="Interface paused successfully")
         if name == "QueueAdd":

@@ -220,7 +220,7 @@ async def test_a_refused_or_empty_resync_source_is_its_answer_not_a_dropped_sess
 
 
 async def test_login_names_the_actions_manager_conf_does_not_permit(peer: AmiPeer, caplog: pytest.LogCaptureFixture) -> None:
-    peer.permitted = {"Originate", "CoreShowChannels", "DeviceStateList"}  # no `agent` class
+    peer.permitted = {"Originate", "CoreShowChannels", "DeviceStateList", "Getvar"}  # no `agent` class
     collector = Collector()
     conn, consumer = await _connect(peer, collector)
     try:

@@ -4,12 +4,17 @@ persistentmembers = no), the service puts them back, and the live model never sh
 from __future__ import annotations
 
 import asyncio
+import re
 
 from callcenter.ami.connection import AmiConnection, Resync
 from callcenter.calls.live import LiveCalls
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import AgentState, InProcessBus
+from callcenter.config import Settings
+from callcenter.pbxsim.simulator import DIALPLANS
+from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
+from callcenter.routing.settings import build_rules
 from callcenter.queues.reconcile import AddBack, Member, SetPause, reconcile
 from tests.ami_conn.ami_peer import AmiPeer
 
@@ -85,3 +90,52 @@ async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> Non
     ]
     assert adds[0]["MemberName"] == "Agent 1001" and adds[0]["StateInterface"] == "PJSIP/1001"
     assert keeper.reapplied == 2 and keeper.failed == 0
+
+
+async def _checked(peer: AmiPeer, expected_queue: str) -> list[str]:
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret")
+    check = FallbackQueueCheck(send=conn.send, expected_queue=expected_queue)
+    keeper = MembershipKeeper(inner=lambda item: None, send=conn.send, after_resync=check)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(keeper))
+    try:
+        await asyncio.wait_for(check.done.wait(), WAIT_S)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await keeper.stop()
+        await conn.stop()
+    return check.problems
+
+
+async def test_the_fallback_queue_is_checked_after_every_connect() -> None:
+    """The dialplan fell back to `sales` while agents logged into `support`: with the service down, callers waited
+    in a queue with nobody in it. Each mismatch is named."""
+    peer = AmiPeer()
+    await peer.start()
+    try:
+        peer.queues = ["sales", "support"]
+        peer.globals = {"CC_FALLBACK_QUEUE": "sales"}
+        peer.queue_members = [member("PJSIP/1001", queue="support")]
+        mismatch, empty = await _checked(peer, "support")
+        assert "'sales'" in mismatch and "agi.default_queue is 'support'" in mismatch
+        assert "queue 'sales' has no members" in empty  # the queue callers really reach
+        peer.globals = {"CC_FALLBACK_QUEUE": "support"}
+        assert await _checked(peer, "support") == []
+        peer.queue_members = []
+        [problem] = await _checked(peer, "support")
+        assert "queue 'support' has no members" in problem
+        peer.queues = ["sales"]
+        [problem] = await _checked(peer, "support")
+        assert "queue 'support' does not exist" in problem
+    finally:
+        await peer.close()
+
+
+def test_the_shipped_dialplan_falls_back_to_the_queue_agents_log_into() -> None:
+    settings = Settings()
+    globals_text = re.split(r"^\[globals\]$", (DIALPLANS / "extensions.conf").read_text(), flags=re.MULTILINE)[1]
+    fallback = re.search(r"^CC_FALLBACK_QUEUE=(\S+)$", globals_text, flags=re.MULTILINE)
+    assert fallback is not None
+    rules = build_rules(settings.routing, default_queue=settings.agi.default_queue)
+    assert fallback.group(1) == settings.agi.default_queue == rules.teams[settings.routing.default_team].queue
