@@ -413,8 +413,9 @@ class CrmBridge:
             if meta == activity.call_meta:
                 return  # a replay
             activity.call_meta = meta
-            fact = WrapUpLogged(call_id=call_id, activity_id=activity.id, agent=left.agent, wrapup_s=meta["wrapup_s"])
-        log.info("wrap-up of %s: %.1f s (call total %.1f s)", left.agent, spell["wrapup_s"], fact.wrapup_s,
+            fact = WrapUpLogged(call_id=call_id, activity_id=activity.id, agent=left.agent, wrapup_s=spell["wrapup_s"],
+                                call_wrapup_s=meta["wrapup_s"])
+        log.info("wrap-up of %s: %.1f s (call total %.1f s)", left.agent, fact.wrapup_s, fact.call_wrapup_s,
                  extra={"call_id": call_id})
         if self.publish is not None:
             self.publish(fact)

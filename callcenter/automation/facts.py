@@ -50,12 +50,13 @@ class WrapUpLogged(Fact):
     call_id: str
     activity_id: int
     agent: str
-    wrapup_s: float  # the call's wrap-up so far: every agent's, every spell
+    wrapup_s: float  # this agent's spell just booked (their own after-call work)
+    call_wrapup_s: float  # the call's wrap-up so far: every agent's, every spell (what AHT adds to talk)
     name = "call.wrapped_up"
 
     @property
     def key(self) -> str:
-        return f"wrapup:{self.call_id}:{self.wrapup_s}"
+        return f"wrapup:{self.call_id}:{self.agent}:{self.call_wrapup_s}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,9 @@ async def test_the_wrapup_after_a_traced_call_is_booked_once_however_often_it_is
     await feed(b, events)  # a replay (resync, a second instance)
     await feed(bridge(db, published), events)  # and one by a restarted writer that holds nothing in memory
     assert await meta_of(db, call.call_id) == meta
-    assert [f.wrapup_s for f in published if isinstance(f, WrapUpLogged)] == [pytest.approx(45.0)]
+    assert [(f.wrapup_s, f.call_wrapup_s) for f in published if isinstance(f, WrapUpLogged)] == [
+        (pytest.approx(45.0), pytest.approx(45.0))
+    ]
     # What the reports read: talk plus that wrap-up.
     async with db.session() as s:
         [fact] = await inbound_calls(s, from_s=call.started_s - 1, to_s=call.started_s + 1, did_team=lambda _d: None)
@@ -105,7 +107,10 @@ async def test_a_wrapup_that_ends_before_its_call_is_written_is_held_and_written
     assert [(s["agent"], s["wrapup_s"]) for s in meta["wrapup_spells"]] == [("1002", 12.5), ("1003", 30.0)]
     await feed(b, [first, call, second, call])  # the same events again, in any order
     assert await meta_of(db, "t1") == meta
-    assert [f.wrapup_s for f in published if isinstance(f, WrapUpLogged)] == [42.5]  # held ones ride on CallLogged
+    # Held ones ride on CallLogged. The fact names the agent's own spell, and the call's total apart from it.
+    assert [(f.agent, f.wrapup_s, f.call_wrapup_s) for f in published if isinstance(f, WrapUpLogged)] == [
+        ("1003", 30.0, 42.5)
+    ]
 
 
 async def test_a_wrapup_booked_on_an_activity_the_agent_started_survives_the_writer(db: Database) -> None:
