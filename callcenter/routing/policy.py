@@ -199,17 +199,17 @@ class Plan:
             return f"ringing all {len(reserved)} free agents ({', '.join(reserved)}) for {tier.ring_timeout_s} s."
         if tier.strategy is None:
             return f"{v.label} is available; ringing for {tier.ring_timeout_s} s."
-        idle = _duration(self.now_s - v.idle_since_s)
+        idle = _idle(v, self.now_s)
         s = tier.strategy
         if s is Strategy.LEAST_LOADED:
             load = f"{v.busy_s / 60:.1f} min talk+wrap-up"
             if v.open_callbacks:
                 load += f" + {v.open_callbacks} open callback(s) x {team.callback_weight_s / 60:.0f} min"
-            why = f"{v.label} is least loaded ({load}), idle {idle}"
+            why = f"{v.label} is least loaded ({load}), {idle}"
         elif s is Strategy.LONGEST_IDLE:
             why = f"{v.label} has been idle longest ({idle})"
         elif s is Strategy.FEWEST_CALLS:
-            why = f"{v.label} has taken the fewest calls ({v.calls}), idle {idle}"
+            why = f"{v.label} has taken the fewest calls ({v.calls}), {idle}"
         elif s is Strategy.ROUND_ROBIN:
             why = f"{v.label} is next in turn"
         else:
@@ -221,6 +221,16 @@ class Plan:
         if v.no_answer_streak:
             why += f" ({v.no_answer_streak} unanswered offer(s) in a row)"
         return f"{why}; ringing for {tier.ring_timeout_s} s."
+
+
+def _idle(v: AgentView, now_s: float) -> str:
+    """How long the agent has been without a call, in words; an agent with no call yet has no idle time to show
+    (ranking still puts them first: see ranking.idle_since_s)."""
+    if v.last_busy_end_s is not None:
+        return f"idle {_duration(now_s - v.last_busy_end_s)}"
+    if v.since_s is None:
+        return "no call yet"
+    return f"no call yet, {v.state.value} for {_duration(now_s - v.since_s)}"
 
 
 def _duration(seconds: float) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -336,3 +337,17 @@ def test_property_only_free_agents_are_ever_offered(
         assert decision.action is CcAction.DIAL
     else:
         assert decision.action in (CcAction.DIAL, CcAction.QUEUE)
+
+
+@pytest.mark.parametrize("strategy", [Strategy.LEAST_LOADED, Strategy.LONGEST_IDLE, Strategy.FEWEST_CALLS])
+def test_an_agent_with_no_call_yet_is_explained_in_words_not_decades(strategy: Strategy) -> None:
+    """The explanation once said `idle 499062.7 h` (seconds since 1970) for an agent who had had no call."""
+    unknown_since = AgentView(agent="1002", team="support", state=A)  # state known, start of it not
+    fresh = v("1003")  # available for 10 minutes, no call yet
+    for agent, expected in ((unknown_since, "no call yet"), (fresh, "no call yet, available for 10 min")):
+        _, decision = run(Case("idle text", [agent], "least-loaded", team={"strategy": strategy}))
+        assert expected in decision.explanation, decision.explanation
+        assert not re.search(r"\d h\b", decision.explanation)
+    worked = v("1004", last_busy_end_s=MONDAY_10 - 90)
+    _, decision = run(Case("idle text", [worked], "least-loaded", team={"strategy": strategy}))
+    assert "idle 90 s" in decision.explanation, decision.explanation
