@@ -18,6 +18,7 @@ from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
+from callcenter.calls.wrapup_pause import WrapupPacer
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
@@ -316,16 +317,30 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     # Queue logins and pauses survive an Asterisk restart: the keeper re-applies them after every (re)connect.
     fallback = app[FALLBACK_CHECK] = FallbackQueueCheck(send=connection.send, expected_queue=app[SETTINGS].agi.default_queue)
     keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send, after_resync=fallback)
+    # Wrap-up is paced by the service (queues.conf wrapuptime = 0): QueuePause with the wrap-up reason meanwhile.
+    pacer = WrapupPacer(agents=live.tracker.agents, send=connection.send, interface_of=lambda a: _interface(app, a),
+                        clock=lambda: live.tracker.now_s)
+    unsubscribe_pacer = pacer.attach(app[BUS])
     tasks = [
         asyncio.create_task(connection.run(keeper), name="ami-consumer"),
         asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),
+        asyncio.create_task(pacer.run(), name="wrapup-pause"),
+        asyncio.create_task(pacer.run_sweeper(), name="wrapup-pause-sweep"),
     ]
     yield
+    unsubscribe_pacer()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await keeper.stop()
     await connection.stop()
+
+
+def _interface(app: web.Application, agent: str) -> str:
+    """The queue member interface of an agent (their Dial target), as the agent controls use it."""
+    routing = app.get(ROUTING)
+    info = routing.directory.agent(agent) if routing is not None else None
+    return info.target if info is not None else f"PJSIP/{agent}"
 
 
 async def healthz(_request: web.Request) -> web.Response:

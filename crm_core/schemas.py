@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm_core.models import (
     ActivityKind,
@@ -292,6 +292,53 @@ class ActivityIn(In):
     _aware = field_validator("started_at", "ended_at")(_require_zone)
 
 
+class RoutingStepOut(BaseModel):
+    """One routing decision FastAGI answered for the call (every attempt asks again)."""
+
+    attempt: int | None = None
+    action: str
+    reason: str
+    targets: list[str] = Field(default_factory=list)
+    queue: str | None = None
+    team: str | None = None
+    explanation: str = ""
+
+
+class DialAttemptOut(BaseModel):
+    """One agent the call was offered to, rung or not."""
+
+    agent: str
+    queue: str | None = None
+    result: str | None = None  # ANSWER, BUSY, CHANUNAVAIL, NOANSWER, CANCEL, ...
+    at_s: float | None = None
+    ring_s: float | None = None
+    rang: bool | None = None
+
+
+class CallDetailsOut(BaseModel):
+    """What the call activity knows of the call beyond the CRM fields: why it went where it went, who was tried."""
+
+    answered_by: str | None = None
+    queue: str | None = None
+    routing: list[RoutingStepOut] = Field(default_factory=list)
+    attempts: list[DialAttemptOut] = Field(default_factory=list)
+    agents_rung: list[str] = Field(default_factory=list)
+    agents_talked: list[str] = Field(default_factory=list)
+    wrapup_s: float | None = None
+    hangup_cause: int | None = None
+    hung_up_by: str | None = None
+    # True where figures are estimates: the call ended while the service was not connected to Asterisk.
+    approximate: bool = False
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any] | None) -> CallDetailsOut | None:
+        if not meta:
+            return None
+        known = {name: meta[name] for name in cls.model_fields if name in meta and meta[name] is not None}
+        known["approximate"] = bool(meta.get("approximate") or meta.get("end_estimated"))
+        return cls.model_validate(known)
+
+
 class ActivityOut(Out):
     id: int
     kind: ActivityKind
@@ -319,6 +366,17 @@ class ActivityOut(Out):
     disposition: Disposition | None = None
     disposition_at: datetime | None = None
     created_at: datetime
+    call: CallDetailsOut | None = None  # call activities: routing decisions, dial attempts, wrap-up
+
+    @model_validator(mode="before")
+    @classmethod
+    def _call_details(cls, data: Any) -> Any:
+        meta = getattr(data, "call_meta", None) if not isinstance(data, dict) else None
+        if meta is None:
+            return data
+        values = {name: getattr(data, name, None) for name in cls.model_fields if name != "call"}
+        values["call"] = CallDetailsOut.from_meta(meta)
+        return values
 
 
 class TaskIn(In):
