@@ -321,6 +321,7 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     pacer = WrapupPacer(agents=live.tracker.agents, send=connection.send, interface_of=lambda a: _interface(app, a),
                         clock=lambda: live.tracker.now_s)
     unsubscribe_pacer = pacer.attach(app[BUS])
+    live.wrapup_pacer = pacer
     tasks = [
         asyncio.create_task(connection.run(keeper), name="ami-consumer"),
         asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),

@@ -15,10 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from callcenter.pbxsim.manager_conf import (
+    ACTIONS,
+    ALL,
+    SYSTEM,
+    ManagerUser,
+    authority_to_str,
+    event_category,
+    strings_to_mask,
+)
 from callcenter.pbxsim.operations import Operations
 from callcenter.pbxsim.pbx import Pbx
 from callcenter.pbxsim.wire import BANNER, PRIV_SECURITY, PRIV_SYSTEM, Headers, event_tv, frame, parse_action
@@ -51,7 +60,8 @@ class _Session:
         self.reader = reader
         self.writer = writer
         self.authenticated = False
-        self.events = True
+        self.user: ManagerUser | None = None
+        self.send_events = ALL  # manager.c: a new session's send_events is -1 (every class) until Login's Events:
         self.username = ""
         self.outbox: asyncio.Queue[tuple[bool, bytes] | None] = asyncio.Queue()
         self.session_id = f"0x{server.pbx.ids.randbits(44):x}"
@@ -111,14 +121,19 @@ class AmiServer:
         port: int = 0,
         username: str = "callcenter",
         secret: str = "callcenter",
+        users: Mapping[str, ManagerUser] | None = None,
         auth_failure_delay_s: float = 0.0,
     ) -> None:
+        """``users``: the manager.conf users (manager_conf.load_manager_conf); without them one user
+        ``username``/``secret`` with every read and write class (the captures' manager.conf: read = all, write = all)."""
         self.pbx = pbx
         self.ops = Operations(pbx)
         self.host = host
         self._requested_port = port
-        self.username = username
-        self.secret = secret
+        self.users: dict[str, ManagerUser] = (
+            dict(users) if users is not None
+            else {username: ManagerUser(name=username, secret=secret, read=ALL, write=ALL)}
+        )
         self.auth_failure_delay_s = auth_failure_delay_s  # manager.c sleeps 1 s before the failure reply
         self.refuse_logins = False
         self.event_delay_s = 0.0
@@ -196,9 +211,23 @@ class AmiServer:
     # == events =======================================================================================================
 
     def _on_event(self, name: str, data: bytes) -> None:
+        category: int | None = None
+        text: str | None = None
         for session in self._sessions:
-            if session.authenticated and session.events and not session.closed:
-                session.send(data, event=True)
+            user = session.user
+            if not session.authenticated or session.closed or user is None:
+                continue
+            if category is None:
+                category = _category(data)
+            # manager.c process_events: every class of the event in the user's read classes and the session's
+            # event mask, then the user's eventfilter lines
+            if (user.read & category) != category or (session.send_events & category) != category:
+                continue
+            if user.filters:
+                text = text if text is not None else data.decode("utf-8", errors="replace")
+                if not user.wants(text):
+                    continue
+            session.send(data, event=True)
 
     # == connections ==================================================================================================
 
@@ -256,7 +285,7 @@ class AmiServer:
             values.setdefault(low, value)
         name = values.get("action", "").strip()
         low = name.lower()
-        action_id = values.get("actionid")
+        action_id = values.get("actionid") or None  # astman_send_response_full: ActionID only when not empty
         self.stats.actions[name] = self.stats.actions.get(name, 0) + 1
 
         def reply(pairs: Headers, *, ok: bool = True) -> None:
@@ -268,6 +297,24 @@ class AmiServer:
         def result(error: str | None, success: str) -> None:
             reply([("Message", error or success)], ok=error is None)
 
+        if not name:
+            reply([("Message", "Missing action in request")], ok=False)
+            return
+        # manager.c process_message: before Login only Login, Logoff and Challenge are heard
+        if not session.authenticated and low not in ("login", "logoff", "challenge"):
+            reply([("Message", "Permission denied")], ok=False)
+            return
+        known = ACTIONS.get(low)
+        if known is None:
+            reply([("Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available "
+                               "commands.")], ok=False)
+            return
+        user = session.user
+        authority = known[1]
+        if user is not None and not user.may_run(authority):
+            # the user's write classes share none with the action's authority
+            reply([("Message", "Permission denied")], ok=False)
+            return
         if low == "login":
             await self._login(session, values, reply)
             return
@@ -278,17 +325,20 @@ class AmiServer:
             session.send(frame([*head, ("Message", "Thanks for all the fish.")]))
             session.close_after_flush()
             return
-        if not session.authenticated:
-            reply([("Message", "Permission denied")], ok=False)
-            return
         if low == "ping":
             reply([("Ping", "Pong"), ("Timestamp", f"{self.pbx.clock.now_s():.6f}")])
         elif low == "events":
-            mask = values.get("eventmask", "on").strip().lower()
-            session.events = mask not in ("off", "none", "0", "no", "false")
-            reply([("Events", "On" if session.events else "Off")])
+            # manager.c action_events: EventMask through strings_to_mask; nothing usable is an error
+            mask = strings_to_mask(values.get("eventmask"))
+            if mask < 0:
+                result("Invalid event mask", "")
+            else:
+                session.send_events = mask
+                reply([("Events", "On" if mask > 0 else "Off")])
+        elif low == "listcommands":
+            self._list_commands(session, reply)
         elif low in _LISTS:
-            self._list(session, low, action_id or "", values)
+            self._list(session, low, action_id or "", values, reply)
         elif low == "originate":
             error = self.ops.originate(
                 action_id=action_id or "",
@@ -342,20 +392,21 @@ class AmiServer:
                 value = self.pbx.get_var(ch, variable) if ch else self.pbx.dialplan.globals.get(variable)
                 reply([("Variable", variable), ("Value", value or "")])
         elif low == "reload":
-            module = values.get("module") or "All"
-            self.pbx.emit.reload(module)
-            self.pbx.reload_s = self.pbx.clock.now_s()
-            result(None, "Module Reloaded.")
+            # manager.c action_reload -> loader.c ast_module_reload (which publishes the Reload event itself)
+            error = self.ops.module_reload(values.get("module") or None)
+            result(error, "Module Reloaded")
         else:
-            reply([("Message", "Invalid/unknown command")], ok=False)
+            # an Asterisk action the simulator does not model (MixMonitor, Atxfer, Status ...): say so plainly
+            reply([("Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available "
+                               "commands.")], ok=False)
 
     async def _login(self, session: _Session, values: dict[str, str], reply: Callable[..., None]) -> None:
-        ok = (
-            not self.refuse_logins
-            and values.get("username") == self.username
-            and values.get("secret") == self.secret
-        )
-        if not ok:
+        if session.authenticated:
+            reply([("Message", "Already authenticated")])  # manager.c action_login
+            return
+        user = self.users.get(values.get("username", ""))
+        ok = not self.refuse_logins and user is not None and values.get("secret") == user.secret
+        if not ok or user is None:
             self.stats.failed_logins += 1
             if self.auth_failure_delay_s > 0:
                 await asyncio.sleep(self.auth_failure_delay_s)
@@ -363,12 +414,16 @@ class AmiServer:
             session.close_after_flush()  # manager.c ends the session after a failed Login
             return
         self.stats.logins += 1
-        session.username = values.get("username", "")
-        session.events = values.get("events", "on").strip().lower() not in ("off", "none", "0", "no", "false")
+        session.username = user.name
+        session.user = user
+        mask = strings_to_mask(values.get("events"))  # authenticate(): set_eventmask(Events:); empty keeps all
+        if mask >= 0:
+            session.send_events = mask
         reply([("Message", "Authentication accepted")])
         session.authenticated = True
-        if session.events:
-            # sent right after the login reply, without Timestamp (captures)
+        if session.send_events & SYSTEM and user.read & SYSTEM:
+            # action_login appends it straight after the reply (no Timestamp, no event filters), and only for a
+            # session that reads and wants the system class
             session.send(frame([("Event", "FullyBooted"), ("Privilege", PRIV_SYSTEM),
                                 ("Uptime", str(self.pbx.uptime_s())), ("LastReload", str(self.pbx.since_reload_s())),
                                 ("Status", "Fully Booted")]), event=True)
@@ -390,7 +445,19 @@ class AmiServer:
         for listener in list(self.login_listeners):
             listener()
 
-    def _list(self, session: _Session, low: str, action_id: str, values: dict[str, str]) -> None:
+    def _list_commands(self, session: _Session, reply: Callable[..., None]) -> None:
+        """manager.c action_listcommands: one ``Name: synopsis (Priv: classes)`` line per action this user may send,
+        in the action list's (alphabetical) order."""
+        user = session.user
+        lines: Headers = [
+            (name, f"{synopsis} (Priv: {authority_to_str(authority)})")
+            for name, authority, synopsis in sorted(ACTIONS.values(), key=lambda item: item[0].lower())
+            if user is None or user.may_run(authority)
+        ]
+        reply(lines)
+
+    def _list(self, session: _Session, low: str, action_id: str, values: dict[str, str],
+              reply: Callable[..., None]) -> None:
         message, complete = _LISTS[low]
         if low == "coreshowchannels":
             items = self.ops.core_show_channels(action_id)
@@ -401,13 +468,34 @@ class AmiServer:
             items = self.ops.device_state_list(action_id)
         elif low == "pjsipshowcontacts":
             items = self.ops.pjsip_show_contacts(action_id)
+            if not items:
+                # res_pjsip/pjsip_options.c ami_show_contacts: an empty contact container is an error, no list
+                # (the text ends in a bare newline, sent as is before the CRLF)
+                reply([("Message", "No Contacts found\n")], ok=False)
+                return
         else:
             items = []
-        data = frame([("Response", "Success"), ("ActionID", action_id), ("EventList", "start"), ("Message", message)])
-        data += b"".join(frame(item) for item in items)
-        data += frame([("Event", complete), ("ActionID", action_id), ("EventList", "Complete"),
-                       ("ListItems", str(len(items)))])
+        data = frame(_with_id([("Response", "Success"), ("ActionID", action_id), ("EventList", "start"),
+                               ("Message", message)]))
+        data += b"".join(frame(_with_id(item)) for item in items)
+        data += frame(_with_id([("Event", complete), ("ActionID", action_id), ("EventList", "Complete"),
+                                ("ListItems", str(len(items)))]))
         session.send(data)
+
+
+def _with_id(headers: Headers) -> Headers:
+    """Asterisk writes ``ActionID:`` only when the action had one (astman_send_listack, idText in the modules)."""
+    return [(k, v) for k, v in headers if k != "ActionID" or v]
+
+
+def _category(data: bytes) -> int:
+    """The event's class from its Privilege header (second line of every frame EventBus.emit builds)."""
+    start = data.find(b"\r\nPrivilege: ")
+    if start < 0:
+        return 0
+    start += len(b"\r\nPrivilege: ")
+    end = data.find(b"\r\n", start)
+    return event_category(data[start:end].decode("ascii", errors="replace"))
 
 
 def _int(value: str | None, default: int) -> int:

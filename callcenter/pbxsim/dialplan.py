@@ -71,14 +71,48 @@ class Dialplan:
     def __init__(self) -> None:
         self.contexts: dict[str, _Context] = {}
         self.globals: dict[str, str] = {}
+        # the [globals] lines in file order (what pbx_config sets, one VarSet each, at every load and reload)
+        self.file_globals: list[tuple[str, str]] = []
+        self.clear_globals = False  # [general] clearglobalvars
+        self.path: Path | None = None
+        # values the deployment's file would carry (the service's FastAGI address ...): applied over the file's
+        self.overrides: dict[str, str] = {}
 
     @classmethod
     def load(cls, path: Path, *, globals_override: Mapping[str, str] | None = None) -> Dialplan:
         plan = cls()
+        plan.path = path
+        plan.overrides = dict(globals_override or {})
         plan._read(path, depth=0)
-        if globals_override:
-            plan.globals.update(globals_override)
+        plan.globals.update(plan.overrides)
         return plan
+
+    def loaded_globals(self) -> list[tuple[str, str]]:
+        """The globals a load of the file sets, in order: the file's lines, then overrides it does not name."""
+        out = [(key, self.overrides.get(key, value)) for key, value in self.file_globals]
+        named = {key for key, _ in self.file_globals}
+        out += [(key, value) for key, value in self.overrides.items() if key not in named]
+        return out
+
+    def reload(self) -> list[tuple[str, str]]:
+        """pbx_config reload (pbx/pbx_config.c reload -> pbx_load_module -> pbx_load_config): the file read again,
+        contexts replaced, globals cleared only with clearglobalvars=yes and then every [globals] line set again
+        (pbx_builtin_setvar_helper(NULL, ...)). Returns the globals set, in order, for their VarSet events."""
+        if self.path is None:
+            return []
+        fresh = Dialplan.load(self.path, globals_override=self.overrides)
+        if self.clear_globals:  # the previous load's clearglobalvars decides (read before this load)
+            self.globals.clear()
+        self.contexts = fresh.contexts
+        self.file_globals = fresh.file_globals
+        self.clear_globals = fresh.clear_globals
+        changed = fresh.loaded_globals()
+        self.globals.update(changed)
+        return changed
+
+    def boot(self) -> None:
+        """A fresh Asterisk process: only what the file (and the deployment's overrides) set."""
+        self.globals = dict(self.loaded_globals())
 
     def _read(self, path: Path, *, depth: int) -> None:
         if depth > 8:
@@ -105,7 +139,12 @@ class Dialplan:
                     self.contexts.setdefault(section, _Context(section))
                 last = None
                 continue
-            if section is None or section == "general":
+            if section is None:
+                continue
+            if section == "general":
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "clearglobalvars":
+                    self.clear_globals = value.strip().lstrip(">").strip().lower() in ("yes", "true", "y", "t", "1", "on")
                 continue
             key, sep, value = line.partition("=>") if "=>" in line else line.partition("=")
             key, value = key.strip(), value.strip()
@@ -113,6 +152,7 @@ class Dialplan:
                 raise DialplanError(f"{where}: cannot read {line!r}")
             if section == "globals":
                 self.globals[key] = value
+                self.file_globals.append((key, value))
                 continue
             ctx = self.contexts[section]
             if key == "include":

@@ -51,6 +51,15 @@ _QOS_MES: Final = (
 )
 
 
+_C_ESCAPES: Final = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                     "\v": "\\v", "\\": "\\\\", "'": "\\'", '"': '\\"', "?": "\\?"}
+
+
+def _escape_c(value: str) -> str:
+    """main/utils.c ast_escape_c: control characters, backslash, quotes and ? written as C escapes."""
+    return "".join(_C_ESCAPES.get(ch, ch) for ch in value)
+
+
 class Emitter:
     def __init__(self, *, bus: EventBus) -> None:
         self.bus = bus
@@ -73,7 +82,15 @@ class Emitter:
         self._chan("NewConnectedLine", ch)
 
     def varset(self, ch: Channel, variable: str, value: str) -> None:
-        self._chan("VarSet", ch, [("Variable", variable), ("Value", value)], PRIV_DIALPLAN)
+        # stasis_channels.c varset_to_ami: the value C-escaped (ast_escape_c_alloc)
+        self._chan("VarSet", ch, [("Variable", variable), ("Value", _escape_c(value))], PRIV_DIALPLAN)
+
+    def varset_global(self, variable: str, value: str) -> None:
+        """A global variable set (pbx_builtin_setvar_helper with no channel: [globals] at a dialplan load, Setvar
+        without Channel): main/stasis_channels.c varset_to_ami writes ``Channel: none`` / ``Uniqueid: none`` in place
+        of the channel block, and the value C-escaped (ast_escape_c_alloc)."""
+        self.bus.emit("VarSet", PRIV_DIALPLAN, [("Channel", "none"), ("Uniqueid", "none"), ("Variable", variable),
+                                                 ("Value", _escape_c(value))])
 
     def newexten(self, ch: Channel, app: str, data: str) -> None:
         self._chan("Newexten", ch, [("Extension", ch.exten), ("Application", app), ("AppData", data)], PRIV_DIALPLAN)
@@ -206,5 +223,5 @@ class Emitter:
     def shutdown(self, *, restart: bool) -> None:
         self.bus.emit("Shutdown", PRIV_SYSTEM, [("Shutdown", "Cleanly"), ("Restart", "True" if restart else "False")])
 
-    def reload(self, module: str) -> None:
-        self.bus.emit("Reload", PRIV_SYSTEM, [("Module", module), ("Status", "0")])
+    def reload(self, module: str, *, status: int = 0) -> None:
+        self.bus.emit("Reload", PRIV_SYSTEM, [("Module", module), ("Status", str(status))])

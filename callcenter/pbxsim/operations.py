@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from callcenter.pbxsim.apps import APPS, finish
 from callcenter.pbxsim.channels import DOWN, Channel, channel_block
@@ -35,6 +35,26 @@ def parse_caller_id(text: str | None) -> tuple[str | None, str | None]:
         name = (m.group(1) if m.group(1) is not None else m.group(2) or "").strip()
         return m.group(3).strip() or None, name or None
     return text.strip() or None, None
+
+
+# loader.c enum ast_module_reload_result, printed as the Reload event's Status
+_RELOAD_SUCCESS = 0
+_RELOAD_NOT_FOUND = 2
+
+# Modules of the stock Asterisk 20 build the simulator stands in for, with (True) or without (False) a reload callback
+# (their AST_MODULE_INFO .reload); any other name is "No such module" (resource_name_match ignores ".so").
+_MODULES: Final = {
+    "pbx_config": True, "app_queue": True, "res_pjsip": True, "res_musiconhold": True, "cdr_manager": True,
+    "cel_manager": True, "cdr": True, "cel": True, "logger": True, "manager": True,
+    "chan_pjsip": False, "app_dial": False, "app_mixmonitor": False, "app_chanspy": False, "res_agi": False,
+    "res_manager_devicestate": False,
+}
+_RELOAD_NOT_IMPLEMENTED = 6
+
+
+def _module_base(name: str) -> str:
+    name = name.strip()
+    return name[:-3] if name.endswith(".so") else name
 
 
 def _duration(seconds: float) -> str:
@@ -187,13 +207,41 @@ class Operations:
 
     def setvar(self, *, channel: str | None, variable: str, value: str) -> str | None:
         if not channel:
-            self.pbx.dialplan.globals[variable] = value
+            # manager.c action_setvar -> pbx_builtin_setvar_helper(NULL, ...): a global, announced as VarSet
+            # with Channel: none
+            self.pbx.set_global(variable, value)
             return None
         ch = self.pbx.find_channel(channel)
         if ch is None:
             return "No such channel"
         self.pbx.set_var(ch, variable, value)
         return None
+
+    # -- reloads -------------------------------------------------------------------------------------------------
+
+    def module_reload(self, module: str | None) -> str | None:
+        """loader.c ast_module_reload (AMI Reload, CLI ``module reload [name]``): the modules reload, then one
+        ``Reload`` event with the name asked for (``All`` without one) and the result code as Status, whatever it is.
+        Returns manager.c action_reload's error text, None when reloaded."""
+        pbx = self.pbx
+        base = _module_base(module) if module else None
+        pbx.reload_s = pbx.clock.now_s()  # ast_lastreloadtime is set before the modules are walked
+        if base is not None and base not in _MODULES:
+            pbx.emit.reload(module or "All", status=_RELOAD_NOT_FOUND)
+            return "No such module"
+        if base is not None and not _MODULES[base]:
+            pbx.emit.reload(module or "All", status=_RELOAD_NOT_IMPLEMENTED)
+            return "Module does not support reload"
+        if base is None or base == "pbx_config":
+            self.dialplan_reload()
+        pbx.emit.reload(module or "All", status=_RELOAD_SUCCESS)
+        return None
+
+    def dialplan_reload(self) -> None:
+        """pbx_config's reload (CLI ``dialplan reload`` runs it alone, with no Reload event): every [globals] line
+        set again, one VarSet (Channel: none) each."""
+        for name, value in self.pbx.dialplan.reload():
+            self.pbx.emit.varset_global(name, value)
 
     # -- queues -------------------------------------------------------------------------------------------------
 

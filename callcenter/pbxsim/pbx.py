@@ -87,8 +87,11 @@ class Pbx:
         seed: int = 0,
         config: PbxConfig | None = None,
         customers: Callable[[str], Caller] | None = None,
+        persistent_members: bool = False,
     ) -> None:
+        """``persistent_members``: queues.conf [general] persistentmembers (app_queue's default is no)."""
         self.clock = clock
+        self.persistent_members = persistent_members
         self.dialplan = dialplan
         self.config = config or PbxConfig()
         self.rng = random.Random(seed)
@@ -142,6 +145,11 @@ class Pbx:
             self.devices[f"Queue:{name}"] = "NOT_INUSE"
 
     # == variables ====================================================================================================
+
+    def set_global(self, name: str, value: str) -> None:
+        """pbx_builtin_setvar_helper(NULL, name, value): a global variable, announced with VarSet Channel: none."""
+        self.dialplan.globals[name] = value
+        self.emit.varset_global(name, value)
 
     def set_var(self, ch: Channel, name: str, value: str) -> None:
         ch.variables[name] = value
@@ -498,6 +506,27 @@ class Pbx:
     def since_reload_s(self) -> int:
         return int(self.clock.now_s() - self.reload_s)
 
+    def _reload_queue_members(self, saved: dict[str, list[Member]]) -> None:
+        """apps/app_queue.c reload_queue_members: add_to_queue(queue, interface, membername, penalty, paused, 0,
+        state_interface, reason_paused, wrapuptime) for each saved member. What astdb kept comes back (penalty,
+        paused and its reason, member name, state interface); create_queue_member starts the rest afresh:
+        LoginTime now, LastPause now when paused (else 0), no calls taken. Nobody is connected to AMI while modules
+        load, so the QueueMemberAdded events reach no one; the device states are simply known."""
+        now = int(self.clock.now_s())
+        for name, members in saved.items():
+            queue = self.queues.queues.get(name)
+            if queue is None:
+                continue  # "Error loading persistent queue: it does not exist": dropped from astdb
+            for old in members:
+                member = Member(interface=old.interface, name=old.name, state_interface=old.state_interface,
+                                penalty=old.penalty, paused=old.paused, reason=old.reason if old.paused else "",
+                                login_s=now, last_pause_s=now if old.paused else 0, added_seq=self.queues.next_seq())
+                queue.members[member.interface] = member
+                if member.paused:
+                    self.devices[f"Queue:{name}_pause_{member.interface}"] = "INUSE"
+            if any(self.member_available(queue, m) for m in queue.members.values()):
+                self.devices[f"Queue:{name}_avail"] = "NOT_INUSE"
+
     # == restart ======================================================================================================
 
     def restart(self) -> None:
@@ -509,12 +538,20 @@ class Pbx:
         jump = getattr(self.clock, "jump", None)
         if jump is not None:
             jump(self.config.restart_s)  # Uniqueids restart at .0 but with a later epoch, as on Asterisk
+        # app_queue keeps dynamic members in astdb (Queue/PersistentMembers, dump_queue_members after every
+        # add/remove/pause) only with persistentmembers=yes, and reads them back at load (reload_queue_members)
+        saved = {name: list(q.members.values()) for name, q in self.queues.queues.items()} \
+            if self.persistent_members else {}
         for queue in self.queues.queues.values():
             queue.members.clear()
             queue.entries.clear()
+            # a new process: the statistics start again
+            queue.completed = queue.abandoned = queue.holdtime_s = queue.talktime_s = queue.rr_position = 0
         self.ids.reset()
         self.boot_s = self.reload_s = self.clock.now_s()
+        self.dialplan.boot()  # globals set at run time (Setvar) are gone; the file's are set again
         self._reset_devices()
+        self._reload_queue_members(saved)
         for record in self.calls.values():
             if record.ended_s is None:
                 record.ended_s = self.clock.now_s()

@@ -13,7 +13,7 @@ from pathlib import Path
 from callcenter.pbxsim.channels import Channel
 from callcenter.pbxsim.wire import Headers
 
-__all__ = ["Member", "Queue", "QueueBook", "QueueEntry", "load_queues_conf"]
+__all__ = ["Member", "Queue", "QueueBook", "QueueEntry", "load_queues_conf", "read_persistent_members"]
 
 DEVICE_NUMBER = {"UNKNOWN": 0, "NOT_INUSE": 1, "INUSE": 2, "BUSY": 3, "INVALID": 4, "UNAVAILABLE": 5,
                  "RINGING": 6, "RINGINUSE": 7, "ONHOLD": 8}
@@ -156,6 +156,20 @@ def load_queues_conf(path: Path) -> list[Queue]:
         elif key == "maxlen":
             current.maxlen = int(value)
     return queues
+
+
+def read_persistent_members(path: Path) -> bool:
+    """queues.conf [general] persistentmembers (app_queue.c queue_set_global_params; no when absent)."""
+    section = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if line.startswith("[") and "]" in line:
+            section = line[1:line.index("]")].strip()
+        elif section == "general" and "=" in line:
+            key, _, value = (part.strip() for part in line.partition("="))
+            if key == "persistentmembers":
+                return value.lower() in ("yes", "true", "y", "t", "1", "on")  # ast_true
+    return False
 
 
 class QueueBook:

@@ -19,7 +19,8 @@ from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
 from callcenter.pbxsim.pbx import Pbx, PbxConfig
-from callcenter.pbxsim.queues import load_queues_conf
+from callcenter.pbxsim.manager_conf import ManagerUser, load_manager_conf
+from callcenter.pbxsim.queues import load_queues_conf, read_persistent_members
 
 __all__ = ["DIALPLANS", "Simulator", "SimulatorSettings", "default_agents"]
 
@@ -40,6 +41,9 @@ def default_agents(count: int = 4, *, first: int = 1002) -> tuple[AgentPhone, ..
 class SimulatorSettings:
     dialplan: Path = DIALPLANS / "extensions.conf"
     queues_conf: Path = DIALPLANS / "queues.conf"
+    # The AMI users' read/write classes and event filters (Asterisk's manager.conf). The login secret is the
+    # deployment's (``secret`` below), not the file's placeholder; ``username`` must have a section there.
+    manager_conf: Path | None = DIALPLANS / "manager.conf"
     phones: tuple[AgentPhone, ...] = field(default_factory=default_agents)
     seed: int = 0
     ami_host: str = "127.0.0.1"
@@ -74,8 +78,10 @@ class Simulator:
             seed=s.seed,
             config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio),
             customers=lambda number: known.get(number, Caller(number=number)),
+            persistent_members=read_persistent_members(s.queues_conf),
         )
-        self.server = AmiServer(pbx=self.pbx, host=s.ami_host, port=s.ami_port, username=s.username, secret=s.secret)
+        self.server = AmiServer(pbx=self.pbx, host=s.ami_host, port=s.ami_port, username=s.username, secret=s.secret,
+                                users=_manager_users(s))
 
     @property
     def ami_port(self) -> int:
@@ -101,7 +107,22 @@ class Simulator:
     def set_agi_address(self, host: str, port: int) -> None:
         """Where the dialplan's AGI() connects; also what ${CC_AGI_HOSTPORT} says in Newexten AppData."""
         self.pbx.set_agi_address(host, port)
+        # what the deployed extensions.conf [globals] would say: it survives a dialplan reload and a restart
+        self.pbx.dialplan.overrides[DialplanGlobal.AGI_HOSTPORT.value] = f"{host}:{port}"
         self.pbx.dialplan.globals[DialplanGlobal.AGI_HOSTPORT.value] = f"{host}:{port}"
 
     def call(self, caller: Caller) -> None:
         self.pbx.incoming_call(caller)
+
+
+def _manager_users(s: SimulatorSettings) -> dict[str, ManagerUser] | None:
+    if s.manager_conf is None:
+        return None  # one user with every class, as the captures' manager.conf (read = all, write = all)
+    users = load_manager_conf(s.manager_conf)
+    if s.username in users:
+        user = users[s.username]
+        users[s.username] = ManagerUser(name=user.name, secret=s.secret, read=user.read, write=user.write,
+                                        filters=user.filters)
+    else:
+        log.warning("pbxsim: AMI user %r has no section in %s; its logins will fail", s.username, s.manager_conf)
+    return users

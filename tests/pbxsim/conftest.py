@@ -18,7 +18,7 @@ from callcenter.calls.tracker import CallTracker
 from callcenter.events import CallEnded, InProcessBus
 from callcenter.pbxsim.callmodel import AgentPhone
 from callcenter.pbxsim.clock import VirtualClock
-from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from callcenter.pbxsim.simulator import DIALPLANS, Simulator, SimulatorSettings
 
 T = TypeVar("T")
 WAIT_S = 10.0  # bound on every wait for the service; a healthy run needs milliseconds
@@ -89,7 +89,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Factory]:
     started: list[Service] = []
 
     async def factory(*, phones: tuple[AgentPhone, ...] | None = None, decide: Decide | None = None,
-                      auto: bool = True, seed: int = 1, customers: dict[str, Any] | None = None) -> Service:
+                      auto: bool = True, seed: int = 1, customers: dict[str, Any] | None = None,
+                      manager_conf: Path | None = DIALPLANS / "manager.conf") -> Service:
         # Start at the wall clock: the service dates a resync with its own time.time() (AmiConnection), so an
         # Asterisk clock hours away from it would make every call look older than the latest restart.
         clock = VirtualClock(auto=auto, start_epoch_s=time.time())
@@ -97,6 +98,7 @@ async def service(tmp_path: Path) -> AsyncIterator[Factory]:
             phones=phones or tuple(AgentPhone(extension=str(e)) for e in (1002, 1003, 1004)),
             seed=seed,
             monitor_dir=tmp_path / "monitor",
+            manager_conf=manager_conf,  # the shipped manager.conf unless a test needs more classes
         )
         sim = Simulator(settings=settings, clock=clock, customers=customers)
         await sim.start()

@@ -14,13 +14,17 @@ from callcenter.pbxsim.callmodel import Caller
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
 from callcenter.pbxsim.pbx import Pbx, PbxConfig
-from callcenter.pbxsim.queues import load_queues_conf
+from callcenter.pbxsim.manager_conf import load_manager_conf
+from callcenter.pbxsim.queues import load_queues_conf, read_persistent_members
 from callcenter.pbxsim.scenarios import Scenario, capture_phones, play
 from tests.agi.agi_peer import load_transcript
 
 EOL = b"\r\n"
 # The captures' timestamps start here; the simulator's clock too, so that Uniqueids look alike.
 CAPTURE_EPOCH_S = 1_795_390_490.0
+# The capture PBX's manager.conf (user callcenter/callcenter, read = all, write = all): tests that connect like the
+# capture tooling use it; the shipped callcenter/dialplans/manager.conf grants less (tests/pbxsim/test_strictness.py).
+CAPTURE_MANAGER_CONF = Path(__file__).resolve().parents[1] / "data" / "ami-traces" / "config" / "manager.conf"
 
 
 def frames_of(data: bytes) -> list[list[tuple[str, str]]]:
@@ -154,6 +158,7 @@ def capture_pbx(traces: Path, scenario: Scenario, clock: VirtualClock, monitor_d
         seed=7,
         config=PbxConfig(monitor_dir=monitor_dir),
         customers=lambda number: customers.get(number, Caller(number=number)),
+        persistent_members=read_persistent_members(config / "queues.conf"),
     )
 
 
@@ -165,7 +170,8 @@ async def simulated(traces: Path, scenario: Scenario, tmp: Path) -> AsyncIterato
     agi = TranscriptAgi(traces / f"{scenario.name}.agi")
     await agi.start()
     pbx.set_agi_address("127.0.0.1", agi.port)
-    server = AmiServer(pbx=pbx, secret="callcenter")
+    # the captures' manager.conf: user callcenter, read = all, write = all
+    server = AmiServer(pbx=pbx, users=load_manager_conf(traces / "config" / "manager.conf"))
     await server.start()
     try:
         yield pbx, server, clock, agi

@@ -15,13 +15,14 @@ from callcenter.ami.events import parse_event
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
-from tests.pbxsim.harness import RawAmiClient, frames_of
+from tests.pbxsim.harness import CAPTURE_MANAGER_CONF, RawAmiClient, frames_of
 
 
 @pytest.fixture
 async def sim(tmp_path: Path) -> AsyncIterator[Simulator]:
     phones = (AgentPhone(extension="1002"), AgentPhone(extension="1001", registered=False, static_contact=False))
-    simulator = Simulator(settings=SimulatorSettings(phones=phones, monitor_dir=tmp_path),
+    simulator = Simulator(settings=SimulatorSettings(phones=phones, monitor_dir=tmp_path,
+                                                     manager_conf=CAPTURE_MANAGER_CONF),
                           clock=VirtualClock(auto=False, start_epoch_s=time.time()))
     await simulator.start()
     yield simulator
@@ -72,14 +73,17 @@ async def test_ping_events_off_and_unknown_action(sim: Simulator) -> None:
     replies = {m.get("ActionID"): m for m in messages(client)}
     assert list(replies["p"]) == ["Response", "ActionID", "Ping", "Timestamp"]
     assert replies["e"]["Events"] == "Off"
-    assert replies["f"] == {"Response": "Error", "ActionID": "f", "Message": "Invalid/unknown command"}
+    # manager.c process_message's words for an action nobody registered
+    assert replies["f"] == {"Response": "Error", "ActionID": "f", "Message": "Invalid/unknown command: Frobnicate. "
+                            "Use Action: ListCommands to show available commands."}
     assert not any(m.get("Event") == "PeerStatus" for m in messages(client))
     await client.close()
 
 
 async def test_list_actions_reflect_the_state_and_parse_with_our_parser(sim: Simulator) -> None:
     sim.set_agi_address("127.0.0.1", 9)  # nobody there: AGISTATUS=FAILURE, the dialplan falls back to the queue
-    sim.server.ops.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002", state_interface="PJSIP/1002",
+    fallback = sim.pbx.dialplan.globals["CC_FALLBACK_QUEUE"]  # where the dialplan sends a call FastAGI never routed
+    sim.server.ops.queue_add(queue=fallback, interface="PJSIP/1002", member_name="1002", state_interface="PJSIP/1002",
                              penalty=0, paused=False, reason="")
     sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=2.0))
     sim.call(Caller(number="+12125550100", did="8001", talk_s=60))

@@ -24,6 +24,7 @@ from callcenter.events import (
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAnswer
 from callcenter.pbxsim.traffic import CallerMix, Traffic
 from tests.pbxsim.conftest import Factory, dial_plan
+from tests.pbxsim.harness import CAPTURE_MANAGER_CONF
 
 ANSWER_2S = PhoneAnswer(action="answer", delay_s=2.0)
 IGNORE = PhoneAnswer(action="ignore")
@@ -263,7 +264,9 @@ async def test_agent_first_originate_then_customer(service: Factory) -> None:
 
 
 async def test_blind_transfer_by_redirect(service: Factory) -> None:
-    svc = await service(decide=dial_plan("PJSIP/1002"), auto=False)
+    # Redirect needs the call class, which the shipped manager.conf does not grant the service (it sends none): here
+    # an operator's tool with the captures' user (write = all) sends it
+    svc = await service(decide=dial_plan("PJSIP/1002"), auto=False, manager_conf=CAPTURE_MANAGER_CONF)
     svc.sim.pbx.phones["1002"].scripted.append(ANSWER_2S)
     svc.sim.pbx.phones["1003"].scripted.append(ANSWER_2S)
     svc.sim.call(caller(talk_s=18.0))
@@ -280,7 +283,8 @@ async def test_blind_transfer_by_redirect(service: Factory) -> None:
 
 
 async def test_supervisor_hangs_up_a_call(service: Factory) -> None:
-    svc = await service(decide=dial_plan("PJSIP/1002"), auto=False)
+    # Hangup needs system or call: not granted by the shipped manager.conf, so the captures' user (write = all)
+    svc = await service(decide=dial_plan("PJSIP/1002"), auto=False, manager_conf=CAPTURE_MANAGER_CONF)
     svc.sim.pbx.phones["1002"].scripted.append(ANSWER_2S)
     svc.sim.call(caller(talk_s=600.0))
     await svc.clock.advance(5.0)

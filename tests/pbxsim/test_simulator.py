@@ -15,7 +15,7 @@ from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.recordings import RATE_HZ
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
 from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic
-from tests.pbxsim.harness import RawAmiClient
+from tests.pbxsim.harness import CAPTURE_MANAGER_CONF, RawAmiClient
 
 _VOLATILE = re.compile(rb"127\.0\.0\.1[:/]\d+|/[^\s,]*/(?=[^/\s]+\.(?:wav|raw))|SessionID: 0x[0-9a-f]+")
 
@@ -23,7 +23,8 @@ _VOLATILE = re.compile(rb"127\.0\.0\.1[:/]\d+|/[^\s,]*/(?=[^/\s]+\.(?:wav|raw))|
 async def _traffic_run(tmp: Path, seed: int) -> bytes:
     phones = tuple(AgentPhone(extension=e, answer_probability=0.7, answer_delay_s=(1.0, 8.0))
                    for e in ("1002", "1003", "1004"))
-    sim = Simulator(settings=SimulatorSettings(phones=phones, seed=seed, monitor_dir=tmp, record_audio=False),
+    sim = Simulator(settings=SimulatorSettings(phones=phones, seed=seed, monitor_dir=tmp, record_audio=False,
+                                               manager_conf=CAPTURE_MANAGER_CONF),
                     clock=VirtualClock(auto=False, start_epoch_s=1_800_000_000.0))
     agi = FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60)
     await sim.start()
@@ -69,8 +70,8 @@ async def _one_answered_call(tmp: Path, **settings: object) -> Simulator:
                     clock=VirtualClock(auto=False, start_epoch_s=1_800_000_000.0))
     await sim.start()
     sim.set_agi_address("127.0.0.1", 9)  # no FastAGI: the dialplan's fail-open queue
-    sim.server.ops.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002", state_interface="PJSIP/1002",
-                             penalty=0, paused=False, reason="")
+    sim.server.ops.queue_add(queue=sim.pbx.dialplan.globals["CC_FALLBACK_QUEUE"], interface="PJSIP/1002",
+                             member_name="1002", state_interface="PJSIP/1002", penalty=0, paused=False, reason="")
     sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=4.0))
     sim.call(Caller(number="+12125550100", did="8001", talk_s=20.0))
     await sim.clock.advance(60.0)
@@ -110,8 +111,8 @@ async def test_speech_from_a_scenario_is_used(tmp_path: Path, traces_dir: Path) 
                     clock=VirtualClock(auto=False, start_epoch_s=1_800_000_000.0))
     await sim.start()
     sim.set_agi_address("127.0.0.1", 9)
-    sim.server.ops.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002", state_interface="PJSIP/1002",
-                             penalty=0, paused=False, reason="")
+    sim.server.ops.queue_add(queue=sim.pbx.dialplan.globals["CC_FALLBACK_QUEUE"], interface="PJSIP/1002",
+                             member_name="1002", state_interface="PJSIP/1002", penalty=0, paused=False, reason="")
     sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=0.0))
     sim.call(Caller(number="+12125550100", did="8001", talk_s=30.0, speech=speech))
     await sim.clock.advance(60.0)
