@@ -34,6 +34,7 @@ log = logging.getLogger("callcenter.pbxsim.demo")
 AGENTS = ("1002", "1003", "1004", "1005", "1006", "1007", "1008")
 DND_AGENT = "1008"  # on do-not-disturb all demo long: paused in the queue with that reason, as an agent would be
 DIDS = ("8001", "8002", "8003")
+QUEUE = "support"  # agi.default_queue and the shipped dialplan's fallback queue: the agents log in there
 PROGRESS_EVERY_S = 5.0
 # The floor (simulated seconds). The arrival rate comes from these through Erlang's load: agents x occupancy erlangs
 # over the handle time (talk + the ring an agent is tied up by), so the demo shows a staffed floor, not a flood.
@@ -42,12 +43,12 @@ TALK_S = (30.0, 90.0)
 RING_S = (2.0, 6.0)
 HANDLE_S = sum(TALK_S) / 2 + sum(RING_S) / 2
 PATIENCE_S = (20.0, 150.0)
-KNOWN_SHARE = 0.35  # calls from the sample CRM's customers: they reach their managers
+KNOWN_SHARE = 0.4  # calls from the sample CRM's customers: they reach their managers
 RETURNING_SHARE = 0.2  # of the other calls: a new number calling again (the agent who took it last time)
 # At the duration the demo stops placing calls and gives the calls in progress this long (wall seconds) to end;
 # what still talks then is hung up. The transcription worker gets as long for what the last calls left.
 WIND_DOWN_S = 15.0
-TRANSCRIBE_GRACE_S = 15.0
+TRANSCRIBE_GRACE_S = 10.0
 MARKER = ".callcenter-demo"  # the demo's own data folder: only such a folder is replaced at the next run
 
 
@@ -159,7 +160,6 @@ async def run_demo(
         "CALLCENTER_AMI__USERNAME": sim.settings.username,
         "CALLCENTER_AMI__SECRET": sim.settings.secret,
         "CALLCENTER_AGI__PORT": "0",
-        "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
         "CALLCENTER_ROUTING__DEFAULT_TEAM": demo_crm.TEAM,
         "CALLCENTER_CRM__COMPANY_NUMBERS": ",".join(DIDS),
     }
@@ -197,7 +197,7 @@ async def run_demo(
         for ext in AGENTS:
             dnd = ext == DND_AGENT
             await connection.send(actions.queue_add(
-                queue="sales", interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}",
+                queue=QUEUE, interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}",
                 paused=dnd, reason="do not disturb" if dnd else None))
         _print(out, f"demo: service on http://127.0.0.1:{http_port}, AMI simulator on 127.0.0.1:{sim.ami_port}, "
                     f"FastAGI on {app[AGI].port}, {len(crm.customers)} CRM customers, {len(working_agents())} agents "
@@ -472,7 +472,7 @@ async def run_simulate(
     secret: str = "callcenter",
 ) -> dict[str, Any]:
     """The simulator alone: AMI on ``ami_port``, FastAGI to ``agi_host:agi_port``, Poisson calls for
-    ``duration_s`` wall seconds (None: until cancelled). Agents join the sales queue themselves."""
+    ``duration_s`` wall seconds (None: until cancelled). Agents join the support queue themselves."""
     sim = Simulator(
         settings=SimulatorSettings(phones=_phones(), seed=seed, ami_port=ami_port, secret=secret,
                                    monitor_dir=monitor_dir),
@@ -481,7 +481,7 @@ async def run_simulate(
     await sim.start()
     sim.set_agi_address(agi_host, agi_port)
     for ext in AGENTS:
-        sim.server.ops.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext,
+        sim.server.ops.queue_add(queue=QUEUE, interface=f"PJSIP/{ext}", member_name=ext,
                                  state_interface=f"PJSIP/{ext}", penalty=0, paused=False, reason="")
     traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(dids=DIDS))
     arrivals = sim.clock.spawn(traffic.poisson(rate_per_s=rate_per_s, duration_s=None), name="simulate-traffic")
