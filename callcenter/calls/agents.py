@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 
 from callcenter.events import AgentState, AgentStateChanged
 
-__all__ = ["AgentBook", "AgentRecord", "DEVICE_STATE_BY_STATUS"]
+__all__ = ["AgentBook", "AgentRecord", "DEVICE_STATE_BY_STATUS", "WRAPUP_PAUSE_REASON"]
+
+# The queue pause reason the service uses to hold an agent out of app_queue during wrap-up (queues.conf has
+# wrapuptime = 0: the service paces wrap-up). Such a pause is wrap-up, never shown or routed as an ordinary pause.
+WRAPUP_PAUSE_REASON = "wrap-up"
 
 # QueueMember* ``Status`` numbers are AST_DEVICE_* values.
 DEVICE_STATE_BY_STATUS: dict[int, str] = {
@@ -170,6 +174,25 @@ class AgentBook:
             return None
         return rec.wrapup_call_id
 
+    def stale_wrapup_pauses(self, at_s: float) -> list[str]:
+        """Agents still paused in a queue for a wrap-up that is over (an unpause that failed or is in flight, or a
+        wrap-up pause put back after an Asterisk restart)."""
+        return [
+            agent for agent, rec in self.agents.items()
+            if WRAPUP_PAUSE_REASON in rec.queues.values() and (rec.wrapup_until_s is None or rec.wrapup_until_s <= at_s)
+        ]
+
+    def ordinary_pause(self, agent: str) -> str | None:
+        """The agent's own (or supervisor's, or auto-) pause reason in any queue ('' without reason), not wrap-up's;
+        None when there is none."""
+        rec = self.agents.get(agent)
+        if rec is None:
+            return None
+        for reason in rec.queues.values():
+            if reason is not None and reason != WRAPUP_PAUSE_REASON:
+                return reason
+        return None
+
     @property
     def next_deadline_s(self) -> float | None:
         return self._deadlines[0][0] if self._deadlines else None
@@ -195,7 +218,7 @@ class AgentBook:
         if device == "RINGING":
             return AgentState.RINGING, None, None
         for reason in rec.queues.values():
-            if reason is not None:
+            if reason is not None and reason != WRAPUP_PAUSE_REASON:
                 return AgentState.PAUSED, reason or None, None
         if rec.wrapup_until_s is not None and rec.wrapup_until_s > at_s:
             return AgentState.WRAP_UP, None, rec.wrapup_call_id

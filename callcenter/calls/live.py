@@ -24,6 +24,7 @@ class LiveCalls:
         self.tracker = tracker
         self.bus = bus
         self.ingest = AmiIngest(tracker=tracker, publish=bus.publish)
+        self.wrapup_pacer: Any = None  # the WrapupPacer holding wrap-ups in the queues, while an AMI session is set up
 
     def __call__(self, item: Item) -> None:
         if isinstance(item, Received):
