@@ -208,6 +208,24 @@ class AmiServer:
             await asyncio.sleep(down_s)
         await self.start()
 
+    async def cli(self, command: str) -> str:
+        """The CLI commands tests and demos need (``asterisk -rx``), with the CLI's answer."""
+        words = command.split()
+        if words == ["core", "restart", "now"]:
+            await self.restart()
+            return ""
+        if words == ["dialplan", "reload"]:
+            # pbx_config's CLI handler: the dialplan alone, no Reload event (captures: module_reload)
+            self.ops.dialplan_reload()
+            return "Dialplan reloaded."
+        if words[:2] == ["module", "reload"] and len(words) <= 3:
+            module = words[2] if len(words) == 3 else None
+            error = self.ops.module_reload(module)
+            if error is not None:
+                return error
+            return f"Module '{module}' reloaded successfully." if module else ""
+        raise ValueError(f"the simulator does not run the CLI command {command!r}")
+
     # == events =======================================================================================================
 
     def _on_event(self, name: str, data: bytes) -> None:
