@@ -219,7 +219,8 @@ async def run_demo(
         opening = [ScriptedCall(at_s=1.0 + 0.7 * i, caller=traffic.caller(label="opening")) for i in range(busy)]
         arrivals = clock.spawn(_arrivals(traffic, opening, rate, max_calls), name="demo-traffic")
         stop = asyncio.Event()
-        last_progress = time.monotonic()
+        # the duration is the time calls are placed: it starts with the traffic, not with the setup before it
+        started = last_progress = time.monotonic()
         while True:
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 break
