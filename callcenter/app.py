@@ -33,6 +33,7 @@ from callcenter.config import Settings
 from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recording import http as recording_routes
+from callcenter.recovery.service import GapRecovery
 from callcenter.recording.http import RECORDINGS
 from callcenter.recording.service import RecordingService
 from callcenter.recording.storage import LocalStorage
@@ -66,6 +67,7 @@ BUS = web.AppKey("bus", InProcessBus)
 LIVE = web.AppKey("live", LiveCalls)
 QUEUE_KEEPER = web.AppKey("queue_keeper", MembershipKeeper)
 FALLBACK_CHECK = web.AppKey("fallback_check", FallbackQueueCheck)
+GAP_RECOVERY = web.AppKey("gap_recovery", GapRecovery)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
@@ -322,8 +324,19 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
                         clock=lambda: live.tracker.now_s)
     unsubscribe_pacer = pacer.attach(app[BUS])
     live.wrapup_pacer = pacer
+    # Calls that start and end while AMI is down still reach the CRM (from FastAGI's decisions and the spool).
+    settings = app[SETTINGS]
+    recovery = app[GAP_RECOVERY] = GapRecovery(
+        inner=keeper,
+        bus=app[BUS],
+        ami_down=lambda: connection.state not in (AmiState.RESYNCING, AmiState.LIVE),
+        open_call_ids=lambda: {call.call_id for call in live.tracker.open_calls()},
+        spool_dir=Path(settings.recording.spool_dir),
+        asterisk_spool_dir=settings.recording.asterisk_spool_dir,
+    )
+    recovery.attach(app[BUS])
     tasks = [
-        asyncio.create_task(connection.run(keeper), name="ami-consumer"),
+        asyncio.create_task(connection.run(recovery), name="ami-consumer"),
         asyncio.create_task(live.run_wrapup_timer(), name="wrapup-timer"),
         asyncio.create_task(pacer.run(), name="wrapup-pause"),
         asyncio.create_task(pacer.run_sweeper(), name="wrapup-pause-sweep"),
@@ -334,6 +347,7 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await keeper.stop()
+    await recovery.stop()
     await connection.stop()
 
 

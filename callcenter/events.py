@@ -219,6 +219,11 @@ class CallRouted:
     queue: str | None = None
     team: str | None = None
     explanation: str = ""
+    # What the route request said, so a call FastAGI routed while AMI was down can still be rebuilt (recovery.gap).
+    caller: str | None = None
+    did: str | None = None
+    uniqueid: str | None = None  # the inbound channel's: its MixMonitor files are named by it
+    last_dial_status: str | None = None  # how the previous attempt's Dial ended (None before the first)
 
 
 DomainEvent: TypeAlias = (

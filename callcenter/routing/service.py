@@ -134,6 +134,10 @@ class RoutingService:
                     queue=decision.queue,
                     team=decision.team,
                     explanation=decision.explanation,
+                    caller=request.callerid_num,
+                    did=request.did,
+                    uniqueid=request.uniqueid,
+                    last_dial_status=request.last_dial_status,
                 )
             )
         for effect in decision.side_effects:
