@@ -8,7 +8,7 @@ if (params.get("token")) localStorage.setItem("cc_token", params.get("token"));
 
 let state = emptyState(), config = { thresholds: {} }, seq = -1, socket = null, retryMs = 500;
 
-function emptyState() { return { agents: new Map(), calls: new Map(), missed: new Map(), figures: new Map() }; }
+function emptyState() { return { agents: new Map(), calls: new Map(), missed: new Map(), figures: new Map(), unlogged: new Map() }; }
 function byKey(rows, key) { return new Map(rows.map((r) => [r[key], r])); }
 
 // --- the API, for this page and for actions.js ----------------------------------------------------------------------
@@ -53,7 +53,7 @@ function handle(msg) {
   if (msg.type === "snapshot") {
     const s = msg.state;
     state = { agents: byKey(s.agents, "agent"), calls: byKey(s.calls, "call_id"), missed: byKey(s.recent_missed, "call_id"),
-              figures: byKey(s.figures, "team") };
+              figures: byKey(s.figures, "team"), unlogged: new Map() };
     config = msg.config || config;
     seq = msg.seq;
     setStatus("live", "live");
@@ -61,13 +61,40 @@ function handle(msg) {
     if (msg.seq !== seq + 1) { socket.send('{"type":"resync"}'); return; }  // a gap: start over
     seq = msg.seq;
     if (msg.kind === "agent") state.agents.set(msg.row.agent, msg.row);
-    else if (msg.kind === "call") state.calls.set(msg.row.call_id, msg.row);
-    else if (msg.kind === "call_gone") state.calls.delete(msg.call_id);
+    else if (msg.kind === "call") { relive(msg.row.call_id); state.calls.set(msg.row.call_id, msg.row); }
+    else if (msg.kind === "call_gone") { ended(state.calls.get(msg.call_id)); state.calls.delete(msg.call_id); }
     else if (msg.kind === "missed") state.missed.set(msg.row.call_id, msg.row);
     else if (msg.kind === "missed_gone") state.missed.delete(msg.call_id);
-    else if (msg.kind === "figures") state.figures.set(msg.team, msg.row);
+    else if (msg.kind === "figures") { logged(msg.team, msg.row); state.figures.set(msg.team, msg.row); }
   }
   render();
+}
+
+// --- offered = the CRM's figures + the calls it has not written yet ------------------------------------------------
+// The figures count the calls the CRM has written, i.e. ended ones; "waiting" counts calls in progress. Offered on
+// this page is both: the figures' offered, the inbound calls in progress, and the calls that just ended and are not
+// in the figures yet (each new figure of offered takes one of those off; a minute at most, the figures' refresh).
+const UNLOGGED_MAX_MS = 60000;
+function inbound(c) { return c && c.direction !== "outbound" && c.direction !== "internal"; }
+function ended(call) {
+  if (!inbound(call) || !call.team) return;
+  const list = state.unlogged.get(call.team) || [];
+  list.push({ id: call.call_id, at: Date.now() });
+  state.unlogged.set(call.team, list);
+}
+// A call that moved to another team is "gone" from the old one and back at once: it has not ended.
+function relive(callId) {
+  for (const [team, list] of state.unlogged) state.unlogged.set(team, list.filter((u) => u.id !== callId));
+}
+function logged(team, row) {
+  const before = state.figures.get(team), list = state.unlogged.get(team);
+  if (!before || !list) return;
+  list.splice(0, Math.max(0, (row.offered || 0) - (before.offered || 0)));
+}
+function unloggedCount(team) {
+  const list = (state.unlogged.get(team) || []).filter((u) => Date.now() - u.at < UNLOGGED_MAX_MS);
+  state.unlogged.set(team, list);
+  return list.length;
 }
 
 // --- formatting -----------------------------------------------------------------------------------------------------
@@ -155,9 +182,11 @@ function makeTeam(team) {
 
 function updateTeam(card, team, calls) {
   const f = state.figures.get(team) || {};
-  const waiting = calls.filter((c) => c.team === team && c.state !== "talking");
+  const mine = calls.filter((c) => c.team === team && inbound(c));
+  const waiting = mine.filter((c) => c.state !== "talking");
   const values = { ...f, waiting: waiting.length,
                    longest_wait_s: waiting.length ? Math.max(...waiting.map((c) => nowS() - c.started_s)) : 0 };
+  if (f.offered != null) values.offered = f.offered + mine.length + unloggedCount(team);
   for (const tile of card.querySelectorAll(".figure")) {
     const name = tile.dataset.figure, v = values[name];
     setData(tile, "value", v === undefined ? null : v === null ? "" : name === "longest_wait_s" ? Math.floor(v) : v);
@@ -165,8 +194,9 @@ function updateTeam(card, team, calls) {
     tile.className = "figure " + level(name, v);
   }
   setText(card.querySelector(".period"), f.from_iso ? "today · " + f.timezone : "");
-  if (card._figures !== f && f.series) {  // charts change with the figures only
-    card._figures = f;
+  const minute = Math.floor(nowS() / 60);
+  if ((card._figures !== f || card._minute !== minute) && f.series) {  // the figures changed, or the axis moved on
+    card._figures = f; card._minute = minute;
     drawCalls(card.querySelector(".chart.calls"), f);
     drawServiceLevel(card.querySelector(".chart.sl"), f);
   }
@@ -221,19 +251,24 @@ const SVG = "http://www.w3.org/2000/svg";
 function svgEl(tag, attrs) { const e = document.createElementNS(SVG, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); return e; }
 const W = 480, H = 120;
 
-// Slots from the first with a call (or 07:00) to the current one: a day's empty night would squash the curve.
-function shownSlots(f) {
-  const series = f.series, now = nowS();
-  let first = series.findIndex((s) => s.offered > 0);
-  const seven = Math.floor((7 * 3600) / f.slot_s);
-  first = first < 0 ? seven : Math.min(first, seven);
-  let last = series.findIndex((s) => s.start_s > now) - 1;
-  if (last < 0) last = series.length - 1;
-  return series.slice(first, Math.max(last, first) + 1);
+// One time axis for both charts: from the first call of the day (or an hour ago, whichever is earlier; never before
+// the period's start) to now. The day's first minutes are then an hour with a short bar at its right end, not one
+// 15-minute slot stretched over the whole width; a long day shows every slot since its first call.
+const WINDOW_MIN_S = 3600;
+function timeAxis(f) {
+  const series = f.series, now = nowS(), slot = f.slot_s;
+  const periodStart = series.length ? series[0].start_s : now - WINDOW_MIN_S;
+  const firstCall = series.find((s) => s.offered > 0);
+  let start = Math.min(now - WINDOW_MIN_S, firstCall ? firstCall.start_s : now);
+  start = Math.max(start, periodStart);
+  const end = Math.max(now, start + 60);
+  const x = (t) => ((Math.min(Math.max(t, start), end) - start) / (end - start)) * W;
+  const slots = series.filter((s) => s.start_s + slot > start && s.start_s <= end);
+  return { start, end, slot, x, slots };
 }
 
 function chartFrame(box, title) {
-  const svg = svgEl("svg", { viewBox: `-4 0 ${W + 8} ${H + 16}`, role: "img", "aria-label": title });
+  const svg = svgEl("svg", { viewBox: `-4 0 ${W + 8} ${H + 18}`, role: "img", "aria-label": title });
   const caption = el("figcaption", null, title);
   box.replaceChildren(caption, svg);
   return svg;
@@ -241,37 +276,57 @@ function chartFrame(box, title) {
 
 function drawCalls(box, f) {
   const svg = chartFrame(box, "Calls per 15 min");
-  const slots = shownSlots(f);
-  const peak = Math.max(1, ...slots.map((s) => s.offered));
-  const bw = W / Math.max(slots.length, 1);
-  slots.forEach((s, i) => {
-    const lost = s.missed + s.abandoned, x = i * bw;
-    const hAns = (s.answered / peak) * H, hLost = (lost / peak) * H, hOther = ((s.offered - s.answered - lost) / peak) * H;
-    svg.append(svgEl("rect", { x, y: H - hAns, width: Math.max(bw - 1, 1), height: hAns, class: "ok" }));
-    svg.append(svgEl("rect", { x, y: H - hAns - hLost, width: Math.max(bw - 1, 1), height: hLost, class: "lost" }));
-    if (hOther > 0) svg.append(svgEl("rect", { x, y: H - hAns - hLost - hOther, width: Math.max(bw - 1, 1), height: hOther, class: "other" }));
-  });
-  axis(svg, slots, `max ${peak}`);
+  const t = timeAxis(f);
+  const peak = Math.max(1, ...t.slots.map((s) => s.offered));
+  const top = H - 14;  // room for the counts over the bars
+  for (const s of t.slots) {
+    if (!s.offered) continue;
+    const x0 = t.x(s.start_s), x1 = t.x(s.start_s + t.slot), w = Math.max(x1 - x0 - 1, 3);
+    const lost = s.missed + s.abandoned;
+    const hAns = (s.answered / peak) * top, hLost = (lost / peak) * top, hOther = ((s.offered - s.answered - lost) / peak) * top;
+    const bar = svgEl("g", { class: "slot", "data-start": s.start_s, "data-offered": s.offered });
+    bar.append(svgEl("rect", { x: x0, y: H - hAns, width: w, height: hAns, class: "ok" }));
+    bar.append(svgEl("rect", { x: x0, y: H - hAns - hLost, width: w, height: hLost, class: "lost" }));
+    if (hOther > 0) bar.append(svgEl("rect", { x: x0, y: H - hAns - hLost - hOther, width: w, height: hOther, class: "other" }));
+    const count = svgEl("text", { x: x0 + w / 2, y: H - hAns - hLost - Math.max(hOther, 0) - 3, "text-anchor": "middle", class: "count" });
+    count.textContent = String(s.offered);
+    bar.append(count);
+    svg.append(bar);
+  }
+  axis(svg, t, `max ${peak}`);
 }
 
 function drawServiceLevel(box, f) {
   const svg = chartFrame(box, "Service level today");
-  const slots = shownSlots(f);
-  const step = W / Math.max(slots.length - 1, 1);
-  const t = config.thresholds.service_level_pct;
-  if (t) svg.append(svgEl("line", { x1: 0, x2: W, y1: H - (t.amber / 100) * H, y2: H - (t.amber / 100) * H, class: "target" }));
+  const t = timeAxis(f);
+  const th = config.thresholds.service_level_pct;
+  if (th) svg.append(svgEl("line", { x1: 0, x2: W, y1: H - (th.amber / 100) * H, y2: H - (th.amber / 100) * H, class: "target" }));
   const cls = "sl " + level("service_level_pct", f.service_level_pct);
-  const points = slots.map((s, i) => s.service_level_pct == null ? null : [i * step, H - (s.service_level_pct / 100) * H]).filter(Boolean);
+  // cumulative since the day's start: a point at the end of each slot that had calls (the current one: now)
+  const points = t.slots.filter((s) => s.offered > 0 && s.service_level_pct != null)
+    .map((s) => [Math.min(t.x(s.start_s + t.slot), W - 4), Math.max(H - (s.service_level_pct / 100) * H, 4)]);
   if (points.length > 1) svg.append(svgEl("polyline", { points: points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "), class: cls }));
   for (const [x, y] of points) svg.append(svgEl("circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 3, class: cls }));
-  axis(svg, slots, "100%");
+  axis(svg, t, "100%");
 }
 
-function axis(svg, slots, top) {
+// Ticks at whole quarter hours (hours on a long axis), each labelled with its time; "now" at the right end.
+function axis(svg, t, top) {
   svg.append(svgEl("line", { x1: 0, x2: W, y1: H, y2: H, class: "axis" }));
-  const label = (text, x, anchor) => { const e = svgEl("text", { x, y: H + 14, "text-anchor": anchor }); e.textContent = text; svg.append(e); };
-  if (slots.length) { label(clockText(slots[0].start_s), 0, "start"); label(clockText(slots[slots.length - 1].start_s), W, "end"); }
-  const e = svgEl("text", { x: W, y: 10, "text-anchor": "end" }); e.textContent = top; svg.append(e);
+  const span = t.end - t.start;
+  const step = span <= 2.5 * 3600 ? 900 : span <= 8 * 3600 ? 3600 : 3 * 3600;
+  const label = (text, x, anchor, cls) => {
+    const e = svgEl("text", { x, y: H + 15, "text-anchor": anchor, class: cls || "" }); e.textContent = text; svg.append(e);
+  };
+  for (let tick = Math.ceil(t.start / step) * step; tick <= t.end; tick += step) {
+    const x = t.x(tick);
+    svg.append(svgEl("line", { x1: x, x2: x, y1: H, y2: H + 4, class: "axis tick" }));
+    if (x > 70 && x < W - 50) label(clockText(tick), x, "middle", "tick");  // clear of the end labels
+  }
+  label(clockText(t.start), 0, "start");
+  label("now", W, "end");
+  // the scale at the top left: the bars' counts and the newest point are at the right
+  const e = svgEl("text", { x: 0, y: 10, "text-anchor": "start", class: "scale" }); e.textContent = top; svg.append(e);
 }
 
 setInterval(() => { document.getElementById("clock").textContent = new Date().toLocaleTimeString(); render(); }, 1000);
