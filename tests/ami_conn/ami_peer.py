@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from callcenter.ami.permissions import REQUIRED_ACTIONS
+
 EOL = b"\r\n"
 BANNER = b"Asterisk Call Manager/9.0.0\r\n"
 LIST_COMPLETE = {
@@ -118,8 +120,7 @@ class AmiPeer:
         if name in self.errors:
             return frame(Response="Error", ActionID=action_id, Message=self.errors[name])
         if name == "ListCommands":
-            known = ["Login", "Ping", "ListCommands", "QueueAdd", "QueueRemove", "QueuePause", "Originate", "Hangup", "Getvar",
-                     "QueueStatus", *LIST_COMPLETE]
+            known = ["Login", "Ping", "ListCommands", "Hangup", *REQUIRED_ACTIONS, *LIST_COMPLETE]
             allowed = [a for a in known if self.permitted is None or a in self.permitted or a in ("Login", "Ping", "ListCommands", "QueueStatus")]
             return frame(Response="Success", ActionID=action_id, **{a: f"{a} synopsis (Priv: <none>)" for a in allowed})
         if name == "Ping":

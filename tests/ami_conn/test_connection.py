@@ -10,6 +10,7 @@ import pytest
 
 from callcenter.ami import actions
 from callcenter.ami.actions import AmiActionFailed, AmiNotConnected
+from callcenter.ami.permissions import REQUIRED_ACTIONS
 from callcenter.ami.connection import AmiConnection, AmiState, Connected, Disconnected, Received, Resync
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
 
@@ -220,7 +221,8 @@ async def test_a_refused_or_empty_resync_source_is_its_answer_not_a_dropped_sess
 
 
 async def test_login_names_the_actions_manager_conf_does_not_permit(peer: AmiPeer, caplog: pytest.LogCaptureFixture) -> None:
-    peer.permitted = {"Originate", "CoreShowChannels", "DeviceStateList", "Getvar"}  # no `agent` class
+    # Every action the service sends except those only the `agent` class allows.
+    peer.permitted = {name for name, (classes, _) in REQUIRED_ACTIONS.items() if "agent" not in classes}
     collector = Collector()
     conn, consumer = await _connect(peer, collector)
     try:
