@@ -423,6 +423,14 @@ class AmiServer:
             reply([("Message", "Already authenticated")])  # manager.c action_login
             return
         user = self.users.get(values.get("username", ""))
+        if user is not None and not user.allow_multiple_login and any(
+                s.authenticated and not s.closed and s.username == user.name for s in self._sessions):
+            # manager.c process_message: checked before the secret; sleep(1), then the session ends
+            if self.auth_failure_delay_s > 0:
+                await asyncio.sleep(self.auth_failure_delay_s)
+            reply([("Message", "Login Already In Use")], ok=False)
+            session.close_after_flush()
+            return
         ok = not self.refuse_logins and user is not None and values.get("secret") == user.secret
         if not ok or user is None:
             self.stats.failed_logins += 1

@@ -222,6 +222,9 @@ class ManagerUser:
     read: int = 0
     write: int = 0
     filters: tuple[EventFilter, ...] = field(default_factory=tuple)
+    # a second Login while a session of this user is open: "Login Already In Use" unless allowed (the user's line,
+    # else [general]'s, else yes: manager.c allowmultiplelogin = 1)
+    allow_multiple_login: bool = True
 
     def may_run(self, authority: int) -> bool:
         return bool(self.write & authority) or authority == 0
@@ -259,11 +262,16 @@ def load_manager_conf(path: Path) -> dict[str, ManagerUser]:
     section: str | None = None
     values: dict[str, str] = {}
     filters: list[EventFilter] = []
+    general: dict[str, str] = {}
 
     def close() -> None:
-        if section is not None and section != "general":
+        if section == "general":
+            general.update(values)
+        elif section is not None:
+            multiple = values.get("allowmultiplelogin", general.get("allowmultiplelogin", "yes"))
             users[section] = ManagerUser(name=section, secret=values.get("secret", ""), read=get_perm(values.get("read")),
-                                         write=get_perm(values.get("write")), filters=tuple(filters))
+                                         write=get_perm(values.get("write")), filters=tuple(filters),
+                                         allow_multiple_login=multiple.strip().lower() in _TRUE)
 
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split(";", 1)[0].strip()

@@ -7,6 +7,7 @@ up (the port may be 0 until then).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -121,8 +122,7 @@ def _manager_users(s: SimulatorSettings) -> dict[str, ManagerUser] | None:
     users = load_manager_conf(s.manager_conf)
     if s.username in users:
         user = users[s.username]
-        users[s.username] = ManagerUser(name=user.name, secret=s.secret, read=user.read, write=user.write,
-                                        filters=user.filters)
+        users[s.username] = dataclasses.replace(user, secret=s.secret)
     else:
         log.warning("pbxsim: AMI user %r has no section in %s; its logins will fail", s.username, s.manager_conf)
     return users

@@ -4,6 +4,7 @@ here: manager.conf classes (main/manager.c), list actions that answer an error, 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -107,6 +108,23 @@ async def test_list_commands_lists_what_the_user_may_send(tmp_path: Path) -> Non
         assert listed["QueueStatus"] == "Show queue status. (Priv: <none>)"
         assert "PJSIPShowContacts" not in listed and "Originate" not in listed and "Redirect" not in listed
         await client.close()
+
+
+async def test_a_second_login_is_refused_when_multiple_logins_are_not_allowed(tmp_path: Path) -> None:
+    conf = manager_conf(tmp_path, "read = all", "write = all", "allowmultiplelogin = no")
+    async with simulator(tmp_path, manager_conf=conf) as sim:
+        first = await logged_in(sim)
+        second = RawAmiClient()
+        await second.connect(sim.ami_port, action_id="login-2")
+        await second.wait_for(b"ActionID: login-2\r\n")
+        await asyncio.wait_for(second.closed.wait(), 5)
+        # manager.c process_message: "Login Already In Use", then the session ends
+        assert reply_to(second, "login-2") == {"Response": "Error", "ActionID": "login-2",
+                                               "Message": "Login Already In Use"}
+        await first.send((("Action", "Ping"), ("ActionID", "p1")))  # the first session is untouched
+        assert reply_to(first, "p1")["Ping"] == "Pong"
+        await first.close()
+        await second.close()
 
 
 def test_class_lists_are_read_as_manager_c_reads_them() -> None:
