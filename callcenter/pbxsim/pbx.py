@@ -522,8 +522,8 @@ class Pbx:
                                 penalty=old.penalty, paused=old.paused, reason=old.reason if old.paused else "",
                                 login_s=now, last_pause_s=now if old.paused else 0, added_seq=self.queues.next_seq())
                 queue.members[member.interface] = member
-                if member.paused:
-                    self.devices[f"Queue:{name}_pause_{member.interface}"] = "INUSE"
+                # member_add_to_queue: the member's pause pseudo-device, INUSE when paused
+                self.devices[f"Queue:{name}_pause_{member.interface}"] = "INUSE" if member.paused else "NOT_INUSE"
             if any(self.member_available(queue, m) for m in queue.members.values()):
                 self.devices[f"Queue:{name}_avail"] = "NOT_INUSE"
 

@@ -257,6 +257,9 @@ async def test_persistentmembers_brings_members_back_paused_with_their_reason(tm
         assert (paused["LoginTime"], paused["LastPause"], paused["CallsTaken"]) == (str(boot), str(boot), "0")
         free = by_location["PJSIP/1001"]
         assert (free["Paused"], free["PausedReason"], free["LastPause"]) == ("0", "", "0")
+        # member_add_to_queue publishes each member's pause pseudo-device (DeviceStateList lists it)
+        assert (sim.pbx.devices["Queue:sales_pause_PJSIP/1002"], sim.pbx.devices["Queue:sales_pause_PJSIP/1001"]) == (
+            "INUSE", "NOT_INUSE")
 
 
 # == global VarSets on a dialplan reload ============================================================================
