@@ -22,7 +22,7 @@ from callcenter.calls.wrapup_pause import WrapupPacer
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
-from callcenter.api import report_routes, wallboard_routes
+from callcenter.api import report_routes, transfer_routes, wallboard_routes
 from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
@@ -458,7 +458,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
+API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, transfer_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:

@@ -279,3 +279,20 @@ def list_commands() -> Action:
 # let the service load modules and reload configs. DeviceStateList already says which desk phones are unreachable
 # (chan_pjsip reports UNAVAILABLE without a reachable contact), and ContactStatus events keep registrations current.
 RESYNC_LISTS = (core_show_channels, queue_status, device_state_list)
+
+
+# Transfers of a live call, on the transferring agent's channel (manager.c action_blind_transfer / action_atxfer).
+
+
+def blind_transfer(*, channel: str, exten: str, context: str) -> Action:
+    """The party bridged with ``channel`` (the customer) goes to exten@context; ``channel`` leaves the call.
+    Needs no feature code; Asterisk answers Success or Error ("Transfer not permitted" ...) at once."""
+    return _action("BlindTransfer", {"Channel": channel, "Exten": exten, "Context": context})
+
+
+def atxfer(*, channel: str, exten: str, context: str) -> Action:
+    """Attended transfer: the customer waits on hold while ``channel`` consults exten@context (through a Local
+    channel); hanging up then completes it. Asterisk only queues the atxfer feature code and the digits as DTMF on the
+    channel, so it works only where features.conf has an atxfer code and the channel has transfer rights (Dial
+    option t/T); "Atxfer successfully queued" says nothing about the outcome (AttendedTransfer events do)."""
+    return _action("Atxfer", {"Channel": channel, "Exten": exten, "Context": context})

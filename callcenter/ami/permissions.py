@@ -27,6 +27,8 @@ REQUIRED_ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], str]]] = MappingProx
         "CoreShowChannels": (("system", "reporting"), "resync of calls after every (re)connect"),
         "DeviceStateList": (("call", "reporting"), "resync of desk phone states after every (re)connect"),
         "QueueStatus": ((), "resync of queue members and pauses after every (re)connect"),
+        "BlindTransfer": (("call",), "blind transfer of a live call (POST /calls/{id}/transfer, mode blind)"),
+        "Atxfer": (("call",), "attended transfer of a live call (POST /calls/{id}/transfer, mode attended)"),
         "Getvar": (("call", "reporting"), "checking the dialplan's fallback queue after every (re)connect"),
     }
 )
