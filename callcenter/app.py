@@ -317,8 +317,10 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
     connection.start()
     live = app[LIVE]
     # Queue logins and pauses survive an Asterisk restart: the keeper re-applies them after every (re)connect.
-    fallback = app[FALLBACK_CHECK] = FallbackQueueCheck(send=connection.send, expected_queue=app[SETTINGS].agi.default_queue)
-    keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send, after_resync=fallback)
+    keeper = app[QUEUE_KEEPER] = MembershipKeeper(inner=live, send=connection.send)
+    keeper.after_resync = app[FALLBACK_CHECK] = FallbackQueueCheck(
+        send=connection.send, expected_queue=app[SETTINGS].agi.default_queue, members_of=keeper.members_of
+    )
     # Wrap-up is paced by the service (queues.conf wrapuptime = 0): QueuePause with the wrap-up reason meanwhile.
     pacer = WrapupPacer(agents=live.tracker.agents, send=connection.send, interface_of=lambda a: _interface(app, a),
                         clock=lambda: live.tracker.now_s)

@@ -23,16 +23,21 @@ Send = Callable[[actions.Action], Awaitable[Any]]
 
 
 class FallbackQueueCheck:
-    def __init__(self, *, send: Send, expected_queue: str) -> None:
+    def __init__(self, *, send: Send, expected_queue: str, members_of: Callable[[str], int] | None = None) -> None:
         self.send = send
         self.expected_queue = expected_queue
-        self.problems: list[str] = []  # empty once the last check found nothing wrong
+        # Members of a queue now (the membership keeper's record): "no members" is re-judged at every read, since
+        # agents log in after start-up; without it, as Asterisk said at the last check.
+        self.members_of = members_of
+        self._problems: list[str] = []
+        self.queue: str | None = None  # the queue fallback callers really reach, once checked
         self.checked = 0
         self.done = asyncio.Event()  # set after each check (tests, start-up probes)
 
     async def __call__(self) -> list[str]:
         problems: list[str] = []
         queue = self.expected_queue
+        self.queue, self._listed_members = None, 0
         try:
             reply = await self.send(actions.getvar(variable=DialplanGlobal.FALLBACK_QUEUE))
             dialplan_queue = str(reply.get("Value") or "")
@@ -47,16 +52,27 @@ class FallbackQueueCheck:
             items = listed if isinstance(listed, list) else [listed]
             if not any(m.get("Event") == "QueueParams" and m.get("Queue") == queue for m in items):
                 problems.append(f"queue {queue!r} does not exist in Asterisk (queues.conf): fallback callers are lost")
-            elif not any(m.get("Event") == "QueueMember" and m.get("Queue") == queue for m in items):
-                problems.append(
-                    f"queue {queue!r} has no members: callers who fall back to it (service down or slow) wait with "
-                    f"nobody to answer until an agent logs in"
-                )
+            else:
+                self.queue = queue
+                self._listed_members = sum(1 for m in items if m.get("Event") == "QueueMember" and m.get("Queue") == queue)
         except AmiError as exc:
             problems.append(f"could not check the fallback queue: {exc}")
-        self.problems = problems
+        self._problems = problems
         self.checked += 1
         self.done.set()
-        for problem in problems:
+        for problem in self.problems:
             log.error("FALLBACK QUEUE: %s", problem)
+        return self.problems
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong now (empty when nothing is)."""
+        problems = list(self._problems)
+        if self.queue is not None:
+            members = self.members_of(self.queue) if self.members_of is not None else self._listed_members
+            if members == 0:
+                problems.append(
+                    f"queue {self.queue!r} has no members: callers who fall back to it (service down or slow) wait "
+                    f"with nobody to answer until an agent logs in"
+                )
         return problems

@@ -54,6 +54,9 @@ class MembershipKeeper:
                 self._start(fixes)
         return self.inner(item)
 
+    def members_of(self, queue: str) -> int:
+        return sum(1 for q, _ in self.record if q == queue)
+
     def _follow(self, message: Message) -> None:
         name = message.get("Event")
         if name in _MEMBER_EVENTS:

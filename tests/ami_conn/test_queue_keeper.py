@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from typing import Any
 
 from callcenter.ami.connection import AmiConnection, Resync
 from callcenter.calls.live import LiveCalls
@@ -139,3 +140,39 @@ def test_the_shipped_dialplan_falls_back_to_the_queue_agents_log_into() -> None:
     assert fallback is not None
     rules = build_rules(settings.routing, default_queue=settings.agi.default_queue)
     assert fallback.group(1) == settings.agi.default_queue == rules.teams[settings.routing.default_team].queue
+
+
+async def test_no_members_in_the_fallback_queue_is_judged_now_not_at_the_last_connect() -> None:
+    """Agents log in after the service starts: the warning goes once one is in the queue, and comes back when the
+    last one leaves."""
+    peer = AmiPeer()
+    await peer.start()
+    peer.queues = ["support"]
+    peer.globals = {"CC_FALLBACK_QUEUE": "support"}
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret")
+    seen = asyncio.Event()
+    keeper = MembershipKeeper(inner=lambda item: seen.set(), send=conn.send)
+    check = keeper.after_resync = FallbackQueueCheck(send=conn.send, expected_queue="support",
+                                                     members_of=keeper.members_of)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(keeper))
+    try:
+        await asyncio.wait_for(check.done.wait(), WAIT_S)
+        assert ["queue 'support' has no members" in p for p in check.problems] == [True]
+        added = {"Event": "QueueMemberAdded", "Privilege": "agent,all", "Timestamp": "1795390634.1", **member("PJSIP/1001")}
+        added["Interface"], added["MemberName"] = added.pop("Location"), added.pop("Name")
+        await peer.send(b"".join(f"{k}: {v}\r\n".encode() for k, v in added.items()) + b"\r\n")
+        await asyncio.wait_for(_until(seen, lambda: check.problems == []), WAIT_S)
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await keeper.stop()
+        await conn.stop()
+        await peer.close()
+
+
+async def _until(seen: asyncio.Event, predicate: Any) -> None:
+    """Re-check after every item the keeper passes on (it has already applied it to its record)."""
+    while not predicate():
+        seen.clear()
+        await seen.wait()
