@@ -24,7 +24,10 @@ from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
 from callcenter.api import report_routes, transfer_routes, wallboard_routes
 from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
-from callcenter.api.auth import auth_middleware
+from callcenter.api import auth_routes, redact
+from callcenter.api.auth import AUTH_THROTTLE, auth_middleware
+from callcenter.api.sockets import OPEN_SOCKETS, OpenSockets
+from callcenter.api.throttle import FailureThrottle
 from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
@@ -431,13 +434,18 @@ WALLBOARD_STATIC = Path(__file__).with_name("wallboard") / "static"
 
 
 async def wallboard_page(_request: web.Request) -> web.FileResponse:
-    """The page itself is public; its data needs a token (?token=... once, then kept in the browser)."""
-    return web.FileResponse(WALLBOARD_STATIC / "index.html")
+# A page opened from a login link has its one-time code in the address until its script removes it: never send
+# that address on as a Referer (its own scripts and styles are fetched before the script runs).
+PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+    """The page itself is public; its data needs a token (a login link's code, exchanged once, see api.auth)."""
+    return web.FileResponse(WALLBOARD_STATIC / "index.html", headers=PAGE_HEADERS)
 
 
 async def agent_page(_request: web.Request) -> web.FileResponse:
     """Public like the wallboard's page; everything on it comes from the API with the agent's token."""
-    return web.FileResponse(AGENT_STATIC / "index.html")
+    return web.FileResponse(AGENT_STATIC / "index.html", headers=PAGE_HEADERS)
 
 
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
@@ -460,7 +468,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI])
 
 
-API_MODULES = (crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, transfer_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
+API_MODULES = (auth_routes, crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, transfer_routes, automation_routes, recording_routes, report_routes, wallboard_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
@@ -472,6 +480,9 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[SETTINGS] = settings
     app[DATABASE] = database
     app[PHONE_RULES] = rules
+    app[AUTH_THROTTLE] = FailureThrottle()
+    app[OPEN_SOCKETS] = OpenSockets()
+    redact.install()  # no secret in the access log, whichever runner serves this app
     app[READY] = {}
     app[WRITE_HOOKS] = []
     app[ROUTING_RULES] = build_rules(settings.routing, default_queue=settings.agi.default_queue)

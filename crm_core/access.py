@@ -23,6 +23,10 @@ class Principal:
     # From a restricted token (ApiToken.scope / team_ids); None: everything the user may do.
     scope: str | None = None
     team_ids: tuple[int, ...] = ()
+    # The token this request came with, and the token a browser session was made from (a login link's): what a
+    # revocation names, so open WebSockets of either close.
+    token_id: int | None = None
+    parent_token_id: int | None = None
 
     @classmethod
     def system(cls) -> Principal:

@@ -35,3 +35,9 @@ class Forbidden(CrmError):
 
 class Unauthorized(CrmError):
     code = "unauthorized"
+
+
+class TooManyRequests(CrmError):
+    """Refused for now (failed sign-ins from this address); ``details['retry_after_s']`` says when to try again."""
+
+    code = "too_many_requests"

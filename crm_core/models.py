@@ -181,6 +181,24 @@ class ApiToken(Base):
     # no scope: everything its user may do.
     scope: Mapped[str | None] = mapped_column(String(32))
     team_ids: Mapped[list[int] | None] = mapped_column(JSON)
+    # A browser's session made from a one-time login link for this token: it works only while its parent does.
+    parent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+
+
+class AuthTicket(Base):
+    """A one-time secret standing for an API token for a moment: a WebSocket ticket (the browser cannot send a header
+    on a WebSocket, and the token must stay out of URLs and access logs) or a login link's code. Only its hash is
+    kept; it works once (``used_at``) and only until ``expires_at``."""
+
+    __tablename__ = "auth_tickets"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    token_id: Mapped[int] = mapped_column(BigId, ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
 
 
 class Company(Base):
@@ -393,6 +411,9 @@ class Activity(Base):
     deal_id: Mapped[int | None] = _fk("deals.id")
     # The agent who did it (for a call: who answered or placed it).
     user_id: Mapped[int | None] = _fk("users.id", index=False)
+    # A call's team (its routing's, else its DID's: reports.report.call_team): whose supervisors see it while nobody
+    # of theirs took it (an unanswered call is no team's pool but its own).
+    team_id: Mapped[int | None] = _fk("teams.id")
     created_by_id: Mapped[int | None] = _fk("users.id", index=False)
     # Call details; the call id (Asterisk Linkedid) is unique so a replayed call never makes a second activity.
     call_id: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -6,8 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from crm_core.input_rules import MULTILINE_FIELDS, check_value
 from crm_core.models import (
     ActivityKind,
     DealStatus,
@@ -27,6 +28,13 @@ Name = Field(min_length=1, max_length=300)
 
 class In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _safe(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every field of every body: 64-bit integers, date-times that exist in UTC, no control characters
+        (crm_core.input_rules), so nothing reaches the database or Asterisk that they would choke on."""
+        return check_value(value, multiline=info.field_name in MULTILINE_FIELDS)
 
 
 class Out(BaseModel):

@@ -7,13 +7,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.access import WALLBOARD_READ, Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from crm_core.models import ApiToken, Role, Team, User
+from crm_core.models import ApiToken, AuthTicket, Role, Team, User
 from crm_core.schemas import TeamIn, TokenIn, UserIn
 from crm_core.types import utcnow
 
@@ -160,26 +160,92 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: in
 async def authenticate(session: AsyncSession, secret: str) -> tuple[Principal, int | None]:
     """Who holds ``secret``, and the token's id when its last use is due to be recorded (``touch_token``): at most
     once a minute, so that checking a token stays a read (every request and screen connection does it)."""
-    row = (
-        await session.execute(
-            select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_token(secret))
-        )
-    ).first()
-    if row is None:
+    token = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    if token is None:
         raise Unauthorized("unknown API token")
-    token, user = row
+    return await principal_of(session, token)
+
+
+async def principal_of(session: AsyncSession, token: ApiToken) -> tuple[Principal, int | None]:
+    """As ``authenticate``, for a token found another way (a ticket names it). A browser session made from a login
+    link works only while the token it was made from does."""
     now = utcnow()
-    if token.revoked_at is not None:
-        raise Unauthorized("this API token was revoked")
-    if token.expires_at is not None and token.expires_at <= now:
-        raise Unauthorized("this API token has expired")
-    if not user.active:
+    for checked in (token, await session.get(ApiToken, token.parent_id) if token.parent_id is not None else None):
+        if checked is None:
+            continue
+        if checked.revoked_at is not None:
+            raise Unauthorized("this API token was revoked")
+        if checked.expires_at is not None and checked.expires_at <= now:
+            raise Unauthorized("this API token has expired")
+    user = await session.get(User, token.user_id)
+    if user is None or not user.active:
         raise Unauthorized("this user is deactivated")
     stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION
     principal = Principal(
-        user_id=user.id, role=user.role, team_id=user.team_id, scope=token.scope, team_ids=tuple(token.team_ids or ())
+        user_id=user.id, role=user.role, team_id=user.team_id, scope=token.scope, team_ids=tuple(token.team_ids or ()),
+        token_id=token.id, parent_token_id=token.parent_id,
     )
     return principal, token.id if stale else None
+
+
+# -- one-time tickets: a WebSocket's (the token stays out of the URL) and a login link's -----------------------------
+
+WS_TICKET = "ws"
+LOGIN_CODE = "login"
+TICKET_TTL = {WS_TICKET: timedelta(seconds=30), LOGIN_CODE: timedelta(minutes=5)}
+TICKET_PREFIX = {WS_TICKET: "wst_", LOGIN_CODE: "login_"}
+
+
+async def issue_ticket(session: AsyncSession, token_id: int, kind: str) -> tuple[str, datetime]:
+    """A one-time secret standing for ``token_id``: it works once, within ``TICKET_TTL[kind]``."""
+    secret = TICKET_PREFIX[kind] + secrets.token_urlsafe(24)
+    expires_at = utcnow() + TICKET_TTL[kind]
+    session.add(AuthTicket(secret_hash=hash_token(secret), kind=kind, token_id=token_id, expires_at=expires_at))
+    await session.flush()
+    return secret, expires_at
+
+
+async def redeem_ticket(session: AsyncSession, secret: str, kind: str) -> ApiToken:
+    """The token a ticket stands for, using the ticket up: a single conditional UPDATE, so two concurrent uses of the
+    same ticket cannot both win (the loser sees no row changed)."""
+    now = utcnow()
+    digest = hash_token(secret)
+    used = await session.execute(
+        update(AuthTicket)
+        .where(AuthTicket.secret_hash == digest, AuthTicket.kind == kind, AuthTicket.used_at.is_(None),
+               AuthTicket.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:
+        raise Unauthorized("this link or ticket is unknown, used or expired")
+    token_id = await session.scalar(select(AuthTicket.token_id).where(AuthTicket.secret_hash == digest))
+    token = await session.get(ApiToken, token_id)
+    assert token is not None  # the ticket's foreign key cascades
+    # Tickets are single-use and short-lived: clear out the dead ones as new ones are used.
+    await session.execute(delete(AuthTicket).where(AuthTicket.expires_at < now - timedelta(hours=1)))
+    return token
+
+
+async def login_link_code(session: AsyncSession, principal: Principal, token_id: int) -> tuple[str, datetime]:
+    """A login link's code for a token the caller holds or made (an admin: any), e.g. to open a TV's wallboard."""
+    token = await session.get(ApiToken, token_id)
+    if token is None or (not principal.is_admin and token.user_id != principal.user_id) or token.revoked_at is not None:
+        raise NotFound(f"token {token_id} not found")
+    if principal.scope is not None:
+        raise Forbidden("a restricted token cannot make login links")
+    return await issue_ticket(session, token.parent_id or token.id, LOGIN_CODE)
+
+
+async def exchange_login_code(session: AsyncSession, code: str) -> tuple[ApiToken, str, Principal]:
+    """A browser's own session token for a login link's code (used up): the parent token's user, scope and teams, and
+    it dies with the parent (revoked, expired, user deactivated)."""
+    parent = await redeem_ticket(session, code, LOGIN_CODE)
+    principal, _ = await principal_of(session, parent)
+    child = ApiToken(user_id=parent.user_id, name=f"browser ({parent.name})"[:120], expires_at=parent.expires_at,
+                     scope=parent.scope, team_ids=parent.team_ids, parent_id=parent.id)
+    child, secret = await _issue(session, child)
+    return child, secret, principal
 
 
 async def touch_token(session: AsyncSession, token_id: int) -> None:

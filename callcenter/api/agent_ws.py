@@ -1,6 +1,6 @@
 """The agent's screen pop, pushed: while an agent's desk phone rings, their browser gets the caller's CRM card.
 
-One WebSocket per agent page (``/api/v1/agent/ws?access_token=...``). Messages: ``hello`` (who I am and my state),
+One WebSocket per agent page (``/api/v1/agent/ws?ticket=...``, a one-time ticket from POST /api/v1/auth/ws-ticket). Messages: ``hello`` (who I am and my state),
 ``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for my calls,
 and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
 offline). An agent sees the card of whoever rings their phone, even another manager's customer: they are about to
@@ -16,6 +16,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
+from callcenter.api.auth import PRINCIPAL
+from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.call_routes import ScreenPopOut, card
 from callcenter.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging, EventBus
 from crm_core import records
@@ -62,7 +64,7 @@ async def agent_websocket(
 ) -> web.StreamResponse:
     """``caller_of(call_id)`` -> the customer's number on that live call; ``state_of(extension)`` -> (state, reason)
     (both from the live model)."""
-    principal: Principal = request["principal"]
+    principal = request[PRINCIPAL]
     async with db.read_session() as session:
         user = await session.scalar(select(User).where(User.id == principal.user_id))
     extension = user.extension if user is not None else None
@@ -72,6 +74,7 @@ async def agent_websocket(
     await ws.prepare(request)
     sockets: set[web.WebSocketResponse] = request.app.get(SOCKETS, set())
     sockets.add(ws)
+    request.app[OPEN_SOCKETS].add(ws, principal)  # closed when the token is revoked or the user's access changes
     events: asyncio.Queue[tuple[object, str | None]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
     popped: set[str] = set()
 
@@ -113,6 +116,7 @@ async def agent_websocket(
             await _send(ws, event, number, db=db, rules=rules)
     finally:
         sockets.discard(ws)
+        request.app[OPEN_SOCKETS].discard(ws)
         for stop in unsubscribe:
             stop()
         reader.cancel()

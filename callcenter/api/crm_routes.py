@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from callcenter.automation.facts import DealStageChanged
 
+from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.framework import Api, Call
 from crm_core import deals, profile, records, users, work
 from crm_core.access import Principal
@@ -411,7 +412,14 @@ async def get_user(call: Call) -> Any:
 
 @api.route("PATCH", V1 + "/users/{id}", summary="Change a user (admin)", body=UserPatch, response=UserOut, tag="admin")
 async def update_user(call: Call) -> Any:
-    return await users.update_user(call.session, call.principal, call.path_int("id"), call.body.model_dump(exclude_unset=True))
+    user_id = call.path_int("id")
+    changes = call.body.model_dump(exclude_unset=True)
+    user = await users.update_user(call.session, call.principal, user_id, changes)
+    if {"role", "team_id", "active"} & set(changes):
+        # What their open WebSockets may see was decided when they connected: close them (they reconnect anew).
+        sockets = call.request.app[OPEN_SOCKETS]
+        call.after_commit.append(lambda: sockets.close_user(user_id))
+    return user
 
 
 @api.route("POST", V1 + "/tokens", summary="Issue an API token (shown once)", body=TokenIn, response=TokenCreated, status=201, tag="admin")
@@ -422,7 +430,10 @@ async def create_token(call: Call) -> Any:
 
 @api.route("DELETE", V1 + "/tokens/{id}", summary="Revoke an API token", response=TokenOut, tag="admin")
 async def revoke_token(call: Call) -> Any:
-    return await users.revoke_token(call.session, call.principal, call.path_int("id"))
+    token = await users.revoke_token(call.session, call.principal, call.path_int("id"))
+    sockets, token_id = call.request.app[OPEN_SOCKETS], token.id
+    call.after_commit.append(lambda: sockets.close_token(token_id))  # streams stop now, not at their next check
+    return token
 
 
 @api.route("GET", V1 + "/audit", summary="Audit log (admin)", response=AuditOut, query=("entity", "entity_id", *PAGED), tag="admin")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,17 +17,22 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import DataError, IntegrityError
 
+from callcenter.api.auth import PRINCIPAL
 from crm_core.access import Principal
 from crm_core.db import Database
-from crm_core.errors import Conflict, CrmError, Forbidden, Invalid, NotFound, Unauthorized
+from crm_core.errors import Conflict, CrmError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
+from crm_core.input_rules import INT64_MAX, TooDeep, check_json
+from crm_core.models import Role
 from crm_core.paging import MAX_LIMIT, Page
 from crm_core.records import PhoneRules
 
 log = logging.getLogger("callcenter.api")
 
 MAX_BODY_BYTES = 1024 * 1024
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403, Unauthorized: 401}
+STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403, Unauthorized: 401, TooManyRequests: 429}
+MAX_JSON_DEPTH = 32
 
 
 class BadRequest(CrmError):
@@ -39,8 +45,13 @@ class ServiceUnavailable(CrmError):
     code = "unavailable"
 
 
+class UnsupportedMediaType(CrmError):
+    code = "unsupported_media_type"
+
+
 STATUS[BadRequest] = 400
 STATUS[ServiceUnavailable] = 503
+STATUS[UnsupportedMediaType] = 415
 
 
 @dataclass(slots=True)
@@ -65,9 +76,9 @@ class Call:
             raise NotFound(f"{name} {raw} not found", field=name)
         return value
 
-    def query_int(self, name: str, *, default: int | None = None, low: int = 0, high: int = 2**63 - 1) -> int | None:
+    def query_int(self, name: str, *, default: int | None = None, low: int = 0, high: int = INT64_MAX) -> int | None:
         raw = self.request.query.get(name)
-        if raw is None or raw == "":
+        if raw is None:
             return default
         try:
             value = int(raw)
@@ -125,6 +136,9 @@ class Route:
     status: int
     query: tuple[str, ...]
     tag: str
+    public: bool = False  # no token needed (a login link's exchange); the handler gets ANONYMOUS
+    # JSON schemas of query parameters beyond the common ones in QUERY_SCHEMAS (enums, other bounds)
+    query_schemas: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -143,9 +157,13 @@ class Api:
         status: int = 200,
         query: tuple[str, ...] = (),
         tag: str = "crm",
+        public: bool = False,
+        query_schemas: dict[str, dict[str, Any]] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.routes.append(Route(method, path, handler, summary, body, response, many, status, query, tag))
+            self.routes.append(
+                Route(method, path, handler, summary, body, response, many, status, query, tag, public, query_schemas)
+            )
             return handler
 
         return register
@@ -167,18 +185,40 @@ def _dump(route: Route, result: Any) -> Any:
     return one(result).model_dump(mode="json")
 
 
+def is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.startswith("application/") and content_type.endswith("+json"))
+
+
 async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes")
+        raise BadRequest(f"body larger than {MAX_BODY_BYTES} bytes", field="body")
+    # A form or text body is not JSON that happens to parse: refusing it also keeps a cross-site HTML form (which
+    # cannot send application/json without a CORS preflight) from ever reaching a handler.
     raw = await request.read()
     if not raw:
-        raise BadRequest("a JSON body is required")
+        raise BadRequest("a JSON body is required", field="body")
+    if not is_json(request.content_type):
+        raise UnsupportedMediaType(
+            f"send the body as application/json (got {request.content_type or 'no Content-Type'})", field="Content-Type"
+        )
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
+        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    except RecursionError:
+        raise BadRequest(f"body nested deeper than {MAX_JSON_DEPTH} levels", field="body") from None
+    try:
+        check_json(data, max_depth=MAX_JSON_DEPTH)
+    except TooDeep as exc:
+        raise BadRequest(str(exc).partition(": ")[2], field=str(exc).partition(": ")[0]) from None
+    except ValueError as exc:
+        where, _, message = str(exc).partition(": ")
+        raise Invalid(message, field=where) from None
     return model.model_validate(data)
 
+
+# Who a public route's handler sees: nobody (the scope makes every access check refuse).
+ANONYMOUS = Principal(user_id=None, role=Role.AGENT, scope="anonymous")
 
 # Told (method, path template) after every write that committed, e.g. so routing re-reads owners or agents.
 WriteHook = Callable[[str, str], None]
@@ -188,7 +228,7 @@ def bind(
     route: Route, *, db: Database, rules: PhoneRules, on_write: Sequence[WriteHook] = ()
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal: Principal = request["principal"]
+        principal = request.get(PRINCIPAL) or ANONYMOUS
         body = await _body(request, route.body) if route.body else None
         async with db.session(actor_id=principal.user_id) as session:
             call = Call(request=request, principal=principal, session=session, rules=rules, body=body)
@@ -221,8 +261,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     try:
         return await handler(request)
     except CrmError as exc:
+        headers = {"Retry-After": str(exc.details["retry_after_s"])} if "retry_after_s" in exc.details else None
         return web.json_response(
-            error_body(exc.code, exc.message, field=exc.field, **exc.details), status=STATUS.get(type(exc), 400)
+            error_body(exc.code, exc.message, field=exc.field, **exc.details), status=STATUS.get(type(exc), 400),
+            headers=headers,
         )
     except ValidationError as exc:
         fields = [
@@ -232,14 +274,41 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return web.json_response(
             error_body("validation_failed", fields[0]["message"], field=fields[0]["field"], fields=fields), status=422
         )
+    except IntegrityError as exc:
+        # A constraint the validation did not foresee (e.g. null for a column that needs a value): the client's input,
+        # so a 4xx naming the column, never a 500.
+        column = _constraint_column(exc)
+        if column is not None:
+            return web.json_response(error_body("invalid", f"{column} needs a value", field=column), status=422)
+        return web.json_response(error_body("conflict", "the change conflicts with existing data"), status=409)
+    except DataError:
+        return web.json_response(error_body("invalid", "a value is out of range for its field", field="body"), status=422)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return web.json_response(error_body(exc.reason.lower().replace(" ", "_"), exc.reason), status=exc.status)
+        # Keep what the exception says beyond its body: Allow on a 405, Retry-After, ...
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        return web.json_response(
+            error_body(exc.reason.lower().replace(" ", "_"), exc.reason), status=exc.status, headers=headers
+        )
     except Exception:
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s incident=%s", request.method, request.path, incident)
         return web.json_response(error_body("internal", "internal error", incident=incident), status=500)
+
+
+_NOT_NULL = (
+    re.compile(r"NOT NULL constraint failed: \w+\.(\w+)"),  # SQLite
+    re.compile(r'null value in column "(\w+)"'),  # PostgreSQL
+)
+
+
+def _constraint_column(exc: IntegrityError) -> str | None:
+    text = str(exc.orig)
+    for pattern in _NOT_NULL:
+        if match := pattern.search(text):
+            return match.group(1)
+    return None
 
 
 def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
@@ -254,10 +323,13 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
             "tags": [route.tag],
             "operationId": route.handler.__name__,
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": _PATH_TYPES.get(name, "string")}}
+                {"name": name, "in": "path", "required": True, "schema": _PATH_TYPES.get(name, {"type": "string"})}
                 for name in _path_params(route.path)
             ]
-            + [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in route.query],
+            + [
+                {"name": name, "in": "query", "required": False, "schema": _query_schema(route, name)}
+                for name in route.query
+            ],
             "responses": {
                 "400": {"description": "bad request", **error},
                 "401": {"description": "no or bad token", **error},
@@ -265,8 +337,15 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
                 "404": {"description": "not found", **error},
                 "409": {"description": "conflict", **error},
                 "422": {"description": "validation failed", **error},
+                "429": {"description": "too many failed sign-ins from this address (see Retry-After)", **error},
+                "503": {"description": "a dependency (Asterisk, the CRM writer) cannot do it now; retry", **error},
             },
         }
+        if route.public:
+            operation["security"] = []
+        if route.body:
+            operation["responses"]["413"] = {"description": "body too large", **error}
+            operation["responses"]["415"] = {"description": "the body is not application/json", **error}
         if route.body:
             operation["requestBody"] = {
                 "required": True,
@@ -314,7 +393,29 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
 
 
 # Record ids are integers (read with path_int); call ids (Asterisk Linkedids) and agent extensions are strings.
-_PATH_TYPES = {"id": "integer"}
+_PATH_TYPES: dict[str, dict[str, Any]] = {"id": {"type": "integer", "format": "int64"}}
+_BOOL = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
+# Query parameters as Call.query_int / query_bool read them, by name; others default to a string.
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    "offset": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+    "pool": _BOOL, "overdue": _BOOL, "unread": _BOOL, "download": _BOOL,
+}
+_ID_QUERY = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+
+
+def _query_schema(route: Route, name: str) -> dict[str, Any]:
+    if route.query_schemas and name in route.query_schemas:
+        return route.query_schemas[name]
+    if name in QUERY_SCHEMAS:
+        return QUERY_SCHEMAS[name]
+    if name.endswith("_id") and name != "call_id":
+        return _ID_QUERY
+    return {"type": "string"}
+
+
+def enum_schema(enum_type: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [e.value for e in enum_type]}
 
 
 def _path_params(path: str) -> list[str]:

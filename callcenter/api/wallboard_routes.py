@@ -9,12 +9,15 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from callcenter.api.auth import PRINCIPAL
+from callcenter.api.auth_routes import login_urls
 from callcenter.api.framework import Api, Call
+from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.team_scope import visible_teams
 from callcenter.wallboard.hub import Hub, Scope, websocket_handler
 from crm_core.db import Database
 from crm_core.schemas import In, TokenCreated, TokenOut
-from crm_core.users import create_wallboard_token
+from crm_core.users import LOGIN_CODE, create_wallboard_token, issue_ticket
 
 api = Api()
 V1 = "/api/v1"
@@ -29,7 +32,9 @@ class WallboardTokenIn(In):
 class WallboardTokenOut(TokenCreated):
     scope: str
     team_ids: list[int]
-    url: str  # the page with the token, to open on the TV (relative to the service's address)
+    # The wallboard with a one-time login code (valid 5 minutes, once), to open on the TV (relative to the service's
+    # address); the token itself never goes in a URL. A new link: POST /api/v1/tokens/{id}/login-link.
+    url: str
 
 
 class ViewerOut(BaseModel):
@@ -42,9 +47,12 @@ class ViewerOut(BaseModel):
 
 
 async def wallboard_websocket(request: web.Request, *, hub: Hub, db: Database) -> web.StreamResponse:
+    principal = request[PRINCIPAL]
     async with db.session() as session:
-        teams = await visible_teams(session, request["principal"])
-    return await websocket_handler(hub, request, Scope(teams))
+        teams = await visible_teams(session, principal)
+    # Its scope is fixed now: a revoked token or a changed role / team closes it (callcenter.api.sockets).
+    return await websocket_handler(hub, request, Scope(teams), register=lambda ws: request.app[OPEN_SOCKETS].add(ws, principal),
+                                   unregister=request.app[OPEN_SOCKETS].discard)
 
 
 @api.route("GET", V1 + "/wallboard/me", summary="Who is looking at the wallboard, and which teams they see", response=ViewerOut, tag="wallboard")
@@ -65,4 +73,5 @@ async def make_tv_token(call: Call) -> Any:
         call.session, call.principal, name=body.name, team_ids=team_ids, expires_at=body.expires_at
     )
     out = TokenOut.model_validate(token).model_dump()
-    return {**out, "token": secret, "scope": token.scope, "team_ids": token.team_ids, "url": f"/wallboard?token={secret}"}
+    code, _ = await issue_ticket(call.session, token.id, LOGIN_CODE)
+    return {**out, "token": secret, "scope": token.scope, "team_ids": token.team_ids, "url": login_urls(code)["wallboard_url"]}

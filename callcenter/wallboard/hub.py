@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,10 +142,25 @@ class Hub:
             client.stop(resync=False)  # the browser left: wake the writer
 
 
-async def websocket_handler(hub: Hub, request: web.Request, scope: Scope = EVERYTHING) -> web.StreamResponse:
+async def websocket_handler(
+    hub: Hub,
+    request: web.Request,
+    scope: Scope = EVERYTHING,
+    *,
+    register: Callable[[web.WebSocketResponse], None] | None = None,
+    unregister: Callable[[web.WebSocketResponse], None] | None = None,
+) -> web.StreamResponse:
+    """``register``/``unregister``: the auth layer's list of open sockets, which closes this one when its viewer's
+    access is revoked or changes (closing it ends ``serve``: its reader sees the close and wakes the writer)."""
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
     await ws.prepare(request)
-    await hub.serve(ws, scope)
+    if register is not None:
+        register(ws)
+    try:
+        await hub.serve(ws, scope)
+    finally:
+        if unregister is not None:
+            unregister(ws)
     if not ws.closed:
         await ws.close(code=WSCloseCode.GOING_AWAY)
     return ws

@@ -34,6 +34,12 @@ class World:
     agent_a2: Actor
     agent_b1: Actor
 
+    async def ws_params(self, token: str) -> dict[str, str]:
+        """What a browser puts in a WebSocket URL: a one-time ticket got with the token, never the token."""
+        resp = await self.client.post("/api/v1/auth/ws-ticket", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 201, await resp.text()
+        return {"ticket": (await resp.json())["ticket"]}
+
     async def call(self, actor: Actor | None, method: str, path: str, body: Any = None, **kw: Any) -> tuple[int, Any]:
         headers = dict(actor.headers) if actor else {}
         resp = await self.client.request(method, path, json=body, headers=headers, **kw)

@@ -119,7 +119,7 @@ async def test_bad_calls_and_requests(world: World) -> None:
     assert status == 422 and err["error"]["field"] == "call_id"
     status, err = await world.call(world.agent_a1, "POST", "/api/v1/calls/" + "9" * 65 + "/disposition", {"disposition": "sale"})
     assert status == 422
-    resp = await world.client.post("/api/v1/calls/1.1/disposition", data=b"{nope", headers=world.agent_a1.headers)
+    resp = await world.client.post("/api/v1/calls/1.1/disposition", data=b"{nope", headers={**world.agent_a1.headers, "Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_request"
     resp = await world.client.post("/api/v1/calls/1.1/disposition", json={"disposition": "sale"})
     assert resp.status == 401

@@ -148,7 +148,7 @@ async def test_bad_contact_bodies_name_the_field(world: World, body: dict, statu
 
 
 async def test_malformed_requests(world: World) -> None:
-    headers = world.admin.headers
+    headers = {**world.admin.headers, "Content-Type": "application/json"}
     for raw, message in ((b"{not json", "not valid JSON"), (b"", "JSON body is required"), (b"\xff\xfe", "not valid JSON")):
         resp = await world.client.post("/api/v1/contacts", data=raw, headers=headers)
         assert resp.status == 400

@@ -36,14 +36,15 @@ async def _next(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
 async def test_a_tv_token_reads_its_teams_wallboard_only(world: World) -> None:
     token = await _mint(world, world.sup_a)  # no teams named: the supervisor's own
     assert (token["scope"], token["team_ids"]) == ("wallboard:read", [world.sup_a.team_id])
-    assert token["url"] == f"/wallboard?token={token['token']}"
+    # The link holds a one-time login code, never the token (it would land in access logs and browser history).
+    assert token["url"].startswith("/wallboard?login=login_") and token["token"] not in token["url"]
     tv = _bearer(token["token"])
     status, me = await world.call(tv, "GET", "/api/v1/wallboard/me")
     assert status == 200 and (me["teams"], me["read_only"], me["role"]) == (["Team A"], True, "supervisor")
 
     hub = world.client.app[HUB]
     hub.on_event(_agent_event("1004", 1.0))  # Team B's agent, before the TV connects
-    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token["token"]}) as ws:
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(token["token"])) as ws:
         snapshot = await _next(ws)
         assert snapshot["type"] == "snapshot" and snapshot["state"]["agents"] == []
         assert snapshot["config"]["thresholds"]["service_level_pct"] == {"amber": 80.0, "red": 70.0}
@@ -93,7 +94,7 @@ async def test_who_may_make_a_tv_token_for_which_team(world: World) -> None:
 async def test_a_tv_token_of_another_team_is_refused_that_team(world: World) -> None:
     tv_b = await _mint(world, world.admin, team_ids=[world.agent_b1.team_id])
     hub = world.client.app[HUB]
-    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": tv_b["token"]}) as ws:
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(tv_b["token"])) as ws:
         snapshot = await _next(ws)
         hub.on_event(_agent_event("1002", 1.0))  # Team A
         hub.on_event(_agent_event("1004", 2.0))  # Team B
@@ -113,6 +114,5 @@ async def test_a_tv_token_stops_with_its_makers_access(world: World) -> None:
     assert status == 200
     status, _ = await world.call(tv, "GET", "/api/v1/wallboard/me")
     assert status == 401
-    with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-        await world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token["token"]})
-    assert info.value.status == 401
+    resp = await world.client.post("/api/v1/auth/ws-ticket", headers=tv.headers)
+    assert resp.status == 401

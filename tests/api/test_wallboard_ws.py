@@ -35,7 +35,7 @@ async def test_snapshot_then_deltas_in_sequence(make_world: Any, peer: AmiPeer, 
                              CALLCENTER_AMI__SECRET="s3cret")
     await world.client.app[AMI].wait_live(10)
     token = world.sup_a.headers["Authorization"].split()[1]
-    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(token)) as ws:
         first = await _next(ws)
         assert first["type"] == "snapshot" and first["state"]["calls"] == []
         await peer.send(b"".join(trace_frames(traces_dir / "inbound_caller_abandons_ringing.ami")))
@@ -58,7 +58,7 @@ async def test_wallboard_needs_a_supervisor_token(world: Any) -> None:
     assert resp.status == 401
     token = world.agent_a1.headers["Authorization"].split()[1]
     with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-        await world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token})
+        await world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(token))
     assert info.value.status == 403
 
 
@@ -84,7 +84,7 @@ async def test_a_screen_asking_to_resync_is_closed_for_a_fresh_start_and_a_leavi
 
     hub = world.client.app[HUB]
     token = world.admin.headers["Authorization"].split()[1]
-    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(token)) as ws:
         snapshot = await _next(ws)
         hub.on_event(AgentStateChanged(agent="1002", at_s=1.0, state=AgentState.AVAILABLE, previous=None))
         delta = await _next(ws)
@@ -95,7 +95,7 @@ async def test_a_screen_asking_to_resync_is_closed_for_a_fresh_start_and_a_leavi
     left = asyncio.Event()
     disconnect = hub.disconnect
     hub.disconnect = lambda client: (disconnect(client), left.set())  # type: ignore[method-assign]
-    async with world.client.ws_connect("/api/v1/wallboard/ws", params={"access_token": token}) as ws:
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(token)) as ws:
         await _next(ws)
         assert len(hub.clients) == 1
     # The browser left: its writer woke up and gave its place back.

@@ -46,3 +46,12 @@ async def browser() -> AsyncIterator[object]:
 def screenshot_path(name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+async def login_url(http: object, page: str, port: int) -> str:
+    """A one-time login link for the client's own token (tokens never go in URLs): ``page`` is "agent" or
+    "wallboard"."""
+    async with http.post("/api/v1/auth/login-link") as resp:  # type: ignore[attr-defined]
+        assert resp.status == 201, await resp.text()
+        link = await resp.json()
+    return f"http://127.0.0.1:{port}{link[page + '_url']}"

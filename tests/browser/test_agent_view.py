@@ -12,7 +12,7 @@ from callcenter.app import DATABASE, LIVE, ROUTING
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState
 from crm_core.models import Activity, Disposition, User
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import login_url, screenshot_path
 from tests.floor import ANSWER, Floor, running_floor
 
 WAIT_MS = 10_000
@@ -33,14 +33,13 @@ async def test_the_pop_shows_the_callers_owner_and_the_wrap_up_is_saved(browser:
         owner = await _owner_name(floor, me)
         number = floor.customer_of(AGENT)
         async with floor.http_as(me) as http:
-            token = http.headers["Authorization"].split(" ", 1)[1]
             page = await browser.new_page()  # type: ignore[attr-defined]
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"http://127.0.0.1:{floor.port}/agent?token={token}")
+            await page.goto(await login_url(http, "agent", floor.port))
             await expect(page.locator("#link")).to_have_text("connected", timeout=WAIT_MS)
             await expect(page.locator("#state")).to_have_text("available", timeout=WAIT_MS)
-            assert "token=" not in page.url  # the secret leaves the address bar
+            assert "login=" not in page.url  # the one-time code leaves the address bar at once
 
             # Pause with a reason, see it, come back.
             await page.fill("#pause-reason", "lunch")
@@ -97,9 +96,8 @@ async def test_an_unknown_caller_becomes_a_lead_from_the_page_during_the_call(br
         for phone in floor.sim.pbx.phones.values():
             phone.scripted.append(ANSWER)
         async with floor.http_as(me) as http:
-            token = http.headers["Authorization"].split(" ", 1)[1]
             page = await browser.new_page()  # type: ignore[attr-defined]
-            await page.goto(f"http://127.0.0.1:{floor.port}/agent?token={token}")
+            await page.goto(await login_url(http, "agent", floor.port))
             await expect(page.locator("#callbacks li.overdue")).to_have_count(1, timeout=WAIT_MS)
             await expect(page.locator("#callbacks li.overdue .due")).to_contain_text("overdue since")
             # A new caller goes to the least-loaded free agent: the others pause, so that is me.

@@ -15,7 +15,7 @@ from crm_core.access import Principal
 from crm_core.models import Role, User
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import login_url, screenshot_path
 from tests.floor import running_floor
 
 WAIT_MS = 10_000
@@ -32,11 +32,10 @@ async def _supervisor_of(floor: Any, extension: str) -> User:
 
 async def _open_wallboard(browser: Any, floor: Any, http: Any) -> tuple[Any, list[str]]:
     """The wallboard on a TV-sized page with the client's token, and the page's script errors as they come."""
-    token = http.headers["Authorization"].split(" ", 1)[1]
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto(f"http://127.0.0.1:{floor.port}/wallboard?token={token}")
+    await page.goto(await login_url(http, "wallboard", floor.port))
     return page, errors
 
 

@@ -21,7 +21,7 @@ from crm_core.access import Principal
 from crm_core.models import Role, Task, TaskKind, TaskStatus, User
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import login_url, screenshot_path
 from tests.floor import ANSWER, Floor, running_floor
 
 WAIT_MS = 10_000
@@ -55,11 +55,10 @@ async def test_a_supervisor_sees_the_floor_live_and_the_reports_figures(browser:
         floor.app[BUS].subscribe(lambda e: answered_at.setdefault(e.agent, time.monotonic()), event_type=CallAnswered)
         await floor.all_available()
         async with floor.http_as(await _supervisor(floor)) as http:
-            token = http.headers["Authorization"].split(" ", 1)[1]
             page = await browser.new_page(viewport={"width": 1920, "height": 1080})
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
-            await page.goto(f"http://127.0.0.1:{floor.port}/wallboard?token={token}")
+            await page.goto(await login_url(http, "wallboard", floor.port))
             await expect(page.locator("#status")).to_have_text("live", timeout=WAIT_MS)
             await expect(page.locator("#viewer")).to_have_text(f"supervisor · {TEAM}", timeout=WAIT_MS)
 

@@ -7,7 +7,11 @@ const $ = (id) => document.getElementById(id);
 const RETRY_FIRST_MS = 500, RETRY_MAX_MS = 15000;
 const CALLBACKS_REFRESH_MS = 60000;  // due times pass while nothing else happens: re-read to mark what is overdue
 
-let call = null, panel = null, me = null, retryMs = RETRY_FIRST_MS, stopped = false;
+let call = null, panel = null, me = null, retryMs = RETRY_FIRST_MS, stopped = false, myState = null;
+// On a call by my phone's state, but the live model may not have linked the call to me yet (the phone's state can
+// come first): look again, a few times, before showing no call.
+const ON_A_CALL = new Set(["ringing", "talking"]);
+const RESTORE_TRIES = 5, RESTORE_STEP_MS = 400;
 
 function notice(text) {
   $("notice").textContent = text || "";
@@ -25,20 +29,41 @@ function start(token) {
   setInterval(loadCallbacks, CALLBACKS_REFRESH_MS);
 }
 
-function connect(token) {
+async function connect(token) {
+  let ticket;
+  try {
+    ticket = (await call("POST", "/api/v1/auth/ws-ticket")).ticket;
+  } catch (error) {
+    setLink(false);
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) return signedOut(error);
+    notice(`Cannot reach the service: ${error.message}`);
+    if (!stopped) setTimeout(() => connect(token), retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    return;
+  }
   const url = new URL("/api/v1/agent/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.searchParams.set("access_token", token);
+  url.searchParams.set("ticket", ticket);
   const socket = new WebSocket(url);
   let opened = false;
   socket.onopen = () => { opened = true; retryMs = RETRY_FIRST_MS; };
   socket.onmessage = (e) => handle(JSON.parse(e.data));
-  socket.onclose = async () => {
+  socket.onclose = async (e) => {
     setLink(false);
     if (!opened && await refused()) return;
-    if (!stopped) setTimeout(() => connect(token), retryMs);
+    // 4001: my access changed or was revoked; reconnecting at once asks for a ticket, which says which.
+    if (!stopped) setTimeout(() => connect(token), e.code === 4001 ? 0 : retryMs);
     retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
   };
+}
+
+function signedOut(error) {
+  stopped = true;
+  notice(error.message);
+  if (error.status === 401) {
+    forgetToken();
+    $("login").hidden = false;
+  }
 }
 
 // A browser is not told why a WebSocket was refused; the same URL over plain HTTP says it (bad token, no phone).
@@ -48,12 +73,7 @@ async function refused() {
     return false;
   } catch (error) {
     if (!(error instanceof ApiError) || (error.status !== 401 && error.status !== 403)) return false;
-    stopped = true;
-    notice(error.message);
-    if (error.status === 401) {
-      forgetToken();
-      $("login").hidden = false;
-    }
+    signedOut(error);
     return true;
   }
 }
@@ -70,6 +90,8 @@ function handle(msg) {
     restoreLiveCall();
   } else if (msg.type === "state") {
     setState(msg.state, msg.reason);
+    if (ON_A_CALL.has(msg.state) && panel.idle) restoreLiveCall();
+    else if (msg.state === "talking" && panel.current && panel.current.phase === "ringing") panel.answered({ call_id: panel.current.call_id });
   } else if (msg.type === "ringing") {
     panel.ringing(msg);
   } else if (msg.type === "answered") {
@@ -80,21 +102,39 @@ function handle(msg) {
   }
 }
 
-// Opened (or reloaded, or reconnected) in the middle of a call: show it again; the pop went to the page before.
-async function restoreLiveCall() {
-  if (!panel.idle) return;
-  try {
-    const live = await call("GET", "/api/v1/calls/live");
-    const mine = live.filter((c) => c.answered_by === me.agent || c.agents_rung.includes(me.agent)).pop();
-    if (!mine || !panel.idle) return;
+// Opened (or reloaded, or reconnected) in the middle of a call: show it again, card and all; the pop went to the
+// page before. My call is the one I answered, was rung for or talk on (a transfer); its phase follows my own state
+// too, since an "answered" sent while the live calls were being read found no call on the page to mark.
+let restoring = null;
+function restoreLiveCall() {
+  restoring = restoring || restoreOnce().finally(() => { restoring = null; });
+  return restoring;
+}
+
+async function restoreOnce() {
+  for (let attempt = 0; attempt < RESTORE_TRIES && panel.idle; attempt++) {
+    if (attempt) await new Promise((resolve) => setTimeout(resolve, RESTORE_STEP_MS * attempt));
+    if (!ON_A_CALL.has(myState) && attempt) return;  // the call ended meanwhile: nothing to show
+    let live;
+    try {
+      live = await call("GET", "/api/v1/calls/live");
+    } catch (error) {
+      notice(`Could not read your live calls: ${error.message}`);
+      return;
+    }
+    const onIt = (c) => c.answered_by === me.agent || (c.agents_rung || []).includes(me.agent) || (c.agents_talked || []).includes(me.agent);
+    const mine = live.filter(onIt).pop();
+    if (!mine) {
+      if (!ON_A_CALL.has(myState)) return;  // not on a call: nothing to look for
+      continue;
+    }
     const card = mine.customer
       ? await call("GET", `/api/v1/screen-pop?${new URLSearchParams({ phone: mine.customer })}`).catch(() => null)
       : null;
     if (!panel.idle) return;  // a pop came over the socket meanwhile: it is newer
     panel.ringing({ call_id: mine.call_id, number: mine.customer, card });
-    if (mine.answered_by === me.agent) panel.answered({ call_id: mine.call_id });
-  } catch (error) {
-    notice(`Could not read your live calls: ${error.message}`);
+    if (mine.answered_by === me.agent || myState === "talking") panel.answered({ call_id: mine.call_id });
+    return;
   }
 }
 
@@ -104,6 +144,7 @@ function setLink(up) {
 }
 
 function setState(state, reason) {
+  myState = state;
   const badge = $("state");
   badge.dataset.state = state;
   badge.className = `badge state-${state}`;
@@ -172,6 +213,10 @@ $("login").addEventListener("submit", (e) => {
   location.reload();
 });
 
-const token = takeToken();
-if (token) start(token);
-else $("login").hidden = false;
+takeToken().then((token) => {
+  if (token) start(token);
+  else $("login").hidden = false;
+}).catch((error) => {
+  notice(`Could not sign in: ${error.message}`);
+  $("login").hidden = false;
+});

@@ -1,23 +1,36 @@
-// The API as the page uses it: one token (from ?token= once, then kept in this browser), JSON in and out, and the
-// server's own error message when something is refused.
+// The API as the page uses it: this tab's session token, JSON in and out, and the server's own error message when
+// something is refused. No token ever travels in a URL: the page is opened with a one-time login code (?login=...,
+// 5 minutes, once), removed from the address bar at once and exchanged for this tab's own session token (kept in
+// sessionStorage); the WebSocket is opened with a one-time ticket got with that token.
 "use strict";
 const KEY = "cc_token";
 
-export function takeToken() {
+export async function takeToken() {
   const params = new URLSearchParams(location.search);
-  const given = params.get("token");
-  if (given) {
-    localStorage.setItem(KEY, given);
+  const code = params.get("login");
+  const stale = params.has("token");  // an old link that carried the token itself: no longer accepted
+  if (code !== null || stale) {
+    params.delete("login");
     params.delete("token");
     const rest = params.toString();
-    // Keep the secret out of the history, bookmarks and screenshots.
+    // Out of the history, bookmarks and screenshots before anything else happens.
     history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
   }
-  return localStorage.getItem(KEY) || "";
+  if (code) {
+    const resp = await fetch("/api/v1/auth/login", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ code }),
+    });
+    const data = await resp.json().catch(() => null);
+    if (!resp.ok) throw new ApiError(resp.status, data);
+    sessionStorage.setItem(KEY, data.token);
+  } else if (stale && !sessionStorage.getItem(KEY)) {
+    throw new ApiError(401, { error: { message: "links with ?token= are no longer accepted: open a login link or paste your API token" } });
+  }
+  return sessionStorage.getItem(KEY) || "";
 }
 
-export function saveToken(token) { localStorage.setItem(KEY, token); }
-export function forgetToken() { localStorage.removeItem(KEY); }
+export function saveToken(token) { sessionStorage.setItem(KEY, token); }
+export function forgetToken() { sessionStorage.removeItem(KEY); }
 
 export class ApiError extends Error {
   constructor(status, body) {

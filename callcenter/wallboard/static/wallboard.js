@@ -2,9 +2,41 @@
 // Rows are kept and updated in place (keyed by agent / call id), so what actions.js adds to them survives a render;
 // every row carries data-agent / data-call-id / data-task-id for it.
 "use strict";
-const params = new URLSearchParams(location.search);
-const token = params.get("token") || localStorage.getItem("cc_token") || "";
-if (params.get("token")) localStorage.setItem("cc_token", params.get("token"));
+// --- signing in: no token ever travels in a URL ----------------------------------------------------------------------
+// The page is opened with a one-time login code (?login=..., 5 minutes, once); it is removed from the address bar at
+// once and exchanged for this browser tab's own session token, kept in sessionStorage. The WebSocket is opened with a
+// one-time ticket got with that token (a browser cannot send a header on a WebSocket).
+const TOKEN_KEY = "cc_token";
+let token = sessionStorage.getItem(TOKEN_KEY) || "";
+
+async function signIn() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("login");
+  const stale = params.has("token");  // an old link that carried the token itself: no longer accepted
+  if (code !== null || stale) {
+    params.delete("login"); params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  if (code) {
+    const resp = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                     body: JSON.stringify({ code }) });
+    const data = await resp.json().catch(() => null);
+    if (!resp.ok) throw signInError((data && data.error && data.error.message) || "the login link did not work (" + resp.status + ")");
+    token = data.token;
+    sessionStorage.setItem(TOKEN_KEY, token);
+  }
+  if (!token) throw signInError(stale ? "links with ?token= are no longer accepted: ask for a login link" : "open the wallboard with a login link (POST /api/v1/tokens/{id}/login-link)");
+  return token;
+}
+
+function signInError(message) { const e = new Error(message); e.signIn = true; return e; }
+function showSignInError(message) {
+  setStatus("down", "signed out");
+  const viewer = document.getElementById("viewer");
+  viewer.textContent = message;
+  viewer.dataset.error = "signin";
+}
 
 let state = emptyState(), config = { thresholds: {} }, seq = -1, socket = null, retryMs = 500;
 
@@ -26,25 +58,45 @@ async function api(method, path, body) {
   return data;
 }
 window.ccWallboard = { token, principal: null, api, state: () => state };
-api("GET", "/api/v1/wallboard/me").then((me) => {
-  window.ccWallboard.principal = me;  // {user_id, role, team_id, teams (null: all), scope, read_only}
-  const viewer = document.getElementById("viewer");
-  viewer.textContent = (me.read_only ? "read-only · " : me.role + " · ") + (me.teams ? me.teams.join(", ") || "no team" : "all teams");
-  document.dispatchEvent(new CustomEvent("cc:principal", { detail: me }));
-}).catch(() => {});
+function loadViewer() {
+  return api("GET", "/api/v1/wallboard/me").then((me) => {
+    window.ccWallboard.principal = me;  // {user_id, role, team_id, teams (null: all), scope, read_only}
+    const viewer = document.getElementById("viewer");
+    viewer.textContent = (me.read_only ? "read-only · " : me.role + " · ") + (me.teams ? me.teams.join(", ") || "no team" : "all teams");
+    document.dispatchEvent(new CustomEvent("cc:principal", { detail: me }));
+  }).catch((e) => { if (e.status === 401) signedOut(e.message); });
+}
+
+function signedOut(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  token = ""; window.ccWallboard.token = "";
+  showSignInError(message + " — open a new login link");
+}
 
 // --- the stream -----------------------------------------------------------------------------------------------------
-function connect() {
+async function connect() {
+  if (!token) return;
+  setStatus("connecting", "connecting…");
+  let ticket;
+  try {
+    ticket = (await api("POST", "/api/v1/auth/ws-ticket")).ticket;
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) { signedOut(e.message); return; }  // revoked or no longer allowed
+    setStatus("down", "disconnected");
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
+    return;
+  }
   const url = new URL("/api/v1/wallboard/ws", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-  url.searchParams.set("access_token", token);
-  setStatus("connecting", "connecting…");
+  url.searchParams.set("ticket", ticket);
   socket = new WebSocket(url);
   socket.onmessage = (e) => handle(JSON.parse(e.data));
   socket.onopen = () => { retryMs = 500; };
   socket.onclose = (e) => {
     setStatus(e.code === 4000 ? "connecting" : "down", e.code === 4000 ? "resyncing…" : "disconnected");
-    setTimeout(connect, e.code === 4000 ? 0 : retryMs);
+    // 4001: the viewer's access changed or was revoked; reconnecting at once asks for a ticket, which says which.
+    setTimeout(connect, e.code === 4000 || e.code === 4001 ? 0 : retryMs);
     retryMs = Math.min(retryMs * 2, 10000);
   };
 }
@@ -330,4 +382,5 @@ function axis(svg, t, top) {
 }
 
 setInterval(() => { document.getElementById("clock").textContent = new Date().toLocaleTimeString(); render(); }, 1000);
-connect();
+signIn().then((t) => { window.ccWallboard.token = t; loadViewer(); connect(); })
+  .catch((e) => showSignInError(e.message));
