@@ -238,6 +238,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         bus=app[BUS],
         ami=lambda: app.get(AMI),
         vip_numbers=vip_numbers(settings, app[PHONE_RULES]),
+        live=app[LIVE],
     )
     await runtime.start()
     app[ROUTING] = runtime

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.api.framework import Api, Call, ServiceUnavailable
+from callcenter.calls.agents import WRAPUP_PAUSE_REASON
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import Role, User
 from crm_core.schemas import In
@@ -33,6 +34,14 @@ class AgentOut(BaseModel):
 
 class PauseIn(In):
     reason: str = Field(default="", max_length=80, pattern=r"^[^\r\n]*$")
+
+    @field_validator("reason")
+    @classmethod
+    def _not_wrapup(cls, value: str) -> str:
+        # The wrap-up pacer's own reason: a pause with it would be taken for wrap-up and lifted when that ends.
+        if value.strip().lower() == WRAPUP_PAUSE_REASON:
+            raise ValueError(f"'{WRAPUP_PAUSE_REASON}' is reserved for the service's wrap-up pacing")
+        return value
 
 
 class QueuesIn(In):
@@ -85,11 +94,11 @@ async def _may_control(call: Call, agent: str) -> Any:
     return info
 
 
-async def _send(control: Any, what: Any) -> None:
+async def _send(control: Any, what: Any) -> Any:
     if control is None:
         raise ServiceUnavailable("no Asterisk is configured (ami.host)")
     try:
-        await what(control)
+        return await what(control)
     except AmiNotConnected as exc:
         raise ServiceUnavailable(f"telephony is not connected: {exc}") from None
     except AmiError as exc:
@@ -128,25 +137,33 @@ async def list_agents(call: Call) -> Any:
 @api.route("POST", V1 + "/agents/{agent}/pause", summary="Pause an agent in all their queues", body=PauseIn, response=ControlOut, tag="telephony")
 async def pause_agent(call: Call) -> Any:
     info = await _may_control(call, call.request.match_info["agent"])
-    routing, _ = _runtime(call)
-    await _send(routing.agent_control(), lambda c: c.pause(info.target, call.body.reason))
-    return ControlOut(agent=info.agent, done="pause requested")
+    routing, live = _runtime(call)
+    # In no queue, Asterisk has nothing to pause ("Interface not found"): the live model holds the pause and routing
+    # reads it, so the agent is not dialled directly either (README: Pausing).
+    queued = await _send(routing.agent_control(), lambda c: live.pause(info.agent, call.body.reason, control=c,
+                                                                       interface=info.target))
+    return ControlOut(agent=info.agent, done="pause requested" if queued else
+                      "paused for the service's own routing only: the agent is in no queue")
 
 
 @api.route("POST", V1 + "/agents/{agent}/unpause", summary="Unpause an agent in all their queues", response=ControlOut, tag="telephony")
 async def unpause_agent(call: Call) -> Any:
     info = await _may_control(call, call.request.match_info["agent"])
-    routing, _ = _runtime(call)
-    await _send(routing.agent_control(), lambda c: c.pause(info.target, "", paused=False))
-    return ControlOut(agent=info.agent, done="unpause requested")
+    routing, live = _runtime(call)
+    queued = await _send(routing.agent_control(), lambda c: live.unpause(info.agent, control=c, interface=info.target))
+    return ControlOut(agent=info.agent, done="unpause requested" if queued else "unpaused")
 
 
 @api.route("POST", V1 + "/agents/{agent}/login", summary="Log an agent into their team's queues", body=QueuesIn, response=ControlOut, tag="telephony")
 async def login_agent(call: Call) -> Any:
     info = await _may_control(call, call.request.match_info["agent"])
-    routing, _ = _runtime(call)
+    routing, live = _runtime(call)
     queues = _queues(routing, info, call.body.teams)
     await _send(routing.agent_control(), lambda c: c.log_in(info.target, queues, member_name=info.name or info.agent))
+    own = live.tracker.agents.agents.get(info.agent)
+    if own is not None and own.own_pause is not None:
+        # Paused while in no queue: the queues get the same pause, so app_queue does not ring them either.
+        await _send(routing.agent_control(), lambda c: c.pause(info.target, own.own_pause))
     return ControlOut(agent=info.agent, done="login requested: " + ",".join(queues))
 
 

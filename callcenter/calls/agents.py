@@ -57,6 +57,9 @@ class AgentRecord:
     legs: dict[str, tuple[str, str]] = field(default_factory=dict)  # leg uniqueid -> (call_id, leg state)
     wrapup_until_s: float | None = None
     wrapup_call_id: str | None = None  # the call the pending wrap-up is for
+    # A pause the service holds itself for an agent in no queue (reason, '' without one): Asterisk has no member to
+    # pause, yet routing must not dial them. None: not paused that way.
+    own_pause: str | None = None
     state: AgentState | None = None
     reason: str | None = None
     # As last emitted: the call the shown state is about and when it began (closes a wrap-up spell).
@@ -191,7 +194,13 @@ class AgentBook:
         for reason in rec.queues.values():
             if reason is not None and reason != WRAPUP_PAUSE_REASON:
                 return reason
-        return None
+        return rec.own_pause
+
+    def set_own_pause(self, agent: str, reason: str | None, at_s: float) -> None:
+        """Pause (``reason`` str, '' without one) or unpause (None) an agent for the service's own routing."""
+        rec = self._get(agent)
+        rec.own_pause = reason
+        self._refresh(rec, at_s)
 
     @property
     def next_deadline_s(self) -> float | None:
@@ -220,6 +229,8 @@ class AgentBook:
         for reason in rec.queues.values():
             if reason is not None and reason != WRAPUP_PAUSE_REASON:
                 return AgentState.PAUSED, reason or None, None
+        if rec.own_pause is not None:
+            return AgentState.PAUSED, rec.own_pause or None, None
         if rec.wrapup_until_s is not None and rec.wrapup_until_s > at_s:
             return AgentState.WRAP_UP, None, rec.wrapup_call_id
         return AgentState.AVAILABLE, None, None

@@ -204,6 +204,11 @@ class CallTracker:
         ended = self.agents.end_wrapup(agent, max(now_s, self._now_s), call_id=call_id)
         return ended, self._flush()
 
+    def set_own_pause(self, agent: str, reason: str | None, now_s: float) -> Sequence[Any]:
+        """Pause (``reason``; '' without one) or unpause (None) an agent in no queue for the service's own routing."""
+        self.agents.set_own_pause(agent, reason, max(now_s, self._now_s))
+        return self._flush()
+
     def begin_resync(self) -> None:
         """Start collecting a snapshot (after a reconnect, before the list responses are fed)."""
         self._resync = _Resync(started_s=self._now_s)

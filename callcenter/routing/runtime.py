@@ -45,8 +45,10 @@ class RoutingRuntime:
         bus: EventBus,
         ami: Callable[[], Any],
         vip_numbers: frozenset[str] = frozenset(),
+        live: Any = None,
     ) -> None:
         self.settings = settings
+        self._live = live  # LiveCalls: pauses an agent in no queue for routing itself (Asterisk has no member)
         self.db = db
         self.store = store
         self.directory = StaticDirectory()
@@ -92,7 +94,11 @@ class RoutingRuntime:
         if control is None:
             raise RuntimeError("no Asterisk is configured (ami.host)")
         info = self.directory.agent(agent)
-        await control.pause(info.target if info else f"PJSIP/{agent}", reason)
+        target = info.target if info else f"PJSIP/{agent}"
+        if self._live is not None:
+            await self._live.pause(agent, reason, control=control, interface=target)
+            return
+        await control.pause(target, reason)
 
     async def refresh(self) -> None:
         """Re-read agents and their open callbacks (the part of their load the live model cannot see)."""
