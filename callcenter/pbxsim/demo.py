@@ -203,14 +203,18 @@ async def run_demo(
                     f"FastAGI on {app[AGI].port}, {len(crm.customers)} CRM customers, {len(working_agents())} agents "
                     f"working + {DND_AGENT} on do-not-disturb, {rate * 60:.1f} calls/min "
                     f"({OCCUPANCY:.0%} occupancy), speed x{speed:g}")
-        _print(out, f"demo: database {database} (a fresh one each run); the tokens below work while this demo runs. "
-                    f"`callcenter serve` uses database.url (default var/callcenter.sqlite3): make a token for it "
-                    f"with `callcenter add-user`")
-        token = await _demo_token(app[DATABASE])
-        agent_token = await _demo_token(app[DATABASE], extension=AGENTS[0])
-        _print(out, f"demo: wallboard http://127.0.0.1:{http_port}/wallboard?token={token}")
-        _print(out, f"demo: agent view of {AGENTS[0]} http://127.0.0.1:{http_port}/agent?token={agent_token}")
+        _print(out, f"demo: database {database} (a fresh one each run); the links and token below work against "
+                    f"this demo while it runs. `callcenter serve` uses database.url (default var/callcenter.sqlite3): "
+                    f"make a token for it with `callcenter add-user`")
+        base = f"http://127.0.0.1:{http_port}"
+        token_id, token = await _demo_token(app[DATABASE])
+        agent_token_id, _agent_token = await _demo_token(app[DATABASE], extension=AGENTS[0])
+        # Pages open with one-time login links (tokens never go in URLs): each works once, within 5 minutes.
+        _print(out, f"demo: wallboard {base}{await _login_path(app[DATABASE], token_id, 'wallboard')}")
+        _print(out, f"demo: agent view of {AGENTS[0]} {base}{await _login_path(app[DATABASE], agent_token_id, 'agent')}")
         _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
+        _print(out, f"demo: the links work once, within 5 minutes; a new one: curl -X POST -H 'Authorization: Bearer "
+                    f"{token}' {base}/api/v1/tokens/{token_id}/login-link")
         traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(
             dids=DIDS, known_numbers=tuple(crm.customers), known_share=KNOWN_SHARE, returning_share=RETURNING_SHARE,
             patience_s=PATIENCE_S, talk_s=talk_s, voices=voice_pairs()))
@@ -317,8 +321,19 @@ async def _transcriptions_left(app: Any) -> int:
 DEMO_ADMIN_EMAIL = "demo-admin@example.com"
 
 
-async def _demo_token(db: Any, *, extension: str | None = None) -> str:
-    """An API token for the agent at ``extension`` (the agent view), or for a new admin (wallboard, curl)."""
+async def _login_path(db: Any, token_id: int, page: str) -> str:
+    """A one-time login link (path) to ``page`` ("wallboard" or "agent") signed in as ``token_id``."""
+    from callcenter.api.auth_routes import login_urls
+    from crm_core.users import LOGIN_CODE, issue_ticket
+
+    async with db.session() as session:
+        code, _expires = await issue_ticket(session, token_id, LOGIN_CODE)
+    return login_urls(code)[f"{page}_url"]
+
+
+async def _demo_token(db: Any, *, extension: str | None = None) -> tuple[int, str]:
+    """(id, secret) of a new API token for the agent at ``extension`` (the agent view), or for the Demo Admin
+    (wallboard, curl)."""
     from sqlalchemy import select
 
     from crm_core.access import Principal
@@ -336,8 +351,9 @@ async def _demo_token(db: Any, *, extension: str | None = None) -> str:
                     name="Demo Admin", email=DEMO_ADMIN_EMAIL, role=Role.ADMIN))).id
         else:
             user_id = (await session.execute(select(User.id).where(User.extension == extension))).scalar_one()
-        _token, secret = await create_token(session, system, TokenIn(user_id=user_id, name="demo"))
-    return secret
+        made, secret = await create_token(session, system, TokenIn(user_id=user_id, name="demo"))
+        token_id = made.id
+    return token_id, secret
 
 
 async def _crm_counts(app: Any) -> dict[str, int]:

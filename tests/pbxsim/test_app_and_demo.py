@@ -82,7 +82,7 @@ async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:
     # The newcomer gets both pages, each with a token of its own (an admin's, the first agent's).
     (wallboard,) = [line for line in lines if line.startswith("demo: wallboard http://")]
     (agent,) = [line for line in lines if line.startswith("demo: agent view of 1002 http://")]
-    assert wallboard.split("token=")[1] != agent.split("token=")[1]
+    assert wallboard.split("login=")[1] != agent.split("login=")[1]
     assert json.loads(lines[-1]) == summary
     assert summary["calls_offered"] == 6 == summary["calls_ended"]
     assert summary["calls_answered"] + summary["calls_missed"] + summary["calls_abandoned"] + summary["calls_failed"] == 6
@@ -218,7 +218,7 @@ async def test_the_sample_crm_and_the_demo_admin_are_made_once_per_database(db: 
     first = await seed_crm(db, extensions=["1002", "1003", "1004"], seed=1)  # type: ignore[arg-type]
     again = await seed_crm(db, extensions=["1002", "1003", "1004"], seed=1)  # type: ignore[arg-type]
     assert again == first and len(first.customers) == 8 and set(first.customers.values()) == {"1002", "1003", "1004"}
-    tokens = {await _demo_token(db), await _demo_token(db)}
+    tokens = {(await _demo_token(db))[1], (await _demo_token(db))[1]}
     assert len(tokens) == 2  # a token per run, one admin behind them
     async with db.session() as s:  # type: ignore[attr-defined]
         assert await s.scalar(select(func.count(Team.id))) == 1
@@ -246,3 +246,46 @@ def test_new_callers_come_back() -> None:
     assert len(set(numbers)) < 30  # numbers seen before call again
     plain = Traffic(pbx=None, seed=4, mix=CallerMix())  # type: ignore[arg-type]
     assert len({plain.caller().number for _ in range(40)}) >= 39  # without it, (nearly) every caller is new
+
+
+class _Lines(io.StringIO):
+    """The demo's stdout; ``ready`` is set once the last of its sign-in lines is out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        if "demo: API token for curl" in text:
+            self.ready.set()
+        return super().write(text)
+
+
+async def test_the_printed_links_and_token_work_against_the_running_demo(tmp_path: Path) -> None:
+    """Issue 13: the demo's token did not work where a newcomer used it. What the demo prints signs in to it."""
+    port = free_port()
+    out = _Lines()
+    demo = asyncio.create_task(run_demo(duration_s=None, seed=3, data_dir=tmp_path, http_port=port, out=out,
+                                        err=io.StringIO(), speed=50.0, max_calls=1))
+    try:
+        await asyncio.wait_for(out.ready.wait(), WAIT_S * 4)
+        lines = out.getvalue().splitlines()
+        (wallboard,) = [line.split()[-1] for line in lines if line.startswith("demo: wallboard ")]
+        (agent,) = [line.split()[-1] for line in lines if line.startswith("demo: agent view of 1002 ")]
+        (token,) = [line.split()[-1] for line in lines if line.startswith("demo: API token for curl")]
+        async with ClientSession(f"http://127.0.0.1:{port}") as http:
+            async with http.get("/api/v1/wallboard/me", headers={"Authorization": f"Bearer {token}"}) as resp:
+                assert resp.status == 200 and (await resp.json())["role"] == "admin"
+            for link, role in ((wallboard, "admin"), (agent, "agent")):
+                assert link.startswith(f"http://127.0.0.1:{port}/")
+                async with http.get(link) as resp:
+                    assert resp.status == 200  # the page itself
+                code = link.split("login=")[1]
+                async with http.post("/api/v1/auth/login", json={"code": code}) as resp:
+                    assert resp.status == 201, await resp.text()
+                    assert (await resp.json())["role"] == role
+        summary = await asyncio.wait_for(demo, WAIT_S * 4)
+        assert summary["calls_ended"] == 1
+    finally:
+        demo.cancel()
+        await asyncio.gather(demo, return_exceptions=True)
