@@ -1,0 +1,202 @@
+"""A real Asterisk run from an installed binary with the project's shipped configs, and sipp desk phones and trunk.
+
+The shipped extensions.conf, extensions_callcenter.conf, queues.conf and manager.conf are copied unchanged; pjsip.conf
+is the shipped one adapted only for where the phones are (static contacts on loopback instead of registrations, the
+trunk on 127.0.0.2). Everything listens on loopback. Nothing here builds Asterisk: it runs the one it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from callcenter.pbxsim.simulator import DIALPLANS
+
+HERE = Path(__file__).resolve().parent
+MEDIA = HERE.parent / "data" / "ami-traces" / "media"  # the captures' caller speech, raw u-law
+SHIPPED_UNCHANGED = ("extensions.conf", "extensions_callcenter.conf", "queues.conf", "manager.conf")
+TRUNK_IP = "127.0.0.2"  # the trunk's own loopback address: Asterisk identifies it by IP, as the sample says
+AMI_PORT = 5038  # the shipped manager.conf's
+AGI_PORT = 4573  # the shipped dialplan's CC_AGI_HOSTPORT
+AMI_SECRET = "change-me"  # the shipped manager.conf's
+
+
+def binaries() -> tuple[Path | None, Path | None]:
+    asterisk = os.environ.get("CALLCENTER_TEST_ASTERISK") or shutil.which("asterisk")
+    sipp = os.environ.get("CALLCENTER_TEST_SIPP") or shutil.which("sipp")
+    return (Path(asterisk) if asterisk else None), (Path(sipp) if sipp else None)
+
+
+def _pjsip(phones: dict[str, int]) -> str:
+    """The shipped pjsip.conf with its sample agents replaced by ours, each with a static contact on loopback."""
+    text = (DIALPLANS / "pjsip.conf").read_text()
+    text = text.replace("bind = 0.0.0.0:5060", "bind = 127.0.0.1:5060")
+    head, _, rest = text.partition("[1001](agent-endpoint)")
+    trunk = rest[rest.index("; ---------- trunk"):]
+    trunk = trunk.replace("192.0.2.10", TRUNK_IP)
+    agents = []
+    for ext, port in phones.items():
+        agents.append(
+            f"[{ext}](agent-endpoint)\nauth = {ext}\naors = {ext}\ncallerid = \"Agent {ext}\" <{ext}>\n\n"
+            f"[{ext}](agent-auth)\nusername = {ext}\npassword = change-me-{ext}\n\n"
+            f"[{ext}](agent-aor)\ncontact = sip:{ext}@127.0.0.1:{port}\n\n"
+        )
+    return head + "".join(agents) + trunk
+
+
+@dataclass
+class RealAsterisk:
+    binary: Path
+    root: Path
+    phones: dict[str, int]  # extension -> sipp UAS port
+    process: asyncio.subprocess.Process | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def etc(self) -> Path:
+        return self.root / "etc"
+
+    @property
+    def monitor_dir(self) -> Path:
+        return self.root / "spool" / "monitor"
+
+    @property
+    def conf(self) -> Path:
+        return self.etc / "asterisk.conf"
+
+    def write_configs(self) -> None:
+        prefix = self.binary.resolve().parent.parent
+        modules = os.environ.get("CALLCENTER_TEST_ASTERISK_MODULES") or str(prefix / "lib" / "asterisk" / "modules")
+        data = prefix / "var" / "lib" / "asterisk"  # its documentation XML: Stasis will not start without it
+        self.etc.mkdir(parents=True, exist_ok=True)
+        for sub in ("lib", "spool/monitor", "run", "log/cdr-csv", "log/cdr-custom", "log/cel-custom"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        r = self.root
+        self.conf.write_text(
+            "[directories]\n"
+            f"astetcdir => {self.etc}\nastmoddir => {modules}\nastvarlibdir => {r / 'lib'}\nastdbdir => {r / 'lib'}\n"
+            f"astkeydir => {r / 'lib'}\nastdatadir => {data}\nastagidir => {r / 'lib'}\n"
+            f"astspooldir => {r / 'spool'}\nastrundir => {r / 'run'}\nastlogdir => {r / 'log'}\n"
+            f"astsbindir => {self.binary.parent}\n\n[options]\nverbose = 3\n"
+        )
+        # Modules that would open ports or need hardware are left out; everything the dialplans use autoloads.
+        noload = ("chan_iax2", "chan_unistim", "chan_mgcp", "chan_skinny", "chan_dahdi", "res_ari", "res_http_websocket",
+                  "chan_motif", "res_xmpp", "res_stir_shaken", "res_pjsip_stir_shaken", "pbx_dundi", "res_phoneprov",
+                  "res_pjsip_phoneprov_provider", "chan_ooh323", "res_hep", "res_statsd", "res_prometheus")
+        self.etc.joinpath("modules.conf").write_text(
+            "[modules]\nautoload = yes\n" + "".join(f"noload => {m}.so\n" for m in noload)
+        )
+        self.etc.joinpath("logger.conf").write_text("[logfiles]\nmessages.log => notice,warning,error,verbose\n")
+        self.etc.joinpath("cdr.conf").write_text("[general]\nenable = yes\n")
+        self.etc.joinpath("cdr_manager.conf").write_text("[general]\nenabled = yes\n")
+        for name in SHIPPED_UNCHANGED:
+            shutil.copy(DIALPLANS / name, self.etc / name)
+        self.etc.joinpath("pjsip.conf").write_text(_pjsip(self.phones))
+
+    async def start(self) -> None:
+        self.write_configs()
+        self.process = await asyncio.create_subprocess_exec(
+            str(self.binary), "-C", str(self.conf), "-f", "-n", "-q",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        await self.wait_booted()
+
+    async def wait_booted(self, timeout_s: float = 60.0) -> None:
+        async def poll() -> None:
+            while True:
+                out = await self.cli("core waitfullybooted", check=False)
+                if "fully booted" in out.lower():
+                    return
+                await asyncio.sleep(0.2)  # the control socket is not there yet: nothing to wait on but time
+
+        await asyncio.wait_for(poll(), timeout_s)
+
+    async def cli(self, command: str, *, check: bool = True) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            str(self.binary), "-C", str(self.conf), "-rx", command,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+        text = out.decode(errors="replace")
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"asterisk -rx {command!r} failed ({proc.returncode}): {text}")
+        return text
+
+    async def queue_members(self, queue: str) -> dict[str, str]:
+        """`queue show` parsed: interface -> the rest of its line (paused, reason...)."""
+        out = await self.cli(f"queue show {queue}")
+        members = {}
+        for line in out.splitlines():
+            m = re.match(r"\s+(\S.*?) \((PJSIP/\d+)", line)
+            if m:
+                members[m.group(2)] = line.strip()
+        return members
+
+    async def stop(self) -> None:
+        if self.process is None or self.process.returncode is not None:
+            return
+        await self.cli("core stop now", check=False)
+        try:
+            await asyncio.wait_for(self.process.wait(), 20)
+        except TimeoutError:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            await self.process.wait()
+
+
+@dataclass
+class Sipp:
+    binary: Path
+    root: Path
+    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+    next_port: int = 5200  # callers' own ports on the trunk address
+
+    async def phone(self, ext: str, port: int, *, scenario: str = "uas") -> asyncio.subprocess.Process:
+        """A desk phone that answers every call (sipp's built-in UAS) and stays up until the other side hangs up."""
+        args = ["-sn", scenario] if scenario in ("uas",) else ["-sf", str(HERE / "sipp" / scenario)]
+        # -rtp_echo: the phone sends back what it hears, so the agent side of a recording is not silent
+        return await self._run(*args, "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 1000), "-rtp_echo",
+                               name=f"phone-{ext}")
+
+    async def call(self, *, caller: str, did: str, talk_ms: int, calls: int = 1) -> asyncio.subprocess.Process:
+        """A customer calling the DID from the trunk (the process ends when sipp has placed and ended its calls)."""
+        shutil.copy(MEDIA / "caller.ulaw", self.root / "caller.ulaw")
+        proc = await self._run(
+            "-sf", str(HERE / "sipp" / "caller.xml"), "-s", did, "-key", "caller", caller, "-d", str(talk_ms),
+            "-mp", str(self._port() + 1000),
+            "-i", TRUNK_IP, "-p", str(self._port()), "-m", str(calls), "-l", str(calls), "-timeout", "120s", "127.0.0.1:5060",
+            name=f"caller-{caller}",
+        )
+        return proc
+
+    def _port(self) -> int:
+        self.next_port += 1
+        return self.next_port
+
+    async def _run(self, *args: str, name: str) -> asyncio.subprocess.Process:
+        log = self.root / f"{name}.log"
+        proc = await asyncio.create_subprocess_exec(
+            str(self.binary), *args, "-trace_err", "-error_file", str(log), "-nostdin",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            cwd=self.root, start_new_session=True,
+        )
+        self.processes.append(proc)
+        return proc
+
+    async def stop(self) -> None:
+        for proc in self.processes:
+            if proc.returncode is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for proc in self.processes:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,119 @@
+"""The service against a real Asterisk 20 with the shipped configs and sipp phones: the findings of the first real
+deployment (issue 13), end to end."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from callcenter.ami.actions import queue_pause
+from callcenter.ami.connection import AmiState
+from callcenter.app import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE
+from callcenter.automation.facts import CallLogged
+from callcenter.events import AgentState, CallEnded, CallOutcome, CallRouted
+from callcenter.recording.http import RECORDINGS
+from crm_core.models import Activity, Lead, Phone
+from crm_core.recording_models import Recording
+from tests.real_asterisk.conftest import PHONES, WAIT_S, Site, login_all
+
+NEW_NUMBER = "+13125550123"
+
+
+def ended(site: Site, caller: str) -> list[CallEnded]:
+    return [e for e in site.seen if isinstance(e, CallEnded) and e.caller == caller]
+
+
+async def test_goes_live_with_the_shipped_manager_conf(site: Site) -> None:
+    """The shipped manager.conf once lacked `system` for PJSIPShowContacts: the resync never ended."""
+    ami = site.app[AMI]
+    assert ami.state is AmiState.LIVE
+    assert ami.stats.missing_permissions == [] and ami.stats.resync_errors == {}
+    check = site.app[FALLBACK_CHECK]
+    await asyncio.wait_for(check.done.wait(), WAIT_S)
+    assert check.queue == "support"  # the dialplan's fallback is the queue agents log into
+    assert any("has no members" in p for p in check.problems)
+    await login_all(site)
+    assert check.problems == []
+    async with site.http() as http:
+        async with http.get("/readyz") as resp:
+            body = await resp.json()
+    assert resp.status == 200 and body["checks"]["ami"] == "ok" and "warnings" not in body, body
+
+
+async def test_a_new_number_reaches_an_agent_and_lands_in_the_crm_with_its_recording(site: Site) -> None:
+    await login_all(site)
+    await site.sipp.call(caller=NEW_NUMBER, did="8001", talk_ms=3000)
+    [call] = await site.wait(lambda: ended(site, NEW_NUMBER), "the call to end")
+    assert call.outcome is CallOutcome.ANSWERED and call.answered_by in PHONES and not call.end_estimated
+    assert call.talk_s >= 2.5
+    routed = [e for e in site.seen if isinstance(e, CallRouted) and e.call_id == call.call_id]
+    assert routed and routed[0].reason in ("least-loaded", "longest-idle") and routed[0].targets == (call.answered_by,)
+    await site.wait(lambda: [e for e in site.seen if isinstance(e, CallLogged) and e.call_id == call.call_id],
+                    "the call in the CRM")
+    await asyncio.wait_for(site.app[RECORDINGS].drain(), WAIT_S)
+    async with site.app[DATABASE].session() as s:
+        activity = await s.scalar(select(Activity).where(Activity.call_id == call.call_id))
+        assert activity is not None and activity.lead_id is not None
+        assert activity.call_meta["routing"][0]["targets"] == [call.answered_by]
+        assert [a["result"] for a in activity.call_meta["attempts"]] == ["ANSWER"]
+        lead = await s.scalar(select(Lead).join(Phone, Phone.lead_id == Lead.id).where(Phone.e164 == NEW_NUMBER))
+        assert lead is not None and lead.id == activity.lead_id
+        legs = sorted((r.leg, r.status.value) for r in (await s.scalars(
+            select(Recording).where(Recording.call_id == call.call_id))).all())
+    assert legs == [("mix", "stored"), ("rx", "stored"), ("tx", "stored")], legs
+
+
+async def test_after_an_asterisk_restart_logins_and_pauses_are_back_and_the_service_is_back_at_once(site: Site) -> None:
+    await login_all(site)
+    ami = site.app[AMI]
+    await ami.send(queue_pause(interface="PJSIP/1002", paused=True, reason="lunch"))
+    live = site.app[LIVE]
+    await site.wait(lambda: live.agent_state("1002") == (AgentState.PAUSED, "lunch"), "1002 paused for lunch")
+    sessions = ami.stats.sessions
+    await site.pbx.cli("core restart now", check=False)
+    await ami.wait_until(lambda c: c.stats.sessions > sessions and c.state is AmiState.LIVE, 60)
+    members = await _members_when(site, lambda m: len(m) == 2)
+    assert "paused" in members["PJSIP/1002"].lower() and "lunch" in members["PJSIP/1002"]
+    assert "paused" not in members["PJSIP/1003"].lower()
+    assert live.agent_state("1002") == (AgentState.PAUSED, "lunch")
+
+
+async def _members_when(site: Site, predicate) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """`queue show support` once it satisfies ``predicate``; re-read after every event the service sees."""
+    async def watch() -> dict[str, str]:
+        while True:
+            members = await site.pbx.queue_members("support")
+            if predicate(members):
+                return members
+            site.changed.clear()
+            await site.changed.wait()
+
+    return await asyncio.wait_for(watch(), WAIT_S)
+
+
+async def test_a_call_while_the_service_has_no_ami_session_still_lands_once(site: Site) -> None:
+    """An Asterisk restart the service cannot follow at once: the call FastAGI routes meanwhile reaches the CRM."""
+    await login_all(site)
+    ami = site.app[AMI]
+    real_port, ami.port = ami.port, 1  # nothing listens there: the service stays without AMI
+    await site.pbx.cli("core restart now", check=False)
+    await ami.wait_until(lambda c: c.state is not AmiState.LIVE, WAIT_S)
+    await site.pbx.wait_booted()
+    for ext in PHONES:  # as after the restart: agents are logged in again by hand, the service cannot do it yet
+        await site.pbx.cli(f"queue add member PJSIP/{ext} to support")
+    caller = await site.sipp.call(caller=NEW_NUMBER, did="8001", talk_ms=3000)
+    await asyncio.wait_for(caller.wait(), WAIT_S)  # the call is over before the service sees AMI again
+    call_id = next(e.call_id for e in site.seen if isinstance(e, CallRouted) and e.caller == NEW_NUMBER)
+    assert call_id in site.app[GAP_RECOVERY].journal and not ended(site, NEW_NUMBER)
+    ami.port = real_port
+    [call] = await site.wait(lambda: ended(site, NEW_NUMBER), "the call rebuilt after the reconnect")
+    assert call.end_estimated and call.call_id == call_id
+    await site.wait(lambda: [e for e in site.seen if isinstance(e, CallLogged) and e.call_id == call_id],
+                    "the call in the CRM")
+    await asyncio.wait_for(site.app[RECORDINGS].drain(), WAIT_S)
+    async with site.app[DATABASE].session() as s:
+        activities = (await s.scalars(select(Activity).where(Activity.call_id == call_id))).all()
+        recordings = (await s.scalars(select(Recording).where(Recording.call_id == call_id))).all()
+    assert len(activities) == 1 and activities[0].call_meta["end_estimated"] is True
+    assert sorted(r.leg for r in recordings) == ["mix", "rx", "tx"]
