@@ -358,53 +358,84 @@ class AmiServer:
         elif low in _LISTS:
             self._list(session, low, action_id or "", values, reply)
         elif low == "originate":
-            error = self.ops.originate(
-                action_id=action_id or "",
-                channel=values.get("channel", ""),
-                context=values.get("context"),
-                exten=values.get("exten"),
-                priority=_int(values.get("priority"), 1),
-                application=values.get("application"),
-                data=values.get("data", ""),
-                caller_id=values.get("callerid"),
-                timeout_ms=_int(values.get("timeout"), 30_000),
-                variables=variables,
-            )
+            error, priority = self.ops.check_originate(
+                channel=values.get("channel", ""), context=values.get("context", ""), exten=values.get("exten", ""),
+                priority=values.get("priority", ""), timeout=values.get("timeout", ""),
+                application=values.get("application", ""), data=values.get("data", ""),
+                writeperm=user.write if user is not None else 0)
+            if error is None:
+                error = self.ops.originate(
+                    action_id=action_id or "",
+                    channel=values.get("channel", ""),
+                    context=values.get("context") or None,
+                    exten=values.get("exten") or None,
+                    priority=priority or 1,
+                    application=values.get("application") or None,
+                    data=values.get("data", ""),
+                    caller_id=values.get("callerid"),
+                    timeout_ms=_int(values.get("timeout"), 30_000),
+                    variables=variables,
+                )
             result(error, "Originate successfully queued")
         elif low == "redirect":
-            error = self.ops.redirect(channel=values.get("channel", ""), context=values.get("context", ""),
-                                      exten=values.get("exten", ""), priority=_int(values.get("priority"), 1))
+            error, priority = self.ops.check_redirect(channel=values.get("channel", ""),
+                                                      context=values.get("context", ""),
+                                                      exten=values.get("exten", ""),
+                                                      priority=values.get("priority", ""))
+            if error is None:
+                error = self.ops.redirect(channel=values.get("channel", ""), context=values.get("context", ""),
+                                          exten=values.get("exten", ""), priority=priority)
             result(error, "Redirect successful")
         elif low == "hangup":
-            error = self.ops.hangup(channel=values.get("channel", ""), cause=_int(values.get("cause"), 16))
+            if not values.get("channel"):
+                error = "No channel specified"  # manager.c ast_manager_hangup_helper
+            else:
+                error = self.ops.hangup(channel=values.get("channel", ""), cause=_int(values.get("cause"), 16))
             result(error, "Channel Hungup")
         elif low == "queueadd":
-            error = self.ops.queue_add(
-                queue=values.get("queue", ""),
-                interface=values.get("interface", ""),
-                member_name=values.get("membername"),
-                state_interface=values.get("stateinterface"),
-                penalty=_int(values.get("penalty"), 0),
-                paused=_bool(values.get("paused")),
-                reason=values.get("reason", ""),
-            )
+            # app_queue.c manager_add_queue_member
+            if not values.get("queue"):
+                error = "'Queue' not specified."
+            elif not values.get("interface"):
+                error = "'Interface' not specified."
+            else:
+                error = self.ops.queue_add(
+                    queue=values.get("queue", ""),
+                    interface=values.get("interface", ""),
+                    member_name=values.get("membername"),
+                    state_interface=values.get("stateinterface"),
+                    penalty=max(0, _int(values.get("penalty"), 0)),
+                    paused=_bool(values.get("paused")),
+                    reason=values.get("reason", ""),
+                )
             result(error, "Added interface to queue")
         elif low == "queueremove":
-            error = self.ops.queue_remove(queue=values.get("queue", ""), interface=values.get("interface", ""))
+            if not values.get("queue") or not values.get("interface"):
+                error = "Need 'Queue' and 'Interface' parameters."  # manager_remove_queue_member
+            else:
+                error = self.ops.queue_remove(queue=values.get("queue", ""), interface=values.get("interface", ""))
             result(error, "Removed interface from queue")
         elif low == "queuepause":
             paused = _bool(values.get("paused"))
-            error = self.ops.queue_pause(interface=values.get("interface", ""), paused=paused,
-                                         queue=values.get("queue") or None, reason=values.get("reason", ""))
+            if not values.get("interface") or not values.get("paused"):
+                error = "Need 'Interface' and 'Paused' parameters."  # manager_pause_queue_member
+            else:
+                error = self.ops.queue_pause(interface=values.get("interface", ""), paused=paused,
+                                             queue=values.get("queue") or None, reason=values.get("reason", ""))
             result(error, "Interface paused successfully" if paused else "Interface unpaused successfully")
         elif low == "setvar":
-            error = self.ops.setvar(channel=values.get("channel"), variable=values.get("variable", ""),
-                                    value=values.get("value", ""))
+            if not values.get("variable"):
+                error = "No variable specified"  # manager.c action_setvar
+            else:
+                error = self.ops.setvar(channel=values.get("channel"), variable=values.get("variable", ""),
+                                        value=values.get("value", ""))
             result(error, "Variable Set")
         elif low == "getvar":
             ch = self.pbx.find_channel(values.get("channel", ""))
             variable = values.get("variable", "")
-            if ch is None and values.get("channel"):
+            if not variable:
+                result("No variable specified", "")  # manager.c action_getvar
+            elif ch is None and values.get("channel"):
                 result("No such channel", "")
             else:
                 value = self.pbx.get_var(ch, variable) if ch else self.pbx.dialplan.globals.get(variable)

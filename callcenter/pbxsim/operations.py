@@ -52,6 +52,35 @@ _MODULES: Final = {
 _RELOAD_NOT_IMPLEMENTED = 6
 
 
+def _c_int(text: str) -> int | None:
+    """sscanf("%30d"): an optional sign and leading digits (``3x`` is 3); None when there are none."""
+    m = re.match(r"\s*([+-]?\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+# manager.c originate_app_permissions[]: an Originate application (matched anywhere in its name, any case) or data
+# (matched anywhere, case-sensitive) that needs the system class; Queue only with its AGI argument (agi or system)
+_APP_NEEDS_SYSTEM: Final = ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system")
+_DATA_NEEDS_SYSTEM: Final = ("CURL", "DB", "EVAL", "FILE", "ODBC", "REALTIME", "SHELL")
+
+
+def originate_app_permitted(app: str, data: str, writeperm: int) -> bool:
+    from callcenter.pbxsim.manager_conf import AGI, SYSTEM
+
+    low = app.lower()
+    for search in _APP_NEEDS_SYSTEM:
+        if search in low:
+            return bool(writeperm & SYSTEM)
+    if "queue" in low and data:
+        args = data.split(",")
+        if len(args) > 5 and args[5]:
+            return bool(writeperm & (AGI | SYSTEM))
+    for search in _DATA_NEEDS_SYSTEM:
+        if data and search in data:
+            return bool(writeperm & SYSTEM)
+    return True
+
+
 def _module_base(name: str) -> str:
     name = name.strip()
     return name[:-3] if name.endswith(".so") else name
@@ -84,8 +113,6 @@ class Operations:
     ) -> str | None:
         if not channel:
             return "Channel not specified"
-        if context is None and application is None:
-            return "Exten not specified"  # what manager.c says when neither a dialplan target nor an app is given
         self.pbx.stats.originates += 1
         self.pbx.clock.spawn(
             self._originate(action_id=action_id, dial=channel, context=context, exten=exten, priority=priority,
@@ -171,6 +198,50 @@ class Operations:
         self._response(action_id=action_id, ok=True, channel=leg.name, context=context, exten=exten, reason=4,
                        uniqueid=leg.uniqueid, cid=cid)
 
+    def check_originate(self, *, channel: str, context: str, exten: str, priority: str, timeout: str,
+                        application: str, data: str, writeperm: int) -> tuple[str | None, int]:
+        """manager.c action_originate's checks before anything is dialled, in its order: (error, priority)."""
+        if not channel:
+            return "Channel not specified", 0
+        pi = 0
+        if priority:
+            pi = _c_int(priority) if _c_int(priority) is not None else self._label(context, exten, priority)
+            if pi < 1 and _c_int(priority) is None:
+                return "Invalid priority", 0
+        if timeout and _c_int(timeout) is None:
+            return "Invalid timeout", 0
+        if "/" not in channel:
+            return "Invalid channel", 0
+        if application and not originate_app_permitted(application, data, writeperm):
+            return "Originate Access Forbidden: app or data blacklisted", 0
+        if exten and context and pi and self.pbx.dialplan.priority(context, exten, pi) is None:
+            return "Extension does not exist.", 0  # ast_exists_extension, checked early
+        if not application and not (exten and context and pi):
+            # the synchronous branch's words; an Async originate without a dialplan target fails later instead,
+            # which the simulator does not model
+            return "Originate with 'Exten' requires 'Context' and 'Priority'", 0
+        return None, pi
+
+    def check_redirect(self, *, channel: str, context: str, exten: str, priority: str) -> tuple[str | None, int]:
+        """manager.c action_redirect's checks: (error, priority). The target itself is not checked: a channel sent
+        to a missing extension is redirected, then hangs up there."""
+        for value, name in ((channel, "Channel"), (context, "Context"), (exten, "Exten"), (priority, "Priority")):
+            if not value:
+                return f"{name} not specified", 0
+        pi = _c_int(priority)
+        if pi is None:
+            pi = self._label(context, exten, priority)
+        if pi < 1:
+            return "Priority is invalid", 0
+        if self.pbx.find_channel(channel) is None:
+            return f"Channel does not exist: {channel}", 0
+        return None, pi
+
+    def _label(self, context: str, exten: str, label: str) -> int:
+        """ast_findlabel_extension: the priority a label names, -1 when there is none."""
+        found = self.pbx.dialplan.label(context, exten, label) if context and exten else None
+        return -1 if found is None else found
+
     async def _run_application(self, ch: Channel, application: str, data: str) -> None:
         app = APPS.get(application.lower())
         ch.in_dialplan = True
@@ -186,9 +257,12 @@ class Operations:
     def redirect(self, *, channel: str, context: str, exten: str, priority: int) -> str | None:
         ch = self.pbx.find_channel(channel)
         if ch is None:
-            return "No such channel"
-        if self.pbx.dialplan.priority(context, exten, priority) is None or not (ch.in_dialplan or ch.bridge):
-            return "Redirect failed"  # nowhere to go, or a leg still ringing (no dialplan and no bridge to leave)
+            return f"Channel does not exist: {channel}"  # manager.c action_redirect
+        if not ch.alive:
+            return "Redirect failed, channel not up."
+        if not (ch.in_dialplan or ch.bridge):
+            return "Redirect failed"  # a leg still ringing (no dialplan and no bridge to leave): not modelled
+        # async_goto does not look at the target: a missing extension ends the channel's dialplan there (hangup)
         ch.signal("redirect", (context, exten, priority))
         return None
 

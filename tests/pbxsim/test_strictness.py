@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.pbxsim.callmodel import AgentPhone
+from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.manager_conf import ACTIONS, event_category, get_perm, load_manager_conf
 from callcenter.pbxsim.queues import read_persistent_members
@@ -339,4 +339,68 @@ async def test_the_capture_dialplan_without_globals_reloads_silently(traces_dir:
         client = await _reload_stream(sim, lambda _c: sim.server.cli(command))
         events = [dict(f)["Event"] for f in frames_of(bytes(client.data)) if ("Privilege", "system,all") in f]
         assert events[-1] == "Reload" and _global_varsets(bytes(client.data)) == []
+        await client.close()
+
+
+# == argument checks made before anything happens ==================================================================
+
+REFUSED = [
+    # main/manager.c action_originate, in its order
+    ((("Channel", ""),), "Originate", "Channel not specified"),
+    ((("Channel", "PJSIP/1002"), ("Context", "cc-agents"), ("Exten", "1002"), ("Priority", "nolabel")), "Originate",
+     "Invalid priority"),
+    ((("Channel", "PJSIP/1002"), ("Application", "Wait"), ("Timeout", "soon")), "Originate", "Invalid timeout"),
+    ((("Channel", "1002"), ("Application", "Wait")), "Originate", "Invalid channel"),
+    ((("Channel", "PJSIP/1002"), ("Application", "System"), ("Data", "rm -rf /")), "Originate",
+     "Originate Access Forbidden: app or data blacklisted"),
+    ((("Channel", "PJSIP/1002"), ("Application", "Wait"), ("Data", "${SHELL(id)}")), "Originate",
+     "Originate Access Forbidden: app or data blacklisted"),
+    ((("Channel", "PJSIP/1002"), ("Context", "cc-agents"), ("Exten", "nosuch"), ("Priority", "1")), "Originate",
+     "Extension does not exist."),
+    ((("Channel", "PJSIP/1002"), ("Context", "cc-agents"), ("Exten", "1002")), "Originate",
+     "Originate with 'Exten' requires 'Context' and 'Priority'"),
+    # action_redirect
+    ((("Channel", "PJSIP/1002-00000001"), ("Context", "cc-agents"), ("Exten", "1002")), "Redirect",
+     "Priority not specified"),
+    ((("Channel", "PJSIP/1002-00000001"), ("Context", "cc-agents"), ("Exten", "1002"), ("Priority", "1")), "Redirect",
+     "Channel does not exist: PJSIP/1002-00000001"),
+    # ast_manager_hangup_helper, action_setvar, action_getvar
+    ((), "Hangup", "No channel specified"),
+    ((("Value", "1"),), "Setvar", "No variable specified"),
+    ((), "Getvar", "No variable specified"),
+    # apps/app_queue.c manager_add/remove/pause_queue_member
+    ((("Interface", "PJSIP/1002"),), "QueueAdd", "'Queue' not specified."),
+    ((("Queue", "sales"),), "QueueAdd", "'Interface' not specified."),
+    ((("Queue", "sales"),), "QueueRemove", "Need 'Queue' and 'Interface' parameters."),
+    ((("Interface", "PJSIP/1002"),), "QueuePause", "Need 'Interface' and 'Paused' parameters."),
+]
+
+
+@pytest.mark.parametrize(("headers", "action", "message"), REFUSED, ids=[m for _, _, m in REFUSED])
+async def test_actions_with_missing_or_bad_arguments_get_asterisks_words(
+        tmp_path: Path, headers: tuple[tuple[str, str], ...], action: str, message: str) -> None:
+    # write = all but system: the blacklisted Originate applications and data need system
+    conf = manager_conf(tmp_path, "read = all",
+                        "write = call,originate,agent,reporting,dialplan,user,config,command,agi")
+    async with simulator(tmp_path, manager_conf=conf) as sim:
+        client = await logged_in(sim)
+        await client.send((("Action", action), ("ActionID", "x1"), *headers))
+        assert reply_to(client, "x1") == {"Response": "Error", "ActionID": "x1", "Message": message}
+        assert sim.pbx.stats.originates == 0
+        await client.close()
+
+
+async def test_a_redirect_to_a_missing_extension_is_accepted_and_the_channel_ends_there(tmp_path: Path) -> None:
+    """action_redirect does not check the target (async_goto); the channel finds no extension and hangs up."""
+    async with simulator(tmp_path, manager_conf=CAPTURE_MANAGER_CONF) as sim:
+        sim.set_agi_address("127.0.0.1", 9)  # no FastAGI: the caller waits in the fallback queue
+        sim.call(Caller(number="+12125550100", did="8001", talk_s=60))
+        await sim.clock.advance(3.0)
+        (trunk,) = [ch.name for ch in sim.pbx.live_channels() if ch.endpoint == "trunk"]
+        client = await logged_in(sim)
+        await client.send((("Action", "Redirect"), ("ActionID", "r1"), ("Channel", trunk), ("Context", "cc-agents"),
+                           ("Exten", "nosuch"), ("Priority", "1")))
+        assert reply_to(client, "r1")["Message"] == "Redirect successful"
+        await sim.clock.advance(3.0)
+        assert sim.pbx.live_channels() == []
         await client.close()
