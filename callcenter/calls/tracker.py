@@ -1000,6 +1000,43 @@ class CallTracker:
         legs.sort(key=lambda c: (c.endpoint == target, c.answered_s))  # the named target first, else the newest
         if legs:
             self._complete_transfer(call, legs[-1], t)
+        else:
+            self._transfer_across_calls(ev, t)
+
+    def _transfer_across_calls(self, ev: ami.AttendedTransfer, t: float) -> None:
+        """A desk phone's own attended transfer (SIP REFER with Replaces): the consultation was a call of its own
+        (another Linkedid). The consulted agent's channel now belongs to the customer's call: it moves there."""
+        one = self._channels.get(ev.transferee_uniqueid or "")
+        two = self._channels.get(ev.transfer_target_uniqueid or "")
+        if one is None or two is None or one.linkedid == two.linkedid:
+            return
+        for agent_leg, customer in ((two, one), (one, two)):
+            call = self._calls.get(customer.linkedid)
+            if (agent_leg.kind is _AGENT and agent_leg.alive and customer.alive and call is not None
+                    and customer_side(call, customer)):
+                self._adopt(call, agent_leg, t)
+                return
+
+    def _adopt(self, call: Call, ch: Channel, t: float) -> None:
+        old = self._calls[ch.linkedid]
+        del old.channels[ch.uniqueid]
+        old.live -= 1
+        ch.linkedid = call.call_id
+        call.channels[ch.uniqueid] = ch
+        call.live += 1
+        ch.agent_leg, ch.consult, ch.attempt = True, None, None
+        if ch.answered_s is None:
+            ch.answered_s = t
+        previous = call.agents_talked[-1] if call.agents_talked else None
+        consult = Consult(agent=ch.endpoint, by_agent=previous, leg=ch.uniqueid, at_s=ch.answered_s, ended_s=t,
+                          transferred=True)
+        call.consults.append(consult)
+        self.agents.leg(ch.endpoint, ch.uniqueid, call.call_id, TALKING_LEG, t)
+        if ch.endpoint != previous:
+            call.agents_talked.append(ch.endpoint)
+            self._emit(CallTransferred(call_id=call.call_id, at_s=t, from_agent=previous, to_agent=ch.endpoint))
+        if old.live <= 0:
+            self._end_call(old, t, observed=True)
 
     # == supervisors listening (ChanSpy) ==============================================================================
 

@@ -133,3 +133,32 @@ def test_transferer_hanging_up_during_the_consultation_completes_the_transfer() 
     ended = pbx.ended()
     assert [(a.agent, a.result) for a in ended.attempts] == [("1002", "ANSWER"), ("1003", "ANSWER")]
     assert ended.consultations == ()
+
+
+def test_a_desk_phones_own_attended_transfer_moves_the_colleague_into_the_customers_call() -> None:
+    """SIP REFER with Replaces: the phone consulted 1003 in a call of its own (another Linkedid); on completion
+    Asterisk bridges the customer with 1003 (AttendedTransfer: Transferee = customer, TransferTarget = 1003)."""
+    pbx = answered_call()
+    pbx.new("PJSIP/1002-0000000a", "9.10", "9.10", state=4, caller="1002", exten="1003")
+    pbx.new("PJSIP/1003-0000000b", "9.11", "9.10", state=0, caller="1003")
+    pbx.dial_begin("9.10", "9.11", "1003")
+    pbx.state("9.11", 5)
+    pbx.state("9.11", 6, dt=3.0)
+    pbx.dial_end("9.10", "9.11", "ANSWER")
+    pbx.state("9.10", 6)
+    pbx.send({
+        "Event": "AttendedTransfer", "Result": "Success",
+        **pbx.block("9.2", "OrigTransferer"), **pbx.block("9.10", "SecondTransferer"),
+        **pbx.block("9.1", "Transferee"), **pbx.block("9.11", "TransferTarget"),
+        "IsExternal": "Yes", "DestType": "Bridge", "DestBridgeUniqueid": "b-1",
+    }, dt=10.0)
+    [transferred] = [e for e in pbx.domain if isinstance(e, CallTransferred)]
+    assert (transferred.call_id, transferred.from_agent, transferred.to_agent) == ("9.1", "1002", "1003")
+    pbx.hangup("9.2")
+    pbx.hangup("9.10")  # the consultation call is over: it ends on its own
+    customer_hangs_up(pbx, "9.11")  # later events of 1003's channel belong to the customer's call
+    ended = {e.call_id: e for e in pbx.domain if type(e).__name__ == "CallEnded"}
+    assert ended["9.1"].agents_talked == ("1002", "1003") and ended["9.1"].talk_s > 30
+    assert [(c.agent, c.transferred) for c in ended["9.1"].consultations] == [("1003", True)]
+    assert ended["9.10"].direction == "internal"
+    assert [e.call_id for e in wrapups(pbx, "1003")] == ["9.1"]
