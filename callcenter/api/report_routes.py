@@ -53,6 +53,7 @@ class TeamFiguresOut(BaseModel):
     callbacks_open: int
     callbacks_overdue: int
     series: list[SlotOut]
+    approximate: int = 0  # of the calls counted, those whose times are estimates (ended while AMI was down)
 
 
 async def _team(call: Call, known: set[str]) -> str | None:

@@ -48,6 +48,7 @@ class CallFact:
     caller: str | None = None
     number: str | None = None  # E.164 of the caller, when it is a real number
     queue: str | None = None
+    approximate: bool = False  # ended while the service had no AMI session: its times are estimates
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,6 +99,7 @@ class Figures:
     callbacks_open: int
     callbacks_overdue: int
     series: tuple[Slot, ...]
+    approximate: int = 0  # calls counted whose times are estimates (they ended while AMI was down)
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -155,6 +157,7 @@ def compute_figures(
         callbacks_open=len(open_callbacks),
         callbacks_overdue=sum(1 for cb in open_callbacks if cb.due_s is not None and cb.due_s <= now_s),
         series=_series(period, from_s=from_s, slot_count=slot_count, rule=rule),
+        approximate=sum(1 for c in period if c.approximate),
     )
 
 

@@ -57,6 +57,7 @@ async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, di
                 caller=caller,
                 number=e164,
                 queue=meta.get("queue"),
+                approximate=bool(meta.get("end_estimated")),
             )
         )
     return calls

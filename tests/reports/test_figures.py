@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -58,6 +59,8 @@ def figures(calls: list[CallFact], callbacks: Sequence[CallbackFact] = (), *, ru
                      id="AHT adds the wrap-up a call recorded"),
         pytest.param([call(at=-1), call(at=DAY), call(at=0), call(at=DAY - 0.001)], dict(offered=2),
                      id="the period is [from, to)"),
+        pytest.param([call(), dataclasses.replace(call("missed"), approximate=True)], dict(offered=2, approximate=1),
+                     id="calls that ended while AMI was down are counted and said to be estimates"),
     ],
 )
 def test_figures(calls: list[CallFact], expected: dict[str, Any]) -> None:
