@@ -78,7 +78,13 @@ class Site:
 
 
 @pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
+def site_toml() -> str:
+    """More service settings (TOML) for one test: override the fixture in a test module."""
+    return ""
+
+
+@pytest.fixture
+async def site(tmp_path: Path, site_toml: str) -> AsyncIterator[Site]:
     asterisk_bin, sipp_bin = binaries()
     assert asterisk_bin is not None and sipp_bin is not None
     pbx = RealAsterisk(binary=asterisk_bin, root=tmp_path / "asterisk", phones=PHONES)
@@ -93,7 +99,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     await db.dispose()
     config = tmp_path / "callcenter.toml"
     # The sample CRM's agents are in team "Sales"; that routing team uses the shipped dialplan's queue.
-    config.write_text(f'[routing]\ndefault_team = "{TEAM}"\n\n[routing.teams.{TEAM}]\nqueue = "support"\n')
+    config.write_text(f'[routing]\ndefault_team = "{TEAM}"\n\n[routing.teams.{TEAM}]\nqueue = "support"\n\n{site_toml}')
     await pbx.start()
     for ext, port in PHONES.items():
         await sipp.phone(ext, port)
