@@ -5,9 +5,14 @@ What a client sees is what Asterisk 20 sends (tests/data/ami-traces): the ``Aste
 response, list actions answered with ``EventList: start`` ... ``<List>Complete``, ``Goodbye`` on Logoff. A failed
 login gets ``Authentication failed`` and the connection is closed, as manager.c does.
 
+As strict as manager.c: the users and their read/write classes come from manager.conf (``manager_conf``); an action
+outside the user's write classes answers ``Permission denied``, an event outside its read classes (or the session's
+Events mask, or its eventfilter lines) is not sent, FullyBooted only reaches a session reading ``system``.
+
 Fault controls for tests and demos: ``drop_connections()`` (TCP reset, Asterisk keeps running), ``restart()``
 (Shutdown event, close without Goodbye, listener down for a moment, a fresh boot with Uptime 0), ``refuse_logins``,
-``event_delay_s`` (events reach the client late, in order).
+``event_delay_s`` (events reach the client late, in order); ``cli()`` for ``core restart now``, ``dialplan reload`` and
+``module reload [name]``.
 """
 
 from __future__ import annotations
