@@ -14,7 +14,7 @@ from callcenter.app import AMI, LIVE
 from callcenter.calls.agents import WRAPUP_PAUSE_REASON, AgentBook
 from callcenter.calls.wrapup_pause import wanted
 from callcenter.events import AgentState, AgentStateChanged
-from tests.crm_bridge.test_e2e_wrapup import WRAPUP_S, answered_call_to_1002, changes, pbx_time_passes
+from tests.crm_bridge.test_e2e_wrapup import WRAPUP_S, answered_call_to_1002, changes
 from tests.floor import WAIT_S, Floor, running_floor
 
 CONFIG = f"[calls]\nwrapup_s = {WRAPUP_S}\n"
@@ -66,6 +66,16 @@ def sim_member(floor: Floor, agent: str) -> tuple[bool, str]:
     return member.paused, member.reason
 
 
+async def time_passes(floor: Floor, seconds: float) -> None:
+    """Move PBX time on and let one AMI event carry it to the service: 1004 toggles a pause (each call a change)."""
+    before = [e for e in floor.seen if isinstance(e, AgentStateChanged) and e.agent == "1004"]
+    paused = bool(before) and before[-1].state is S.PAUSED
+    await floor.sim.clock.advance(seconds)
+    await floor.app[AMI].send(actions.queue_pause(interface="PJSIP/1004", paused=not paused, reason="lunch"))
+    await floor.wait(lambda: len([e for e in floor.seen if isinstance(e, AgentStateChanged) and e.agent == "1004"])
+                     > len(before), "1004's pause toggled")
+
+
 async def pacer_sent(floor: Floor) -> None:
     await asyncio.wait_for(floor.app[LIVE].wrapup_pacer.drain(), WAIT_S)
 
@@ -76,11 +86,11 @@ async def test_the_queue_holds_an_agent_in_wrapup_and_gets_them_back_after(tmp_p
         (into,) = changes(floor, "1002", S.WRAP_UP)
         await pacer_sent(floor)
         assert sim_member(floor, "1002") == (True, WRAPUP_PAUSE_REASON)  # app_queue will not offer 1002 a call now
-        await pbx_time_passes(floor, 1.7)  # the queue's confirmation reached the live model too
+        await time_passes(floor, 1.7)  # the queue's confirmation reached the live model too
         assert floor.app[LIVE].agent_state("1002") == (S.WRAP_UP, None)  # wrap-up, not "paused (wrap-up)"
         assert changes(floor, "1002", S.PAUSED) == []
 
-        await pbx_time_passes(floor, WRAPUP_S)  # the timer runs out
+        await time_passes(floor, WRAPUP_S)  # the timer runs out
         (back,) = changes(floor, "1002", S.AVAILABLE)[-1:]
         assert back.wrapup_call_id == call.call_id and back.wrapup_s == pytest.approx(WRAPUP_S, abs=0.01)
         await pacer_sent(floor)
@@ -95,7 +105,7 @@ async def test_a_pause_set_during_wrapup_is_not_lifted_when_the_wrapup_ends(tmp_
         # The supervisor pauses 1002 for a meeting while they wrap up.
         await floor.app[AMI].send(actions.queue_pause(interface="PJSIP/1002", paused=True, reason="meeting"))
         await floor.wait(lambda: changes(floor, "1002", S.PAUSED), "1002 paused")
-        await pbx_time_passes(floor, WRAPUP_S + 1.0)  # the wrap-up would be over by now
+        await time_passes(floor, WRAPUP_S + 1.0)  # the wrap-up would be over by now
         await pacer_sent(floor)
         floor.app[LIVE].wrapup_pacer.sweep(floor.app[LIVE].tracker.now_s)  # nothing stale to lift either
         await pacer_sent(floor)
