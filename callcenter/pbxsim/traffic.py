@@ -89,12 +89,19 @@ class Traffic:
 
     def caller(self, *, label: str = "") -> Caller:
         rng, mix = self._rng, self.mix
-        if mix.known_numbers and rng.random() < mix.known_share:
-            number = rng.choice(mix.known_numbers)
-        elif mix.returning_share and self._new_numbers and rng.random() < mix.returning_share:
-            number = rng.choice(self._new_numbers)
+        on_a_call = self._on_a_call() if mix.returning_share else set()
+        known = [n for n in mix.known_numbers if n not in on_a_call]
+        returning = [n for n in self._new_numbers if n not in on_a_call]
+        if known and rng.random() < mix.known_share:
+            number = rng.choice(known)
+        elif mix.returning_share and returning and rng.random() < mix.returning_share:
+            number = rng.choice(returning)
         else:
             number = f"{mix.new_number_prefix}{rng.randrange(1000, 9999)}"
+            for _ in range(20):  # a new number drawn twice while its first call is up would be one person twice
+                if number not in on_a_call:
+                    break
+                number = f"{mix.new_number_prefix}{rng.randrange(1000, 9999)}"
             if mix.returning_share and number not in mix.known_numbers:
                 self._new_numbers.append(number)
         did = rng.choice(mix.dids)
@@ -105,6 +112,12 @@ class Traffic:
         speech, agent_speech = rng.choice(mix.voices) if mix.voices else (None, None)
         return Caller(number=number, did=did, patience_s=patience_s, talk_s=talk_s, hangup_side=hangup_side,
                       label=label, speech=speech, agent_speech=agent_speech)
+
+    def _on_a_call(self) -> set[str]:
+        """Numbers with a call in progress: a person does not call twice at once (only asked of mixes with returning
+        callers, so that older mixes draw the callers they always drew)."""
+        calls = getattr(self.pbx, "calls", None) or {}
+        return {record.caller for record in calls.values() if record.ended_s is None and record.caller}
 
     def place(self, caller: Caller) -> None:
         self.offered += 1

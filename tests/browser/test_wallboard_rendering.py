@@ -72,6 +72,9 @@ async def test_offered_counts_the_calls_in_progress_so_it_never_trails_waiting(b
                           "figures": [_figures(now, offered=3, slots_with_calls={8: 3})]}}
     await page.evaluate("msg => handle(msg)", snapshot)
     assert (await _tile(page, "waiting"), await _tile(page, "offered")) == ("8", "12")  # 3 written + 9 in progress
+    # the chart's bar for now adds up to the same: 3 ended + 9 in progress
+    (bar,) = await page.locator(f'.team[data-team="{TEAM}"] .chart.calls g.slot').all()
+    assert (await bar.get_attribute("data-offered"), await bar.get_attribute("data-in-progress")) == ("12", "9")
     # A waiting caller hangs up: gone from the live calls before the CRM has it; then the figures catch up.
     await page.evaluate("msg => handle(msg)", {"type": "delta", "seq": 1, "kind": "call_gone", "team": TEAM, "call_id": "c0"})
     assert (await _tile(page, "waiting"), await _tile(page, "offered")) == ("7", "12")

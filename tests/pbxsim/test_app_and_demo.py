@@ -289,3 +289,20 @@ async def test_the_printed_links_and_token_work_against_the_running_demo(tmp_pat
     finally:
         demo.cancel()
         await asyncio.gather(demo, return_exceptions=True)
+
+
+def test_nobody_calls_twice_at_once() -> None:
+    """A returning caller or customer whose call is still in progress is not drawn again (the demo showed one
+    number talking to two agents)."""
+    from types import SimpleNamespace
+
+    from callcenter.pbxsim.traffic import CallerMix, Traffic
+
+    calls: dict[str, object] = {}
+    pbx = SimpleNamespace(calls=calls)
+    traffic = Traffic(pbx=pbx, seed=2, mix=CallerMix(known_numbers=("+12125552000", "+12125552001"), known_share=0.6,
+                                                     returning_share=0.6))  # type: ignore[arg-type]
+    for i in range(60):
+        number = traffic.caller().number
+        assert number not in {c.caller for c in calls.values()}, i  # type: ignore[attr-defined]
+        calls[str(i)] = SimpleNamespace(caller=number, ended_s=None)  # every call stays up

@@ -238,7 +238,8 @@ function updateTeam(card, team, calls) {
   const waiting = mine.filter((c) => c.state !== "talking");
   const values = { ...f, waiting: waiting.length,
                    longest_wait_s: waiting.length ? Math.max(...waiting.map((c) => nowS() - c.started_s)) : 0 };
-  if (f.offered != null) values.offered = f.offered + mine.length + unloggedCount(team);
+  const inProgress = mine.length + unloggedCount(team);  // offered, not in the figures yet
+  if (f.offered != null) values.offered = f.offered + inProgress;
   for (const tile of card.querySelectorAll(".figure")) {
     const name = tile.dataset.figure, v = values[name];
     setData(tile, "value", v === undefined ? null : v === null ? "" : name === "longest_wait_s" ? Math.floor(v) : v);
@@ -247,9 +248,10 @@ function updateTeam(card, team, calls) {
   }
   setText(card.querySelector(".period"), f.from_iso ? "today · " + f.timezone : "");
   const minute = Math.floor(nowS() / 60);
-  if ((card._figures !== f || card._minute !== minute) && f.series) {  // the figures changed, or the axis moved on
-    card._figures = f; card._minute = minute;
-    drawCalls(card.querySelector(".chart.calls"), f);
+  if ((card._figures !== f || card._minute !== minute || card._inProgress !== inProgress) && f.series) {
+    // the figures changed, the axis moved on, or a call came or went
+    card._figures = f; card._minute = minute; card._inProgress = inProgress;
+    drawCalls(card.querySelector(".chart.calls"), f, inProgress);
     drawServiceLevel(card.querySelector(".chart.sl"), f);
   }
 }
@@ -326,22 +328,30 @@ function chartFrame(box, title) {
   return svg;
 }
 
-function drawCalls(box, f) {
+// Ended calls by outcome (the figures'), and on the current slot the calls in progress (striped): the bars add up to
+// the "offered" tile.
+function drawCalls(box, f, inProgress = 0) {
   const svg = chartFrame(box, "Calls per 15 min");
   const t = timeAxis(f);
-  const peak = Math.max(1, ...t.slots.map((s) => s.offered));
+  const now = nowS();
+  const live = (s) => (s.start_s <= now && now < s.start_s + t.slot ? inProgress : 0);
+  const peak = Math.max(1, ...t.slots.map((s) => s.offered + live(s)));
   const top = H - 14;  // room for the counts over the bars
   for (const s of t.slots) {
-    if (!s.offered) continue;
+    const going = live(s);
+    if (!s.offered && !going) continue;
     const x0 = t.x(s.start_s), x1 = t.x(s.start_s + t.slot), w = Math.max(x1 - x0 - 1, 3);
     const lost = s.missed + s.abandoned;
     const hAns = (s.answered / peak) * top, hLost = (lost / peak) * top, hOther = ((s.offered - s.answered - lost) / peak) * top;
-    const bar = svgEl("g", { class: "slot", "data-start": s.start_s, "data-offered": s.offered });
+    const hLive = (going / peak) * top;
+    const bar = svgEl("g", { class: "slot", "data-start": s.start_s, "data-offered": s.offered + going, "data-in-progress": going });
     bar.append(svgEl("rect", { x: x0, y: H - hAns, width: w, height: hAns, class: "ok" }));
     bar.append(svgEl("rect", { x: x0, y: H - hAns - hLost, width: w, height: hLost, class: "lost" }));
     if (hOther > 0) bar.append(svgEl("rect", { x: x0, y: H - hAns - hLost - hOther, width: w, height: hOther, class: "other" }));
-    const count = svgEl("text", { x: x0 + w / 2, y: H - hAns - hLost - Math.max(hOther, 0) - 3, "text-anchor": "middle", class: "count" });
-    count.textContent = String(s.offered);
+    const hDone = hAns + hLost + Math.max(hOther, 0);
+    if (hLive > 0) bar.append(svgEl("rect", { x: x0, y: H - hDone - hLive, width: w, height: hLive, class: "live" }));
+    const count = svgEl("text", { x: x0 + w / 2, y: H - hDone - hLive - 3, "text-anchor": "middle", class: "count" });
+    count.textContent = String(s.offered + going);
     bar.append(count);
     svg.append(bar);
   }
