@@ -264,8 +264,8 @@ async def test_agent_first_originate_then_customer(service: Factory) -> None:
 
 
 async def test_blind_transfer_by_redirect(service: Factory) -> None:
-    # Redirect needs the call class, which the shipped manager.conf does not grant the service (it sends none): here
-    # an operator's tool with the captures' user (write = all) sends it
+    # the service sends no Redirect (it transfers with BlindTransfer/Atxfer): here an operator's tool with the captures'
+    # user (write = all) sends it, as the capture tooling did
     svc = await service(decide=dial_plan("PJSIP/1002"), auto=False, manager_conf=CAPTURE_MANAGER_CONF)
     svc.sim.pbx.phones["1002"].scripted.append(ANSWER_2S)
     svc.sim.pbx.phones["1003"].scripted.append(ANSWER_2S)
@@ -283,7 +283,7 @@ async def test_blind_transfer_by_redirect(service: Factory) -> None:
 
 
 async def test_supervisor_hangs_up_a_call(service: Factory) -> None:
-    # Hangup needs system or call: not granted by the shipped manager.conf, so the captures' user (write = all)
+    # the service sends no Hangup: an operator's tool with the captures' user (write = all) does
     svc = await service(decide=dial_plan("PJSIP/1002"), auto=False, manager_conf=CAPTURE_MANAGER_CONF)
     svc.sim.pbx.phones["1002"].scripted.append(ANSWER_2S)
     svc.sim.call(caller(talk_s=600.0))

@@ -127,6 +127,19 @@ async def test_a_second_login_is_refused_when_multiple_logins_are_not_allowed(tm
         await second.close()
 
 
+async def test_the_shipped_user_may_send_every_action_the_service_sends(tmp_path: Path) -> None:
+    """What the service asks of Asterisk (callcenter/ami/permissions.py) against what the shipped manager.conf grants,
+    judged by the simulator's ListCommands with the authorities Asterisk registers: a missing class fails here."""
+    from callcenter.ami.permissions import check_permissions, listed_actions
+
+    async with simulator(tmp_path) as sim:
+        client = await logged_in(sim)
+        await client.send((("Action", "ListCommands"), ("ActionID", "l1")))
+        report = check_permissions(listed_actions(reply_to(client, "l1")))
+        assert report.complete, report.describe()
+        await client.close()
+
+
 def test_class_lists_are_read_as_manager_c_reads_them() -> None:
     # get_perm matches every segment but the last as a prefix (ast_instring's strncmp over the segment's length)
     assert get_perm("sys,call") == get_perm("system,call")
