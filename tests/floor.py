@@ -32,21 +32,20 @@ EXTENSIONS = ("1002", "1003", "1004")
 ANSWER = PhoneAnswer(action="answer", delay_s=1.0)
 
 
-@dataclass
-class Floor:
-    app: web.Application
-    runner: web.AppRunner
-    sim: Simulator
-    crm: SeededCrm
-    seen: list[Any] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    port: int | None = None
+class BusWatch:
+    """What a test saw on the service's bus, and a bounded wait for a predicate over it (re-checked per event)."""
+
+    wait_s: float = WAIT_S
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.changed = asyncio.Event()
 
     def on_event(self, event: Any) -> None:
         self.seen.append(event)
         self.changed.set()
 
-    async def wait(self, predicate: Callable[[], Any], what: str) -> Any:
+    async def wait(self, predicate: Callable[[], Any], what: str, timeout_s: float | None = None) -> Any:
         async def watch() -> Any:
             while not (result := predicate()):
                 self.changed.clear()
@@ -54,9 +53,21 @@ class Floor:
             return result
 
         try:
-            return await asyncio.wait_for(watch(), WAIT_S)
+            return await asyncio.wait_for(watch(), timeout_s or self.wait_s)
         except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}") from None
+
+
+@dataclass(eq=False)
+class Floor(BusWatch):
+    app: web.Application
+    runner: web.AppRunner
+    sim: Simulator
+    crm: SeededCrm
+    port: int | None = None
+
+    def __post_init__(self) -> None:
+        BusWatch.__init__(self)
 
     def routed(self, caller: str) -> list[CallRouted]:
         ids = {e.call_id for e in self.seen if isinstance(e, CallEnded | CallRouted) and self._caller(e) == caller}

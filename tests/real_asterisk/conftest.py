@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from crm_core.migrate import upgrade_async
 from crm_core.models import Role
 from crm_core.schemas import TokenIn, UserIn
 from crm_core.users import create_token, create_user
-from tests.real_asterisk.pbx import AGI_PORT, AMI_PORT, AMI_SECRET, RealAsterisk, Sipp, binaries
+from tests.floor import BusWatch
+from tests.real_asterisk.pbx import AGI_PORT, AMI_PORT, AMI_SECRET, AmiTap, RealAsterisk, Sipp, binaries
 
 WAIT_S = 30.0
 PHONES = {"1002": 5072, "1003": 5073}
@@ -41,34 +42,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@dataclass
-class Site:
+@dataclass(eq=False)
+class Site(BusWatch):
     """A real Asterisk with the shipped configs, sipp desk phones, and the whole service beside it."""
 
+    wait_s = WAIT_S
     pbx: RealAsterisk
     sipp: Sipp
     app: web.Application
     crm: SeededCrm
     port: int
     admin_token: str
-    seen: list[Any] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def on_event(self, event: Any) -> None:
-        self.seen.append(event)
-        self.changed.set()
-
-    async def wait(self, predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-        async def watch() -> Any:
-            while not (result := predicate()):
-                self.changed.clear()
-                await self.changed.wait()
-            return result
-
-        try:
-            return await asyncio.wait_for(watch(), timeout_s)
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}") from None
+    def __post_init__(self) -> None:
+        BusWatch.__init__(self)
 
     @asynccontextmanager
     async def http(self) -> AsyncIterator[ClientSession]:
@@ -84,7 +71,14 @@ def site_toml() -> str:
 
 
 @pytest.fixture
-async def site(tmp_path: Path, site_toml: str) -> AsyncIterator[Site]:
+def phone_scenarios() -> dict[str, tuple[str, int | None]]:
+    """Desk phones that behave otherwise for one test: extension -> (scenario file in sipp/, its -d in ms or None);
+    the others are sipp's built-in UAS. Override the fixture in a test module."""
+    return {}
+
+
+@pytest.fixture
+async def site(tmp_path: Path, site_toml: str, phone_scenarios: dict[str, tuple[str, int | None]]) -> AsyncIterator[Site]:
     asterisk_bin, sipp_bin = binaries()
     assert asterisk_bin is not None and sipp_bin is not None
     pbx = RealAsterisk(binary=asterisk_bin, root=tmp_path / "asterisk", phones=PHONES)
@@ -101,8 +95,11 @@ async def site(tmp_path: Path, site_toml: str) -> AsyncIterator[Site]:
     # The sample CRM's agents are in team "Sales"; that routing team uses the shipped dialplan's queue.
     config.write_text(f'[routing]\ndefault_team = "{TEAM}"\n\n[routing.teams.{TEAM}]\nqueue = "support"\n\n{site_toml}')
     await pbx.start()
+    tap = AmiTap(tmp_path / "ami.log")  # what Asterisk published, for reading after a failure
+    await tap.start()
     for ext, port in PHONES.items():
-        await sipp.phone(ext, port)
+        scenario, hold_ms = phone_scenarios.get(ext, ("uas", None))
+        await sipp.phone(ext, port, scenario=scenario, hold_ms=hold_ms)
     settings = load_settings(config, environ={
         "CALLCENTER_DATABASE__URL": url,
         "CALLCENTER_AMI__HOST": "127.0.0.1",
@@ -127,6 +124,7 @@ async def site(tmp_path: Path, site_toml: str) -> AsyncIterator[Site]:
         yield site
     finally:
         await runner.cleanup()
+        await tap.stop()
         await sipp.stop()
         await pbx.stop()
 
