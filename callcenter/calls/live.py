@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from callcenter.ami.actions import AmiActionFailed, AmiNotConnected
+from callcenter.ami.actions import AmiActionFailed
 from callcenter.ami.connection import Connected, Disconnected, Item, Received, Resync
 from callcenter.calls.ingest import AmiIngest
 from callcenter.calls.tracker import CallTracker
@@ -66,33 +66,33 @@ class LiveCalls:
     async def pause(self, agent: str, reason: str, *, control: Any, interface: str) -> bool:
         """Pause ``agent`` so that neither app_queue nor the service's routing offers them a call. True: paused in
         their queues (QueuePause; the live model follows Asterisk's QueueMemberPause). False: they are in no queue
-        (Asterisk answers "Interface not found"), so the live model holds the pause itself and routing reads it."""
-        record = self.tracker.agents.agents.get(agent)
-        if record is not None and record.queues:
-            if control is None:
-                raise AmiNotConnected("no Asterisk is configured (ami.host)")
+        (Asterisk answers "Interface not found"), so the live model holds the pause itself and routing reads it.
+        Asterisk is asked first: it knows the memberships even when their events are still on the way."""
+        if control is not None:
             try:
                 await control.pause(interface, reason)
                 return True
             except AmiActionFailed as exc:
-                if "not found" not in exc.message.lower():
+                if not _no_member(exc):
                     raise
-                # Asterisk lost the membership (restart, removed elsewhere): fall through to the service's own pause.
         self._publish(self.tracker.set_own_pause(agent, reason, time.time()))
         return False
 
     async def unpause(self, agent: str, *, control: Any, interface: str) -> bool:
-        """Lift the agent's pause: the service's own one, and in their queues if they are in any. True when a queue
-        unpause was sent."""
+        """Lift the agent's pause: the service's own one, and in their queues if they are in any. True when the
+        queues were unpaused."""
         record = self.tracker.agents.agents.get(agent)
         if record is not None and record.own_pause is not None:
             self._publish(self.tracker.set_own_pause(agent, None, time.time()))
-        if record is None or not record.queues:
-            return False
         if control is None:
-            raise AmiNotConnected("no Asterisk is configured (ami.host)")
-        await control.pause(interface, "", paused=False)
-        return True
+            return False
+        try:
+            await control.pause(interface, "", paused=False)
+            return True
+        except AmiActionFailed as exc:
+            if _no_member(exc):
+                return False
+            raise
 
     def _publish(self, events: Any) -> None:
         for event in events:
@@ -109,6 +109,11 @@ class LiveCalls:
             deadline = self.tracker.agents.next_deadline_s
             if deadline is not None and deadline <= time.time():
                 self.tick(time.time())
+
+
+def _no_member(exc: AmiActionFailed) -> bool:
+    """app_queue's answer to QueuePause for an interface that is in no queue (manager_queue_member_pause)."""
+    return "interface not found" in exc.message.lower()
 
 
 def log_domain_event(event: Any) -> None:

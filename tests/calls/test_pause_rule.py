@@ -56,3 +56,15 @@ async def test_an_agent_in_no_queue_is_paused_for_routing_and_never_dialled(tmp_
                 assert resp.status == 200, await resp.text()
                 assert (await resp.json())["done"] == "unpaused"
             await floor.wait(lambda: states(floor, "1004")[-1][0] is AgentState.AVAILABLE, "1004 available")
+
+            # Paused again, then logged into the queue: the queue gets the same pause (app_queue must not ring them).
+            async with http.post("/api/v1/agents/1004/pause", json={"reason": "coaching"}) as resp:
+                assert resp.status == 200 and "no queue" in (await resp.json())["done"]
+            async with http.post("/api/v1/agents/1004/login", json={}) as resp:
+                assert resp.status == 200, await resp.text()
+            member = floor.sim.pbx.queues.queues["sales"].members["PJSIP/1004"]
+            assert (member.paused, member.reason) == (True, "coaching")
+            async with http.post("/api/v1/agents/1004/unpause") as resp:
+                assert resp.status == 200 and (await resp.json())["done"] == "unpause requested"
+            assert (member.paused, member.reason) == (False, "")
+            await floor.wait(lambda: states(floor, "1004")[-1][0] is AgentState.AVAILABLE, "1004 available again")
