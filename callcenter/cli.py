@@ -227,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="sample CRM + service + PBX simulator making calls (Ctrl-C stops)")
     demo.add_argument("--duration", type=float,
-                      help="place calls for this many seconds, then wind down (15 s at most) and print the summary")
+                      help="place calls for this many seconds, then wind down (about 15 s at most) and print the summary")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--data-dir", default="var/demo", help="the demo's folder, replaced at each run")
     demo.add_argument("--port", type=int, default=8080)

@@ -47,7 +47,7 @@ KNOWN_SHARE = 0.4  # calls from the sample CRM's customers: they reach their man
 RETURNING_SHARE = 0.2  # of the other calls: a new number calling again (the agent who took it last time)
 # At the duration the demo stops placing calls and gives the calls in progress this long (wall seconds) to end;
 # what still talks then is hung up. The transcription worker gets as long for what the last calls left.
-WIND_DOWN_S = 15.0
+WIND_DOWN_S = 5.0
 TRANSCRIBE_GRACE_S = 10.0
 MARKER = ".callcenter-demo"  # the demo's own data folder: only such a folder is replaced at the next run
 
