@@ -14,7 +14,12 @@ How calls are recognised (see tests/data/ami-traces/INDEX.md for the observation
 * An agent leg answers when it goes Up (Newstate, DialEnd ANSWER, AgentConnect or BridgeEnter snapshot, whichever
   shows it first). The call is *answered* when an answered agent leg and an up customer-side leg coexist: caller
   Up alone means nothing for queue calls (Answer() first), agent Up alone means nothing for agent-first originates.
-  A later agent answering an already answered call is a transfer (AMI Redirect has no transfer event).
+  A later agent answering an already answered call is a transfer (AMI Redirect has no transfer event) - unless the
+  agent on the call is still there: then it is an attended transfer's consultation (Atxfer / the atxfer feature
+  consult through Local/<exten>@cc-agents in the same Linkedid). It becomes the transfer only when Asterisk completes
+  it (AttendedTransfer Result: Success, or the transferring agent hanging up); a consultation the colleague ends is
+  not an offer of the call, not "talked with the customer" and books no wrap-up on it. A desk phone's REFER attended
+  transfer consults in a call of its own: on AttendedTransfer the consulted agent's channel moves into the customer's.
 * CHANUNAVAIL targets create no channel: the Dial() target list (from Newexten) that got no DialBegin before
   ``DIALSTATUS=CHANUNAVAIL|CONGESTION`` is recorded as attempts. The first Newexten after a Redirect repeats the old
   Application/AppData at the new location; such a stale repeat is ignored.
