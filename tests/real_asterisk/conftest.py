@@ -72,8 +72,8 @@ def site_toml() -> str:
 
 @pytest.fixture
 def phone_scenarios() -> dict[str, tuple[str, int | None]]:
-    """Desk phones that behave otherwise for one test: extension -> (scenario file in sipp/, its -d in ms or None);
-    the others are sipp's built-in UAS. Override the fixture in a test module."""
+    """Desk phones that behave otherwise for one test: extension -> (scenario file in sipp/, the ms that fill its
+    @HOLD_MS@ or None); the others are sipp's built-in UAS. Override (or parametrize) the fixture in a test module."""
     return {}
 
 

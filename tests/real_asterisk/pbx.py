@@ -1,6 +1,7 @@
 """A real Asterisk run from an installed binary with the project's shipped configs, and sipp desk phones and trunk.
 
-The shipped extensions.conf, extensions_callcenter.conf, queues.conf and manager.conf are copied unchanged; pjsip.conf
+The shipped extensions.conf, extensions_callcenter.conf, queues.conf, manager.conf and features.conf are copied
+unchanged; pjsip.conf
 is the shipped one adapted only for where the phones are (static contacts on loopback instead of registrations, the
 trunk on 127.0.0.2). Everything listens on loopback. Nothing here builds Asterisk: it runs the one it is given.
 """
@@ -19,7 +20,8 @@ from callcenter.pbxsim.simulator import DIALPLANS
 
 HERE = Path(__file__).resolve().parent
 MEDIA = HERE.parent / "data" / "ami-traces" / "media"  # the captures' caller speech, raw u-law
-SHIPPED_UNCHANGED = ("extensions.conf", "extensions_callcenter.conf", "queues.conf", "manager.conf")
+# features.conf: its atxfer code is what AMI Atxfer (the transfer API's attended mode) feeds the agent's channel
+SHIPPED_UNCHANGED = ("extensions.conf", "extensions_callcenter.conf", "queues.conf", "manager.conf", "features.conf")
 TRUNK_IP = "127.0.0.2"  # the trunk's own loopback address: Asterisk identifies it by IP, as the sample says
 AMI_PORT = 5038  # the shipped manager.conf's
 AGI_PORT = 4573  # the shipped dialplan's CC_AGI_HOSTPORT
@@ -156,9 +158,20 @@ class Sipp:
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
     next_port: int = 5200  # callers' own ports on the trunk address
 
-    async def phone(self, ext: str, port: int, *, scenario: str = "uas") -> asyncio.subprocess.Process:
-        """A desk phone that answers every call (sipp's built-in UAS) and stays up until the other side hangs up."""
-        args = ["-sn", scenario] if scenario in ("uas",) else ["-sf", str(HERE / "sipp" / scenario)]
+    async def phone(self, ext: str, port: int, *, scenario: str = "uas", hold_ms: int | None = None,
+                    ) -> asyncio.subprocess.Process:
+        """A desk phone: by default one that answers every call (sipp's built-in UAS) and stays up until the other side
+        hangs up; ``scenario`` names a file in sipp/ instead, ``hold_ms`` fills its @HOLD_MS@ (how long the phone keeps
+        a call before it hangs up: a recv timeout, which sipp reads as a number only, so the file is written out)."""
+        if scenario in ("uas",):
+            args = ["-sn", scenario]
+        else:
+            path = HERE / "sipp" / scenario
+            if hold_ms is not None:
+                text = path.read_text().replace("@HOLD_MS@", str(hold_ms))
+                path = self.root / f"phone-{ext}.xml"
+                path.write_text(text)
+            args = ["-sf", str(path)]
         # -rtp_echo: the phone sends back what it hears, so the agent side of a recording is not silent
         return await self._run(*args, "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 1000), "-rtp_echo",
                                name=f"phone-{ext}")
@@ -182,6 +195,8 @@ class Sipp:
         log = self.root / f"{name}.log"
         proc = await asyncio.create_subprocess_exec(
             str(self.binary), *args, "-trace_err", "-error_file", str(log), "-nostdin",
+            # every SIP message in and out: what happened on the wire when a test fails
+            "-trace_msg", "-message_file", str(self.root / f"{name}.msg"),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             cwd=self.root, start_new_session=True,
         )
@@ -200,3 +215,31 @@ class Sipp:
                 await asyncio.wait_for(proc.wait(), 10)
             except TimeoutError:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class AmiTap:
+    """A second AMI session beside the service's that writes everything Asterisk sends to a file: the events of a
+    failing test as Asterisk published them, to read next to the sipp message traces."""
+
+    path: Path
+    task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", AMI_PORT)
+        writer.write(f"Action: Login\r\nUsername: callcenter\r\nSecret: {AMI_SECRET}\r\nEvents: on\r\n\r\n".encode())
+        await writer.drain()
+        self.task = asyncio.create_task(self._copy(reader, writer))
+
+    async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with self.path.open("ab") as out:
+            try:
+                while line := await reader.readline():
+                    out.write(line)
+            finally:
+                writer.close()
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
