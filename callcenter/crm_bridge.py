@@ -241,6 +241,10 @@ class CrmBridge:
                                     source="phone", channel=call.did, call_id=call.call_id)
                     )
             activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
+            if activity.team_id is None:
+                # Whose supervisors see the call while nobody of theirs took it (crm_core.access.activity_filter);
+                # kept once set (a live disposition or link sets it from the first routing decision).
+                activity.team_id = await self._call_team_id(session, call, activity.call_meta.get("routing"))
             held = self.held_wrapups.get(call.call_id)
             if held:
                 activity.call_meta = with_wrapup_spells(activity.call_meta, held)
@@ -473,6 +477,10 @@ class CrmBridge:
         except IntegrityError:
             # A concurrent miss from the same number created it first: merge into that one.
             await self._merge_missed(session, call, e164, owner, decisions)
+
+    async def _call_team_id(self, session: AsyncSession, call: CallEnded, decisions: Any) -> int | None:
+        name = call_team(decisions if isinstance(decisions, list) else None, call.did, self.did_team)
+        return await session.scalar(select(Team.id).where(Team.name == name)) if name else None
 
     async def _callback_team(
         self, session: AsyncSession, call: CallEnded, decisions: Any, owner: Owner | None

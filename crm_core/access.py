@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.errors import Forbidden, Invalid, NotFound
-from crm_core.models import Role, Task, Team, User
+from crm_core.models import Activity, ActivityKind, Role, Task, Team, User
 
 # The scope of a read-only wallboard token (a TV's link): it reads the wallboard of its teams and nothing else.
 WALLBOARD_READ = "wallboard:read"
@@ -47,6 +47,21 @@ def owner_filter(principal: Principal, column: Any) -> ColumnElement[bool]:
         # Unassigned records are the team pool a supervisor hands out.
         return or_(column.in_(team), column.is_(None))
     return column == principal.user_id
+
+
+def activity_filter(principal: Principal) -> ColumnElement[bool]:
+    """SQL condition on activities (calls and their recordings and transcripts included) for what ``principal`` may
+    see: as ``owner_filter`` on the agent who did it, except that a call nobody of theirs took (unanswered, missed)
+    is seen only by the supervisors of the call's own team (``Activity.team_id``), never by every supervisor."""
+    if principal.role is not Role.SUPERVISOR:
+        return owner_filter(principal, Activity.user_id)
+    team = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
+    # `column == None` would render IS NULL: a supervisor without a team must not see every team-less call.
+    own_call = Activity.team_id == principal.team_id if principal.team_id is not None else false()
+    return or_(
+        Activity.user_id.in_(team),
+        and_(Activity.user_id.is_(None), or_(Activity.kind != ActivityKind.CALL, own_call)),
+    )
 
 
 async def can_own(session: AsyncSession, principal: Principal, owner_id: int | None) -> bool:

@@ -57,12 +57,18 @@ def talked_extensions(activity: Activity | None) -> set[str]:
 
 
 async def check_may_dispose(
-    session: AsyncSession, principal: Principal, activity: Activity | None, talked: Iterable[str]
+    session: AsyncSession,
+    principal: Principal,
+    activity: Activity | None,
+    talked: Iterable[str],
+    *,
+    call_team_id: int | None = None,
 ) -> set[int]:
     """Raise Forbidden unless ``principal`` handled the call (or supervises who did); return the handlers' ids.
 
     ``talked``: extensions that talked on the call (from the live model and the log). A call nobody took belongs to
-    the team pool, like an unassigned record: supervisors and admins may wrap it up."""
+    its team (``call_team_id``: its routing's, else its DID's): that team's supervisors and admins may wrap it up,
+    no other supervisor (a call of no known team: admins only)."""
     extensions = set(talked) | talked_extensions(activity)
     handlers: set[int] = set()
     if extensions:
@@ -76,7 +82,9 @@ async def check_may_dispose(
             return handlers
         raise Forbidden(NOT_YOURS, field="call_id")
     if not handlers:
-        return handlers
+        if principal.team_id is not None and call_team_id == principal.team_id:
+            return handlers
+        raise Forbidden(NOT_YOURS, field="call_id")
     teams = set(await session.scalars(select(User.team_id).where(User.id.in_(handlers))))
     if principal.team_id is not None and principal.team_id in teams:
         return handlers
@@ -93,6 +101,7 @@ async def record_disposition(
     assignee_id: int | None,
     customer_e164: str | None,
     now: datetime,
+    team_id: int | None = None,
 ) -> Task | None:
     """Write the wrap-up onto ``activity`` (locked by the caller); a callback disposition also keeps one callback task
     due at ``callback_at``; another disposition cancels the one an earlier request made. ``notes=None`` keeps them."""
@@ -115,7 +124,9 @@ async def record_disposition(
     if task is None:
         try:
             # The promise is the handler's, so it goes in their team's pool if it ever leaves them.
-            team_id = await session.scalar(select(User.team_id).where(User.id == assignee_id)) if assignee_id else None
+            # A call nobody took: the callback waits in the call's team's pool (``team_id``).
+            if assignee_id:
+                team_id = await session.scalar(select(User.team_id).where(User.id == assignee_id))
             async with session.begin_nested():
                 task = _new_callback(activity, key, callback_at, assignee_id, customer_e164, team_id)
                 session.add(task)

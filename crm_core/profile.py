@@ -8,7 +8,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core import records
-from crm_core.access import Principal, owner_filter
+from crm_core.access import Principal, activity_filter
 from crm_core.errors import NotFound
 from crm_core.models import Activity, Deal, Entity, Lead, Task, TaskStatus
 from crm_core.recording_models import Transcript
@@ -44,7 +44,7 @@ async def _transcripts(session: AsyncSession, principal: Principal, activities: 
     call_ids = [a.call_id for a in activities if a.call_id]
     if not call_ids:
         return {}
-    visible = select(Activity.call_id).where(Activity.call_id.in_(call_ids), owner_filter(principal, Activity.user_id))
+    visible = select(Activity.call_id).where(Activity.call_id.in_(call_ids), activity_filter(principal))
     rows = await session.scalars(
         select(Transcript).where(Transcript.call_id.in_(visible)).order_by(Transcript.id.desc())
     )

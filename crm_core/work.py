@@ -15,7 +15,7 @@ from crm_core.access import (
     check_assignable,
     check_task_assignee,
     check_task_team,
-    owner_filter,
+    activity_filter,
     task_filter,
 )
 from crm_core.errors import Forbidden, Invalid, NotFound
@@ -57,9 +57,9 @@ async def create_activity(session: AsyncSession, principal: Principal, data: Act
 
 def _visible_activities(principal: Principal) -> Any:
     return select(Activity).where(
-        or_(owner_filter(principal, Activity.user_id), Activity.created_by_id == principal.user_id)
+        or_(activity_filter(principal), Activity.created_by_id == principal.user_id)
         if principal.role is Role.AGENT
-        else owner_filter(principal, Activity.user_id)
+        else activity_filter(principal)
     )
 
 

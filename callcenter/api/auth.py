@@ -44,7 +44,8 @@ def client_address(request: web.Request) -> str:
 
 
 def check_throttle(request: web.Request) -> None:
-    wait_s = request.app[AUTH_THROTTLE].retry_after_s(client_address(request), time.monotonic())
+    throttle = request.app.get(AUTH_THROTTLE)  # build_app always sets one; a bare test app may not
+    wait_s = throttle.retry_after_s(client_address(request), time.monotonic()) if throttle is not None else None
     if wait_s is not None:
         raise TooManyRequests(
             f"too many failed sign-ins from this address; try again in {wait_s} s", retry_after_s=wait_s
@@ -52,7 +53,9 @@ def check_throttle(request: web.Request) -> None:
 
 
 def record_failure(request: web.Request) -> None:
-    request.app[AUTH_THROTTLE].failed(client_address(request), time.monotonic())
+    throttle = request.app.get(AUTH_THROTTLE)
+    if throttle is not None:
+        throttle.failed(client_address(request), time.monotonic())
 
 
 def auth_middleware(db: Database) -> Callable[..., Awaitable[web.StreamResponse]]:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from callcenter.ami import actions
 from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.ami.channel_vars import ChannelVar, Context
+from callcenter.api.call_team import live_call_team_id
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from crm_core import records
 from crm_core.access import Principal
@@ -287,7 +288,8 @@ async def link_call(call: Call) -> Any:
         if open_call is None:
             raise NotFound(f"call {call_id} is neither live nor logged", field="call_id")
         # The call is still going: its activity starts now and is completed when the call ends.
-        activity = Activity(kind=ActivityKind.CALL, call_id=call_id, result="in_progress", user_id=call.principal.user_id, call_meta={})
+        activity = Activity(kind=ActivityKind.CALL, call_id=call_id, result="in_progress", user_id=call.principal.user_id,
+                            call_meta={}, team_id=await live_call_team_id(call, call_id, open_call.did))
         call.session.add(activity)
     for key, value in links.items():
         setattr(activity, key, value)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
+from callcenter.api.call_team import team_of_call
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.automation.facts import CallLogged
 from crm_core import dispositions
@@ -145,18 +146,22 @@ async def set_disposition(call: Call) -> Any:
             raise ServiceUnavailable("the call is still being written to the CRM; try again in a moment")
         raise NotFound(f"call {call_id} is neither live nor logged", field="call_id")
     talked = [e for e in ((live.answered_by, *live.agents_talked) if live is not None else ()) if e]
-    handlers = await dispositions.check_may_dispose(call.session, call.principal, activity, talked)
-    # Whose wrap-up it is: the asker's if they handled the call, else the logged agent's (a supervisor's fix).
+    team_id = await team_of_call(call, activity, live, call_id)
+    handlers = await dispositions.check_may_dispose(call.session, call.principal, activity, talked, call_team_id=team_id)
+    # Whose wrap-up it is: the asker's if they handled the call, else the logged agent's (a supervisor's fix); a call
+    # nobody took stays nobody's (its supervisor's disposition does not book the call to them).
     me = call.principal.user_id
     if me in handlers:
         handler = me
     elif activity is not None and activity.user_id is not None:
         handler = activity.user_id
     else:
-        handler = min(handlers, default=me)
+        handler = min(handlers, default=None)
     if activity is None:
         activity = await dispositions.locked_call_activity(call.session, call_id, start=True, user_id=handler)
         assert activity is not None
+    if activity.team_id is None:
+        activity.team_id = team_id
     task = await dispositions.record_disposition(
         call.session,
         activity,
@@ -166,6 +171,7 @@ async def set_disposition(call: Call) -> Any:
         assignee_id=handler,
         customer_e164=_customer(call, activity, live),
         now=now,
+        team_id=team_id,
     )
     wrapup_ended = await _end_my_wrapup_after_commit(call, call_id)
     return DispositionOut(

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.api.framework import Api, Call
 from callcenter.recording.service import RecordingService
 from callcenter.recording.storage import read_range
-from crm_core.access import owner_filter
+from crm_core.access import activity_filter
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import Activity, AuditEntry, Team
 from crm_core.paging import MAX_LIMIT, Page
@@ -227,7 +227,7 @@ async def _visible_activity(call: Call, call_id: str) -> Activity | None:
         return activity
     if activity is not None:
         visible = await session.scalar(
-            select(Activity.id).where(Activity.id == activity.id, owner_filter(call.principal, Activity.user_id))
+            select(Activity.id).where(Activity.id == activity.id, activity_filter(call.principal))
         )
         if visible is not None:
             return activity
@@ -351,7 +351,7 @@ def _search_query(call: Call, q: str, dialect: str) -> Select[Any]:
                 .order_by(literal_column(f"bm25({SQLITE_FTS_TABLE})"), Transcript.id.desc()))
     if call.principal.is_admin:
         return stmt.outerjoin(Activity, Activity.call_id == Transcript.call_id)
-    return stmt.join(Activity, Activity.call_id == Transcript.call_id).where(owner_filter(call.principal, Activity.user_id))
+    return stmt.join(Activity, Activity.call_id == Transcript.call_id).where(activity_filter(call.principal))
 
 
 @api.route("GET", V1 + "/transcripts/search", summary="Full-text search in the transcripts one may see", response=SearchHit, query=("q", "limit", "offset"), tag=TAG)

@@ -20,11 +20,11 @@ from tests.api.conftest import World
 NUMBER = "+12125550199"
 
 
-def ended(call_id: str, *, answered_by: str | None = "1002", customer: str = NUMBER) -> CallEnded:
+def ended(call_id: str, *, answered_by: str | None = "1002", customer: str = NUMBER, did: str = "8001") -> CallEnded:
     return CallEnded(
         call_id=call_id, started_s=1_795_390_000.0, ended_s=1_795_390_030.0, direction=CallDirection.INBOUND,
         outcome=CallOutcome.ANSWERED if answered_by else CallOutcome.MISSED, caller=customer, caller_name=None,
-        did="8001", customer=customer, answered_by=answered_by, agents_rung=(answered_by or "1003",),
+        did=did, customer=customer, answered_by=answered_by, agents_rung=(answered_by or "1003",),
         agents_talked=(answered_by,) if answered_by else (), attempts=(), wait_s=4.0,
         talk_s=20.0 if answered_by else 0.0, hangup_cause=16, hangup_cause_txt="Normal Clearing",
         hung_up_by=HungUpBy.CUSTOMER, recordings=(), queue=None,
@@ -80,15 +80,41 @@ async def test_only_the_handler_their_supervisor_or_an_admin(world: World, who: 
         assert out["error"]["code"] == "forbidden" and out["error"]["field"] == "call_id"
 
 
-async def test_a_supervisor_of_another_team_may_not_and_a_missed_call_is_the_team_pools(world: World) -> None:
+TEAMS_BY_DID = """
+[routing]
+default_team = "Team A"
+[routing.teams."Team A"]
+queue = "support"
+[routing.teams."Team B"]
+queue = "sales"
+[routing.dids."8002"]
+team = "Team B"
+"""
+
+
+async def test_a_supervisor_of_another_team_may_not_and_a_missed_call_is_its_teams(make_world: Any, tmp_path: Any) -> None:
+    config = tmp_path / "callcenter.toml"
+    config.write_text(TEAMS_BY_DID)
+    world = await make_world(config)
     await logged(world, "1795390000.3", answered_by="1004")  # Bea, team B
     status, _ = await world.call(world.sup_a, "POST", "/api/v1/calls/1795390000.3/disposition", {"disposition": "sale"})
     assert status == 403
-    await logged(world, "1795390000.4", answered_by=None, customer="+12125550142")  # nobody took it
+    await logged(world, "1795390000.4", answered_by=None, customer="+12125550142")  # nobody took it; DID 8001: Team A
     status, _ = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390000.4/disposition", {"disposition": "wrong_number"})
     assert status == 403
     status, out = await world.call(world.sup_a, "POST", "/api/v1/calls/1795390000.4/disposition", {"disposition": "wrong_number"})
     assert status == 200 and out["disposition"] == "wrong_number"
+    assert (await activity_of(world, "1795390000.4")).user_id is None  # not booked to the supervisor
+    # A missed call to Team B's DID is Team B's: Team A's supervisor may neither wrap it up nor read it.
+    await world.client.app[CRM_BRIDGE].record_call(ended("1795390000.5", answered_by=None, customer="+12125550143", did="8002"))
+    status, out = await world.call(world.sup_a, "POST", "/api/v1/calls/1795390000.5/disposition", {"disposition": "sale"})
+    assert status == 403 and out["error"]["field"] == "call_id"
+    status, _ = await world.call(world.sup_a, "GET", "/api/v1/calls/1795390000.5")
+    assert status == 404
+    status, page = await world.call(world.sup_a, "GET", "/api/v1/activities", params={"call_id": "1795390000.5"})
+    assert status == 200 and page["items"] == []
+    status, _ = await world.call(world.admin, "GET", "/api/v1/calls/1795390000.5")
+    assert status == 200
 
 
 @pytest.mark.parametrize(
