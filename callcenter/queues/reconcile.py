@@ -10,7 +10,7 @@ set back. Members Asterisk has that the record lacks (static members of queues.c
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,3 @@ def adopt(record: dict[tuple[str, str], Member], asterisk: Iterable[Member]) -> 
     """After a reconcile: members only Asterisk reported join the record (static ones too, for display)."""
     for member in asterisk:
         record.setdefault(member.key, member)
-
-
-def paused_as(member: Member, *, paused: bool, reason: str) -> Member:
-    return replace(member, paused=paused, reason=reason if paused else "")
