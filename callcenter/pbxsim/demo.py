@@ -50,6 +50,9 @@ RETURNING_SHARE = 0.2  # of the other calls: a new number calling again (the age
 WIND_DOWN_S = 5.0
 TRANSCRIBE_GRACE_S = 10.0
 MARKER = ".callcenter-demo"  # the demo's own data folder: only such a folder is replaced at the next run
+# what a demo folder holds (one from before the marker is recognised by it)
+DEMO_FILES = frozenset({MARKER, "callcenter.sqlite3", "callcenter.sqlite3-wal", "callcenter.sqlite3-shm",
+                        "callcenter.sqlite3-journal", "recordings", "store"})
 
 
 class DemoError(Exception):
@@ -92,7 +95,7 @@ def fresh_data_dir(data_dir: Path) -> Path:
     files the demo did not make is left alone: the demo stops and says so."""
     data_dir = data_dir.resolve()
     if data_dir.exists():
-        if any(data_dir.iterdir()) and not (data_dir / MARKER).exists():
+        if not (data_dir / MARKER).exists() and not all(p.name in DEMO_FILES for p in data_dir.iterdir()):
             raise DemoError(f"{data_dir} is not empty and not a demo folder; pass --data-dir DIR (a new or demo folder)")
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True)

@@ -185,6 +185,10 @@ def test_each_demo_run_gets_a_fresh_folder_and_never_wipes_a_foreign_one(tmp_pat
     (demo / "recordings").mkdir()
     (demo / "recordings" / "old.wav").write_bytes(b"x" * 1000)  # last run's files
     assert list(fresh_data_dir(tmp_path / "demo").iterdir()) == [demo / ".callcenter-demo"]
+    older = tmp_path / "older"  # a demo folder from before the marker
+    (older / "recordings").mkdir(parents=True)
+    (older / "callcenter.sqlite3").write_bytes(b"")
+    assert list(fresh_data_dir(older).iterdir()) == [older / ".callcenter-demo"]
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
