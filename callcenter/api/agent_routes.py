@@ -158,7 +158,12 @@ async def unpause_agent(call: Call) -> Any:
 async def login_agent(call: Call) -> Any:
     info = await _may_control(call, call.request.match_info["agent"])
     routing, live = _runtime(call)
-    queues = _queues(routing, info, call.body.teams)
+    teams = call.body.teams
+    if teams and not call.principal.is_admin and set(teams) != {info.team}:
+        # Another team's queue is that team's supervisors' to staff (or an admin's): an agent or a supervisor may
+        # put an agent only in the agent's own team's queue.
+        raise Forbidden(f"only an admin may log agent {info.agent} into another team's queue", field="teams")
+    queues = _queues(routing, info, teams)
     await _send(routing.agent_control(), lambda c: c.log_in(info.target, queues, member_name=info.name or info.agent))
     own = live.tracker.agents.agents.get(info.agent)
     if own is not None and own.own_pause is not None:

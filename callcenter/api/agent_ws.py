@@ -47,7 +47,7 @@ def close_on_shutdown(app: web.Application) -> None:
     app.on_shutdown.append(close_all)
 
 
-async def pop_for(db: Database, rules: PhoneRules, number: str | None) -> ScreenPopOut | None:
+async def pop_for(db: Database, rules: PhoneRules, number: str | None, viewer: Principal) -> ScreenPopOut | None:
     parsed = try_normalize(number, region=rules.region)
     if parsed is None:
         return None  # withheld or not a number: the page shows the raw caller id
@@ -56,7 +56,8 @@ async def pop_for(db: Database, rules: PhoneRules, number: str | None) -> Screen
         if owner is None:
             return ScreenPopOut(number=parsed.e164, known=False)
         record = await records.get(session, Principal.system(), owner.entity, owner.id)
-        return await card(session, owner.entity, record, parsed.e164)
+        # Who it is, but only what the agent may see anyway of the record's deals, tasks and calls (card()).
+        return await card(session, owner.entity, record, parsed.e164, viewer=viewer)
 
 
 async def agent_websocket(
@@ -113,7 +114,7 @@ async def agent_websocket(
                 getter.cancel()
                 break
             event, number = getter.result()
-            await _send(ws, event, number, db=db, rules=rules)
+            await _send(ws, event, number, db=db, rules=rules, viewer=principal)
     finally:
         sockets.discard(ws)
         request.app[OPEN_SOCKETS].discard(ws)
@@ -124,10 +125,12 @@ async def agent_websocket(
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, event: object, number: str | None, *, db: Database, rules: PhoneRules) -> None:
+async def _send(
+    ws: web.WebSocketResponse, event: object, number: str | None, *, db: Database, rules: PhoneRules, viewer: Principal
+) -> None:
     if isinstance(event, CallRinging):
         try:
-            pop = await pop_for(db, rules, number)
+            pop = await pop_for(db, rules, number, viewer)
         except Exception:
             # The phone rings regardless: show the number without a card rather than nothing.
             log.exception("screen pop lookup failed", extra={"call_id": event.call_id})

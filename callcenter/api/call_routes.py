@@ -10,10 +10,11 @@ from sqlalchemy import select
 from callcenter.ami import actions
 from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.ami.channel_vars import ChannelVar, Context
+from callcenter.events import CallDirection
 from callcenter.api.call_team import live_call_team_id
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from crm_core import records
-from crm_core.access import Principal
+from crm_core.access import Principal, activity_filter, owner_filter, task_filter
 from crm_core.errors import Invalid, NotFound
 from crm_core.models import Activity, ActivityKind, Company, Deal, DealStatus, Entity, Role, Task, TaskStatus, User
 from crm_core.phones import try_normalize
@@ -86,11 +87,14 @@ def _live(call: Call) -> Any:
 
 
 def _on_call_with(call: Call, extension: str | None, e164: str) -> bool:
-    """An agent may see the card of whoever is on their phone right now, even someone else's customer."""
+    """An agent may see who is calling them right now, even someone else's customer: an inbound call ringing or
+    talking on their phone. Not a call they placed themselves: click-to-call must not open any number's record."""
     if not extension:
         return False
     live, _ = _live(call)
     for open_call in live.tracker.open_calls():
+        if open_call.direction is not CallDirection.INBOUND:
+            continue
         number = try_normalize(open_call.customer, region=call.rules.region)
         if number and number.e164 == e164 and extension in (*open_call.agents_rung, *open_call.agents_talked):
             return True
@@ -133,13 +137,16 @@ async def screen_pop(call: Call) -> Any:
         record = await records.get(call.session, call.principal, owner.entity, owner.id)
     except NotFound:
         if not _on_call_with(call, await _extension(call, call.principal), number.e164):
-            raise
+            # The same answer as an unknown number: nothing says whether, or whose, a record exists.
+            return ScreenPopOut(number=number.e164, known=False)
         record = await records.get(call.session, Principal.system(), owner.entity, owner.id)
-    return await card(call.session, owner.entity, record, number.e164)
+    return await card(call.session, owner.entity, record, number.e164, viewer=call.principal)
 
 
-async def card(session: Any, entity: Entity, record: Any, e164: str) -> ScreenPopOut:
-    """The CRM card of ``record``, whose number ``e164`` is on the phone."""
+async def card(session: Any, entity: Entity, record: Any, e164: str, *, viewer: Principal) -> ScreenPopOut:
+    """The CRM card of ``record``, whose number ``e164`` is on the phone, as ``viewer`` may see it: who the caller is
+    (they are on the phone with them), but only the deals, tasks and calls the viewer may see anyway; another team's
+    confidential deal or task never shows through a pop."""
     column = {Entity.CONTACT: "contact_id", Entity.COMPANY: "company_id", Entity.LEAD: "lead_id"}[entity]
     if entity is Entity.CONTACT:
         name = " ".join(p for p in (record.first_name, record.last_name) if p)
@@ -152,14 +159,17 @@ async def card(session: Any, entity: Entity, record: Any, e164: str) -> ScreenPo
         await session.scalar(select(User.name).where(User.id == record.responsible_id)) if record.responsible_id else None
     )
     deals = await session.scalars(
-        select(Deal).where(getattr(Deal, column) == record.id, Deal.status == DealStatus.OPEN).order_by(Deal.id.desc()).limit(5)
+        select(Deal).where(getattr(Deal, column) == record.id, Deal.status == DealStatus.OPEN,
+                           owner_filter(viewer, Deal.responsible_id)).order_by(Deal.id.desc()).limit(5)
     )
     tasks = await session.scalars(
-        select(Task).where(getattr(Task, column) == record.id, Task.status == TaskStatus.OPEN).order_by(Task.due_at).limit(5)
+        select(Task).where(getattr(Task, column) == record.id, Task.status == TaskStatus.OPEN, task_filter(viewer))
+        .order_by(Task.due_at).limit(5)
     )
     calls = list(await session.scalars(
         select(Activity)
-        .where(Activity.kind == ActivityKind.CALL, (Activity.from_e164 == e164) | (Activity.to_e164 == e164))
+        .where(Activity.kind == ActivityKind.CALL, (Activity.from_e164 == e164) | (Activity.to_e164 == e164),
+               activity_filter(viewer))
         .order_by(Activity.started_at.desc())
         .limit(5)
     ))

@@ -153,21 +153,26 @@ async def convert_lead(call: Call) -> Any:
 
 @api.route("GET", V1 + "/lookup", summary="Who a phone number belongs to (any format)", response=LookupOut, query=("phone",))
 async def lookup(call: Call) -> Any:
+    return await _visible_owner(call)
+
+
+async def _visible_owner(call: Call) -> Any:
+    """The record owning ?phone= if the caller may see it. One answer for "no record" and "not yours", naming
+    neither the record's type nor its id: a lookup must not tell whether a number is someone else's customer."""
     raw = call.query_str("phone", max_length=64)
     owner = await records.lookup_phone(call.session, call.rules, raw)
-    if owner is None:
-        raise NotFound(f"no record has the number {raw!r}", field="phone")
-    # Existence is checked against what the caller may see, so the lookup leaks nothing.
-    await records.get(call.session, call.principal, owner.entity, owner.id)
-    return owner
+    if owner is not None:
+        try:
+            await records.get(call.session, call.principal, owner.entity, owner.id)
+            return owner
+        except NotFound:
+            pass
+    raise NotFound("no record you may see has this number", field="phone")
 
 
 @api.route("GET", V1 + "/timeline", summary="Profile and timeline of whoever owns a phone number", response=ProfileOut, query=("phone", "limit"))
 async def timeline_by_phone(call: Call) -> Any:
-    raw = call.query_str("phone", max_length=64)
-    owner = await records.lookup_phone(call.session, call.rules, raw)
-    if owner is None:
-        raise NotFound(f"no record has the number {raw!r}", field="phone")
+    owner = await _visible_owner(call)
     limit = call.query_int("limit", default=100, low=1, high=500) or 100
     return await profile.profile(call.session, call.principal, owner.entity, owner.id, limit=limit)
 
