@@ -229,3 +229,21 @@ def test_manager_user_reads_the_class_of_every_event_the_service_types(traces_di
     assert len(typed) >= 25, sorted(typed)
     missing = {name: found for name, found in typed.items() if not found <= read}
     assert missing == {}, missing
+
+
+def _features_section(name: str) -> dict[str, str]:
+    """``key = value`` / ``key => value`` pairs of one [section] of the shipped features.conf (comments dropped)."""
+    text = (DIALPLANS / "features.conf").read_text()
+    body = text.split(f"[{name}]", 1)[1].split("\n[", 1)[0]
+    lines = (line.split(";", 1)[0].strip() for line in body.splitlines())
+    return {k.strip(): v.strip() for k, _, v in (re.split(r"(=>?)", line, maxsplit=1) for line in lines if "=" in line)}
+
+
+def test_attended_transfers_need_no_sound_files() -> None:
+    """AMI Atxfer (the transfer API's attended mode) keys the atxfer code and the extension; Asterisk then plays
+    features.conf's transferannouncesound (default pbx-transfer) before it reads the extension, and on an Asterisk
+    without the sound packages it gave the transfer up ("Unable to acquire target extension"): seen on a real
+    Asterisk 20 (tests/real_asterisk/test_transfers.py). Empty plays nothing."""
+    general = _features_section("general")
+    assert general.get("transferannouncesound") == "", general
+    assert _features_section("featuremap")["atxfer"]  # what Atxfer keys: Asterisk 20 has no default

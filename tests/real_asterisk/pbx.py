@@ -156,7 +156,10 @@ class Sipp:
     binary: Path
     root: Path
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
-    next_port: int = 5200  # callers' own ports on the trunk address
+    next_port: int = 5200  # callers' own SIP ports on the trunk address
+    # and their RTP ports: sipp binds the -mp port and the one two above it (video), so callers are 4 apart; a caller
+    # still exiting kept the next caller's port (+2) and that caller never started ("Unable to bind audio RTP socket")
+    next_media_port: int = 7000
 
     async def phone(self, ext: str, port: int, *, scenario: str = "uas", hold_ms: int | None = None,
                     ) -> asyncio.subprocess.Process:
@@ -181,7 +184,7 @@ class Sipp:
         shutil.copy(MEDIA / "caller.ulaw", self.root / "caller.ulaw")
         proc = await self._run(
             "-sf", str(HERE / "sipp" / "caller.xml"), "-s", did, "-key", "caller", caller, "-d", str(talk_ms),
-            "-mp", str(self._port() + 1000),
+            "-mp", str(self._media_port()),
             "-i", TRUNK_IP, "-p", str(self._port()), "-m", str(calls), "-l", str(calls), "-timeout", "120s", "127.0.0.1:5060",
             name=f"caller-{caller}",
         )
@@ -190,6 +193,10 @@ class Sipp:
     def _port(self) -> int:
         self.next_port += 1
         return self.next_port
+
+    def _media_port(self) -> int:
+        self.next_media_port += 4
+        return self.next_media_port
 
     async def _run(self, *args: str, name: str) -> asyncio.subprocess.Process:
         log = self.root / f"{name}.log"

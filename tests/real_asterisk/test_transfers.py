@@ -1,0 +1,164 @@
+"""Transfers against a real Asterisk 20 with the shipped configs: the API's blind and attended transfers, end to end
+from the customer's INVITE to the CRM activity.
+
+The customer calls from a number the sample CRM gives to 1002, so the call reaches 1002 (A) first and 1003 (B) is
+the colleague. Phones are sipp UAS scenarios (sipp/phone*.xml) that answer what Asterisk sends mid-call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from callcenter.app import DATABASE
+from callcenter.automation.facts import CallLogged
+from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome, CallTransferred
+from crm_core.models import Activity
+from tests.real_asterisk.conftest import WAIT_S, Site, login_all
+
+A, B = "1002", "1003"
+WRAPUP_S = 2
+
+
+PHONE = ("phone.xml", None)  # answers, keeps the call until Asterisk hangs up
+
+
+@pytest.fixture
+def phone_scenarios() -> dict[str, tuple[str, int | None]]:
+    """Both phones answer mid-call requests (a test that needs another phone parametrizes this)."""
+    return {A: PHONE, B: PHONE}
+
+
+@pytest.fixture
+def site_toml() -> str:
+    return f"[calls]\nwrapup_s = {WRAPUP_S}\n"
+
+
+def a_customer_of(site: Site, ext: str) -> str:
+    return next(number for number, owner in site.crm.customers.items() if owner == ext)
+
+
+def of(site: Site, kind: type, call_id: str | None = None, **match: Any) -> list[Any]:
+    return [e for e in site.seen if isinstance(e, kind) and (call_id is None or getattr(e, "call_id", None) == call_id)
+            and all(getattr(e, k) == v for k, v in match.items())]
+
+
+async def answered_by_a(site: Site, caller: str, *, talk_ms: int) -> CallAnswered:
+    await login_all(site)
+    await site.sipp.call(caller=caller, did="8001", talk_ms=talk_ms)
+    answered = await site.wait(lambda: [e for e in of(site, CallAnswered) if e.agent == A], "A answering the customer")
+    return answered[0]
+
+
+async def transfer(site: Site, call_id: str, mode: str) -> dict[str, Any]:
+    async with site.http() as http:
+        async with http.post(f"/api/v1/calls/{call_id}/transfer", json={"to": B, "mode": mode}) as resp:
+            body = await resp.json()
+    assert resp.status == 202, body
+    return body
+
+
+async def activity_when(site: Site, call_id: str, predicate: Any, what: str) -> Activity:
+    """The call's activity once ``predicate(activity)`` holds; looked at again after every event the service sees."""
+    async def watch() -> Activity:
+        while True:
+            async with site.app[DATABASE].session() as s:
+                activity = await s.scalar(select(Activity).where(Activity.call_id == call_id))
+            if activity is not None and predicate(activity):
+                return activity
+            site.changed.clear()
+            await site.changed.wait()
+
+    try:
+        return await asyncio.wait_for(watch(), WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def test_blind_transfer_from_the_api_hands_the_customer_to_b(site: Site) -> None:
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=6000)
+    call_id = answered.call_id
+    body = await transfer(site, call_id, "blind")
+    assert body["from_agent"] == A and body["to"] == B and body["channel"].startswith(f"PJSIP/{A}-")
+    [moved] = await site.wait(lambda: of(site, CallTransferred, call_id), "the call transferred to B")
+    assert (moved.from_agent, moved.to_agent) == (A, B)
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.talk_s >= 5.0, ended  # from A's answer to the customer's hang-up, across the transfer
+    assert ended.consultations == ()
+    assert len(of(site, CallEnded)) == 1
+    await site.wait(lambda: of(site, CallLogged, call_id), "the call in the CRM")
+    activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
+                                   "a wrap-up spell of each agent on the activity")
+    async with site.app[DATABASE].session() as s:
+        assert len((await s.scalars(select(Activity).where(Activity.call_id == call_id))).all()) == 1
+    meta = activity.call_meta
+    assert meta["answered_by"] == A and meta["agents_talked"] == [A, B]
+    assert activity.user_id == site.crm.agents[A]
+    assert sorted(s["agent"] for s in meta["wrapup_spells"]) == [A, B]
+    assert activity.talk_s >= 5.0
+
+
+HANGS_UP_MS = 4000  # A hangs up this long after answering: well after B answered the consultation
+
+
+@pytest.mark.parametrize("phone_scenarios", [{A: ("phone_hangs_up.xml", HANGS_UP_MS), B: PHONE}], ids=["A hangs up"])
+async def test_attended_transfer_completes_when_a_hangs_up_after_b_answered(site: Site) -> None:
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=HANGS_UP_MS + 4000)
+    call_id = answered.call_id
+    body = await transfer(site, call_id, "attended")
+    assert body["mode"] == "attended" and body["from_agent"] == A
+    # B's phone rings and answers while the customer waits on hold: a consultation, not yet a transfer.
+    await site.wait(lambda: [e for e in of(site, AgentStateChanged, agent=B) if e.state is AgentState.TALKING],
+                    "B talking with A")
+    assert not of(site, CallTransferred, call_id)
+    [moved] = await site.wait(lambda: of(site, CallTransferred, call_id), "A hanging up to hand the customer to B")
+    assert (moved.from_agent, moved.to_agent) == (A, B)
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert [(c.agent, c.by_agent, c.transferred) for c in ended.consultations] == [(B, A, True)]
+    assert ended.talk_s >= HANGS_UP_MS / 1000 + 3.0, ended
+    assert len(of(site, CallEnded)) == 1
+    activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
+                                   "a wrap-up spell of each agent on the activity")
+    meta = activity.call_meta
+    assert meta["agents_talked"] == [A, B]
+    assert [(c["agent"], c["by_agent"], c["transferred"]) for c in meta["consultations"]] == [(B, A, True)]
+    assert sorted(s["agent"] for s in meta["wrapup_spells"]) == [A, B]
+    async with site.app[DATABASE].session() as s:
+        assert len((await s.scalars(select(Activity).where(Activity.call_id == call_id))).all()) == 1
+
+
+B_HANGS_UP_MS = 1000
+
+
+@pytest.mark.parametrize("phone_scenarios", [{A: PHONE, B: ("phone_hangs_up.xml", B_HANGS_UP_MS)}],
+                         ids=["B hangs up"])
+async def test_an_attended_transfer_b_hangs_up_on_leaves_the_customer_with_a(site: Site) -> None:
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=6000)
+    call_id = answered.call_id
+    await transfer(site, call_id, "attended")
+    # B answers, talks with A for a second and hangs up: the customer is back with A, who stays on the call.
+    await site.wait(lambda: [e for e in of(site, AgentStateChanged, agent=B) if e.state is AgentState.TALKING],
+                    "B talking with A")
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert not of(site, CallTransferred, call_id)
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A,)
+    assert ended.agents_rung == (A,) and [a.agent for a in ended.attempts] == [A]
+    [consult] = ended.consultations
+    assert (consult.agent, consult.by_agent, consult.transferred) == (B, A, False)
+    assert consult.ended_s is not None and consult.ended_s < ended.ended_s
+    # A hears the customer's hang-up, not B's: A's leg lasted to the end.
+    assert ended.talk_s >= 5.0, ended
+    activity = await activity_when(site, call_id, lambda a: a.call_meta.get("wrapup_spells"), "A's wrap-up booked")
+    meta = activity.call_meta
+    assert meta["agents_talked"] == [A] and meta["answered_by"] == A
+    assert [(c["agent"], c["transferred"]) for c in meta["consultations"]] == [(B, False)]
+    # B's wrap-up would have ended before A's (B's leg ended first): none of it is on the customer's call.
+    assert [s["agent"] for s in meta["wrapup_spells"]] == [A], meta["wrapup_spells"]
+    assert not [e for e in of(site, AgentStateChanged, agent=B) if e.wrapup_call_id == call_id]
