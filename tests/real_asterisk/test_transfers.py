@@ -162,3 +162,26 @@ async def test_an_attended_transfer_b_hangs_up_on_leaves_the_customer_with_a(sit
     # B's wrap-up would have ended before A's (B's leg ended first): none of it is on the customer's call.
     assert [s["agent"] for s in meta["wrapup_spells"]] == [A], meta["wrapup_spells"]
     assert not [e for e in of(site, AgentStateChanged, agent=B) if e.wrapup_call_id == call_id]
+
+
+REFER_AFTER_MS = 1500  # A's agent presses the phone's transfer key this long after answering
+
+
+@pytest.mark.parametrize("phone_scenarios", [{A: ("phone_blind_refer.xml", REFER_AFTER_MS), B: PHONE}],
+                         ids=["A's phone sends REFER"])
+async def test_a_desk_phones_blind_transfer_by_refer_is_a_transfer_too(site: Site) -> None:
+    """No API: A's phone sends SIP REFER (Refer-To 1003, no Replaces) and chan_pjsip carries it out: the customer goes
+    through from-internal to cc-agents, whose Dial rings B."""
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=REFER_AFTER_MS + 5000)
+    call_id = answered.call_id
+    [moved] = await site.wait(lambda: of(site, CallTransferred, call_id), "the call transferred to B")
+    assert (moved.from_agent, moved.to_agent) == (A, B)
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.consultations == () and ended.talk_s >= REFER_AFTER_MS / 1000 + 4.0, ended
+    assert len(of(site, CallEnded)) == 1
+    activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
+                                   "a wrap-up spell of each agent on the activity")
+    assert activity.call_meta["agents_talked"] == [A, B]
+    assert sorted(s["agent"] for s in activity.call_meta["wrapup_spells"]) == [A, B]
