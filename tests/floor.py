@@ -29,6 +29,7 @@ from crm_core.users import create_token
 
 WAIT_S = 15.0
 EXTENSIONS = ("1002", "1003", "1004")
+QUEUE = "support"  # the shipped default queue: agi.default_queue and the dialplan's CC_FALLBACK_QUEUE
 ANSWER = PhoneAnswer(action="answer", delay_s=1.0)
 
 
@@ -136,7 +137,7 @@ async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[s
             "CALLCENTER_AMI__PORT": str(sim.ami_port),
             "CALLCENTER_AMI__SECRET": "callcenter",
             "CALLCENTER_AGI__PORT": "0",
-            "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
+            "CALLCENTER_AGI__DEFAULT_QUEUE": QUEUE,
             "CALLCENTER_ROUTING__DEFAULT_TEAM": "Sales",
             "CALLCENTER_RECORDING__SPOOL_DIR": str(tmp_path / "rec"),
             "CALLCENTER_RECORDING__ASTERISK_SPOOL_DIR": str(tmp_path / "rec"),
@@ -153,7 +154,7 @@ async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[s
         await app[AMI].wait_live(WAIT_S)
         for ext in EXTENSIONS:
             await app[AMI].send(
-                actions.queue_add(queue="sales", interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}")
+                actions.queue_add(queue=QUEUE, interface=f"PJSIP/{ext}", member_name=ext, state_interface=f"PJSIP/{ext}")
             )
         yield floor
     finally:

@@ -11,7 +11,7 @@ from callcenter.ami import actions
 from callcenter.app import AMI, LIVE, ROUTING
 from callcenter.calls.agents import AgentBook
 from callcenter.events import AgentState, AgentStateChanged
-from tests.floor import ANSWER, Floor, running_floor
+from tests.floor import ANSWER, QUEUE, Floor, running_floor
 
 
 def test_the_live_model_holds_a_pause_for_an_agent_in_no_queue() -> None:
@@ -32,7 +32,7 @@ def states(floor: Floor, agent: str) -> list[tuple[AgentState, str | None]]:
 async def test_an_agent_in_no_queue_is_paused_for_routing_and_never_dialled(tmp_path: Path) -> None:
     async with running_floor(tmp_path) as floor:
         await floor.all_available()
-        await floor.app[AMI].send(actions.queue_remove(queue="sales", interface="PJSIP/1004"))  # direct calls only
+        await floor.app[AMI].send(actions.queue_remove(queue=QUEUE, interface="PJSIP/1004"))  # direct calls only
         async with floor.http_as(floor.crm.agents["1004"]) as http:
             async with http.post("/api/v1/agents/1004/pause", json={"reason": "wrap-up"}) as resp:
                 assert resp.status == 422 and (await resp.json())["error"]["field"] == "reason"  # the pacer's own
@@ -62,7 +62,7 @@ async def test_an_agent_in_no_queue_is_paused_for_routing_and_never_dialled(tmp_
                 assert resp.status == 200 and "no queue" in (await resp.json())["done"]
             async with http.post("/api/v1/agents/1004/login", json={}) as resp:
                 assert resp.status == 200, await resp.text()
-            member = floor.sim.pbx.queues.queues["sales"].members["PJSIP/1004"]
+            member = floor.sim.pbx.queues.queues[QUEUE].members["PJSIP/1004"]
             assert (member.paused, member.reason) == (True, "coaching")
             async with http.post("/api/v1/agents/1004/unpause") as resp:
                 assert resp.status == 200 and (await resp.json())["done"] == "unpause requested"

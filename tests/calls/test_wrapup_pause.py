@@ -15,7 +15,7 @@ from callcenter.calls.agents import WRAPUP_PAUSE_REASON, AgentBook
 from callcenter.calls.wrapup_pause import wanted
 from callcenter.events import AgentState, AgentStateChanged
 from tests.crm_bridge.test_e2e_wrapup import WRAPUP_S, answered_call_to_1002, changes
-from tests.floor import WAIT_S, Floor, running_floor
+from tests.floor import QUEUE, WAIT_S, Floor, running_floor
 
 CONFIG = f"[calls]\nwrapup_s = {WRAPUP_S}\n"
 S = AgentState
@@ -62,7 +62,7 @@ def test_a_wrapup_pause_is_shown_as_wrapup_never_as_a_pause() -> None:
 
 
 def sim_member(floor: Floor, agent: str) -> tuple[bool, str]:
-    member = floor.sim.pbx.queues.queues["sales"].members[f"PJSIP/{agent}"]
+    member = floor.sim.pbx.queues.queues[QUEUE].members[f"PJSIP/{agent}"]
     return member.paused, member.reason
 
 

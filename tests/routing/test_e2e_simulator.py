@@ -21,7 +21,7 @@ from crm_core.access import Principal
 from crm_core.models import Activity, Role
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.floor import ANSWER, EXTENSIONS, Floor, running_floor
+from tests.floor import ANSWER, EXTENSIONS, QUEUE, Floor, running_floor
 
 
 @pytest.fixture
@@ -90,9 +90,9 @@ async def test_everyone_busy_goes_to_the_queue(floor: Floor) -> None:
     await clock.advance(10)
     (ended,) = await floor.wait(lambda: floor.ended(late), "the queued caller to give up")
     (decision,) = floor.routed(late)
-    assert (decision.action, decision.reason, decision.queue) == ("queue", "no-agent->queue", "sales")
+    assert (decision.action, decision.reason, decision.queue) == ("queue", "no-agent->queue", QUEUE)
     assert "Owner Anna Berg (1002) is busy" in decision.explanation
-    assert ended.outcome is CallOutcome.ABANDONED and ended.queue == "sales"
+    assert ended.outcome is CallOutcome.ABANDONED and ended.queue == QUEUE
 
 
 async def test_after_hours_offers_a_callback(tmp_path: Path) -> None:
