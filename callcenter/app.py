@@ -28,7 +28,7 @@ from callcenter.api import auth_routes, redact
 from callcenter.api.auth import AUTH_THROTTLE, auth_middleware
 from callcenter.api.sockets import OPEN_SOCKETS, OpenSockets
 from callcenter.api.throttle import FailureThrottle
-from callcenter.api.framework import MAX_BODY_BYTES, Api, bind, error_middleware, openapi_document
+from callcenter.api.framework import MAX_BODY_BYTES, OPENAPI_DOC, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
@@ -434,12 +434,12 @@ async def metrics(request: web.Request) -> web.Response:
 WALLBOARD_STATIC = Path(__file__).with_name("wallboard") / "static"
 
 
-async def wallboard_page(_request: web.Request) -> web.FileResponse:
 # A page opened from a login link has its one-time code in the address until its script removes it: never send
 # that address on as a Referer (its own scripts and styles are fetched before the script runs).
 PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
+async def wallboard_page(_request: web.Request) -> web.FileResponse:
     """The page itself is public; its data needs a token (a login link's code, exchanged once, see api.auth)."""
     return web.FileResponse(WALLBOARD_STATIC / "index.html", headers=PAGE_HEADERS)
 
@@ -480,15 +480,16 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app = web.Application(middlewares=[error_middleware, auth_middleware(database)], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[DATABASE] = database
-    app[PHONE_RULES] = rules
     app[AUTH_THROTTLE] = FailureThrottle()
     app[OPEN_SOCKETS] = OpenSockets()
     redact.install()  # no secret in the access log, whichever runner serves this app
+    app[PHONE_RULES] = rules
     app[READY] = {}
     app[WRITE_HOOKS] = []
     app[ROUTING_RULES] = build_rules(settings.routing, default_queue=settings.agi.default_queue)
     routes = Api(routes=[route for module in API_MODULES for route in module.api.routes])
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
+    app[OPENAPI_DOC] = app[OPENAPI]  # the error middleware answers a 405's Allow from it
     app.cleanup_ctx.append(_database_ctx)
     app.cleanup_ctx.append(_redis_ctx)
     bus = InProcessBus()

@@ -190,7 +190,7 @@ async def end_wrapup(call: Call) -> Any:
     return ControlOut(agent=info.agent, done="wrap-up ended")
 
 
-@api.route("GET", V1 + "/routing/decisions", summary="Recent routing decisions (or one call's), newest first", response=DecisionOut, many=True, query=("call_id", "limit"), tag="telephony")
+@api.route("GET", V1 + "/routing/decisions", summary="Recent routing decisions (or one call's), newest first", response=DecisionOut, many=True, query=("call_id", "limit"), query_schemas={"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}, tag="telephony")
 async def routing_decisions(call: Call) -> Any:
     if call.principal.role is Role.AGENT:
         raise Forbidden("routing decisions are for supervisors and admins")

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import or_, select
 
-from callcenter.api.framework import Api, Call
+from callcenter.api.framework import Api, Call, enum_schema
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import DeliveryStatus, Notification, Role, WebhookDelivery
 from crm_core.paging import paginate
@@ -46,7 +46,7 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
-@api.route("GET", V1 + "/webhooks/deliveries", summary="Webhook delivery log (admin)", response=DeliveryOut, query=("status", "limit", "offset"), tag="automation")
+@api.route("GET", V1 + "/webhooks/deliveries", summary="Webhook delivery log (admin)", response=DeliveryOut, query=("status", "limit", "offset"), query_schemas={"status": enum_schema(DeliveryStatus)}, tag="automation")
 async def list_deliveries(call: Call) -> Any:
     if call.principal.role is not Role.ADMIN:
         raise Forbidden("only an admin may read the webhook log")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from callcenter.automation.facts import DealStageChanged
 
 from callcenter.api.sockets import OPEN_SOCKETS
-from callcenter.api.framework import Api, Call
+from callcenter.api.framework import Api, Call, enum_schema
 from crm_core import deals, profile, records, users, work
 from crm_core.access import Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -124,7 +124,8 @@ def _record_routes(entity: Entity, plural: str, body: Any, patch: Any, out: Any,
         handler.__name__ = f"{handler.__name__.strip('_')}_{entity.value}"
     name = entity.value
     api.route("POST", base, summary=f"Create a {name} (409 if a phone or email belongs to a record)", body=body, response=out, status=201)(create)
-    api.route("GET", base, summary=f"List and search {plural}", response=out, query=("q", "phone", "email", "responsible_id", *extra_query, *PAGED))(list_)
+    api.route("GET", base, summary=f"List and search {plural}", response=out, query=("q", "phone", "email", "responsible_id", *extra_query, *PAGED),
+              query_schemas={"status": enum_schema(LeadStatus)})(list_)
     api.route("GET", base + "/{id}", summary=f"Read a {name}", response=out)(get)
     api.route("PATCH", base + "/{id}", summary=f"Change a {name}", body=patch, response=out)(update)
     api.route("DELETE", base + "/{id}", summary=f"Delete a {name}", status=204)(delete)
@@ -201,6 +202,7 @@ async def create_deal(call: Call) -> Any:
     summary="List deals",
     response=DealOut,
     query=("pipeline_id", "stage_id", "status", "contact_id", "company_id", "responsible_id", *PAGED),
+    query_schemas={"status": enum_schema(DealStatus)},
 )
 async def list_deals(call: Call) -> Any:
     limit, offset = call.page
@@ -273,6 +275,7 @@ async def create_activity(call: Call) -> Any:
     summary="List activities",
     response=ActivityOut,
     query=("kind", "direction", "contact_id", "company_id", "lead_id", "deal_id", "user_id", "call_id", *PAGED),
+    query_schemas={"kind": enum_schema(ActivityKind), "direction": enum_schema(Direction)},
 )
 async def list_activities(call: Call) -> Any:
     limit, offset = call.page
@@ -305,6 +308,7 @@ async def create_task(call: Call) -> Any:
     summary="List tasks",
     response=TaskOut,
     query=("status", "kind", "assignee_id", "team_id", "pool", "contact_id", "lead_id", "deal_id", "overdue", *PAGED),
+    query_schemas={"status": enum_schema(TaskStatus), "kind": enum_schema(TaskKind)},
 )
 async def list_tasks(call: Call) -> Any:
     limit, offset = call.page
@@ -368,7 +372,7 @@ async def create_custom_field(call: Call) -> Any:
     return definition
 
 
-@api.route("GET", V1 + "/custom-fields", summary="List custom field definitions", response=CustomFieldOut, many=True, query=("entity",))
+@api.route("GET", V1 + "/custom-fields", summary="List custom field definitions", response=CustomFieldOut, many=True, query=("entity",), query_schemas={"entity": enum_schema(Entity)})
 async def list_custom_fields(call: Call) -> Any:
     query = select(CustomFieldDef).order_by(CustomFieldDef.entity, CustomFieldDef.position, CustomFieldDef.id)
     entity = call.query_enum("entity", Entity)

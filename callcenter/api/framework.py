@@ -214,7 +214,9 @@ async def _body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     except ValueError as exc:
         where, _, message = str(exc).partition(": ")
         raise Invalid(message, field=where) from None
-    return model.model_validate(data)
+    # Strict: JSON types as the OpenAPI document states them (no 0 for false, no epoch number for a date-time, no
+    # "1" for an integer): what a client sends is what it meant.
+    return model.model_validate_json(raw, strict=True)
 
 
 # Who a public route's handler sees: nobody (the scope makes every access check refuse).
@@ -288,6 +290,8 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             raise
         # Keep what the exception says beyond its body: Allow on a 405, Retry-After, ...
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in ("content-type", "content-length")}
+        if isinstance(exc, web.HTTPMethodNotAllowed) and (documented := _documented_methods(request)) is not None:
+            headers["Allow"] = ",".join(documented)
         return web.json_response(
             error_body(exc.reason.lower().replace(" ", "_"), exc.reason), status=exc.status, headers=headers
         )
@@ -295,6 +299,29 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         incident = uuid.uuid4().hex[:12]
         log.exception("unhandled error in %s %s incident=%s", request.method, request.path, incident)
         return web.json_response(error_body("internal", "internal error", incident=incident), status=500)
+
+
+# The OpenAPI document of the app serving the request (set by the composition root), for Allow on a 405.
+OPENAPI_DOC = web.AppKey("openapi_doc", dict)
+
+
+def _documented_methods(request: web.Request) -> list[str] | None:
+    """The methods documented for the path as the document names it: its most literal template that matches (so
+    /calls/click-to-call answers POST, not also the GET of /calls/{call_id} that aiohttp's router would add)."""
+    doc = request.app.get(OPENAPI_DOC)
+    if doc is None:
+        return None
+    parts = request.path.rstrip("/").split("/")
+    best: tuple[int, list[str]] | None = None
+    for template, operations in doc.get("paths", {}).items():
+        pattern = template.split("/")
+        if len(pattern) != len(parts):
+            continue
+        if all(p == q or (p.startswith("{") and p.endswith("}") and q) for p, q in zip(pattern, parts)):
+            params = sum(p.startswith("{") for p in pattern)
+            if best is None or params < best[0]:
+                best = (params, sorted(m.upper() for m in operations))
+    return best[1] if best else None
 
 
 _NOT_NULL = (
@@ -400,6 +427,11 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
     "offset": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
     "pool": _BOOL, "overdue": _BOOL, "unread": _BOOL, "download": _BOOL,
+    # Free-text parameters with the length Call.query_str allows them.
+    "phone": {"type": "string", "maxLength": 64}, "call_id": {"type": "string", "maxLength": 64},
+    "email": {"type": "string", "maxLength": 320}, "q": {"type": "string", "maxLength": 200},
+    "team": {"type": "string", "maxLength": 120}, "from": {"type": "string", "maxLength": 64},
+    "to": {"type": "string", "maxLength": 64}, "entity": {"type": "string", "maxLength": 64},
 }
 _ID_QUERY = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
 

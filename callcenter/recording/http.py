@@ -354,7 +354,7 @@ def _search_query(call: Call, q: str, dialect: str) -> Select[Any]:
     return stmt.join(Activity, Activity.call_id == Transcript.call_id).where(activity_filter(call.principal))
 
 
-@api.route("GET", V1 + "/transcripts/search", summary="Full-text search in the transcripts one may see", response=SearchHit, query=("q", "limit", "offset"), tag=TAG)
+@api.route("GET", V1 + "/transcripts/search", summary="Full-text search in the transcripts one may see", response=SearchHit, query=("q", "limit", "offset"), query_schemas={"q": {"type": "string", "maxLength": 300}}, tag=TAG)
 async def search_transcripts(call: Call) -> Any:
     q = (call.query_str("q", max_length=300) or "").strip()
     if not _WORD.search(q):
