@@ -3,11 +3,19 @@
 We accept *possible* numbers, not only *valid* ones: caller ids from carriers and test ranges (555-01xx) are often
 not in libphonenumber's allocation tables, and refusing them would lose calls. Internal extensions and garbage are
 rejected with a reason.
+
+Digits of other scripts (the rule, explicitly): libphonenumber reads any Unicode decimal digit by its value, so
+"+٢٠ ١٠٠ ١٢٣ ٤٥٦٧" (Arabic-Indic) and "+２０..." (fullwidth) are +201001234567, and we keep that. But the default
+region (``crm.default_region``) is assumed only for numbers written in ASCII digits: a number in Arabic-Indic, Persian
+or any other non-ASCII digits must be international (start with + and the country code), because reading
+"٠١٠٠١٢٣٤٥٦٧" as a US national number would key it to a stranger. One number never mixes digit scripts (a way to
+make two different-looking numbers the same key).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
@@ -47,6 +55,7 @@ def normalize(raw: str, *, region: str) -> PhoneNumber:
         raise PhoneError("no phone number (withheld or empty)")
     if len(text) > MAX_RAW_LENGTH:
         raise PhoneError(f"phone number longer than {MAX_RAW_LENGTH} characters")
+    _check_digit_script(text)
     parsed = _parse(text, region)
     if parsed is None:
         # "030 1234567-89": a German-style direct-dial suffix that libphonenumber reads as part of the number.
@@ -59,6 +68,15 @@ def normalize(raw: str, *, region: str) -> PhoneNumber:
         raise PhoneError(f"not a possible phone number for region {region}: {text!r}")
     e164 = phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
     return PhoneNumber(e164=e164, raw=text, extension=parsed.extension or "")
+
+
+def _check_digit_script(text: str) -> None:
+    """See the module's rule on digits of other scripts."""
+    zeros = {ord(c) - unicodedata.decimal(c) for c in text if c.isdecimal()}  # each script's zero identifies it
+    if len(zeros) > 1:
+        raise PhoneError("phone number mixes digits of different scripts")
+    if zeros and zeros != {ord("0")} and not text.lstrip().startswith(("+", "\uff0b")):
+        raise PhoneError("a number written in non-ASCII digits must be international: start with + and the country code")
 
 
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:

@@ -112,3 +112,10 @@ async def test_the_openapi_document_has_every_status_the_api_answers(world: Worl
             if "requestBody" in operation:
                 assert {"413", "415"} <= set(operation["responses"]), (method, path)
     assert doc["paths"]["/api/v1/auth/login"]["post"]["security"] == []
+
+
+async def test_arabic_indic_digits_are_not_taken_as_a_us_number(world: World) -> None:
+    status, err = await world.call(world.admin, "POST", "/api/v1/contacts", {"last_name": "Digits", "phones": [{"number": "٢١٢٥٥٥٠١٠١"}]})
+    assert status == 422 and err["error"]["field"] == "phones[0].number" and "international" in err["error"]["message"]
+    status, contact = await world.call(world.admin, "POST", "/api/v1/contacts", {"last_name": "Digits", "phones": [{"number": "+١ ٢١٢ ٥٥٥ ٠١٠١"}]})
+    assert status == 201 and contact["phones"][0]["e164"] == "+12125550101"

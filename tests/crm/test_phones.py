@@ -74,3 +74,25 @@ def test_non_text_is_refused() -> None:
     with pytest.raises(PhoneError, match="text"):
         normalize(2125550101, region="US")  # type: ignore[arg-type]
     assert try_normalize(None, region="US") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [("+١ ٢١٢ ٥٥٥ ٠١٠١", "+12125550101"), ("+٢٠ ١٠٠ ١٢٣ ٤٥٦٧", "+201001234567"), ("＋２０ １００ １２３ ４５６７", "+201001234567")],
+)
+def test_other_digit_scripts_are_read_by_value_when_international(raw: str, e164: str) -> None:
+    assert normalize(raw, region="US").e164 == e164
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("٢١٢٥٥٥٠١٠١", "must be international"),  # Arabic-Indic: not taken as a US national number
+        ("۲۱۲۵۵۵۰۱۰۱", "must be international"),  # Persian
+        ("(212) ٥٥٥-0101", "mixes digits"),
+    ],
+)
+def test_other_digit_scripts_are_never_read_in_the_default_region(raw: str, reason: str) -> None:
+    with pytest.raises(PhoneError, match=reason):
+        normalize(raw, region="US")
+    assert try_normalize(raw, region="US") is None
