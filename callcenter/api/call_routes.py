@@ -11,6 +11,7 @@ from callcenter.ami import actions
 from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.ami.channel_vars import ChannelVar, Context
 from callcenter.events import CallDirection
+from callcenter.api.call_grant import handles_call_of_lead
 from callcenter.api.call_team import live_call_team_id
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from crm_core import records
@@ -288,7 +289,12 @@ async def link_call(call: Call) -> Any:
         raise Invalid("give at least one of contact_id, company_id, lead_id, deal_id", field="contact_id")
     for key, entity in (("contact_id", Entity.CONTACT), ("company_id", Entity.COMPANY), ("lead_id", Entity.LEAD)):
         if links.get(key) is not None:
-            await records.get(call.session, call.principal, entity, links[key], field=key)
+            try:
+                await records.get(call.session, call.principal, entity, links[key], field=key)
+            except NotFound:
+                # The caller's lead on a call the agent is handling, though a colleague owns it (call_grant).
+                if entity is not Entity.LEAD or not await handles_call_of_lead(call, links[key]):
+                    raise
     if links.get("deal_id") is not None:
         await deal_service.get_deal(call.session, call.principal, links["deal_id"])
     activity = await call.session.scalar(select(Activity).where(Activity.call_id == call_id))

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from callcenter.automation.facts import DealStageChanged
 
+from callcenter.api.call_grant import check_quick_lead_fields, handles_call_of_lead
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.framework import Api, Call, enum_schema
 from crm_core import deals, profile, records, users, work
@@ -100,11 +101,26 @@ def _record_routes(entity: Entity, plural: str, body: Any, patch: Any, out: Any,
         )
 
     async def get(call: Call) -> Any:
-        return await records.get(call.session, call.principal, entity, call.path_int("id"))
+        record_id = call.path_int("id")
+        try:
+            return await records.get(call.session, call.principal, entity, record_id)
+        except NotFound:
+            # The caller's lead on a call the agent is handling (callcenter.api.call_grant).
+            if entity is not Entity.LEAD or not await handles_call_of_lead(call, record_id):
+                raise
+            return await records.get(call.session, Principal.system(), entity, record_id)
 
     async def update(call: Call) -> Any:
         changes = call.body.model_dump(exclude_unset=True)
-        return await records.update(call.session, call.principal, entity, call.path_int("id"), changes)
+        record_id = call.path_int("id")
+        try:
+            await records.get(call.session, call.principal, entity, record_id)
+        except NotFound:
+            if entity is not Entity.LEAD or not await handles_call_of_lead(call, record_id):
+                raise
+            check_quick_lead_fields(changes)
+            return await records.update(call.session, Principal.system(), entity, record_id, changes)
+        return await records.update(call.session, call.principal, entity, record_id, changes)
 
     async def delete(call: Call) -> None:
         await records.delete(call.session, call.principal, entity, call.path_int("id"))

@@ -129,7 +129,10 @@ async function restoreOnce() {
       continue;
     }
     const card = mine.customer
-      ? await call("GET", `/api/v1/screen-pop?${new URLSearchParams({ phone: mine.customer })}`).catch(() => null)
+      ? await call("GET", `/api/v1/screen-pop?${new URLSearchParams({ phone: mine.customer })}`).catch((error) => {
+          notice(`Could not load the caller's card: ${error.message}`);
+          return null;
+        })
       : null;
     if (!panel.idle) return;  // a pop came over the socket meanwhile: it is newer
     panel.ringing({ call_id: mine.call_id, number: mine.customer, card });

@@ -110,7 +110,9 @@ export class CallPanel {
     $("lead-save").textContent = isLead ? "Update lead" : "Create lead";
     if (isLead && this.leadLoadedFor !== card.id) {
       this.leadLoadedFor = card.id;
-      this.call("GET", `/api/v1/leads/${card.id}`).then((lead) => this.fillLead(lead)).catch(() => {});
+      // Every refusal shows: an empty form that then fails to save is worse than saying why now.
+      this.call("GET", `/api/v1/leads/${card.id}`).then((lead) => this.fillLead(lead))
+        .catch((error) => { $("lead-result").textContent = `Could not load the lead: ${error.message}`; });
     } else if (!isLead && !$("lead-title").value) {
       $("lead-title").value = `Call from ${(this.current && this.current.number) || "a withheld number"}`;
     }
