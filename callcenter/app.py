@@ -26,7 +26,7 @@ from callcenter.api import report_routes, transfer_routes, wallboard_routes
 from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
 from callcenter.api import auth_routes, redact
 from callcenter.api.auth import AUTH_THROTTLE, auth_middleware
-from callcenter.api.sockets import OPEN_SOCKETS, OpenSockets
+from callcenter.api.sockets import OPEN_SOCKETS, OpenSockets, watch_on_startup
 from callcenter.api.throttle import FailureThrottle
 from callcenter.api.framework import MAX_BODY_BYTES, OPENAPI_DOC, Api, bind, error_middleware, openapi_document
 from callcenter.automation.engine import Automation
@@ -491,6 +491,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[OPENAPI] = openapi_document(routes, title="callcenter", version=__version__)
     app[OPENAPI_DOC] = app[OPENAPI]  # the error middleware answers a 405's Allow from it
     app.cleanup_ctx.append(_database_ctx)
+    watch_on_startup(app, DATABASE)  # revocations made elsewhere (another instance, the CLI) close streams too
     app.cleanup_ctx.append(_redis_ctx)
     bus = InProcessBus()
     bus.subscribe(log_domain_event)

@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from callcenter.app import HUB
 from callcenter.api.auth import AUTH_THROTTLE
+from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.throttle import FailureThrottle
 from crm_core.models import AuthTicket
 from crm_core.types import utcnow
@@ -157,3 +158,17 @@ async def test_no_notappkey_warning(world: World) -> None:
         status, _ = await world.call(world.admin, "GET", "/api/v1/contacts")
     assert status == 200
     assert not [w for w in seen if issubclass(w.category, NotAppKeyWarning)]
+
+
+async def test_a_revocation_made_elsewhere_closes_the_socket_within_seconds(world: World) -> None:
+    """Another instance or the CLI revoked it: no push reaches this process, the periodic re-check does."""
+    from crm_core.models import ApiToken
+    from crm_core.users import hash_token
+
+    sockets = world.client.app[OPEN_SOCKETS]
+    sockets.interval_s = 0.2  # the watcher reads it every round
+    async with world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(_token(world.sup_a))) as ws:
+        await asyncio.wait_for(ws.receive_json(), WAIT_S)
+        async with world.db.session() as s:
+            await s.execute(update(ApiToken).where(ApiToken.token_hash == hash_token(_token(world.sup_a))).values(revoked_at=utcnow()))
+        assert await _socket_closes(ws) == 4001
