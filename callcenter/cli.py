@@ -234,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=1.0,
                       help="simulated seconds per wall second (above 1 the wallboard's clocks lag the calls)")
     demo.add_argument("--rate", type=float,
-                      help="new calls per simulated second (default: the rate that keeps the agents 80%% busy)")
+                      help="new calls per simulated second (default: the rate that keeps the agents 75%% busy)")
     demo.add_argument("--verbose", action="store_true")
     demo.set_defaults(func=cmd_demo)
 
