@@ -1005,8 +1005,19 @@ class CallTracker:
         legs.sort(key=lambda c: (c.endpoint == target, c.answered_s))  # the named target first, else the newest
         if legs:
             self._complete_transfer(call, legs[-1], t)
-        else:
-            self._transfer_across_calls(ev, t)
+            return
+        transferer = self._channels.get(ev.orig_transferer_uniqueid)
+        ringing = [c for c in call.channels.values() if c.consult is not None and c.alive
+                   and transferer is not None and c.consult.by_agent == transferer.endpoint]
+        if ringing:
+            # A blond transfer: the transferer hung up while the colleague still rings. bridge_basic holds the
+            # transferer's channel until the colleague answers (its Hangup, and the device's NOT_INUSE, come only
+            # then), so the transferer's own hangup cannot tell us in time: the ringing leg is an ordinary offer of the
+            # call from now on, and its answer is the transfer (no consultation took place).
+            for c in ringing:
+                self._unconsult(call, c)
+            return
+        self._transfer_across_calls(ev, t)
 
     def _transfer_across_calls(self, ev: ami.AttendedTransfer, t: float) -> None:
         """A desk phone's own attended transfer (SIP REFER with Replaces): the consultation was a call of its own

@@ -135,6 +135,33 @@ def test_transferer_hanging_up_during_the_consultation_completes_the_transfer() 
     assert ended.consultations == ()
 
 
+def test_a_blond_transfer_as_asterisk_reports_it_is_no_consultation() -> None:
+    """1002 hangs up while 1003 still rings, as a real Asterisk 20 reports it (tests/real_asterisk/test_transfers.py):
+    HangupRequest and AttendedTransfer Success at once, but 1002's Hangup only once 1003 answers - bridge_basic holds
+    the transferer's channel (and so the device stays in use) until the blond transfer is settled. 1003 never talked
+    with 1002: their ringing is an offer of the call and their answer the transfer, not a consultation."""
+    pbx = answered_call()
+    consult_1003(pbx, answer=False)
+    pbx.hangup_request("9.2")
+    attended_transfer(pbx)
+    assert not [e for e in pbx.domain if isinstance(e, CallTransferred)]  # nobody has the customer yet
+    pbx.state("9.5", 6, dt=3.0)  # 1003 answers: the customer is theirs
+    pbx.dial_end("9.4", "9.5", "ANSWER")
+    [transferred] = [e for e in pbx.domain if isinstance(e, CallTransferred)]
+    assert (transferred.from_agent, transferred.to_agent) == ("1002", "1003")
+    assert abs(transferred.at_s - (pbx.t - 0.001)) < 1e-5  # when 1003 answered
+    pbx.hangup("9.2")  # Asterisk lets the transferer's channel go only now
+    assert [e.call_id for e in wrapups(pbx, "1002")] == ["9.1"]
+    pbx.hangup("9.3")
+    pbx.hangup("9.4")
+    customer_hangs_up(pbx, "9.5")
+    ended = pbx.ended()
+    assert ended.agents_talked == ("1002", "1003") and ended.agents_rung == ("1002", "1003")
+    assert ended.consultations == ()
+    assert [(a.agent, a.result) for a in ended.attempts] == [("1002", "ANSWER"), ("1003", "ANSWER")]
+    assert [e.call_id for e in wrapups(pbx, "1003")] == ["9.1"]
+
+
 def test_a_desk_phones_own_attended_transfer_moves_the_colleague_into_the_customers_call() -> None:
     """SIP REFER with Replaces: the phone consulted 1003 in a call of its own (another Linkedid); on completion
     Asterisk bridges the customer with 1003 (AttendedTransfer: Transferee = customer, TransferTarget = 1003)."""

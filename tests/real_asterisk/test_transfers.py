@@ -185,3 +185,35 @@ async def test_a_desk_phones_blind_transfer_by_refer_is_a_transfer_too(site: Sit
                                    "a wrap-up spell of each agent on the activity")
     assert activity.call_meta["agents_talked"] == [A, B]
     assert sorted(s["agent"] for s in activity.call_meta["wrapup_spells"]) == [A, B]
+
+
+A_LEAVES_MS, B_RINGS_MS = 1500, 4000  # A hangs up while B's phone still rings
+
+
+@pytest.mark.parametrize("phone_scenarios", [{A: ("phone_hangs_up.xml", A_LEAVES_MS), B: ("phone_rings.xml", B_RINGS_MS)}],
+                         ids=["A hangs up while B rings"])
+async def test_a_hanging_up_while_b_still_rings_hands_the_customer_over_when_b_answers(site: Site) -> None:
+    """The 'blond' transfer: bridge_basic completes an attended transfer whose transferer hangs up before the target
+    answered (AttendedTransfer Success at A's BYE); the customer hears B's phone ring and B answers the customer. No
+    consultation took place: B's ringing is an ordinary offer of the call, and the transfer happens when B answers
+    (before the fix, B's answer was a consultation that A's late Hangup turned into a transfer)."""
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=B_RINGS_MS + 4000)
+    call_id = answered.call_id
+    await transfer(site, call_id, "attended")
+    await site.wait(lambda: [e for e in of(site, AgentStateChanged, agent=B) if e.state is AgentState.RINGING],
+                    "B's phone ringing")
+    [moved] = await site.wait(lambda: of(site, CallTransferred, call_id), "B answering the customer")
+    assert (moved.from_agent, moved.to_agent) == (A, B)
+    # Asterisk held A's channel (and A's device in use) from A's BYE until B answered; A's wrap-up starts then.
+    a_left = await site.wait(lambda: [e for e in of(site, AgentStateChanged, agent=A) if e.state is AgentState.WRAP_UP],
+                             "A in wrap-up")
+    assert a_left[0].at_s >= moved.at_s
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.consultations == ()
+    assert [(a.agent, a.result) for a in ended.attempts] == [(A, "ANSWER"), (B, "ANSWER")]
+    assert ended.agents_rung == (A, B)
+    activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
+                                   "a wrap-up spell of each agent on the activity")
+    assert activity.call_meta["agents_talked"] == [A, B]
