@@ -247,3 +247,16 @@ def test_attended_transfers_need_no_sound_files() -> None:
     general = _features_section("general")
     assert general.get("transferannouncesound") == "", general
     assert _features_section("featuremap")["atxfer"]  # what Atxfer keys: Asterisk 20 has no default
+
+
+def test_a_blind_transferred_customer_nobody_takes_waits_in_the_queue() -> None:
+    """[cc-agents] hung up after its Dial whatever happened, so a customer blind-transferred to a busy or absent
+    colleague heard a BYE (seen on a real Asterisk 20: tests/real_asterisk/test_transfers.py). Asterisk marks the
+    transferred customer's channel with BLINDTRANSFER; such a customer must reach a Queue after a failed Dial."""
+    body = CC_CONTEXTS.read_text().split("[cc-agents]", 1)[1].split("\n[", 1)[0]
+    steps = re.findall(r"^\s*(?:exten => _10XX,1|same => n(?:\(\w+\))?),(\w+)\((.*)\)\s*$", body, flags=re.MULTILINE)
+    apps = [app for app, _ in steps]
+    dial = apps.index("Dial")
+    branch_app, branch_args = steps[dial + 1]
+    assert branch_app == "GotoIf" and "BLINDTRANSFER" in branch_args and "ANSWER" in branch_args, steps
+    assert "Queue" in apps[dial + 1:], steps

@@ -217,3 +217,24 @@ async def test_a_hanging_up_while_b_still_rings_hands_the_customer_over_when_b_a
     activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
                                    "a wrap-up spell of each agent on the activity")
     assert activity.call_meta["agents_talked"] == [A, B]
+
+
+@pytest.mark.parametrize("phone_scenarios", [{A: PHONE, B: ("phone_busy.xml", None)}], ids=["B busy"])
+async def test_a_customer_blind_transferred_to_a_busy_colleague_waits_in_the_queue(site: Site) -> None:
+    """cc-agents hung up on a blind-transferred customer whose colleague did not take the call (busy here, or 20 s of
+    ringing): the API said 202 and the customer heard a BYE. Now they wait in the team's queue, where A - out of
+    wrap-up - takes them again."""
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=WRAPUP_S * 1000 + 5000)
+    call_id = answered.call_id
+    await transfer(site, call_id, "blind")
+    # The queue offers the customer to the only agent who is not busy: A, whose phone rings again. (At once, here:
+    # Queue() picked A within milliseconds of A's leg ending, before the service's wrap-up QueuePause landed.)
+    talking = await site.wait(lambda: (t := [e for e in of(site, AgentStateChanged, agent=A)
+                                             if e.state is AgentState.TALKING])[1:] and t, "A taking the customer again")
+    again = talking[1:]
+    assert not of(site, CallEnded, call_id)
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.hung_up_by == "customer" and ended.ended_s > again[0].at_s, ended
+    assert ended.queue == "support" and ended.agents_talked == (A,) and not of(site, CallTransferred, call_id)
+    assert [(a.agent, a.result) for a in ended.attempts][:2] == [(A, "ANSWER"), (B, "BUSY")]
