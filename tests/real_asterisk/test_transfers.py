@@ -1,8 +1,10 @@
 """Transfers against a real Asterisk 20 with the shipped configs: the API's blind and attended transfers, end to end
 from the customer's INVITE to the CRM activity.
 
-The customer calls from a number the sample CRM gives to 1002, so the call reaches 1002 (A) first and 1003 (B) is
-the colleague. Phones are sipp UAS scenarios (sipp/phone*.xml) that answer what Asterisk sends mid-call."""
+The customer calls from a number the sample CRM gives to 1002, so the call is dialled straight to 1002 (A) and 1003
+(B) is the colleague; or from a new number to DID 8002, which asks for a skill nobody has: the call goes through the
+queue, whose linear strategy rings A, logged in first. Phones are sipp UAS scenarios (sipp/phone*.xml) that answer what Asterisk
+sends mid-call."""
 
 from __future__ import annotations
 
@@ -31,13 +33,22 @@ def phone_scenarios() -> dict[str, tuple[str, int | None]]:
     return {A: PHONE, B: PHONE}
 
 
+DIALLED, QUEUED = "8001", "8002"
+ROUTES = pytest.mark.parametrize("did", [DIALLED, QUEUED], ids=["dialled", "queued"])
+
+
 @pytest.fixture
 def site_toml() -> str:
-    return f"[calls]\nwrapup_s = {WRAPUP_S}\n"
+    return f'[calls]\nwrapup_s = {WRAPUP_S}\n\n[routing.dids."{QUEUED}"]\nteam = "Sales"\nskills = {{ klingon = 5 }}\n'
 
 
 def a_customer_of(site: Site, ext: str) -> str:
     return next(number for number, owner in site.crm.customers.items() if owner == ext)
+
+
+def caller_for(site: Site, did: str) -> str:
+    """A's own customer (routed to its owner whatever the DID asks) for the dialled route, a new number for the queue."""
+    return a_customer_of(site, A) if did == DIALLED else "+13125550160"
 
 
 def of(site: Site, kind: type, call_id: str | None = None, **match: Any) -> list[Any]:
@@ -45,9 +56,9 @@ def of(site: Site, kind: type, call_id: str | None = None, **match: Any) -> list
             and all(getattr(e, k) == v for k, v in match.items())]
 
 
-async def answered_by_a(site: Site, caller: str, *, talk_ms: int) -> CallAnswered:
+async def answered_by_a(site: Site, caller: str, *, talk_ms: int, did: str = DIALLED) -> CallAnswered:
     await login_all(site)
-    await site.sipp.call(caller=caller, did="8001", talk_ms=talk_ms)
+    await site.sipp.call(caller=caller, did=did, talk_ms=talk_ms)
     answered = await site.wait(lambda: [e for e in of(site, CallAnswered) if e.agent == A], "A answering the customer")
     return answered[0]
 
@@ -77,9 +88,10 @@ async def activity_when(site: Site, call_id: str, predicate: Any, what: str) -> 
         raise AssertionError(f"timed out waiting for {what}") from None
 
 
-async def test_blind_transfer_from_the_api_hands_the_customer_to_b(site: Site) -> None:
-    caller = a_customer_of(site, A)
-    answered = await answered_by_a(site, caller, talk_ms=6000)
+@ROUTES
+async def test_blind_transfer_from_the_api_hands_the_customer_to_b(site: Site, did: str) -> None:
+    caller = caller_for(site, did)
+    answered = await answered_by_a(site, caller, talk_ms=6000, did=did)
     call_id = answered.call_id
     body = await transfer(site, call_id, "blind")
     assert body["from_agent"] == A and body["to"] == B and body["channel"].startswith(f"PJSIP/{A}-")
@@ -87,6 +99,7 @@ async def test_blind_transfer_from_the_api_hands_the_customer_to_b(site: Site) -
     assert (moved.from_agent, moved.to_agent) == (A, B)
     [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
     assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.queue == ("support" if did == QUEUED else None), ended
     assert ended.talk_s >= 5.0, ended  # from A's answer to the customer's hang-up, across the transfer
     assert ended.consultations == ()
     assert len(of(site, CallEnded)) == 1
@@ -106,9 +119,10 @@ HANGS_UP_MS = 4000  # A hangs up this long after answering: well after B answere
 
 
 @pytest.mark.parametrize("phone_scenarios", [{A: ("phone_hangs_up.xml", HANGS_UP_MS), B: PHONE}], ids=["A hangs up"])
-async def test_attended_transfer_completes_when_a_hangs_up_after_b_answered(site: Site) -> None:
-    caller = a_customer_of(site, A)
-    answered = await answered_by_a(site, caller, talk_ms=HANGS_UP_MS + 4000)
+@ROUTES
+async def test_attended_transfer_completes_when_a_hangs_up_after_b_answered(site: Site, did: str) -> None:
+    caller = caller_for(site, did)
+    answered = await answered_by_a(site, caller, talk_ms=HANGS_UP_MS + 4000, did=did)
     call_id = answered.call_id
     body = await transfer(site, call_id, "attended")
     assert body["mode"] == "attended" and body["from_agent"] == A
@@ -120,6 +134,7 @@ async def test_attended_transfer_completes_when_a_hangs_up_after_b_answered(site
     assert (moved.from_agent, moved.to_agent) == (A, B)
     [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
     assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.queue == ("support" if did == QUEUED else None), ended
     assert [(c.agent, c.by_agent, c.transferred) for c in ended.consultations] == [(B, A, True)]
     assert ended.talk_s >= HANGS_UP_MS / 1000 + 3.0, ended
     assert len(of(site, CallEnded)) == 1
