@@ -105,11 +105,21 @@ def _on_call_with(call: Call, extension: str | None, e164: str) -> bool:
 @api.route("GET", V1 + "/calls/live", summary="Calls in progress (the live model)", response=LiveCallOut, many=True, tag="telephony")
 async def live_calls(call: Call) -> Any:
     live, _ = _live(call)
-    extension = await _extension(call, call.principal)
+    principal = call.principal
+    extension = await _extension(call, principal)
+    team_extensions: set[str] = set()
+    if principal.role is Role.SUPERVISOR and principal.team_id is not None:
+        team_extensions = set(await call.session.scalars(
+            select(User.extension).where(User.team_id == principal.team_id, User.extension.is_not(None))
+        ))
     out = []
     for c in live.tracker.open_calls():
-        if call.principal.role is Role.AGENT and extension not in (*c.agents_rung, *c.agents_talked):
+        if principal.role is Role.AGENT and extension not in (*c.agents_rung, *c.agents_talked):
             continue
+        if principal.role is Role.SUPERVISOR and not team_extensions & {*c.agents_rung, *c.agents_talked}:
+            # A call none of their agents is on is theirs only if it is their team's (routing, else DID).
+            if principal.team_id is None or await live_call_team_id(call, c.call_id, c.did) != principal.team_id:
+                continue
         out.append(
             LiveCallOut(
                 call_id=c.call_id, direction=str(c.direction), caller=c.caller, did=c.did, customer=c.customer,

@@ -3,14 +3,20 @@ through /lookup or /timeline, and they may not staff another team's queue."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from callcenter.api.agent_ws import pop_for
 from callcenter.api.call_routes import card
-from callcenter.app import PHONE_RULES
+from callcenter.app import AMI, BUS, PHONE_RULES
+from callcenter.events import CallAnswered
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.models import Entity, Role
+from tests.ami_conn.ami_peer import AmiPeer, trace_frames
 from tests.api.conftest import World
 
 B_NUMBER = "+12125550177"
@@ -83,3 +89,31 @@ async def test_an_agent_may_not_log_into_another_teams_queue(make_world: Any, tm
     # Their own team's queue is fine (503 here only because no Asterisk is configured in this test).
     status, _ = await world.call(world.agent_a1, "POST", "/api/v1/agents/1002/login", {"teams": ["Team A"]})
     assert status in (202, 200, 503)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[AmiPeer]:
+    server = AmiPeer(secret="s3cret")
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def test_a_live_call_is_shown_to_its_own_teams_supervisor_only(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:
+    world = await make_world(CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port),
+                             CALLCENTER_AMI__SECRET="s3cret")
+    await world.client.app[AMI].wait_live(10)
+    status, sup_b = await world.call(world.admin, "POST", "/api/v1/users",
+                                     {"name": "Bo Supervisor", "role": "supervisor", "team_id": world.agent_b1.team_id})
+    assert status == 201
+    status, token = await world.call(world.admin, "POST", "/api/v1/tokens", {"user_id": sup_b["id"], "name": "t"})
+    sup_b_headers = {"Authorization": f"Bearer {token['token']}"}
+    answered = asyncio.Event()
+    world.client.app[BUS].subscribe(lambda _e: answered.set(), event_type=CallAnswered)
+    frames = trace_frames(traces_dir / "inbound_agi_dial_answer.ami")  # answered by 1002, Team A
+    await peer.send(b"".join(frames[: next(i for i, f in enumerate(frames) if f.startswith(b"Event: HangupRequest"))]))
+    await asyncio.wait_for(answered.wait(), 10)
+    status, mine = await world.call(world.sup_a, "GET", "/api/v1/calls/live")
+    assert status == 200 and [c["answered_by"] for c in mine] == ["1002"]
+    resp = await world.client.get("/api/v1/calls/live", headers=sup_b_headers)
+    assert resp.status == 200 and await resp.json() == []
