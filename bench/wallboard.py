@@ -12,7 +12,7 @@ Four processes (spawned), so that none steals another's event loop and each one'
   service     build_app (callcenter/app.py) exactly as `callcenter serve` wires it: SQLite, AMI session, FastAGI
               routing, CRM writer, automation, recordings, the wallboard hub; <calls> * 1.3 agents (team "Sales")
               and one admin with an API token. Logging at ERROR (no per-event log lines, no per-call warnings).
-  clients     <clients> aiohttp WebSocket clients on /api/v1/wallboard/ws?access_token=..., each behaving like the
+  clients     <clients> aiohttp WebSocket clients on /api/v1/wallboard/ws (token in the Authorization header), like the
               page: snapshot, then deltas; a sequence gap sends {"type":"resync"}; a close with code 4000 (dropped
               for being slow) reconnects. Each delivery's receive time (time.time()) is recorded with its seq.
   baseline    (after the service and the simulator have stopped) a bare aiohttp WebSocket server with no hub: no
@@ -446,13 +446,15 @@ async def _clients(conn: Connection, cfg: dict[str, Any]) -> None:
     stopping = asyncio.Event()
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None))
     gate = asyncio.Semaphore(cfg["connect_concurrency"])
+    auth = {"Authorization": f"Bearer {cfg['token']}"} if cfg.get("token") else None
 
     async def client(index: int) -> None:
         first = True
         while not stopping.is_set():
             try:
                 async with gate:
-                    ws = await session.ws_connect(url, autoping=True, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=5))
+                    ws = await session.ws_connect(url, autoping=True, max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=5),
+                                                  headers=auth)
             except (aiohttp.ClientError, OSError) as exc:
                 counters[f"connect_error {type(exc).__name__}"] += 1
                 await asyncio.sleep(0.5)  # back off before reconnecting, as the page does
@@ -648,8 +650,9 @@ def main(argv: list[str] | None = None) -> int:
         idle_cpu = (s1["cpu_s"] - s0["cpu_s"]) / (s1["t"] - s0["t"])
 
         # the clients connect (each gets a snapshot), then window 2
-        ws_url = f"http://127.0.0.1:{info['http_port']}/api/v1/wallboard/ws?access_token={info['token']}"
-        cl = Child(clients_main, base_cfg | {"url": ws_url, "clients": args.clients})
+        # A non-browser client sends its token in the Authorization header (tokens never go in URLs).
+        ws_url = f"http://127.0.0.1:{info['http_port']}/api/v1/wallboard/ws"
+        cl = Child(clients_main, base_cfg | {"url": ws_url, "clients": args.clients, "token": info["token"]})
         children.append(cl)
         hello = cl.recv(600)
         print(f"ours: {hello['connected']}/{args.clients} clients connected (snapshot each) in {hello['connect_s']:.1f} s "
