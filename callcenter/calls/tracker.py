@@ -1031,6 +1031,13 @@ class CallTracker:
             if (agent_leg.kind is _AGENT and agent_leg.alive and customer.alive and call is not None
                     and customer_side(call, customer)):
                 self._adopt(call, agent_leg, t)
+                # The transferring agent's line of the consultation call goes with it; Asterisk hangs it up after the
+                # customer's (seen on Asterisk 20), and the leg that ends last names the call the wrap-up is for: it
+                # is the customer's call.
+                for uid in (ev.orig_transferer_uniqueid, ev.second_transferer_uniqueid):
+                    line = self._channels.get(uid or "")
+                    if line is not None and line.alive and line.kind is _AGENT and line.linkedid != call.call_id:
+                        self.agents.leg(line.endpoint, line.uniqueid, call.call_id, TALKING_LEG, t)
                 return
 
     def _adopt(self, call: Call, ch: Channel, t: float) -> None:

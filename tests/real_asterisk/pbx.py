@@ -190,6 +190,20 @@ class Sipp:
         )
         return proc
 
+    async def second_line(self, ext: str, *, to: str, scenario: str, hold_ms: int, keys: dict[str, str],
+                          ) -> asyncio.subprocess.Process:
+        """A desk phone placing a call of its own (on a port beside its first line): ``ext`` authenticates with its
+        pjsip.conf credentials and calls ``to``; ``hold_ms`` fills the scenario's @HOLD_MS@, ``keys`` its -key values."""
+        text = (HERE / "sipp" / scenario).read_text().replace("@HOLD_MS@", str(hold_ms))
+        path = self.root / f"line2-{ext}.xml"
+        path.write_text(text)
+        extra = [arg for key, value in {"agent": ext, **keys}.items() for arg in ("-key", key, value)]
+        return await self._run(
+            "-sf", str(path), "-s", to, *extra, "-au", ext, "-ap", f"change-me-{ext}", "-i", "127.0.0.1",
+            "-p", str(self._port()), "-mp", str(self._media_port()), "-rtp_echo", "-m", "1", "-l", "1",
+            "-timeout", "120s", "127.0.0.1:5060", name=f"line2-{ext}",
+        )
+
     def _port(self) -> int:
         self.next_port += 1
         return self.next_port

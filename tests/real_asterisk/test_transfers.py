@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.ami.actions import getvar
+from callcenter.app import AMI, DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome, CallTransferred
 from crm_core.models import Activity
@@ -253,3 +254,39 @@ async def test_a_customer_blind_transferred_to_a_busy_colleague_waits_in_the_que
     assert ended.hung_up_by == "customer" and ended.ended_s > again[0].at_s, ended
     assert ended.queue == "support" and ended.agents_talked == (A,) and not of(site, CallTransferred, call_id)
     assert [(a.agent, a.result) for a in ended.attempts][:2] == [(A, "ANSWER"), (B, "BUSY")]
+
+
+CONSULT_MS = 2000  # A talks with B this long on the phone's second line before pressing transfer
+
+
+async def test_a_desk_phones_attended_transfer_by_refer_with_replaces(site: Site) -> None:
+    """No API: A's phone calls B on a second line (an internal call of its own, another Linkedid), then sends REFER
+    with Replaces naming the customer's dialog; Asterisk joins the customer and B (AttendedTransfer Success) and hangs
+    up both of A's lines. The customer's call gets B, the consultation transferred."""
+    caller = a_customer_of(site, A)
+    answered = await answered_by_a(site, caller, talk_ms=CONSULT_MS + 7000)
+    call_id = answered.call_id
+    leg = site.app[LIVE].tracker.talking_leg(call_id)
+    assert leg is not None and leg[0] == A
+    dialog = {}
+    for item in ("call-id", "local_tag", "remote_tag"):  # the customer's dialog with A's phone, as Asterisk has it
+        reply = await site.app[AMI].send(getvar(channel=leg[1], variable=f"CHANNEL(pjsip,{item})"))
+        dialog[item] = reply["Value"]
+    # Replaces: to-tag is the tag of the side that receives it (Asterisk), from-tag the phone's
+    replaces = f"{dialog['call-id']}%3Bto-tag%3D{dialog['local_tag']}%3Bfrom-tag%3D{dialog['remote_tag']}"
+    await site.sipp.second_line(A, to=B, scenario="consult_and_refer.xml", hold_ms=CONSULT_MS,
+                                keys={"replaces": replaces})
+    [moved] = await site.wait(lambda: of(site, CallTransferred, call_id), "the call transferred to B")
+    assert (moved.from_agent, moved.to_agent) == (A, B)
+    [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert [(c.agent, c.by_agent, c.transferred) for c in ended.consultations] == [(B, A, True)]
+    assert ended.talk_s >= CONSULT_MS / 1000 + 6.0, ended
+    # The consultation was an internal call of its own (A's second line to B): it ends as one, apart from the customer's.
+    [consultation_call] = [e for e in of(site, CallEnded) if e.call_id != call_id]
+    assert consultation_call.direction == "internal" and consultation_call.caller == A
+    # A's wrap-up is for the customer's call, although Asterisk hung up A's consultation line last.
+    activity = await activity_when(site, call_id, lambda a: len(a.call_meta.get("wrapup_spells", ())) == 2,
+                                   "a wrap-up spell of each agent on the customer's activity")
+    assert activity.call_meta["agents_talked"] == [A, B]
+    assert sorted(s["agent"] for s in activity.call_meta["wrapup_spells"]) == [A, B]
