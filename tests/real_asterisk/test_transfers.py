@@ -18,7 +18,9 @@ from callcenter.ami.actions import getvar
 from callcenter.app import AMI, DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome, CallTransferred
+from callcenter.recording.http import RECORDINGS
 from crm_core.models import Activity
+from crm_core.recording_models import Recording
 from tests.real_asterisk.conftest import WAIT_S, Site, login_all
 
 A, B = "1002", "1003"
@@ -114,6 +116,12 @@ async def test_blind_transfer_from_the_api_hands_the_customer_to_b(site: Site, d
     assert activity.user_id == site.crm.agents[A]
     assert sorted(s["agent"] for s in meta["wrapup_spells"]) == [A, B]
     assert activity.talk_s >= 5.0
+    # One recording for the whole call: MixMonitor runs on the customer's channel, which the transfer keeps.
+    await asyncio.wait_for(site.app[RECORDINGS].drain(), WAIT_S)
+    async with site.app[DATABASE].session() as s:
+        legs = sorted((r.leg, r.status.value) for r in (await s.scalars(
+            select(Recording).where(Recording.call_id == call_id))).all())
+    assert legs == [("mix", "stored"), ("rx", "stored"), ("tx", "stored")], legs
 
 
 HANGS_UP_MS = 4000  # A hangs up this long after answering: well after B answered the consultation
