@@ -3,8 +3,8 @@ from the customer's INVITE to the CRM activity.
 
 The customer calls from a number the sample CRM gives to 1002, so the call is dialled straight to 1002 (A) and 1003
 (B) is the colleague; or from a new number to DID 8002, which asks for a skill nobody has: the call goes through the
-queue, whose linear strategy rings A, logged in first. Phones are sipp UAS scenarios (sipp/phone*.xml) that answer what Asterisk
-sends mid-call."""
+queue, whose linear strategy rings A, logged in first. Phones are sipp UAS scenarios (sipp/phone*.xml) that answer
+what Asterisk sends mid-call."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def a_customer_of(site: Site, ext: str) -> str:
 
 
 def caller_for(site: Site, did: str) -> str:
-    """A's own customer (routed to its owner whatever the DID asks) for the dialled route, a new number for the queue."""
+    """A's own customer (routed to its owner whatever the DID asks) for the dialled route, a new number for the
+    queue."""
     return a_customer_of(site, A) if did == DIALLED else "+13125550160"
 
 
@@ -214,7 +215,8 @@ async def test_a_desk_phones_blind_transfer_by_refer_is_a_transfer_too(site: Sit
 A_LEAVES_MS, B_RINGS_MS = 1500, 4000  # A hangs up while B's phone still rings
 
 
-@pytest.mark.parametrize("phone_scenarios", [{A: ("phone_hangs_up.xml", A_LEAVES_MS), B: ("phone_rings.xml", B_RINGS_MS)}],
+@pytest.mark.parametrize("phone_scenarios",
+                         [{A: ("phone_hangs_up.xml", A_LEAVES_MS), B: ("phone_rings.xml", B_RINGS_MS)}],
                          ids=["A hangs up while B rings"])
 async def test_a_hanging_up_while_b_still_rings_hands_the_customer_over_when_b_answers(site: Site) -> None:
     """The 'blond' transfer: bridge_basic completes an attended transfer whose transferer hangs up before the target
@@ -254,8 +256,9 @@ async def test_a_customer_blind_transferred_to_a_busy_colleague_waits_in_the_que
     await transfer(site, call_id, "blind")
     # The queue offers the customer to the only agent who is not busy: A, whose phone rings again. (At once, here:
     # Queue() picked A within milliseconds of A's leg ending, before the service's wrap-up QueuePause landed.)
-    talking = await site.wait(lambda: (t := [e for e in of(site, AgentStateChanged, agent=A)
-                                             if e.state is AgentState.TALKING])[1:] and t, "A taking the customer again")
+    talking = await site.wait(
+        lambda: (t := [e for e in of(site, AgentStateChanged, agent=A) if e.state is AgentState.TALKING])[1:] and t,
+        "A taking the customer again")
     again = talking[1:]
     assert not of(site, CallEnded, call_id)
     [ended] = await site.wait(lambda: of(site, CallEnded, call_id), "the call to end")
@@ -290,7 +293,8 @@ async def test_a_desk_phones_attended_transfer_by_refer_with_replaces(site: Site
     assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
     assert [(c.agent, c.by_agent, c.transferred) for c in ended.consultations] == [(B, A, True)]
     assert ended.talk_s >= CONSULT_MS / 1000 + 6.0, ended
-    # The consultation was an internal call of its own (A's second line to B): it ends as one, apart from the customer's.
+    # The consultation was an internal call of its own (A's second line to B): it ends as one, apart from the
+    # customer's.
     [consultation_call] = [e for e in of(site, CallEnded) if e.call_id != call_id]
     assert consultation_call.direction == "internal" and consultation_call.caller == A
     # A's wrap-up is for the customer's call, although Asterisk hung up A's consultation line last.
