@@ -445,7 +445,7 @@ class CustomFieldIn(In):
     choices: list[str] = Field(default_factory=list, max_length=200)
     required: bool = False
     required_from_stage_id: int | None = None
-    position: int = 0
+    position: int = Field(default=0, ge=0, le=100_000)  # an INTEGER column: 32 bits
 
 
 class CustomFieldOut(Out):

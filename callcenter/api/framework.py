@@ -17,13 +17,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from callcenter.api.auth import PRINCIPAL
 from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.errors import Conflict, CrmError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
-from crm_core.input_rules import INT64_MAX, TooDeep, check_json
+from crm_core.input_rules import INT64_MAX, TooDeep, check_json, check_text
 from crm_core.models import Role
 from crm_core.paging import MAX_LIMIT, Page
 from crm_core.records import PhoneRules
@@ -92,6 +92,11 @@ class Call:
         raw = self.request.query.get(name)
         if raw is not None and len(raw) > max_length:
             raise BadRequest(f"query parameter {name} is longer than {max_length}", field=name)
+        if raw:
+            try:
+                check_text(raw, multiline=False)  # a NUL would reach (and break) a PostgreSQL query
+            except ValueError as exc:
+                raise BadRequest(f"query parameter {name} {exc}", field=name) from None
         return raw or None
 
     def query_bool(self, name: str) -> bool | None:
@@ -231,6 +236,11 @@ def bind(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         principal = request.get(PRINCIPAL) or ANONYMOUS
+        for name, value in request.match_info.items():
+            try:
+                check_text(value, multiline=False)
+            except ValueError:
+                raise NotFound(f"no such {name}", field=name) from None  # nothing with such a name can exist
         body = await _body(request, route.body) if route.body else None
         async with db.session(actor_id=principal.user_id) as session:
             call = Call(request=request, principal=principal, session=session, rules=rules, body=body)
@@ -283,7 +293,12 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         if column is not None:
             return web.json_response(error_body("invalid", f"{column} needs a value", field=column), status=422)
         return web.json_response(error_body("conflict", "the change conflicts with existing data"), status=409)
-    except DataError:
+    except (DataError, DBAPIError) as exc:
+        # SQLSTATE class 22 (data exception: out of range, bad encoding): the input's fault, a 422, never a 500.
+        cause = getattr(exc.orig, "__cause__", None)  # asyncpg refusing an argument it cannot encode (int32 range)
+        data = isinstance(exc, DataError) or isinstance(cause, (ValueError, OverflowError))
+        if not data and not str(getattr(exc.orig, "sqlstate", "") or "").startswith("22"):
+            return _internal_error(request)
         return web.json_response(error_body("invalid", "a value is out of range for its field", field="body"), status=422)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -296,9 +311,14 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
             error_body(exc.reason.lower().replace(" ", "_"), exc.reason), status=exc.status, headers=headers
         )
     except Exception:
-        incident = uuid.uuid4().hex[:12]
-        log.exception("unhandled error in %s %s incident=%s", request.method, request.path, incident)
-        return web.json_response(error_body("internal", "internal error", incident=incident), status=500)
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    """Called inside an except block: logs the exception being handled with an incident id the answer repeats."""
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error in %s %s incident=%s", request.method, request.path, incident)
+    return web.json_response(error_body("internal", "internal error", incident=incident), status=500)
 
 
 # The OpenAPI document of the app serving the request (set by the composition root), for Allow on a 405.

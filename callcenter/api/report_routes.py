@@ -6,10 +6,12 @@ Supervisors read their own team's figures, admins any team's or all teams' toget
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from crm_core.input_rules import check_datetime
 from callcenter.api.framework import Api, BadRequest, Call
 from callcenter.api.team_scope import visible_teams
 from callcenter.reports.period import PeriodError, parse_period
@@ -71,6 +73,20 @@ async def _team(call: Call, known: set[str]) -> str | None:
     return team
 
 
+def _check_instant(name: str, raw: str | None) -> None:
+    """A date-time with an offset must exist in UTC (0001-01-01T00:00:00+14:00 does not)."""
+    if not raw:
+        return
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return  # parse_period says what is wrong with it
+    try:
+        check_datetime(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} {exc}", field=name) from None
+
+
 @api.route(
     "GET", V1 + "/reports/team-figures",
     summary="A team's figures for [from, to): offered, answered, missed, abandoned, service level, ASA, AHT, callbacks, "
@@ -84,13 +100,15 @@ async def team_figures(call: Call) -> Any:
     team = await _team(call, set(rules.teams))
     zone = (rules.teams.get(team or "") or rules.teams[rules.default_team]).hours.zone
     now_s = time.time()
+    raw_from, raw_to = call.query_str("from", max_length=64), call.query_str("to", max_length=64)
+    for name, raw in (("from", raw_from), ("to", raw_to)):
+        _check_instant(name, raw)
     try:
-        period = parse_period(
-            call.query_str("from", max_length=64), call.query_str("to", max_length=64),
-            zone=zone, now_s=now_s, max_days=settings.max_range_days,
-        )
+        period = parse_period(raw_from, raw_to, zone=zone, now_s=now_s, max_days=settings.max_range_days)
     except PeriodError as exc:
         raise BadRequest(str(exc), field=exc.field) from None
+    except (OverflowError, ValueError) as exc:  # a bound at the very edge of the calendar, in the team's zone
+        raise BadRequest(f"from/to out of range: {exc}", field="from") from None
     report = await team_report(
         call.session, periods={team: period}, did_team=did_team_of(rules), rule=settings.rule(), now_s=now_s
     )

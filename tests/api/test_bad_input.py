@@ -119,3 +119,73 @@ async def test_arabic_indic_digits_are_not_taken_as_a_us_number(world: World) ->
     assert status == 422 and err["error"]["field"] == "phones[0].number" and "international" in err["error"]["message"]
     status, contact = await world.call(world.admin, "POST", "/api/v1/contacts", {"last_name": "Digits", "phones": [{"number": "+١ ٢١٢ ٥٥٥ ٠١٠١"}]})
     assert status == 201 and contact["phones"][0]["e164"] == "+12125550101"
+
+
+# Edge values across the API, each of which once answered 500 or is the same kind as one that did (a NUL reaching
+# PostgreSQL, a 64-bit value in a 32-bit column, a report bound at the edge of the calendar): never a 5xx.
+EDGE_CASES = [
+    ("GET", "/api/v1/reports/team-figures?from=0001-01-01T00:00:00%2B14:00", None),
+    ("GET", "/api/v1/reports/team-figures?from=9999-12-31T23:59:59-14:00&to=9999-12-31", None),
+    ("GET", "/api/v1/reports/team-figures?from=0001-01-01&to=0001-01-02", None),
+    ("GET", "/api/v1/reports/team-figures?from=9999-12-30&to=9999-12-31", None),
+    ("GET", "/api/v1/audit?entity_id=99999999999999999999", None),
+    ("GET", "/api/v1/tasks?team_id=9223372036854775807", None),
+    ("GET", "/api/v1/routing/decisions?limit=99999999999999999999999", None),
+    ("POST", "/api/v1/tasks", {"title": "x", "due_at": "9999-12-31T23:59:59Z"}),
+    ("POST", "/api/v1/tasks", {"title": "x", "due_at": "0001-01-01T00:00:00Z"}),
+    ("POST", "/api/v1/calls/1.1/disposition", {"disposition": "callback", "callback_at": "9999-12-31T23:59:59+14:00"}),
+    ("POST", "/api/v1/activities", {"kind": "note", "started_at": "0001-01-01T00:00:00Z", "ended_at": "9999-12-31T23:59:59Z"}),
+    ("POST", "/api/v1/deals", {"title": "x", "amount": "1e400"}),
+    ("POST", "/api/v1/deals", {"title": "x", "amount": 1e308}),
+    ("POST", "/api/v1/deals", {"title": "x", "amount": "NaN"}),
+    ("POST", "/api/v1/deals", {"title": "x", "amount": "99999999999999999999999999999999999"}),
+    ("POST", "/api/v1/users", {"name": "x", "role": "agent", "extension": "1\r\n2"}),
+    ("POST", "/api/v1/users", {"name": "x", "role": "agent", "email": "a\u0000@b.c"}),
+    ("POST", "/api/v1/teams", {"name": "T\u202e", "timezone": "UTC"}),
+    ("PATCH", "/api/v1/teams/1", {"callback_sla_s": 1e308}),
+    ("PATCH", "/api/v1/teams/1", {"name": None}),
+    ("PATCH", "/api/v1/users/1", {"name": None}),
+    ("PATCH", "/api/v1/users/1", {"role": None}),
+    ("PUT", "/api/v1/teams/1/recording-retention", {"retention_days": 9223372036854775807}),
+    ("POST", "/api/v1/custom-fields", {"entity": "contact", "key": "k", "label": "l", "field_type": "number", "position": 9223372036854775807}),
+    ("POST", "/api/v1/contacts", {"last_name": "x", "custom": {"k": 1e308}}),
+    ("POST", "/api/v1/pipelines", {"name": "P", "stages": [{"name": "a", "position": -9223372036854775808}]}),
+    ("POST", "/api/v1/tokens", {"user_id": 1, "name": "n", "expires_at": "0001-01-01T00:00:00Z"}),
+    ("POST", "/api/v1/wallboard/tokens", {"name": "n", "team_ids": [9223372036854775807]}),
+    ("GET", "/api/v1/timeline?phone=%00", None),
+    ("GET", "/api/v1/screen-pop?phone=%E2%80%AE123", None),
+    ("POST", "/api/v1/calls/click-to-call", {"phone": "+1 212 555 0101\r\nAction: Hangup"}),
+    ("POST", "/api/v1/recordings/erase-by-number", {"phone": "+12125550101", "reason": "x" * 5000}),
+    ("GET", "/api/v1/transcripts/search?q=%22%22%22", None),
+    ("GET", "/api/v1/transcripts/search?q=a%00b", None),
+    ("GET", "/api/v1/contacts?q=%00", None),
+    ("GET", "/api/v1/contacts?email=%00", None),
+    ("DELETE", "/api/v1/contacts/1/phones/%00", None),
+    ("GET", "/api/v1/calls/%00", None),
+    ("GET", "/api/v1/calls/%00/recordings", None),
+    ("GET", "/api/v1/calls/%E2%80%AE/transcript", None),
+    ("POST", "/api/v1/agents/%00/pause", {"reason": "x"}),
+    ("GET", "/api/v1/routing/decisions?call_id=%00", None),
+    ("GET", "/api/v1/audit?entity=%00", None),
+    ("GET", "/api/v1/tasks?assignee_id=-1", None),
+    ("POST", "/api/v1/tasks", {"title": "x", "priority": 9223372036854775807}),
+    ("POST", "/api/v1/leads", {"title": "x", "source": "\u0000"}),
+    ("POST", "/api/v1/contacts", {"last_name": "x", "emails": ["a@b.c\u0000"]}),
+    ("POST", "/api/v1/contacts", {"last_name": "x", "phones": [{"number": "+1 212 555 0101\u0000"}]}),
+    ("POST", "/api/v1/contacts", {"last_name": "x", "custom": {"\u0000": 1}}),
+    ("PATCH", "/api/v1/contacts/1", {"custom": {"k": [[[[1]]]]}}),
+    ("POST", "/api/v1/deals", {"title": "x", "amount": 1e20}),
+    ("POST", "/api/v1/deals", {"title": "x", "currency": "\u0000\u0000\u0000"}),
+]
+
+
+async def test_edge_values_anywhere_are_never_a_server_error(world: World) -> None:
+    answers = [(method, path, *(await world.call(world.admin, method, path, body))) for method, path, body in EDGE_CASES]
+    assert [a for a in answers if a[2] >= 500] == []
+    by_path = {(m, p): (status, out) for m, p, status, out in answers}
+    status, out = by_path[("GET", "/api/v1/contacts?q=%00")]
+    assert status == 400 and out["error"]["field"] == "q"
+    status, out = by_path[("GET", "/api/v1/reports/team-figures?from=0001-01-01T00:00:00%2B14:00")]
+    assert status == 400 and out["error"]["field"] == "from"
+    status, out = by_path[("GET", "/api/v1/calls/%00")]
+    assert status == 404 and out["error"]["field"] == "call_id"
