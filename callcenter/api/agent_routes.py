@@ -164,7 +164,9 @@ async def login_agent(call: Call) -> Any:
         # put an agent only in the agent's own team's queue.
         raise Forbidden(f"only an admin may log agent {info.agent} into another team's queue", field="teams")
     queues = _queues(routing, info, teams)
-    await _send(routing.agent_control(), lambda c: c.log_in(info.target, queues, member_name=info.name or info.agent))
+    # A name stored before names were checked may hold a line break, which AMI refuses: one line, always.
+    member_name = " ".join((info.name or info.agent).split())
+    await _send(routing.agent_control(), lambda c: c.log_in(info.target, queues, member_name=member_name))
     own = live.tracker.agents.agents.get(info.agent)
     if own is not None and own.own_pause is not None:
         # Paused while in no queue: the queues get the same pause, so app_queue does not ring them either.

@@ -117,3 +117,24 @@ async def test_a_live_call_is_shown_to_its_own_teams_supervisor_only(make_world:
     assert status == 200 and [c["answered_by"] for c in mine] == ["1002"]
     resp = await world.client.get("/api/v1/calls/live", headers=sup_b_headers)
     assert resp.status == 200 and await resp.json() == []
+
+
+async def test_a_name_stored_with_a_line_break_never_reaches_ami(make_world: Any, peer: AmiPeer, tmp_path: Any) -> None:
+    """Names are checked now (422), but one stored before must still not split an AMI header."""
+    from sqlalchemy import update
+
+    from callcenter.app import ROUTING
+    from crm_core.models import User
+
+    config = tmp_path / "callcenter.toml"
+    config.write_text(TEAMS)
+    world = await make_world(config, CALLCENTER_AMI__HOST="127.0.0.1", CALLCENTER_AMI__PORT=str(peer.port),
+                             CALLCENTER_AMI__SECRET="s3cret")
+    await world.client.app[AMI].wait_live(10)
+    async with world.db.session() as s:
+        await s.execute(update(User).where(User.id == world.agent_a1.id).values(name="Alice\r\nAction: Originate"))
+    await world.client.app[ROUTING].refresh()
+    status, out = await world.call(world.agent_a1, "POST", "/api/v1/agents/1002/login", {})
+    assert status == 200, out
+    added = await asyncio.wait_for(peer.wait_action("QueueAdd"), 10)
+    assert added["MemberName"] == "Alice Action: Originate"
