@@ -64,7 +64,10 @@ function loadViewer() {
     const viewer = document.getElementById("viewer");
     viewer.textContent = (me.read_only ? "read-only · " : me.role + " · ") + (me.teams ? me.teams.join(", ") || "no team" : "all teams");
     document.dispatchEvent(new CustomEvent("cc:principal", { detail: me }));
-  }).catch((e) => { if (e.status === 401) signedOut(e.message); });
+  }).catch((e) => {
+    if (e.status === 401) signedOut(e.message);
+    else document.getElementById("viewer").textContent = "could not read who you are: " + e.message;  // never silent
+  });
 }
 
 function signedOut(message) {
