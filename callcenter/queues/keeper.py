@@ -42,6 +42,8 @@ class MembershipKeeper:
         self._tasks: set[asyncio.Task[None]] = set()
         self.settled = asyncio.Event()  # set whenever no re-apply is in flight
         self.settled.set()
+        self.resyncs_done = 0  # resyncs whose fixes (and after_resync) are done
+        self._progress = asyncio.Event()
 
     def __call__(self, item: Item) -> Awaitable[None] | None:
         if isinstance(item, Received):
@@ -50,8 +52,7 @@ class MembershipKeeper:
             fixes: list[Fix] = []
             if "QueueStatus" in item.lists:
                 item, fixes = self._resync(item)
-            if fixes or self.after_resync is not None:
-                self._start(fixes)
+            self._start(fixes)
         return self.inner(item)
 
     def members_of(self, queue: str) -> int:
@@ -102,9 +103,19 @@ class MembershipKeeper:
             self.settled.set()
 
     async def _after_resync(self, fixes: list[Fix]) -> None:
-        await self._send_fixes(fixes)
-        if self.after_resync is not None:
-            await self.after_resync()
+        try:
+            await self._send_fixes(fixes)
+            if self.after_resync is not None:
+                await self.after_resync()
+        finally:
+            self.resyncs_done += 1
+            progress, self._progress = self._progress, asyncio.Event()
+            progress.set()
+
+    async def wait_resyncs(self, count: int) -> None:
+        """Until ``count`` resyncs have been handled to the end (their fixes sent, the fallback checked)."""
+        while self.resyncs_done < count:
+            await self._progress.wait()
 
     async def _send_fixes(self, fixes: list[Fix]) -> None:
         for fix in fixes:

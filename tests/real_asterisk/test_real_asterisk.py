@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from callcenter.ami.actions import queue_pause
 from callcenter.ami.connection import AmiState
-from callcenter.app import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE
+from callcenter.app import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE, QUEUE_KEEPER
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, CallEnded, CallOutcome, CallRouted
 from callcenter.recording.http import RECORDINGS
@@ -34,7 +34,8 @@ async def test_goes_live_with_the_shipped_manager_conf(site: Site) -> None:
     assert check.queue == "support"  # the dialplan's fallback is the queue agents log into
     assert any("has no members" in p for p in check.problems)
     await login_all(site)
-    assert check.problems == []
+    # The logins' QueueMemberAdded events reach the membership record; each agent's state change is on the bus.
+    await site.wait(lambda: check.problems == [], "the fallback queue to have members")
     async with site.http() as http:
         async with http.get("/readyz") as resp:
             body = await resp.json()
@@ -70,26 +71,17 @@ async def test_after_an_asterisk_restart_logins_and_pauses_are_back_and_the_serv
     await ami.send(queue_pause(interface="PJSIP/1002", paused=True, reason="lunch"))
     live = site.app[LIVE]
     await site.wait(lambda: live.agent_state("1002") == (AgentState.PAUSED, "lunch"), "1002 paused for lunch")
-    sessions = ami.stats.sessions
+    keeper = site.app[QUEUE_KEEPER]
+    await asyncio.wait_for(keeper.wait_resyncs(1), WAIT_S)
+    handled = keeper.resyncs_done
     await site.pbx.cli("core restart now", check=False)
-    await ami.wait_until(lambda c: c.stats.sessions > sessions and c.state is AmiState.LIVE, 60)
-    members = await _members_when(site, lambda m: len(m) == 2)
+    await asyncio.wait_for(keeper.wait_resyncs(handled + 1), 60)  # back, resynced, the lost logins sent again
+    assert keeper.reapplied == 2
+    members = await site.pbx.queue_members("support")
+    assert set(members) == {"PJSIP/1002", "PJSIP/1003"}, members
     assert "paused" in members["PJSIP/1002"].lower() and "lunch" in members["PJSIP/1002"]
     assert "paused" not in members["PJSIP/1003"].lower()
     assert live.agent_state("1002") == (AgentState.PAUSED, "lunch")
-
-
-async def _members_when(site: Site, predicate) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """`queue show support` once it satisfies ``predicate``; re-read after every event the service sees."""
-    async def watch() -> dict[str, str]:
-        while True:
-            members = await site.pbx.queue_members("support")
-            if predicate(members):
-                return members
-            site.changed.clear()
-            await site.changed.wait()
-
-    return await asyncio.wait_for(watch(), WAIT_S)
 
 
 async def test_a_call_while_the_service_has_no_ami_session_still_lands_once(site: Site) -> None:
