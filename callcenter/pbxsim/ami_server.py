@@ -391,6 +391,10 @@ class AmiServer:
                 error = self.ops.redirect(channel=values.get("channel", ""), context=values.get("context", ""),
                                           exten=values.get("exten", ""), priority=priority)
             result(error, "Redirect successful")
+        elif low == "blindtransfer":
+            error = self.ops.blind_transfer(channel=values.get("channel", ""), exten=values.get("exten", ""),
+                                            context=values.get("context", ""))
+            result(error, "Transfer succeeded")
         elif low == "hangup":
             if not values.get("channel"):
                 error = "No channel specified"  # manager.c ast_manager_hangup_helper

@@ -170,20 +170,28 @@ async def app_gotoif(pbx: Pbx, ch: Channel, data: str) -> Flow:
 async def app_gosub(pbx: Pbx, ch: Channel, data: str) -> Flow:
     label, _, args = data.partition("(")
     ch.gosub_stack.append((ch.context, ch.exten, ch.priority + 1))
-    flow = _jump(pbx, ch, label)
     argv = [a for a in split_args(args.rstrip(")"))] if args else []
+    ch.gosub_argv.append(argv)
+    # app_stack gosub_exec sets the new frame's LOCAL(...) variables (frame_set_var publishes them) before
+    # ast_explicit_goto: their VarSets still carry the Gosub's own place (api_blind_transfer.ami)
     for i, value in enumerate(argv, 1):
         pbx.emit.varset(ch, f"LOCAL(ARG{i})", value)
-    pbx.emit.varset(ch, "LOCAL(ARGC)", str(len(argv)))  # app_stack frame_set_var publishes LOCAL(...)
-    return flow
+    pbx.emit.varset(ch, "LOCAL(ARGC)", str(len(argv)))
+    return _jump(pbx, ch, label)
 
 
 async def app_return(pbx: Pbx, ch: Channel, data: str) -> Flow:
     if not ch.gosub_stack:
         log.error("%s: Return without Gosub", ch.name)
         return Flow.STOP
-    ch.context, ch.exten, ch.priority = ch.gosub_stack.pop()
+    # app_stack return_exec frees the frame (its LOCAL variables deleted: a VarSet with an empty value for each one
+    # that was not empty, newest first) and sets GOSUB_RETVAL, both still at the Return (api_blind_transfer.ami)
+    argv = ch.gosub_argv.pop() if ch.gosub_argv else []
+    for name, value in [("ARGC", str(len(argv))), *reversed([(f"ARG{i}", v) for i, v in enumerate(argv, 1)])]:
+        if value:
+            pbx.emit.varset(ch, name, "")
     pbx.set_var(ch, "GOSUB_RETVAL", data)
+    ch.context, ch.exten, ch.priority = ch.gosub_stack.pop()
     return Flow.JUMP
 
 

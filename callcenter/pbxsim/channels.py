@@ -64,6 +64,7 @@ class Channel:
     talk_token: int = 0
     agi_threadid: str = ""
     gosub_stack: list[tuple[str, str, int]] = field(default_factory=list)
+    gosub_argv: list[list[str]] = field(default_factory=list)  # each Gosub frame's arguments (its LOCAL variables)
     skip_newexten: bool = False  # the stale Newexten after a Redirect stood in for this priority's own
     # Signals for the process that owns this channel (its dialplan, or the Dial that created it).
     inbox: list[tuple[str, object]] = field(default_factory=list)

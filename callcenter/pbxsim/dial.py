@@ -101,11 +101,23 @@ def open_bridge(pbx: Pbx, x: Channel, y: Channel, *, leg_newexten: str | None) -
         y.exten = ""
         pbx.emit.newexten(y, leg_newexten, "(Outgoing Line)")
     for ch in (y, x):
-        bridge.channels.append(ch)
-        ch.bridge = bridge
-        pbx.emit.bridge_enter(bridge, ch)
+        join(pbx, bridge, ch)
     set_bridge_vars(pbx, x, y)
     return bridge
+
+
+_TRANSFER_VARS: Final = ("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARDERNAME")
+
+
+def join(pbx: Pbx, bridge: Bridge, ch: Channel) -> None:
+    """bridge_channel.c bridge_channel_internal_push: BridgeEnter, then the transfer is over for this channel: its
+    BLINDTRANSFER/ATTENDEDTRANSFER/FORWARDERNAME are deleted (a VarSet with an empty value when one was set)."""
+    bridge.channels.append(ch)
+    ch.bridge = bridge
+    pbx.emit.bridge_enter(bridge, ch)
+    for var in _TRANSFER_VARS:
+        if ch.variables.pop(var, ""):
+            pbx.emit.varset(ch, var, "")
 
 
 def leave(pbx: Pbx, bridge: Bridge, ch: Channel) -> None:
@@ -308,6 +320,8 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             _relocate(pbx, y, payload)
             pbx.start_dialplan(y, *payload)
             return Flow.STOP
+        if kind == "blind_transfer" and isinstance(payload, tuple):
+            return _blind_transfer(pbx, x, y, bridge, transferer=src, target=payload)
         if src is x and kind == "redirect" and isinstance(payload, tuple):
             for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
                 pbx.set_var(x, var, "")
@@ -321,3 +335,31 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             pbx.qos(y)
             pbx.destroy(y, cause=16)
             return Flow.JUMP
+
+
+def _blind_transfer(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, transferer: Channel,
+                    target: tuple[str, str, int]) -> Flow:
+    """AMI BlindTransfer in a two-party bridge (Operations.blind_transfer did the Unhold and the BLINDTRANSFER
+    variables): the transferer leaves the bridge and hangs up; the transferee runs exten@context where its own
+    dialplan was, its first Newexten there still naming the application it ran (api_blind_transfer.ami)."""
+    transferee = y if transferer is x else x
+    for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
+        pbx.set_var(transferer, var, "")
+    pbx.emit.blind_transfer(result="Success", transferer=transferer, transferee=transferee, bridge=bridge,
+                            num_channels=len(bridge.channels), context=target[0], exten=target[1])
+    leave(pbx, bridge, transferer)
+    for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
+        pbx.set_var(transferee, var, "")
+    _relocate(pbx, transferee, target)
+    leave(pbx, bridge, transferee)
+    pbx.emit.bridge_destroy(bridge)
+    pbx.qos(transferer)
+    if transferee is x:
+        pbx.set_var(x, "DIALSTATUS", "ANSWER")  # Dial() returns into the dialplan at the new place
+        pbx.destroy(transferer, cause=16)
+        return Flow.JUMP
+    # the transferer owns the dialplan (its Dial called the transferee): the transferee gets a thread of its own
+    pbx.start_dialplan(y, *target)
+    x.soft_hangup_done = True
+    pbx.emit.soft_hangup_request(x, cause=16)
+    return Flow.STOP

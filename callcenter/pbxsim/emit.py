@@ -187,6 +187,23 @@ class Emitter:
     def bridge_leave(self, bridge: Bridge, ch: Channel) -> None:
         self.bus.emit("BridgeLeave", PRIV_CALL, [*bridge_block(bridge, len(bridge.channels)), *channel_block(ch)])
 
+    # -- transfers (main/stasis_bridges.c blind_transfer_to_ami; stasis_channels.c hold/unhold) ---------------------
+
+    def unhold(self, ch: Channel) -> None:
+        self._chan("Unhold", ch)
+
+    def blind_transfer(self, *, result: str, transferer: Channel, transferee: Channel | None,
+                       bridge: Bridge | None, num_channels: int, context: str, exten: str) -> None:
+        """BlindTransfer: the Transferer block, the Transferee's and the bridge's when there were any, then the
+        target. IsExternal is Yes: AMI BlindTransfer calls ast_bridge_transfer_blind(1, ...)."""
+        headers: Headers = [("Result", result), *channel_block(transferer, "Transferer")]
+        if transferee is not None:
+            headers += channel_block(transferee, "Transferee")
+        if bridge is not None:
+            headers += bridge_block(bridge, num_channels)
+        headers += [("IsExternal", "Yes"), ("Context", context), ("Extension", exten)]
+        self.bus.emit("BlindTransfer", PRIV_CALL, headers)
+
     # -- devices, queues, system --------------------------------------------------------------------------------
 
     def device_state_change(self, device: str, state: str) -> None:

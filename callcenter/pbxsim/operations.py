@@ -266,6 +266,35 @@ class Operations:
         ch.signal("redirect", (context, exten, priority))
         return None
 
+    def blind_transfer(self, *, channel: str, exten: str, context: str) -> str | None:
+        """manager.c action_blind_transfer -> bridge.c ast_bridge_transfer_blind(is_external=1): the transferer's
+        bridge peer goes to exten@context, the transferer leaves the bridge and hangs up. No transfer rights are
+        needed (only a bridge flag Dial never sets could forbid it). Returns the error text Asterisk answers with."""
+        if not channel:
+            return "No channel specified"
+        if not exten:
+            return "No extension specified"
+        pbx = self.pbx
+        ch = pbx.find_channel(channel)
+        if ch is None:
+            return "Channel specified does not exist"
+        context = context or ch.context
+        bridge = ch.bridge
+        peers = [c for c in bridge.channels if c is not ch] if bridge is not None else []
+        if bridge is None or not peers:
+            # ast_bridge_transfer_acquire_bridge found none, or nobody to transfer: published all the same
+            pbx.emit.blind_transfer(result="Invalid", transferer=ch, transferee=None, bridge=bridge,
+                                    num_channels=len(bridge.channels) if bridge else 0, context=context, exten=exten)
+            return "Transfer invalid"
+        # ast_bridge_channel_write_unhold, then set_transfer_variables_all: the others get the transferer's name,
+        # the transferer its BRIDGEPEER (api_blind_transfer.ami)
+        pbx.emit.unhold(ch)
+        for peer in peers:
+            pbx.set_var(peer, "BLINDTRANSFER", ch.name)
+        pbx.set_var(ch, "BLINDTRANSFER", ",".join(p.name for p in peers))
+        ch.signal("blind_transfer", (context, exten, 1))
+        return None
+
     def hangup(self, *, channel: str, cause: int) -> str | None:
         pbx = self.pbx
         ch = pbx.find_channel(channel)

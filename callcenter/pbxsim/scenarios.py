@@ -26,7 +26,8 @@ class Step:
     at_s: float  # from the start of the scenario
     kind: str  # call | action | register | unregister | restart | drop
     caller: Caller | None = None
-    action: tuple[tuple[str, str], ...] = ()  # headers; "{trunk}" in a value = the live trunk channel's name
+    # headers; "{trunk}" in a value = the live trunk channel's name, "{1002}" the live channel of phone 1002
+    action: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,6 +38,9 @@ class Scenario:
     customers: Mapping[str, Caller] = field(default_factory=dict)  # called parties of Originate, by number
     phones: tuple[AgentPhone, ...] = ()
     tail_s: float = 1.0  # quiet time after the last call before the capture ended
+    # the capture PBX's configuration (a folder of tests/data/ami-traces): the older captures' own dialplan, or
+    # config-transfers (the shipped dialplans, phones 1002 and 1003) for the api_* transfer captures
+    config: str = "config"
 
 
 def capture_phones() -> tuple[AgentPhone, ...]:
@@ -84,6 +88,19 @@ def _originate(action_id: str, timeout_ms: int) -> Step:
 
 def _customer(action: str, *, after_s: float = 2.0, talk_s: float = _LONG) -> Caller:
     return Caller(number="5550001", name="", originate_answer=action, answers_after_s=after_s, talk_s=talk_s)
+
+
+_TRANSFER_PHONES = (AgentPhone(extension="1002"), AgentPhone(extension="1003"))
+
+
+def _transfer_caller(*, talk_s: float) -> Caller:
+    return Caller(number="+12125550130", did="8030", talk_s=talk_s, patience_s=_LONG)
+
+
+def _transfer(action: str) -> tuple[tuple[str, str], ...]:
+    """What the transfer API sends (callcenter.ami.actions.blind_transfer / atxfer), as the captures sent it."""
+    return (("Action", action), ("ActionID", "xfer-1"), ("Channel", "{1002}"), ("Exten", "1003"),
+            ("Context", "cc-agents"))
 
 
 TRACE_SCENARIOS: dict[str, Scenario] = {
@@ -201,8 +218,27 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
             ),
             answers={"1002": (_answer(2.0),), "1003": (_answer(2.0),)},
         ),
+        # The transfer API against the shipped dialplans (tests/data/ami-traces/api_*.md): a known customer dialled
+        # to 1002 with transfer rights (Dial t), the action on 1002's channel; the sipp phones answer in ~4 ms.
+        Scenario(
+            name="api_blind_transfer",
+            config="config-transfers",
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.412, kind="call", caller=_transfer_caller(talk_s=12.0)),
+                Step(at_s=3.425, kind="action", action=_transfer("BlindTransfer")),
+            ),
+            answers={"1002": (_answer(0.004),), "1003": (_answer(0.004),)},
+        ),
     )
 }
+
+
+def _fill(pbx: Pbx, value: str) -> str:
+    """"{trunk}" / "{1002}" in an action header: the name of that endpoint's live channel (the newest)."""
+    for ch in reversed(pbx.live_channels()):
+        value = value.replace("{" + ch.endpoint + "}", ch.name)
+    return value
 
 
 Send = Callable[[tuple[tuple[str, str], ...]], Awaitable[Any]]
@@ -219,8 +255,7 @@ async def play(scenario: Scenario, *, pbx: Pbx, clock: VirtualClock, send: Send,
         if step.kind == "call" and step.caller is not None:
             pbx.incoming_call(step.caller)
         elif step.kind == "action":
-            trunk = next((c.name for c in pbx.live_channels() if c.endpoint == pbx.config.trunk_endpoint), "")
-            await send(tuple((k, v.replace("{trunk}", trunk)) for k, v in step.action))
+            await send(tuple((k, _fill(pbx, v)) for k, v in step.action))
         elif step.kind == "register" and step.caller is not None:
             pbx.register(step.caller.number)
         elif step.kind == "unregister" and step.caller is not None:

@@ -148,7 +148,7 @@ class Capture:
 
 
 def capture_pbx(traces: Path, scenario: Scenario, clock: VirtualClock, monitor_dir: Path) -> Pbx:
-    config = traces / "config"
+    config = traces / scenario.config
     customers = dict(scenario.customers)
     return Pbx(
         clock=clock,
@@ -171,7 +171,7 @@ async def simulated(traces: Path, scenario: Scenario, tmp: Path) -> AsyncIterato
     await agi.start()
     pbx.set_agi_address("127.0.0.1", agi.port)
     # the captures' manager.conf: user callcenter, read = all, write = all
-    server = AmiServer(pbx=pbx, users=load_manager_conf(traces / "config" / "manager.conf"))
+    server = AmiServer(pbx=pbx, users=load_manager_conf(traces / scenario.config / "manager.conf"))
     await server.start()
     try:
         yield pbx, server, clock, agi
