@@ -36,8 +36,9 @@ REQUIRED_ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], str]]] = MappingProx
 
 @dataclass(frozen=True, slots=True)
 class PermissionReport:
-    missing: tuple[str, ...]  # actions this user may not send
+    missing: tuple[str, ...]  # actions this user may not send, or that Asterisk does not have
     classes: tuple[str, ...]  # one class per gap that would grant it (the first listed)
+    unavailable: tuple[str, ...] = ()  # of the missing, those no class would grant: their module is not loaded
 
     @property
     def complete(self) -> bool:
@@ -46,11 +47,16 @@ class PermissionReport:
     def describe(self) -> str:
         if self.complete:
             return "every action the service sends is permitted"
-        uses = "; ".join(f"{name}: {REQUIRED_ACTIONS[name][1]}" for name in self.missing)
-        return (
-            f"manager.conf `write` lacks {', '.join(self.classes)}: Asterisk will refuse "
-            f"{', '.join(self.missing)} ({uses})"
-        )
+        parts = []
+        refused = [name for name in self.missing if name not in self.unavailable]
+        if refused:
+            uses = "; ".join(f"{name}: {REQUIRED_ACTIONS[name][1]}" for name in refused)
+            parts.append(f"manager.conf `write` lacks {', '.join(self.classes)}: Asterisk will refuse "
+                         f"{', '.join(refused)} ({uses})")
+        if self.unavailable:
+            uses = "; ".join(f"{name}: {REQUIRED_ACTIONS[name][1]}" for name in self.unavailable)
+            parts.append(f"Asterisk has no {', '.join(self.unavailable)} (is its module loaded?) ({uses})")
+        return "; ".join(parts)
 
 
 def check_permissions(permitted_actions: Iterable[str]) -> PermissionReport:
@@ -58,11 +64,14 @@ def check_permissions(permitted_actions: Iterable[str]) -> PermissionReport:
     permitted = {name.lower() for name in permitted_actions}
     missing = tuple(name for name in REQUIRED_ACTIONS if name.lower() not in permitted)
     classes: list[str] = []
+    unavailable: list[str] = []
     for name in missing:
-        first = REQUIRED_ACTIONS[name][0][0]
-        if first not in classes:
-            classes.append(first)
-    return PermissionReport(missing=missing, classes=tuple(classes))
+        allowed_by = REQUIRED_ACTIONS[name][0]
+        if not allowed_by:  # authority 0: every user may send it, so it is missing from Asterisk itself
+            unavailable.append(name)
+        elif allowed_by[0] not in classes:
+            classes.append(allowed_by[0])
+    return PermissionReport(missing=missing, classes=tuple(classes), unavailable=tuple(unavailable))
 
 
 def listed_actions(reply: Mapping[str, str]) -> list[str]:

@@ -257,3 +257,15 @@ async def test_a_session_that_went_live_resets_the_reconnect_backoff(peer: AmiPe
         await conn.wait_live(WAIT_S)
     finally:
         await _shutdown(conn, consumer)
+
+
+def test_an_action_missing_for_want_of_its_module_is_told_apart_from_a_refused_one() -> None:
+    """QueueStatus needs no class: when ListCommands lacks it, app_queue is not loaded (seen on a real Asterisk
+    still booting), which once crashed the check."""
+    from callcenter.ami.permissions import check_permissions
+
+    report = check_permissions(name for name in REQUIRED_ACTIONS if name not in ("QueueStatus", "QueuePause"))
+    assert set(report.missing) == {"QueuePause", "QueueStatus"}
+    assert report.unavailable == ("QueueStatus",) and report.classes == ("agent",)
+    text = report.describe()
+    assert "lacks agent" in text and "Asterisk has no QueueStatus (is its module loaded?)" in text
