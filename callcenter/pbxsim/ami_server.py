@@ -395,6 +395,10 @@ class AmiServer:
             error = self.ops.blind_transfer(channel=values.get("channel", ""), exten=values.get("exten", ""),
                                             context=values.get("context", ""))
             result(error, "Transfer succeeded")
+        elif low == "atxfer":
+            error = self.ops.atxfer(channel=values.get("channel", ""), exten=values.get("exten", ""),
+                                    context=values.get("context", ""))
+            result(error, "Atxfer successfully queued")
         elif low == "hangup":
             if not values.get("channel"):
                 error = "No channel specified"  # manager.c ast_manager_hangup_helper

@@ -70,6 +70,10 @@ class Channel:
     inbox: list[tuple[str, object]] = field(default_factory=list)
     waiter: Waiter | None = None
     in_dialplan: bool = False  # a dialplan process owns it (Redirect targets it); outgoing legs belong to a Dial
+    # may start a transfer with the features.conf DTMF codes (Dial/Queue option t for the called leg, T the caller)
+    transfer_rights: bool = False
+    local_partner: Channel | None = None  # the other half of a Local channel pair (tech "Local")
+    on_hold: bool = False  # put on hold by a transfer: its device is ONHOLD while Up
 
     @property
     def state_desc(self) -> str:
@@ -158,6 +162,12 @@ class IdAllocator:
         n = self._pjsip
         self._pjsip += 1
         return f"PJSIP/{endpoint}-{n:08x}"
+
+    def local_names(self, resource: str) -> tuple[str, str]:
+        """core_local.c: both halves of one Local channel pair, ``Local/1003@cc-agents-00000000;1`` and ``;2``."""
+        n = self._local
+        self._local += 1
+        return f"Local/{resource}-{n:08x};1", f"Local/{resource}-{n:08x};2"
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))

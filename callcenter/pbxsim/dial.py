@@ -81,17 +81,35 @@ def create_leg(pbx: Pbx, *, caller: Channel | None, endpoint: str, dialed: str, 
     return leg
 
 
+def set_or_delete(pbx: Pbx, ch: Channel, name: str, value: str) -> None:
+    """pbx_builtin_setvar_helper: a value is set and announced; an empty one deletes the variable, announced (as an
+    empty VarSet) only when it had a value. A Local channel has no SIP Call-ID, so BRIDGEPVTCALLID towards it is
+    deleted, not set (api_attended_transfer*.ami)."""
+    if value:
+        pbx.set_var(ch, name, value)
+    elif ch.variables.pop(name, ""):
+        pbx.emit.varset(ch, name, "")
+
+
+def set_peer_vars(pbx: Pbx, ch: Channel, peer: Channel) -> None:
+    pbx.set_var(ch, "BRIDGEPEER", peer.name)
+    set_or_delete(pbx, ch, "BRIDGEPVTCALLID", peer.sip_call_id)
+
+
+def clear_peer_vars(pbx: Pbx, ch: Channel) -> None:
+    set_or_delete(pbx, ch, "BRIDGEPEER", "")
+    set_or_delete(pbx, ch, "BRIDGEPVTCALLID", "")
+
+
 def set_bridge_vars(pbx: Pbx, x: Channel, y: Channel) -> None:
     """BRIDGEPEER / BRIDGEPVTCALLID, the leg first (it entered first), then the caller."""
     for ch, peer in ((y, x), (x, y)):
-        pbx.set_var(ch, "BRIDGEPEER", peer.name)
-        pbx.set_var(ch, "BRIDGEPVTCALLID", peer.sip_call_id)
+        set_peer_vars(pbx, ch, peer)
 
 
 def clear_bridge_vars(pbx: Pbx, first: Channel, second: Channel) -> None:
     for ch in (first, second):
-        pbx.set_var(ch, "BRIDGEPEER", "")
-        pbx.set_var(ch, "BRIDGEPVTCALLID", "")
+        clear_peer_vars(pbx, ch)
 
 
 def open_bridge(pbx: Pbx, x: Channel, y: Channel, *, leg_newexten: str | None) -> Bridge:
@@ -109,12 +127,12 @@ def open_bridge(pbx: Pbx, x: Channel, y: Channel, *, leg_newexten: str | None) -
 _TRANSFER_VARS: Final = ("BLINDTRANSFER", "ATTENDEDTRANSFER", "FORWARDERNAME")
 
 
-def join(pbx: Pbx, bridge: Bridge, ch: Channel) -> None:
+def join(pbx: Pbx, bridge: Bridge, ch: Channel, *, swap: Channel | None = None) -> None:
     """bridge_channel.c bridge_channel_internal_push: BridgeEnter, then the transfer is over for this channel: its
     BLINDTRANSFER/ATTENDEDTRANSFER/FORWARDERNAME are deleted (a VarSet with an empty value when one was set)."""
     bridge.channels.append(ch)
     ch.bridge = bridge
-    pbx.emit.bridge_enter(bridge, ch)
+    pbx.emit.bridge_enter(bridge, ch, swap)
     for var in _TRANSFER_VARS:
         if ch.variables.pop(var, ""):
             pbx.emit.varset(ch, var, "")
@@ -142,6 +160,9 @@ async def app_dial(pbx: Pbx, ch: Channel, data: str) -> Flow:
     for name in DIAL_RESET:
         pbx.set_var(ch, name, "")
     started = pbx.clock.now_s()
+    options = args[2] if len(args) > 2 else ""
+    if "T" in options:
+        ch.transfer_rights = True  # the caller may transfer the called party
     legs: list[Channel] = []
     for target in targets:
         parsed = parse_target(target)
@@ -149,11 +170,16 @@ async def app_dial(pbx: Pbx, ch: Channel, data: str) -> Flow:
             continue  # CHANUNAVAIL: chan_pjsip refuses before any channel exists
         _, endpoint, number = parsed
         leg = create_leg(pbx, caller=ch, endpoint=endpoint, dialed=number)
+        leg.transfer_rights = "t" in options  # the called party may transfer the caller
         pbx.emit.newexten(leg, "AppDial", "(Outgoing Line)")
         pbx.emit.new_connected_line(leg)
         pbx.emit.dial_begin(ch, leg, target.strip().partition("/")[2])
         ch.connected_num, ch.connected_name = leg.caller_num, leg.caller_name
         pbx.emit.new_connected_line(ch)
+        if ch.tech == "Local":
+            from callcenter.pbxsim import local  # (local builds on this module)
+
+            local.dial_begun(pbx, ch)
         legs.append(leg)
         pbx.offer(leg, caller=ch)
     if not legs:
@@ -201,8 +227,13 @@ async def _dial_wait(pbx: Pbx, ch: Channel, legs: list[Channel], *, started: flo
                 pbx.set_var(ch, "RINGTIME_MS", str(int(elapsed * 1000)))
             pbx.emit.dial_state(ch, leg, "RINGING")
             pbx.note_ring(ch, leg.endpoint)
-            # Asterisk indicates ringing to the caller: chan_pjsip refreshes the caller's device state then
-            pbx.refresh_device(f"PJSIP/{ch.endpoint}")
+            if ch.tech == "Local":
+                from callcenter.pbxsim import local
+
+                local.ringing(pbx, ch)  # the ringing shows on the other half of the pair
+            else:
+                # Asterisk indicates ringing to the caller: chan_pjsip refreshes the caller's device state then
+                pbx.refresh_device(f"PJSIP/{ch.endpoint}")
         elif kind in ("busy", "bye", "ami_hangup"):
             status = "BUSY" if kind == "busy" else "CANCEL"
             pbx.emit.dial_end(ch, leg, status)
@@ -254,9 +285,14 @@ async def _answered(pbx: Pbx, ch: Channel, leg: Channel, *, started: float) -> F
     ch.hangup_cause = leg.hangup_cause = 16
     ch.tech_cause = None  # an earlier failed attempt's SIP status no longer describes the call
     answered_s = pbx.clock.now_s()
+    if ch.tech == "Local":
+        from callcenter.pbxsim import local
+
+        local.answered(pbx, ch)  # the other half of the pair is answered too
     bridge = open_bridge(pbx, ch, leg, leg_newexten="AppDial")
-    customer, agent_side, agent = _sides(pbx, ch, leg)
-    pbx.on_connected(customer, agent_side, agent=agent)
+    if ch.tech != "Local":  # a consultation is no conversation of the customer's
+        customer, agent_side, agent = _sides(pbx, ch, leg)
+        pbx.on_connected(customer, agent_side, agent=agent)
 
     def end_vars() -> None:
         now = pbx.clock.now_s()
@@ -322,6 +358,30 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             return Flow.STOP
         if kind == "blind_transfer" and isinstance(payload, tuple):
             return _blind_transfer(pbx, x, y, bridge, transferer=src, target=payload)
+        if kind == "atxfer" and isinstance(payload, tuple):
+            from callcenter.pbxsim import atxfer
+
+            exten, context = payload
+            if not (src is y and y.transfer_rights and pbx.config.atxfer_code):
+                # no feature takes the digits: they are read and passed on (the caller-side transferer of a T
+                # Dial is not modelled either)
+                await atxfer.read_digits(pbx, src, pbx.config.atxfer_code + exten)
+                continue
+            result = await atxfer.attended_transfer(pbx, y, x, bridge, exten=exten, context=context)
+            if result is None:
+                end_vars()
+                if not x.soft_hangup_done:
+                    x.soft_hangup_done = True
+                    pbx.emit.soft_hangup_request(x, cause=16)
+                return Flow.STOP
+            y, bridge = result
+            continue
+        if kind == "optimized" and src is x:
+            # a Local ;2 optimised away: its Dial is over, the callee now talks with someone else
+            end_vars()
+            x.soft_hangup_done = True
+            pbx.emit.soft_hangup_request(x, cause=16)
+            return Flow.STOP
         if src is x and kind == "redirect" and isinstance(payload, tuple):
             for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
                 pbx.set_var(x, var, "")
@@ -343,13 +403,11 @@ def _blind_transfer(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, transfe
     variables): the transferer leaves the bridge and hangs up; the transferee runs exten@context where its own
     dialplan was, its first Newexten there still naming the application it ran (api_blind_transfer.ami)."""
     transferee = y if transferer is x else x
-    for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
-        pbx.set_var(transferer, var, "")
+    clear_peer_vars(pbx, transferer)
     pbx.emit.blind_transfer(result="Success", transferer=transferer, transferee=transferee, bridge=bridge,
                             num_channels=len(bridge.channels), context=target[0], exten=target[1])
     leave(pbx, bridge, transferer)
-    for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):
-        pbx.set_var(transferee, var, "")
+    clear_peer_vars(pbx, transferee)
     _relocate(pbx, transferee, target)
     leave(pbx, bridge, transferee)
     pbx.emit.bridge_destroy(bridge)

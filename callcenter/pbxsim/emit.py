@@ -60,6 +60,10 @@ def _escape_c(value: str) -> str:
     return "".join(_C_ESCAPES.get(ch, ch) for ch in value)
 
 
+def _prefixed(headers: Headers, prefix: str) -> Headers:
+    return [(prefix + key, value) for key, value in headers]
+
+
 class Emitter:
     def __init__(self, *, bus: EventBus) -> None:
         self.bus = bus
@@ -181,8 +185,11 @@ class Emitter:
     def bridge_destroy(self, bridge: Bridge) -> None:
         self.bus.emit("BridgeDestroy", PRIV_CALL, bridge_block(bridge, 0))
 
-    def bridge_enter(self, bridge: Bridge, ch: Channel) -> None:
-        self.bus.emit("BridgeEnter", PRIV_CALL, [*bridge_block(bridge, len(bridge.channels)), *channel_block(ch)])
+    def bridge_enter(self, bridge: Bridge, ch: Channel, swap: Channel | None = None) -> None:
+        """``swap``: the channel ``ch`` took the place of (a Local optimisation): SwapUniqueid names it."""
+        extra: Headers = [("SwapUniqueid", swap.uniqueid)] if swap is not None else []
+        self.bus.emit("BridgeEnter", PRIV_CALL, [*bridge_block(bridge, len(bridge.channels)), *channel_block(ch),
+                                                 *extra])
 
     def bridge_leave(self, bridge: Bridge, ch: Channel) -> None:
         self.bus.emit("BridgeLeave", PRIV_CALL, [*bridge_block(bridge, len(bridge.channels)), *channel_block(ch)])
@@ -191,6 +198,43 @@ class Emitter:
 
     def unhold(self, ch: Channel) -> None:
         self._chan("Unhold", ch)
+
+    def hold(self, ch: Channel) -> None:
+        """stasis_channels.c: Hold without MusicClass (bridge_basic puts the transferee on hold, no class)."""
+        self._chan("Hold", ch)
+
+    def dtmf_end(self, ch: Channel, digit: str) -> None:
+        """A DTMF END frame read on ``ch``: AMI Atxfer queues END frames only (no DTMFBegin, DurationMs 0)."""
+        self._chan("DTMFEnd", ch, [("Digit", digit), ("DurationMs", "0"), ("Direction", "Received")], "dtmf,all")
+
+    def local_bridge(self, one: Channel, two: Channel, *, context: str, exten: str) -> None:
+        self.bus.emit("LocalBridge", PRIV_CALL, [*channel_block(one, "LocalOne"), *channel_block(two, "LocalTwo"),
+                                                 ("Context", context), ("Exten", exten), ("LocalOptimization", "Yes")])
+
+    def local_optimization_begin(self, one: Channel, two: Channel, *, source: Channel, dest_uniqueid: str) -> None:
+        self.bus.emit("LocalOptimizationBegin", PRIV_CALL, [
+            *channel_block(one, "LocalOne"), *channel_block(two, "LocalTwo"), *channel_block(source, "Source"),
+            ("DestUniqueId", dest_uniqueid), ("Id", "0")])
+
+    def local_optimization_end(self, one: Channel, two: Channel) -> None:
+        # core_local.c publishes Success: No when the swap was done by the bridge, as in api_attended_transfer.ami
+        self.bus.emit("LocalOptimizationEnd", PRIV_CALL, [*channel_block(one, "LocalOne"),
+                                                          *channel_block(two, "LocalTwo"), ("Success", "No"),
+                                                          ("Id", "0")])
+
+    def bridge_merge(self, to: Bridge, to_count: int, source: Bridge, source_count: int) -> None:
+        self.bus.emit("BridgeMerge", PRIV_CALL, [*_prefixed(bridge_block(to, to_count), "To"),
+                                                 *_prefixed(bridge_block(source, source_count), "From")])
+
+    def attended_transfer(self, *, transferer: Channel, orig_bridge: Bridge, orig_count: int, second: Channel,
+                          second_bridge: Bridge, second_count: int, transferee: Channel, dest_bridge: Bridge) -> None:
+        """stasis_bridges.c attended_transfer_to_ami, a transfer completed by merging the consultation bridge into
+        the transferee's (DestType Bridge; IsExternal No: the bridge's own DTMF feature)."""
+        self.bus.emit("AttendedTransfer", PRIV_CALL, [
+            ("Result", "Success"), *channel_block(transferer, "OrigTransferer"),
+            *_prefixed(bridge_block(orig_bridge, orig_count), "Orig"), *channel_block(second, "SecondTransferer"),
+            *_prefixed(bridge_block(second_bridge, second_count), "Second"), *channel_block(transferee, "Transferee"),
+            ("IsExternal", "No"), ("DestType", "Bridge"), ("DestBridgeUniqueid", dest_bridge.uniqueid)])
 
     def blind_transfer(self, *, result: str, transferer: Channel, transferee: Channel | None,
                        bridge: Bridge | None, num_channels: int, context: str, exten: str) -> None:

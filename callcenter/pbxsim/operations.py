@@ -295,6 +295,23 @@ class Operations:
         ch.signal("blind_transfer", (context, exten, 1))
         return None
 
+    def atxfer(self, *, channel: str, exten: str, context: str) -> str | None:
+        """manager.c action_atxfer: TRANSFER_CONTEXT, then the features.conf atxfer code and the extension queued as
+        DTMF on the channel; the answer says nothing about what the digits do (pbxsim/atxfer.py)."""
+        if not channel:
+            return "No channel specified"
+        if not exten:
+            return "No extension specified"
+        ch = self.pbx.find_channel(channel)
+        if ch is None:
+            return "Channel specified does not exist"
+        if not self.pbx.config.atxfer_code:
+            return "No attended transfer feature code found"
+        if context:
+            self.pbx.set_var(ch, "TRANSFER_CONTEXT", context)
+        ch.signal("atxfer", (exten, context or ch.context))
+        return None
+
     def hangup(self, *, channel: str, cause: int) -> str | None:
         pbx = self.pbx
         ch = pbx.find_channel(channel)

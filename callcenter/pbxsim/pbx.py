@@ -23,6 +23,7 @@ from callcenter.pbxsim.channels import RING, RINGING, UP, Channel, IdAllocator
 from callcenter.pbxsim.chanspy import SpyRecord
 from callcenter.pbxsim.clock import SimClock
 from callcenter.pbxsim.dialplan import Dialplan
+from callcenter.pbxsim import local
 from callcenter.pbxsim.emit import Emitter
 from callcenter.pbxsim.queues import DEVICE_NUMBER, Member, Queue, QueueBook
 from callcenter.pbxsim.recordings import RecordingWriter
@@ -47,6 +48,9 @@ class PbxConfig:
     default_customer: Caller = field(default_factory=lambda: Caller(number="5550000"))
     record_audio: bool = True
     restart_s: float = 2.0  # how long `core restart now` takes until the new process is up (virtual clocks jump it)
+    # features.conf [featuremap] atxfer: the DTMF code AMI Atxfer queues (Asterisk's default is none: Atxfer then
+    # answers "No attended transfer feature code found")
+    atxfer_code: str = ""
 
 
 @dataclass(slots=True)
@@ -186,11 +190,14 @@ class Pbx:
         exten: str,
         linkedid: str | None = None,
         inbound: bool = False,
+        name: str | None = None,
+        tech: str = "PJSIP",
     ) -> Channel:
         now = self.clock.now_s()
         uid = self.ids.uniqueid(now)
         ch = Channel(
-            name=self.ids.pjsip_name(endpoint),
+            name=name or self.ids.pjsip_name(endpoint),
+            tech=tech,
             uniqueid=uid,
             linkedid=linkedid or uid,
             endpoint=endpoint,
@@ -200,7 +207,7 @@ class Pbx:
             context=context,
             exten=exten,
             created_s=now,
-            sip_call_id=self.ids.sip_call_id(inbound=inbound),
+            sip_call_id=self.ids.sip_call_id(inbound=inbound) if tech == "PJSIP" else "",
             ssrc=self.ids.randbits(31) or 1,
         )
         self.channels[uid] = ch
@@ -222,12 +229,12 @@ class Pbx:
             ch.up_s = self.clock.now_s()
             ch.had_media = True
         self.emit.newstate(ch)
-        if refresh:
+        if refresh and ch.tech == "PJSIP":
             self.refresh_device(f"PJSIP/{ch.endpoint}")
 
     def qos(self, ch: Channel, peer: Channel | None = None) -> None:
         """RTP statistics at the end of a channel's media (only channels that were Up have any)."""
-        if not ch.had_media or ch.qos_done or not ch.alive:
+        if not ch.had_media or ch.qos_done or not ch.alive or ch.tech != "PJSIP":
             return
         ch.qos_done = True
         seconds = self.clock.now_s() - (ch.up_s or self.clock.now_s())
@@ -243,7 +250,10 @@ class Pbx:
         self.channels.pop(ch.uniqueid, None)
         for spy in self.spied_by.pop(ch.uniqueid, ()):
             spy.signal("spyee_gone")  # ChanSpy's audiohook stops running when the spied channel goes
-        self.refresh_device(f"PJSIP/{ch.endpoint}")
+        if ch.tech == "PJSIP":
+            self.refresh_device(f"PJSIP/{ch.endpoint}")
+        else:
+            local.gone(self, ch)
         self.recorder.channel_gone(ch, self)
         self.customers_by_channel.pop(ch.uniqueid, None)
         call = self.calls.get(ch.linkedid)
@@ -293,6 +303,8 @@ class Pbx:
             if ch.endpoint == endpoint and ch.alive:
                 if ch.state == RINGING:
                     ringing = True
+                elif ch.state == UP and ch.on_hold:
+                    return "ONHOLD"  # devicestate.c: a held channel's device is ONHOLD (api_attended_transfer)
                 elif ch.state in (UP, RING):
                     inuse = True
         if ringing and inuse:

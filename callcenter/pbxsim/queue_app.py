@@ -38,8 +38,9 @@ def _endpoint(interface: str) -> str:
 class _Caller:
     """One caller's stay in one queue."""
 
-    def __init__(self, pbx: Pbx, ch: Channel, queue: Queue, *, timeout_s: float | None) -> None:
+    def __init__(self, pbx: Pbx, ch: Channel, queue: Queue, *, timeout_s: float | None, options: str = "") -> None:
         self.pbx = pbx
+        self.options = options  # Queue() option t: the member may transfer the caller (features.conf codes)
         self.ch = ch
         self.queue = queue
         self.joined_s = pbx.clock.now_s()
@@ -138,6 +139,7 @@ class _Caller:
         for member in members:
             leg = create_leg(pbx, caller=ch, endpoint=_endpoint(member.interface), dialed=_endpoint(member.interface),
                              queue_leg=True)
+            leg.transfer_rights = "t" in self.options
             pbx.queue_ringing[member.interface] = ch.uniqueid
             pbx.emit.agent_event("AgentCalled", ch, leg, [("Queue", queue.name), ("Interface", member.interface),
                                                            ("MemberName", member.name)])
@@ -315,5 +317,6 @@ async def app_queue(pbx: Pbx, ch: Channel, data: str) -> Flow:
             timeout_s = float(args[4])
         except ValueError:
             timeout_s = None
-    return await _Caller(pbx, ch, queue, timeout_s=timeout_s).run()
+    options = args[1] if len(args) > 1 else ""
+    return await _Caller(pbx, ch, queue, timeout_s=timeout_s, options=options).run()
 

@@ -24,7 +24,7 @@ __all__ = ["Scenario", "Step", "TRACE_SCENARIOS", "capture_phones", "play"]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     at_s: float  # from the start of the scenario
-    kind: str  # call | action | register | unregister | restart | drop
+    kind: str  # call | action | register | unregister | restart | drop | bye (the caller's number: an extension)
     caller: Caller | None = None
     # headers; "{trunk}" in a value = the live trunk channel's name, "{1002}" the live channel of phone 1002
     action: tuple[tuple[str, str], ...] = ()
@@ -230,6 +230,30 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
             ),
             answers={"1002": (_answer(0.004),), "1003": (_answer(0.004),)},
         ),
+        Scenario(
+            # A's phone hangs up 4 s after answering (2.6 s into the consultation): the transfer completes
+            name="api_attended_transfer",
+            config="config-transfers",
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.414, kind="call", caller=_transfer_caller(talk_s=10.0)),
+                Step(at_s=1.427, kind="action", action=_transfer("Atxfer")),
+                Step(at_s=4.43, kind="bye", caller=Caller(number="1002")),
+            ),
+            answers={"1002": (_answer(0.004),), "1003": (_answer(0.001),)},
+        ),
+        Scenario(
+            # B's phone hangs up 1 s after answering the consultation: A is back with the customer
+            name="api_attended_transfer_aborted",
+            config="config-transfers",
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.413, kind="call", caller=_transfer_caller(talk_s=8.0)),
+                Step(at_s=1.428, kind="action", action=_transfer("Atxfer")),
+                Step(at_s=2.87, kind="bye", caller=Caller(number="1003")),
+            ),
+            answers={"1002": (_answer(0.004),), "1003": (_answer(0.001),)},
+        ),
     )
 }
 
@@ -260,6 +284,11 @@ async def play(scenario: Scenario, *, pbx: Pbx, clock: VirtualClock, send: Send,
             pbx.register(step.caller.number)
         elif step.kind == "unregister" and step.caller is not None:
             pbx.unregister(step.caller.number)
+        elif step.kind == "bye" and step.caller is not None:
+            # the phone of that extension hangs up its call (BYE)
+            for ch in pbx.live_channels():
+                if ch.endpoint == step.caller.number and ch.tech == "PJSIP":
+                    pbx.remote_bye(ch, cause=16)
         elif step.kind == "restart" and restart is not None:
             await restart()
         elif step.kind == "drop" and drop is not None:

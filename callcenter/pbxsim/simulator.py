@@ -16,6 +16,7 @@ from typing import Final
 
 from callcenter.ami.channel_vars import DialplanGlobal
 from callcenter.pbxsim.ami_server import AmiServer
+from callcenter.pbxsim.atxfer import load_atxfer_code
 from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
@@ -45,6 +46,7 @@ class SimulatorSettings:
     # The AMI users' read/write classes and event filters (Asterisk's manager.conf). The login secret is the
     # deployment's (``secret`` below), not the file's placeholder; ``username`` must have a section there.
     manager_conf: Path | None = DIALPLANS / "manager.conf"
+    features_conf: Path | None = DIALPLANS / "features.conf"  # its atxfer code is what AMI Atxfer queues
     phones: tuple[AgentPhone, ...] = field(default_factory=default_agents)
     seed: int = 0
     ami_host: str = "127.0.0.1"
@@ -77,7 +79,8 @@ class Simulator:
             phones=list(s.phones),
             queues=load_queues_conf(s.queues_conf),
             seed=s.seed,
-            config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio),
+            config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio,
+                             atxfer_code=load_atxfer_code(s.features_conf)),
             customers=lambda number: known.get(number, Caller(number=number)),
             persistent_members=read_persistent_members(s.queues_conf),
         )

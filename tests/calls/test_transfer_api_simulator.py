@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from callcenter.automation.facts import CallLogged
@@ -83,7 +82,6 @@ async def test_a_blind_transfer_hands_the_customer_to_b(tmp_path: Path) -> None:
     assert activity.call_meta["agents_talked"] == [A, B]
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator does not model Atxfer yet")
 async def test_an_attended_transfer_completes_when_a_hangs_up(tmp_path: Path) -> None:
     async with running_floor(tmp_path) as floor:
         call_id = await answered_by_a(floor)
@@ -102,7 +100,6 @@ async def test_an_attended_transfer_completes_when_a_hangs_up(tmp_path: Path) ->
     assert activity.call_meta["agents_talked"] == [A, B]
 
 
-@pytest.mark.xfail(strict=True, reason="the simulator does not model Atxfer yet")
 async def test_an_attended_transfer_b_hangs_up_on_leaves_the_customer_with_a(tmp_path: Path) -> None:
     async with running_floor(tmp_path) as floor:
         call_id = await answered_by_a(floor)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from callcenter.pbxsim.ami_server import AmiServer
+from callcenter.pbxsim.atxfer import load_atxfer_code
 from callcenter.pbxsim.callmodel import Caller
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
@@ -156,7 +157,7 @@ def capture_pbx(traces: Path, scenario: Scenario, clock: VirtualClock, monitor_d
         phones=list(scenario.phones or capture_phones()),
         queues=load_queues_conf(config / "queues.conf"),
         seed=7,
-        config=PbxConfig(monitor_dir=monitor_dir),
+        config=PbxConfig(monitor_dir=monitor_dir, atxfer_code=load_atxfer_code(config / "features.conf")),
         customers=lambda number: customers.get(number, Caller(number=number)),
         persistent_members=read_persistent_members(config / "queues.conf"),
     )

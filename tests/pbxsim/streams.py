@@ -33,6 +33,10 @@ COMPARED: Final = frozenset({
     "Command", "ResultCode", "Result", "BridgeNumChannels", "BridgeType", "BridgeTechnology", "Shutdown", "Restart",
     "PeerStatus", "Peer", "ContactStatus", "URI", "AccountID", "Service", "UsingPassword", "Module",
     "ObjectType", "Name", "Location", "Strategy", "ListItems", "EventList", "Message", "ActionID", "Variable",
+    # transfers (api_*): who moved whom, and the DTMF that did it
+    "IsExternal", "DestType", "TransfererChannel", "TransfereeChannel", "OrigTransfererChannel",
+    "SecondTransfererChannel", "LocalOneChannel", "LocalTwoChannel", "SourceChannel", "LocalOptimization", "Success",
+    "Digit", "Direction", "SwapUniqueid", "DestUniqueId",
 })
 # VarSet values that are decided by the dialplan and the call flow, not by time or the capture PBX's history.
 COMPARED_VARIABLES: Final = frozenset({
@@ -41,6 +45,7 @@ COMPARED_VARIABLES: Final = frozenset({
     "MIXMONITOR_FILENAME", "BRIDGEPEER", "MEMBERINTERFACE", "MEMBERNAME", "MEMBERDYNAMIC", "MEMBERREALTIME",
     "MEMBERPENALTY", "QEORIGINALPOS", "QUEUENAME", "QUEUEMAX", "QUEUESTRATEGY", "QUEUECALLS", "QUEUEPOSITION",
     "QUEUESTATUS", "ABANDONED", "QUEUESRVLEVEL", "QUEUESRVLEVELPERF",
+    "BLINDTRANSFER", "ATTENDEDTRANSFER", "TRANSFERERNAME", "TRANSFER_CONTEXT", "CHANLOCALSTATUS",
 })
 # Not simulated on purpose: RTCP reports every ~5 s per media stream say nothing the service uses (the parser drops
 # them), and their timing depends on the RTP stack, not on the call flow.
@@ -108,9 +113,10 @@ def events(data: bytes) -> tuple[list[Ev], list[tuple[tuple[str, str], ...]]]:
                 values.append((key, names.value(value)))
         if name == "VarSet" and headers.get("Variable") in COMPARED_VARIABLES:
             values.append(("Value", names.value(headers.get("Value", ""))))
-        if name == "DialState" and headers.get("DestChannelStateDesc") == "Down":
+        if name in ("DialState", "DialBegin") and headers.get("DestChannelStateDesc") == "Down":
             # The dialling thread may snapshot the leg just before the leg's own thread marks it Ringing
-            # (inbound_caller_abandons_ringing shows Down, the other captures Ringing): the same moment, either way.
+            # (inbound_caller_abandons_ringing shows Down, the other captures Ringing), or after (a phone that rings
+            # at once: api_attended_transfer_aborted's DialBegin shows Ringing): the same moment, either way.
             values = [(k, "Ringing" if k == "DestChannelStateDesc" else v) for k, v in values]
         value_map = dict(values)
         if name == "OriginateResponse":
