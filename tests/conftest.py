@@ -15,6 +15,7 @@ import pytest
 
 from crm_core.db import Database
 from crm_core.migrate import upgrade
+from tests.ami_conn.ami_peer import AmiPeer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -121,3 +122,12 @@ def trace_files(traces_dir: Path) -> list[Path]:
     files = sorted(traces_dir.glob("*.ami"))
     assert len(files) >= 20, files
     return files
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[AmiPeer]:
+    """An AMI server speaking the captures' bytes (tests/ami_conn/ami_peer.py), secret "s3cret"."""
+    server = AmiPeer(secret="s3cret")
+    await server.start()
+    yield server
+    await server.close()

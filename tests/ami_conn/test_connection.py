@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -40,14 +40,6 @@ class Collector:
             for i in self.items
             if isinstance(i, Received) and "Event" in i.message and (generation is None or i.generation == generation)
         ]
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer()
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def _connect(peer: AmiPeer, collector: Collector, **kw: object) -> tuple[AmiConnection, asyncio.Task[None]]:

@@ -4,24 +4,14 @@ link the call to it; without the call, the lead stays invisible to them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 
 from callcenter.app import AMI, BUS
 from callcenter.events import CallAnswered
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
 
 CALLER = "+12125550101"  # inbound_agi_dial_answer: answered by 1002 (Alice, team A)
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def test_the_agent_on_the_call_updates_the_callers_lead_a_colleague_owns(

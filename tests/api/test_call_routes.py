@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from callcenter.app import AMI
 from tests.ami_conn.ami_peer import AmiPeer
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def _world_with_asterisk(make_world: Any, peer: AmiPeer) -> Any:

@@ -9,7 +9,6 @@ so the Originate is checked header by header. (The simulator end to end: tests/r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,6 @@ def _answered_calls(traces_dir: Path) -> tuple[list[dict[str, str]], list[dict[s
                 .replace("-00000000", "-00000010").replace("-00000001", "-00000011") for k, v in h.items()}
 
     return talking + [as_b(h) for h in talking], ringing
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def _floor(make_world: Any, peer: AmiPeer, frames: list[dict[str, str]], *, until: type, calls: set[str]) -> World:

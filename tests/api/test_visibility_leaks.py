@@ -4,10 +4,8 @@ through /lookup or /timeline, and they may not staff another team's queue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 
 from callcenter.api.agent_ws import pop_for
 from callcenter.api.call_routes import card
@@ -89,14 +87,6 @@ async def test_an_agent_may_not_log_into_another_teams_queue(make_world: Any, tm
     # Their own team's queue is fine (503 here only because no Asterisk is configured in this test).
     status, _ = await world.call(world.agent_a1, "POST", "/api/v1/agents/1002/login", {"teams": ["Team A"]})
     assert status in (202, 200, 503)
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def test_a_live_call_is_shown_to_its_own_teams_supervisor_only(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:

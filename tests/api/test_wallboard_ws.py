@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +12,6 @@ import pytest
 from callcenter.app import AMI, HUB
 from callcenter.wallboard.hub import RESYNC_CLOSE_CODE, Hub
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,6 @@ from callcenter.app import AGI, AMI, ROUTING, build_app
 from callcenter.config import load_settings
 from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
 from tests.ami_conn.ami_peer import AmiPeer
-
-
-@pytest.fixture
-async def peer() -> AsyncIterator[AmiPeer]:
-    server = AmiPeer(secret="s3cret")
-    await server.start()
-    yield server
-    await server.close()
 
 
 def _settings(tmp_path: Path, **env: str) -> Any:
