@@ -5,7 +5,8 @@ Modules, one job each:
 * ``clock``       virtual (deterministic, jumps when idle) and real-time (speed factor) simulation clocks
 * ``wire``        AMI framing; ``emit`` one method per AMI event, with the captures' headers and order
 * ``dialplan``    extensions.conf reader and ${...}/$[...] substitution; ``apps`` the executor and small apps;
-  ``dial`` app_dial and the two-party bridge; ``queue_app`` app_queue's Queue(); ``flow`` shared control flow
+  ``dial`` app_dial, the two-party bridge and AMI BlindTransfer; ``queue_app`` app_queue's Queue(); ``flow`` shared
+  control flow; ``atxfer`` AMI Atxfer (bridge_basic's attended transfer); ``local`` the Local channel pair it dials
 * ``agi_client``  res_agi's FastAGI side: connects to the service, sends agi_*, executes SET VARIABLE ...
 * ``queues``      queues.conf, members, strategies; ``channels`` channels, bridges, ids
 * ``pbx``         the core state (channels, devices, registrations, far ends of calls, restart)

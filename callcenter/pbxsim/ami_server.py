@@ -458,7 +458,7 @@ class AmiServer:
             error = self.ops.module_reload(values.get("module") or None)
             result(error, "Module Reloaded")
         else:
-            # an Asterisk action the simulator does not model (MixMonitor, Atxfer, Status ...): say so plainly
+            # an Asterisk action the simulator does not model (MixMonitor, CancelAtxfer, Status ...): say so plainly
             reply([("Message", f"Invalid/unknown command: {name}. Use Action: ListCommands to show available "
                                "commands.")], ok=False)
 
