@@ -24,7 +24,8 @@ from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.ami.channel_vars import SpyMode
 from callcenter.api.agent_routes import _may_control  # the one rule for "may this user act on that agent"
 from callcenter.api.framework import Api, Call, ServiceUnavailable
-from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
+from callcenter.api.live_call import agent_leg
+from crm_core.errors import Conflict, Forbidden, Invalid
 from crm_core.models import AuditEntry, Role, User
 from crm_core.schemas import In
 from crm_core.types import utcnow
@@ -82,14 +83,7 @@ async def spy_on_call(call: Call) -> Any:
     call_id = call.request.match_info["call_id"]
     live, ami = _live(call)
     tracker = live.tracker
-    if not 0 < len(call_id) <= 64 or (found := next((c for c in tracker.open_calls() if c.call_id == call_id), None)) is None:
-        raise NotFound(f"call {call_id} is not a live call", field="call_id")
-    if found.connected_s is None:
-        raise Conflict(f"call {call_id} is not answered yet", field="call_id", state="waiting")
-    leg = tracker.talking_leg(call_id)
-    if leg is None:
-        raise Conflict(f"call {call_id} has no agent on it now", field="call_id", state="no_agent")
-    agent, channel = leg
+    agent, channel = agent_leg(tracker, call_id)
     info = await _may_control(call, agent)  # 404 for a phone that is nobody's, 403 outside the supervisor's team
     extension = await _phone_of(call, body)
     if extension == agent:

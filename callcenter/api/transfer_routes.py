@@ -21,7 +21,8 @@ from callcenter.ami.actions import AmiActionFailed, AmiError, AmiNotConnected
 from callcenter.ami.channel_vars import Context
 from callcenter.api.agent_routes import _may_control  # the one rule for "may this user act on that agent"
 from callcenter.api.framework import Api, Call, ServiceUnavailable
-from crm_core.errors import Conflict, Invalid, NotFound
+from callcenter.api.live_call import agent_leg
+from crm_core.errors import Conflict, Invalid
 from crm_core.models import AuditEntry
 from crm_core.schemas import In
 from crm_core.types import utcnow
@@ -67,14 +68,7 @@ async def transfer_call(call: Call) -> Any:
     call_id = call.request.match_info["call_id"]
     live, ami, routing = _live(call)
     tracker = live.tracker
-    if not 0 < len(call_id) <= 64 or (found := next((c for c in tracker.open_calls() if c.call_id == call_id), None)) is None:
-        raise NotFound(f"call {call_id} is not a live call", field="call_id")
-    if found.connected_s is None:
-        raise Conflict(f"call {call_id} is not answered yet", field="call_id", state="waiting")
-    leg = tracker.talking_leg(call_id)
-    if leg is None:
-        raise Conflict(f"call {call_id} has no agent on it now", field="call_id", state="no_agent")
-    agent, channel = leg
+    agent, channel = agent_leg(tracker, call_id)
     info = await _may_control(call, agent)  # 404 for a phone that is nobody's, 403 outside the supervisor's team
     if body.to == agent:
         raise Invalid(f"{body.to} is the agent on the call already", field="to")
