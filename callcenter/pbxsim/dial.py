@@ -357,7 +357,7 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             pbx.start_dialplan(y, *payload)
             return Flow.STOP
         if kind == "blind_transfer" and isinstance(payload, tuple):
-            return _blind_transfer(pbx, x, y, bridge, transferer=src, target=payload)
+            return _blind_transfer(pbx, x, y, bridge, transferer=src, target=payload, on_transfer=on_first_signal)
         if kind == "atxfer" and isinstance(payload, tuple):
             from callcenter.pbxsim import atxfer
 
@@ -374,6 +374,11 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
                     x.soft_hangup_done = True
                     pbx.emit.soft_hangup_request(x, cause=16)
                 return Flow.STOP
+            if result[0] is not y and on_first_signal is not None:
+                # app_queue's handle_attended_transfer: the member's call is complete (Reason transfer), and no
+                # later hangup completes it again (its stasis subscriptions are gone); not captured
+                on_first_signal("transfer")
+                on_first_signal = None
             y, bridge = result
             continue
         if kind == "optimized" and src is x:
@@ -398,7 +403,7 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
 
 
 def _blind_transfer(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, transferer: Channel,
-                    target: tuple[str, str, int]) -> Flow:
+                    target: tuple[str, str, int], on_transfer) -> Flow:  # type: ignore[no-untyped-def]
     """AMI BlindTransfer in a two-party bridge (Operations.blind_transfer did the Unhold and the BLINDTRANSFER
     variables): the transferer leaves the bridge and hangs up; the transferee runs exten@context where its own
     dialplan was, its first Newexten there still naming the application it ran (api_blind_transfer.ami)."""
@@ -406,6 +411,8 @@ def _blind_transfer(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, transfe
     clear_peer_vars(pbx, transferer)
     pbx.emit.blind_transfer(result="Success", transferer=transferer, transferee=transferee, bridge=bridge,
                             num_channels=len(bridge.channels), context=target[0], exten=target[1])
+    if on_transfer is not None:
+        on_transfer("transfer")  # app_queue's handle_blind_transfer: AgentComplete Reason transfer (not captured)
     leave(pbx, bridge, transferer)
     clear_peer_vars(pbx, transferee)
     _relocate(pbx, transferee, target)
