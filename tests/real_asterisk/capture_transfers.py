@@ -45,6 +45,9 @@ PLANS = {
     # B answers the consultation and hangs up 1 s later; A and the customer talk on until the customer hangs up
     "api_attended_transfer_aborted": Plan("Atxfer", 1.0, 8000,
                                           {"1002": ("phone.xml", None), "1003": ("phone_hangs_up.xml", 1000)}),
+    # the 'blond' transfer: A hangs up 1.5 s after answering, while B's phone still rings (4 s before it answers)
+    "api_attended_transfer_blond": Plan("Atxfer", 0.5, 9000,
+                                        {"1002": ("phone_hangs_up.xml", 1500), "1003": ("phone_rings.xml", 4000)}),
 }
 
 
