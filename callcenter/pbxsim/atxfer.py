@@ -8,7 +8,9 @@ the transferee is put on hold, the transferer moves into a consultation bridge w
 
 * the transferer hangs up: the consultation bridge merges into the transferee's (BridgeMerge, AttendedTransfer
   Success), the transferer hangs up, and the Local pair optimises itself away once the colleague is on the line
-  (LocalOptimizationBegin/End): the transferee and the colleague share the colleague's bridge;
+  (LocalOptimizationBegin/End): the transferee and the colleague share the colleague's bridge; when the colleague
+  still rang ('blond'), the transferer's channel is held until the answer and the colleague takes ;1's place in
+  the transferee's bridge instead;
 * the colleague's side hangs up (;2 then ;1): the transferer goes back to the transferee (Unhold), no event says
   "transfer".
 
@@ -125,6 +127,26 @@ def _consultation(pbx: Pbx, transferer: Channel, bridge: Bridge, one: Channel, t
 async def _complete(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: Bridge, consult: Bridge,
                     one: Channel, two: Channel) -> tuple[Channel, Bridge] | None:
     """The transferer hung up: bridge_basic merges the consultation into the transferee's bridge."""
+    if one.state != UP:
+        return await _complete_ringing(pbx, transferer, transferee, bridge, consult, one, two)
+    _merge(pbx, transferer, transferee, bridge, consult, one)
+    pbx.emit.bridge_destroy(consult)
+    pbx.destroy(transferer, cause=16)
+    one.connected_num, one.connected_name = transferee.caller_num, transferee.caller_name
+    pbx.emit.new_connected_line(one)
+    transferee.connected_num, transferee.connected_name = one.caller_num, one.caller_name
+    pbx.emit.new_connected_line(transferee)
+    far = _far_side(two)
+    if far is not None:
+        far.connected_num, far.connected_name = transferee.caller_num, transferee.caller_name
+        pbx.emit.new_connected_line(far)
+    await pbx.clock.sleep(_OPTIMIZE_AFTER_S)
+    return await _optimize(pbx, transferee, bridge, one, two)
+
+
+def _merge(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: Bridge, consult: Bridge,
+           one: Channel) -> None:
+    """The consultation bridge merges into the transferee's: ;1 takes the transferer's place there."""
     clear_peer_vars(pbx, transferer)
     transferee.on_hold = False
     pbx.refresh_device(f"PJSIP/{transferee.endpoint}")
@@ -137,17 +159,23 @@ async def _complete(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: 
     pbx.emit.attended_transfer(transferer=transferer, orig_bridge=bridge, orig_count=len(bridge.channels),
                                second=transferer, second_bridge=consult, second_count=len(consult.channels),
                                transferee=transferee, dest_bridge=bridge)
-    pbx.emit.bridge_destroy(consult)
-    pbx.destroy(transferer, cause=16)
-    one.connected_num, one.connected_name = transferee.caller_num, transferee.caller_name
-    pbx.emit.new_connected_line(one)
+
+
+async def _complete_ringing(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: Bridge, consult: Bridge,
+                            one: Channel, two: Channel) -> tuple[Channel, Bridge] | None:
+    """The 'blond' transfer: the transferer hung up while the colleague still rings. The merge and AttendedTransfer
+    happen at once, but Asterisk holds the transferer's channel (and the empty consultation bridge) until the
+    colleague answers; then the colleague takes ;1's place beside the transferee (api_attended_transfer_blond)."""
+    _merge(pbx, transferer, transferee, bridge, consult, one)
     transferee.connected_num, transferee.connected_name = one.caller_num, one.caller_name
     pbx.emit.new_connected_line(transferee)
-    far = _far_side(two)
-    if far is not None:
-        far.connected_num, far.connected_name = transferee.caller_num, transferee.caller_name
-        pbx.emit.new_connected_line(far)
-    # the colleague may still be ringing (the transferer left early): the pair optimises once ;2 is answered
+    one.connected_num, one.connected_name = transferee.caller_num, transferee.caller_name
+    pbx.emit.new_connected_line(one)
+    callee = two.local_callee
+    if callee is not None and callee.alive:
+        callee.connected_num, callee.connected_name = transferee.caller_num, transferee.caller_name
+        pbx.emit.new_connected_line(callee)
+    two.pending_caller = (transferee.caller_num, transferee.caller_name)
     while one.state != UP or _far_side(two) is None:
         got = await wait_signal(pbx, [one, transferee], None)
         if got is None:
@@ -155,13 +183,29 @@ async def _complete(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: 
         src, kind, _ = got
         if kind == "restart":
             return None
-        if src is one and kind == "bye":
-            return _end_alone(pbx, transferee, bridge, one)
-        if src is transferee and kind in ("bye", "ami_hangup"):
+        if (src is one and kind == "bye") or (src is transferee and kind in ("bye", "ami_hangup")):
+            # nobody answered, or the transferee left: what is left ends (not captured)
+            pbx.emit.bridge_destroy(consult)
+            pbx.destroy(transferer, cause=16)
             _transferee_gone(pbx, None, transferee, bridge, None, one)
             return None
-    await pbx.clock.sleep(_OPTIMIZE_AFTER_S)
-    return await _optimize(pbx, transferee, bridge, one, two)
+    pbx.emit.bridge_destroy(consult)
+    pbx.destroy(transferer, cause=16)
+    far, far_bridge = _far_side(two), two.bridge
+    assert far is not None and far_bridge is not None
+    pbx.emit.local_optimization_begin(one, two, source=far, dest_uniqueid=two.uniqueid)
+    leave(pbx, far_bridge, far)
+    clear_peer_vars(pbx, one)
+    leave(pbx, bridge, one)
+    join(pbx, bridge, far, swap=one)
+    set_peer_vars(pbx, transferee, far)
+    set_peer_vars(pbx, far, transferee)
+    clear_peer_vars(pbx, two)
+    pbx.emit.local_optimization_end(one, two)
+    one.local_partner = two.local_partner = None  # each half hangs up on its own now
+    two.signal("optimized")
+    pbx.destroy(one, cause=16)
+    return far, bridge
 
 
 def _far_side(two: Channel) -> Channel | None:
@@ -217,14 +261,6 @@ def _abort(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: Bridge, c
     transferer.connected_num, transferer.connected_name = transferee.caller_num, transferee.caller_name
     pbx.emit.new_connected_line(transferer)
     return transferer, bridge
-
-
-def _end_alone(pbx: Pbx, transferee: Channel, bridge: Bridge, one: Channel) -> None:
-    """The colleague never answered after the transferer left: the transferee is alone and the call ends."""
-    clear_peer_vars(pbx, one)
-    leave(pbx, bridge, one)
-    pbx.destroy(one, cause=16)
-    return None
 
 
 def _transferee_gone(pbx: Pbx, transferer: Channel | None, transferee: Channel, bridge: Bridge,

@@ -74,6 +74,8 @@ class Channel:
     transfer_rights: bool = False
     local_partner: Channel | None = None  # the other half of a Local channel pair (tech "Local")
     on_hold: bool = False  # put on hold by a transfer: its device is ONHOLD while Up
+    local_callee: Channel | None = None  # a Local ;2: the channel its Dial rings
+    pending_caller: tuple[str | None, str | None] | None = None  # a Local ;2: caller id it takes when answered
 
     @property
     def state_desc(self) -> str:

@@ -179,7 +179,7 @@ async def app_dial(pbx: Pbx, ch: Channel, data: str) -> Flow:
         if ch.tech == "Local":
             from callcenter.pbxsim import local  # (local builds on this module)
 
-            local.dial_begun(pbx, ch)
+            local.dial_begun(pbx, ch, leg)
         legs.append(leg)
         pbx.offer(leg, caller=ch)
     if not legs:
@@ -279,6 +279,10 @@ async def _answered(pbx: Pbx, ch: Channel, leg: Channel, *, started: float) -> F
     pbx.set_var(ch, "DIALSTATUS", "ANSWER")
     pbx.set_var(ch, "DIALEDPEERNAME", leg.name)
     pbx.set_var(ch, "DIALEDPEERNUMBER", leg.dialed)
+    if ch.pending_caller is not None:
+        # a Local ;2 whose ;1 went on to the transferee meanwhile: it takes the transferee's caller id now
+        (ch.caller_num, ch.caller_name), ch.pending_caller = ch.pending_caller, None
+        pbx.emit.newcallerid(ch)
     pbx.emit.dial_end(ch, leg, "ANSWER")
     if ch.state != UP:
         pbx.set_state(ch, UP)
@@ -383,9 +387,15 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             continue
         if kind == "optimized" and src is x:
             # a Local ;2 optimised away: its Dial is over, the callee now talks with someone else
+            alone = x in bridge.channels  # the callee left ;2 for ;1's place (api_attended_transfer_blond)
+            if alone:
+                leave(pbx, bridge, x)
             end_vars()
             x.soft_hangup_done = True
             pbx.emit.soft_hangup_request(x, cause=16)
+            if alone:
+                pbx.emit.hangup_request(x, cause=16)  # ;1 is gone first: it hangs ;2 up
+                pbx.emit.bridge_destroy(bridge)
             return Flow.STOP
         if src is x and kind == "redirect" and isinstance(payload, tuple):
             for var in ("BRIDGEPEER", "BRIDGEPVTCALLID"):

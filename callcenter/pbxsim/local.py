@@ -42,8 +42,9 @@ def _device(ch: Channel) -> str:
     return f"{LOCAL}/{ch.endpoint}"
 
 
-def dial_begun(pbx: Pbx, two: Channel) -> None:
+def dial_begun(pbx: Pbx, two: Channel, callee: Channel) -> None:
     """;2's Dial named its callee: the connected line crosses to whoever talks with ;1 (the transferer)."""
+    two.local_callee = callee
     one = two.local_partner
     if one is None or one.bridge is None:
         return

@@ -254,6 +254,18 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
             ),
             answers={"1002": (_answer(0.004),), "1003": (_answer(0.001),)},
         ),
+        Scenario(
+            # 'blond': A's phone hangs up 1.5 s after answering, while B's phone rings (4 s before it answers)
+            name="api_attended_transfer_blond",
+            config="config-transfers",
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.413, kind="call", caller=_transfer_caller(talk_s=9.0)),
+                Step(at_s=0.928, kind="action", action=_transfer("Atxfer")),
+                Step(at_s=1.932, kind="bye", caller=Caller(number="1002")),
+            ),
+            answers={"1002": (_answer(0.004),), "1003": (_answer(4.006),)},
+        ),
     )
 }
 

@@ -114,3 +114,25 @@ async def test_an_attended_transfer_b_hangs_up_on_leaves_the_customer_with_a(tmp
     assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A,)
     assert [(c.agent, c.by_agent, c.transferred) for c in ended.consultations] == [(B, A, False)]
     assert activity.call_meta["agents_talked"] == [A]
+
+
+async def test_a_hanging_up_while_b_rings_hands_the_customer_over_when_b_answers(tmp_path: Path) -> None:
+    """The 'blond' transfer (api_attended_transfer_blond): AttendedTransfer at A's BYE, A's channel held until B
+    answers; B's ringing is an offer of the call, no consultation."""
+    async with running_floor(tmp_path) as floor:
+        call_id = await answered_by_a(floor)
+        floor.sim.pbx.phones[B].scripted.append(PhoneAnswer(action="answer", delay_s=4.0))
+        await transfer(floor, call_id, "attended")
+        await floor.sim.clock.advance(1.0)
+        await floor.wait(lambda: [e for e in of(floor, AgentStateChanged) if e.agent == B
+                                  and e.state is AgentState.RINGING], "B's phone ringing")
+        await hang_up(floor, A)
+        assert not of(floor, CallTransferred, call_id)  # B has not answered yet
+        await floor.sim.clock.advance(4.0)
+        [moved] = await floor.wait(lambda: of(floor, CallTransferred, call_id), "B answering the customer")
+        assert (moved.from_agent, moved.to_agent) == (A, B)
+        ended, activity = await the_end(floor, call_id)
+    assert ended.outcome is CallOutcome.ANSWERED and ended.answered_by == A and ended.agents_talked == (A, B)
+    assert ended.consultations == ()
+    assert [(a.agent, a.result) for a in ended.attempts] == [(A, "ANSWER"), (B, "ANSWER")]
+    assert activity.call_meta["agents_talked"] == [A, B]

@@ -44,8 +44,7 @@ COVERED = sorted(TRACE_SCENARIOS)
 
 def test_every_capture_is_covered_or_excused(traces_dir: Path) -> None:
     excused = {"originate_local_agent_first", "inbound_agi_dial_answer_cdr", "module_reload", "asterisk_restart",
-               "asterisk_restart_reconnect",  # the two restart streams are checked by test_restart_matches_capture
-               "api_attended_transfer_blond"}  # not re-enacted yet
+               "asterisk_restart_reconnect"}  # the two restart streams are checked by test_restart_matches_capture
     captures = {p.stem for p in traces_dir.glob("*.ami")}
     assert captures - excused == set(COVERED)
 
