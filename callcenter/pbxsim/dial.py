@@ -41,8 +41,9 @@ DIAL_RESET: Final = (
     "PROGRESSTIME",
     "PROGRESSTIME_MS",
 )
-# The caller's hangup cause after a failed Dial() (a later Hangup() reports it: cause 3 / SIP 404 after CHANUNAVAIL).
-_FAILURE_CAUSE: Final = {"CHANUNAVAIL": (3, 404), "BUSY": (17, None), "CONGESTION": (34, None)}
+# The caller's hangup cause after a failed Dial() (a later Hangup() reports it: cause 3 / SIP 404 after CHANUNAVAIL,
+# 17 / SIP 486 after BUSY: api_blind_transfer_busy).
+_FAILURE_CAUSE: Final = {"CHANUNAVAIL": (3, 404), "BUSY": (17, 486), "CONGESTION": (34, None)}
 
 
 def parse_target(target: str) -> tuple[str, str, str] | None:

@@ -51,6 +51,8 @@ class PbxConfig:
     # features.conf [featuremap] atxfer: the DTMF code AMI Atxfer queues (Asterisk's default is none: Atxfer then
     # answers "No attended transfer feature code found")
     atxfer_code: str = ""
+    # res_musiconhold has the queues' class (musiconhold.conf): without it MOH does not start (no MusicOnHold events)
+    music_on_hold: bool = True
 
 
 @dataclass(slots=True)

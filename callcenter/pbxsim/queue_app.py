@@ -58,7 +58,8 @@ class _Caller:
         pbx._set_pseudo_device(f"Queue:{queue.name}", "RINGING")
         pbx.emit.queue_caller("QueueCallerJoin", ch, [("Queue", queue.name), ("Position", str(queue.position(ch))),
                                                       ("Count", str(len(queue.entries)))])
-        pbx.emit.music_on_hold_start(ch, queue.musicclass)
+        if pbx.config.music_on_hold:
+            pbx.emit.music_on_hold_start(ch, queue.musicclass)
 
     def leave(self) -> None:
         pbx, ch, queue = self.pbx, self.ch, self.queue
@@ -91,7 +92,8 @@ class _Caller:
     def abandoned(self) -> Flow:
         """The caller hung up while waiting (QueueCallerAbandon, then QueueCallerLeave)."""
         pbx, ch, queue = self.pbx, self.ch, self.queue
-        pbx.emit.music_on_hold_stop(ch)
+        if pbx.config.music_on_hold:
+            pbx.emit.music_on_hold_stop(ch)
         self._wait_vars()
         pbx.set_var(ch, "ABANDONED", "TRUE")
         _set_queue_vars(pbx, queue, ch)
@@ -108,7 +110,8 @@ class _Caller:
         _set_queue_vars(pbx, queue, ch)
         self._abandon_event()
         self._wait_vars()
-        pbx.emit.music_on_hold_stop(ch)
+        if pbx.config.music_on_hold:
+            pbx.emit.music_on_hold_stop(ch)
         queue.abandoned += 1
         _set_queue_vars(pbx, queue, ch)
         self.leave()
@@ -173,7 +176,8 @@ class _Caller:
         now = pbx.clock.now_s()
         hold_s = now - self.joined_s
         pbx.emit.dial_end(ch, leg, "ANSWER")
-        pbx.emit.music_on_hold_stop(ch)
+        if pbx.config.music_on_hold:
+            pbx.emit.music_on_hold_stop(ch)
         for target in (ch, leg):
             for name, value in (("MEMBERINTERFACE", member.interface), ("MEMBERNAME", member.name),
                                 ("MEMBERCALLS", str(member.calls_taken)), ("MEMBERLASTCALL", str(member.last_call_s)),
@@ -279,7 +283,8 @@ class _Caller:
                     return self.abandoned()
                 if kind == "redirect" and isinstance(payload, tuple):
                     self.cancel_all(legs)
-                    pbx.emit.music_on_hold_stop(ch)
+                    if pbx.config.music_on_hold:
+                        pbx.emit.music_on_hold_stop(ch)
                     self.leave()
                     _relocate(pbx, ch, payload)
                     return Flow.JUMP

@@ -41,6 +41,8 @@ class Scenario:
     # the capture PBX's configuration (a folder of tests/data/ami-traces): the older captures' own dialplan, or
     # config-transfers (the shipped dialplans, phones 1002 and 1003) for the api_* transfer captures
     config: str = "config"
+    # the real-Asterisk tier's PBX (config-transfers) has no musiconhold.conf: a queue caller hears no MOH there
+    music_on_hold: bool = True
 
 
 def capture_phones() -> tuple[AgentPhone, ...]:
@@ -265,6 +267,18 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
                 Step(at_s=1.932, kind="bye", caller=Caller(number="1002")),
             ),
             answers={"1002": (_answer(0.004),), "1003": (_answer(4.006),)},
+        ),
+        Scenario(
+            # B's phone answers 486: cc-agents sends the blind-transferred customer to the queue, where nobody is
+            name="api_blind_transfer_busy",
+            config="config-transfers",
+            music_on_hold=False,
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.412, kind="call", caller=_transfer_caller(talk_s=8.0)),
+                Step(at_s=2.42, kind="action", action=_transfer("BlindTransfer")),
+            ),
+            answers={"1002": (_answer(0.004),), "1003": (PhoneAnswer(action="busy"),)},
         ),
     )
 }

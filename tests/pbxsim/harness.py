@@ -157,7 +157,8 @@ def capture_pbx(traces: Path, scenario: Scenario, clock: VirtualClock, monitor_d
         phones=list(scenario.phones or capture_phones()),
         queues=load_queues_conf(config / "queues.conf"),
         seed=7,
-        config=PbxConfig(monitor_dir=monitor_dir, atxfer_code=load_atxfer_code(config / "features.conf")),
+        config=PbxConfig(monitor_dir=monitor_dir, atxfer_code=load_atxfer_code(config / "features.conf"),
+                         music_on_hold=scenario.music_on_hold),
         customers=lambda number: customers.get(number, Caller(number=number)),
         persistent_members=read_persistent_members(config / "queues.conf"),
     )

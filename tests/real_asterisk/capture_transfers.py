@@ -48,6 +48,9 @@ PLANS = {
     # the 'blond' transfer: A hangs up 1.5 s after answering, while B's phone still rings (4 s before it answers)
     "api_attended_transfer_blond": Plan("Atxfer", 0.5, 9000,
                                         {"1002": ("phone_hangs_up.xml", 1500), "1003": ("phone_rings.xml", 4000)}),
+    # the colleague's phone answers 486 Busy: cc-agents sends the blind-transferred customer to the queue
+    "api_blind_transfer_busy": Plan("BlindTransfer", 2.0, 8000,
+                                    {"1002": ("phone.xml", None), "1003": ("phone_busy.xml", None)}),
 }
 
 
