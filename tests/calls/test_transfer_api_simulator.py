@@ -12,9 +12,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.automation.facts import CallLogged
 from callcenter.app import DATABASE
-from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome, CallTransferred
+from callcenter.automation.facts import CallLogged
+from callcenter.events import (
+    AgentState,
+    AgentStateChanged,
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    CallTransferred,
+)
 from callcenter.pbxsim.callmodel import PhoneAnswer
 from crm_core.access import Principal
 from crm_core.models import Activity, Role
@@ -43,9 +50,9 @@ async def answered_by_a(floor: Floor) -> str:
 async def transfer(floor: Floor, call_id: str, mode: str) -> dict[str, Any]:
     async with floor.app[DATABASE].session() as s:
         admin = await create_user(s, Principal.system(), UserIn(name="Ada Admin", role=Role.ADMIN))
-    async with floor.http_as(admin.id) as http:
-        async with http.post(f"/api/v1/calls/{call_id}/transfer", json={"to": B, "mode": mode}) as resp:
-            body = await resp.json()
+    async with floor.http_as(admin.id) as http, http.post(f"/api/v1/calls/{call_id}/transfer",
+                                                        json={"to": B, "mode": mode}) as resp:
+        body = await resp.json()
     assert resp.status == 202, body
     assert body["from_agent"] == A and body["channel"].startswith(f"PJSIP/{A}-")
     return body
