@@ -9,7 +9,6 @@ hangups, device states, registrations).
 from __future__ import annotations
 
 import collections
-
 import logging
 import random
 from collections.abc import Callable
@@ -17,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from callcenter.pbxsim import local
 from callcenter.pbxsim.apps import run_dialplan
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAnswer, PhoneState
 from callcenter.pbxsim.channels import RING, RINGING, UP, Channel, IdAllocator
 from callcenter.pbxsim.chanspy import SpyRecord
 from callcenter.pbxsim.clock import SimClock
 from callcenter.pbxsim.dialplan import Dialplan
-from callcenter.pbxsim import local
 from callcenter.pbxsim.emit import Emitter
 from callcenter.pbxsim.queues import DEVICE_NUMBER, Member, Queue, QueueBook
 from callcenter.pbxsim.recordings import RecordingWriter

@@ -20,8 +20,8 @@ from callcenter.pbxsim.atxfer import load_atxfer_code
 from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
-from callcenter.pbxsim.pbx import Pbx, PbxConfig
 from callcenter.pbxsim.manager_conf import ManagerUser, load_manager_conf
+from callcenter.pbxsim.pbx import Pbx, PbxConfig
 from callcenter.pbxsim.queues import load_queues_conf, read_persistent_members
 
 __all__ = ["DIALPLANS", "Simulator", "SimulatorSettings", "default_agents"]

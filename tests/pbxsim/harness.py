@@ -14,8 +14,8 @@ from callcenter.pbxsim.atxfer import load_atxfer_code
 from callcenter.pbxsim.callmodel import Caller
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
-from callcenter.pbxsim.pbx import Pbx, PbxConfig
 from callcenter.pbxsim.manager_conf import load_manager_conf
+from callcenter.pbxsim.pbx import Pbx, PbxConfig
 from callcenter.pbxsim.queues import load_queues_conf, read_persistent_members
 from callcenter.pbxsim.scenarios import Scenario, capture_phones, play
 from tests.agi.agi_peer import load_transcript

@@ -15,6 +15,7 @@ durations and counters that carry the history of the capture PBX are masked.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Final
@@ -144,7 +145,7 @@ def _mask_racing_leaves(evs: list[Ev], gap_s: float = BURST_GAP_S) -> list[Ev]:
     counts are these is still compared, not which channel left first."""
     leaves = [i for i, ev in enumerate(evs) if ev.name == "BridgeLeave" and ev.ts is not None]
     pairs = []
-    for a, b in zip(leaves, leaves[1:]):
+    for a, b in itertools.pairwise(leaves):
         x, y = evs[a], evs[b]
         same = dict(x.values).get("BridgeUniqueid") == dict(y.values).get("BridgeUniqueid")
         if same and abs((y.ts or 0.0) - (x.ts or 0.0)) < gap_s:
