@@ -14,7 +14,8 @@ the transferee is put on hold, the transferer moves into a consultation bridge w
 * the colleague's side hangs up (;2 then ;1): the transferer goes back to the transferee (Unhold), no event says
   "transfer".
 
-Without transfer rights the digits are read (DTMFEnd) and nothing else happens, as Asterisk passes them on.
+Without transfer rights the digits are read (DTMFEnd Received) and played to the other party (DTMFBegin/DTMFEnd
+Sent); nothing else happens (api_atxfer_no_rights).
 Not modelled (no capture): the atxferabort/complete/threeway codes during a consultation, atxfernoanswertimeout
 (the shipped 20 s equals cc-agents' Dial timeout, whose end hangs up ;2 and aborts the same way), the transferee
 hanging up during the consultation (the consultation then ends with it).
@@ -42,6 +43,8 @@ _CODE_GAP_S: Final = 0.145
 _HOLD_AFTER_S: Final = 0.1
 _DIGIT_GAP_S: Final = 0.045
 _OPTIMIZE_AFTER_S: Final = 0.013  # the Local pair notices it can go, after the merge
+_RELAY_START_S: Final = 0.001  # a digit passed through starts on the other side this much later
+_RELAY_LENGTH_S: Final = 0.099  # and lasts 100 ms (DurationMs 100)
 
 
 def load_atxfer_code(features_conf: Path | None) -> str:
@@ -58,12 +61,20 @@ def load_atxfer_code(features_conf: Path | None) -> str:
     return ""
 
 
-async def read_digits(pbx: Pbx, ch: Channel, digits: str) -> None:
-    """The DTMF END frames Atxfer queued, read where no feature takes them (no transfer rights)."""
+async def read_digits(pbx: Pbx, ch: Channel, peer: Channel | None, digits: str) -> None:
+    """The DTMF END frames Atxfer queued, where no feature takes them (no transfer rights): read on ``ch`` 145 ms
+    apart, each played to the bridge peer as a 100 ms digit (DTMFBegin/DTMFEnd Sent; api_atxfer_no_rights)."""
     for i, digit in enumerate(digits):
         if i:
-            await pbx.clock.sleep(_DIGIT_GAP_S)
+            await pbx.clock.sleep(_CODE_GAP_S - _RELAY_START_S - _RELAY_LENGTH_S)
         pbx.emit.dtmf_end(ch, digit)
+        if peer is None or not peer.alive:
+            await pbx.clock.sleep(_RELAY_START_S + _RELAY_LENGTH_S)
+            continue
+        await pbx.clock.sleep(_RELAY_START_S)
+        pbx.emit.dtmf_begin(peer, digit)
+        await pbx.clock.sleep(_RELAY_LENGTH_S)
+        pbx.emit.dtmf_end(peer, digit, direction="Sent", duration_ms=100)
 
 
 async def attended_transfer(pbx: Pbx, transferer: Channel, transferee: Channel, bridge: Bridge, *, exten: str,

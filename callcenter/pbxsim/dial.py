@@ -370,7 +370,7 @@ async def bridge_wait(pbx: Pbx, x: Channel, y: Channel, bridge: Bridge, *, end_v
             if not (src is y and y.transfer_rights and pbx.config.atxfer_code):
                 # no feature takes the digits: they are read and passed on (the caller-side transferer of a T
                 # Dial is not modelled either)
-                await atxfer.read_digits(pbx, src, pbx.config.atxfer_code + exten)
+                await atxfer.read_digits(pbx, src, x if src is y else y, pbx.config.atxfer_code + exten)
                 continue
             result = await atxfer.attended_transfer(pbx, y, x, bridge, exten=exten, context=context)
             if result is None:

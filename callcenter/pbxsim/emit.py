@@ -203,9 +203,14 @@ class Emitter:
         """stasis_channels.c: Hold without MusicClass (bridge_basic puts the transferee on hold, no class)."""
         self._chan("Hold", ch)
 
-    def dtmf_end(self, ch: Channel, digit: str) -> None:
-        """A DTMF END frame read on ``ch``: AMI Atxfer queues END frames only (no DTMFBegin, DurationMs 0)."""
-        self._chan("DTMFEnd", ch, [("Digit", digit), ("DurationMs", "0"), ("Direction", "Received")], "dtmf,all")
+    def dtmf_end(self, ch: Channel, digit: str, *, direction: str = "Received", duration_ms: int = 0) -> None:
+        """A DTMF END frame read on ``ch`` (AMI Atxfer queues END frames only: no DTMFBegin, DurationMs 0), or
+        written to it (Sent: the bridge plays the digit to the other party, 100 ms long)."""
+        self._chan("DTMFEnd", ch, [("Digit", digit), ("DurationMs", str(duration_ms)), ("Direction", direction)],
+                   "dtmf,all")
+
+    def dtmf_begin(self, ch: Channel, digit: str) -> None:
+        self._chan("DTMFBegin", ch, [("Digit", digit), ("Direction", "Sent")], "dtmf,all")
 
     def local_bridge(self, one: Channel, two: Channel, *, context: str, exten: str) -> None:
         self.bus.emit("LocalBridge", PRIV_CALL, [*channel_block(one, "LocalOne"), *channel_block(two, "LocalTwo"),

@@ -280,6 +280,17 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
             ),
             answers={"1002": (_answer(0.004),), "1003": (PhoneAnswer(action="busy"),)},
         ),
+        Scenario(
+            # cc-inbound's Dial without t (config-no-transfer-rights): the Atxfer digits pass through to the customer
+            name="api_atxfer_no_rights",
+            config="config-no-transfer-rights",
+            phones=_TRANSFER_PHONES,
+            steps=(
+                Step(at_s=0.413, kind="call", caller=_transfer_caller(talk_s=5.0)),
+                Step(at_s=1.423, kind="action", action=_transfer("Atxfer")),
+            ),
+            answers={"1002": (_answer(0.004),)},
+        ),
     )
 }
 

@@ -35,6 +35,7 @@ class Plan:
     after_answer_s: float  # from A's BridgeEnter to the action
     talk_ms: int  # the customer's talk time once answered (sipp -d)
     phones: dict[str, tuple[str, int | None]]  # ext -> sipp scenario, @HOLD_MS@
+    transfer_rights: bool = True  # False: cc-inbound's Dial without its t option (not the shipped dialplan)
 
 
 PLANS = {
@@ -51,12 +52,22 @@ PLANS = {
     # the colleague's phone answers 486 Busy: cc-agents sends the blind-transferred customer to the queue
     "api_blind_transfer_busy": Plan("BlindTransfer", 2.0, 8000,
                                     {"1002": ("phone.xml", None), "1003": ("phone_busy.xml", None)}),
+    # cc-inbound's Dial without t: 1002 has no transfer rights, the Atxfer digits only pass through
+    "api_atxfer_no_rights": Plan("Atxfer", 1.0, 5000, {"1002": ("phone.xml", None), "1003": ("phone.xml", None)},
+                                 transfer_rights=False),
 }
 
 
 class CaptureAsterisk(RealAsterisk):
+    transfer_rights = True
+
     def write_configs(self) -> None:
         super().write_configs()
+        if not self.transfer_rights:
+            path = self.etc / "extensions_callcenter.conf"
+            text = path.read_text()
+            assert ",t${CC_DIAL_OPTS})" in text
+            path.write_text(text.replace(",t${CC_DIAL_OPTS})", ",${CC_DIAL_OPTS})"))
         shutil.copy(TRACES / "config" / "manager.conf", self.etc / "manager.conf")
         # cdr_manager off, as for every capture but the _cdr ones (the simulator's default too)
         self.etc.joinpath("cdr_manager.conf").write_text("[general]\nenabled = no\n")
@@ -161,6 +172,7 @@ async def capture(name: str, out: Path) -> None:
     assert asterisk_bin is not None and sipp_bin is not None
     root = Path(tempfile.mkdtemp(prefix=f"capture-{name}-"))
     pbx = CaptureAsterisk(binary=asterisk_bin, root=root / "asterisk", phones=PHONES)
+    pbx.transfer_rights = plan.transfer_rights
     sipp = Sipp(binary=sipp_bin, root=root)
     agi = AgiRecorder(name)
     server = await asyncio.start_server(agi.serve, "127.0.0.1", AGI_PORT)
