@@ -82,7 +82,9 @@ async def transfer_call(call: Call) -> Any:
     except AmiNotConnected as exc:
         raise ServiceUnavailable(f"telephony is not connected: {exc}") from None
     except AmiActionFailed as exc:
-        # "Transfer not permitted" (no transfer rights on the leg), "No attended transfer feature code found" ...
+        # "Transfer invalid" (the leg is in no bridge), "No attended transfer feature code found" ... An Atxfer on a leg
+        # without Dial t rights is still "successfully queued" and does nothing (api_atxfer_no_rights): the shipped
+        # dialplans always give t.
         raise Conflict(f"Asterisk refused the transfer: {exc.message}", field="call_id", state="refused") from None
     except AmiError as exc:
         raise ServiceUnavailable(f"Asterisk did not answer: {exc}") from None
