@@ -422,6 +422,17 @@ async def metrics(request: web.Request) -> web.Response:
             ("ami_sessions_total", stats.sessions),
             ("ami_auth_failures_total", stats.auth_failures),
             ("ami_live", int(connection.state is AmiState.LIVE)),
+            ("ami_missing_permissions", len(stats.missing_permissions)),
+            ("ami_resync_errors", len(stats.resync_errors)),
+        ):
+            lines.append(f"callcenter_{name} {value}")
+    keeper, recovery = request.app.get(QUEUE_KEEPER), request.app.get(GAP_RECOVERY)
+    if keeper is not None and recovery is not None:
+        for name, value in (
+            ("queue_members_reapplied_total", keeper.reapplied),
+            ("queue_members_reapply_failed_total", keeper.failed),
+            ("calls_journalled_while_ami_down", len(recovery.journal)),
+            ("calls_recovered_after_ami_outage_total", recovery.recovered),
         ):
             lines.append(f"callcenter_{name} {value}")
     agi = request.app.get(AGI)

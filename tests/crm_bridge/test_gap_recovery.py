@@ -91,6 +91,11 @@ async def test_a_call_that_lives_and_ends_while_ami_is_down_lands_once_marked_ap
     recovery = floor.app[GAP_RECOVERY]
     await asyncio.wait_for(recovery.idle.wait(), WAIT_S)
     assert recovery.recovered == 1 and call_id not in recovery.journal
+    async with floor.http_as(floor.crm.agents["1002"]) as http:
+        async with http.get("/metrics") as resp:
+            metrics = await resp.text()
+    assert "callcenter_calls_recovered_after_ami_outage_total 1\n" in metrics
+    assert "callcenter_calls_journalled_while_ami_down 0\n" in metrics
 
     await asyncio.wait_for(floor.app[RECORDINGS].drain(), WAIT_S)
     async with floor.app[DATABASE].session() as s:
