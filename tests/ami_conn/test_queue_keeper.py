@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from callcenter.ami.connection import AmiConnection, Resync
@@ -20,6 +22,22 @@ from callcenter.queues.reconcile import AddBack, Member, SetPause, reconcile
 from tests.ami_conn.ami_peer import AmiPeer
 
 WAIT_S = 10
+
+
+@asynccontextmanager
+async def keeping(peer: AmiPeer, inner: Any, **conn_kw: Any) -> AsyncIterator[tuple[AmiConnection, MembershipKeeper]]:
+    """An AMI session on ``peer`` whose consumer is a membership keeper in front of ``inner``."""
+    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret", **conn_kw)
+    keeper = MembershipKeeper(inner=inner, send=conn.send)
+    conn.start()
+    consumer = asyncio.create_task(conn.run(keeper))
+    try:
+        yield conn, keeper
+    finally:
+        consumer.cancel()
+        await asyncio.gather(consumer, return_exceptions=True)
+        await keeper.stop()
+        await conn.stop()
 
 
 def member(interface: str, *, paused: bool = False, reason: str = "", queue: str = "support") -> dict[str, str]:
@@ -44,12 +62,9 @@ def test_reconcile_puts_back_what_asterisk_lost_and_adopts_what_only_it_has() ->
     assert reconcile(record, [lunch, ready, extra]) == []
 
 
-async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> None:
-    peer = AmiPeer()
-    await peer.start()
+async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back(peer: AmiPeer) -> None:
     peer.queue_members = [member("PJSIP/1001", paused=True, reason="lunch"), member("PJSIP/1002")]
-    bus = InProcessBus()
-    live = LiveCalls(tracker=CallTracker(), bus=bus)
+    live = LiveCalls(tracker=CallTracker(), bus=InProcessBus())
     resyncs: list[Resync] = []
     resynced = asyncio.Condition()
 
@@ -60,12 +75,7 @@ async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> Non
                 resyncs.append(item)
                 resynced.notify_all()
 
-    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret",
-                         reconnect_min_s=0.01, reconnect_max_s=0.05)
-    keeper = MembershipKeeper(inner=inner, send=conn.send)
-    conn.start()
-    consumer = asyncio.create_task(conn.run(keeper))
-    try:
+    async with keeping(peer, inner, reconnect_min_s=0.01, reconnect_max_s=0.05) as (_conn, keeper):
         async with resynced:
             await asyncio.wait_for(resynced.wait_for(lambda: len(resyncs) == 1), WAIT_S)
         assert live.agent_state("1001") == (AgentState.PAUSED, "lunch")
@@ -77,13 +87,7 @@ async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> Non
         # The live model never saw the agent on lunch as available, not even for the moment of the resync.
         assert live.agent_state("1001") == (AgentState.PAUSED, "lunch")
         assert live.agent_state("1002")[0] is AgentState.AVAILABLE
-        await asyncio.wait_for(keeper.settled.wait(), WAIT_S)
-    finally:
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
-        await keeper.stop()
-        await conn.stop()
-        await peer.close()
+        await asyncio.wait_for(keeper.wait_resyncs(2), WAIT_S)
     adds = [a for a in peer.actions if a.get("Action") == "QueueAdd"]
     assert [(a["Queue"], a["Interface"], a["Paused"], a.get("Reason")) for a in adds] == [
         ("support", "PJSIP/1001", "true", "lunch"),
@@ -94,43 +98,29 @@ async def test_after_an_asterisk_restart_logins_and_pauses_are_put_back() -> Non
 
 
 async def _checked(peer: AmiPeer, expected_queue: str) -> list[str]:
-    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret")
-    check = FallbackQueueCheck(send=conn.send, expected_queue=expected_queue)
-    keeper = MembershipKeeper(inner=lambda item: None, send=conn.send, after_resync=check)
-    conn.start()
-    consumer = asyncio.create_task(conn.run(keeper))
-    try:
+    async with keeping(peer, lambda item: None) as (conn, keeper):
+        check = keeper.after_resync = FallbackQueueCheck(send=conn.send, expected_queue=expected_queue)
         await asyncio.wait_for(check.done.wait(), WAIT_S)
-    finally:
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
-        await keeper.stop()
-        await conn.stop()
     return check.problems
 
 
-async def test_the_fallback_queue_is_checked_after_every_connect() -> None:
+async def test_the_fallback_queue_is_checked_after_every_connect(peer: AmiPeer) -> None:
     """The dialplan fell back to `sales` while agents logged into `support`: with the service down, callers waited
     in a queue with nobody in it. Each mismatch is named."""
-    peer = AmiPeer()
-    await peer.start()
-    try:
-        peer.queues = ["sales", "support"]
-        peer.globals = {"CC_FALLBACK_QUEUE": "sales"}
-        peer.queue_members = [member("PJSIP/1001", queue="support")]
-        mismatch, empty = await _checked(peer, "support")
-        assert "'sales'" in mismatch and "agi.default_queue is 'support'" in mismatch
-        assert "queue 'sales' has no members" in empty  # the queue callers really reach
-        peer.globals = {"CC_FALLBACK_QUEUE": "support"}
-        assert await _checked(peer, "support") == []
-        peer.queue_members = []
-        [problem] = await _checked(peer, "support")
-        assert "queue 'support' has no members" in problem
-        peer.queues = ["sales"]
-        [problem] = await _checked(peer, "support")
-        assert "queue 'support' does not exist" in problem
-    finally:
-        await peer.close()
+    peer.queues = ["sales", "support"]
+    peer.globals = {"CC_FALLBACK_QUEUE": "sales"}
+    peer.queue_members = [member("PJSIP/1001", queue="support")]
+    mismatch, empty = await _checked(peer, "support")
+    assert "'sales'" in mismatch and "agi.default_queue is 'support'" in mismatch
+    assert "queue 'sales' has no members" in empty  # the queue callers really reach
+    peer.globals = {"CC_FALLBACK_QUEUE": "support"}
+    assert await _checked(peer, "support") == []
+    peer.queue_members = []
+    [problem] = await _checked(peer, "support")
+    assert "queue 'support' has no members" in problem
+    peer.queues = ["sales"]
+    [problem] = await _checked(peer, "support")
+    assert "queue 'support' does not exist" in problem
 
 
 def test_the_shipped_dialplan_falls_back_to_the_queue_agents_log_into() -> None:
@@ -142,33 +132,21 @@ def test_the_shipped_dialplan_falls_back_to_the_queue_agents_log_into() -> None:
     assert fallback.group(1) == settings.agi.default_queue == rules.teams[settings.routing.default_team].queue
 
 
-async def test_no_members_in_the_fallback_queue_is_judged_now_not_at_the_last_connect() -> None:
-    """Agents log in after the service starts: the warning goes once one is in the queue, and comes back when the
-    last one leaves."""
-    peer = AmiPeer()
-    await peer.start()
+async def test_no_members_in_the_fallback_queue_is_judged_now_not_at_the_last_connect(peer: AmiPeer) -> None:
+    """Agents log in after the service starts: the warning goes once one is in the queue."""
     peer.queues = ["support"]
     peer.globals = {"CC_FALLBACK_QUEUE": "support"}
-    conn = AmiConnection(host="127.0.0.1", port=peer.port, username="callcenter", secret="s3cret")
     seen = asyncio.Event()
-    keeper = MembershipKeeper(inner=lambda item: seen.set(), send=conn.send)
-    check = keeper.after_resync = FallbackQueueCheck(send=conn.send, expected_queue="support",
-                                                     members_of=keeper.members_of)
-    conn.start()
-    consumer = asyncio.create_task(conn.run(keeper))
-    try:
+    async with keeping(peer, lambda item: seen.set()) as (conn, keeper):
+        check = keeper.after_resync = FallbackQueueCheck(send=conn.send, expected_queue="support",
+                                                         members_of=keeper.members_of)
         await asyncio.wait_for(check.done.wait(), WAIT_S)
         assert ["queue 'support' has no members" in p for p in check.problems] == [True]
-        added = {"Event": "QueueMemberAdded", "Privilege": "agent,all", "Timestamp": "1795390634.1", **member("PJSIP/1001")}
+        added = {"Event": "QueueMemberAdded", "Privilege": "agent,all", "Timestamp": "1795390634.1",
+                 **member("PJSIP/1001")}
         added["Interface"], added["MemberName"] = added.pop("Location"), added.pop("Name")
         await peer.send(b"".join(f"{k}: {v}\r\n".encode() for k, v in added.items()) + b"\r\n")
         await asyncio.wait_for(_until(seen, lambda: check.problems == []), WAIT_S)
-    finally:
-        consumer.cancel()
-        await asyncio.gather(consumer, return_exceptions=True)
-        await keeper.stop()
-        await conn.stop()
-        await peer.close()
 
 
 async def _until(seen: asyncio.Event, predicate: Any) -> None:
