@@ -17,6 +17,17 @@ from crm_core.schemas import TeamIn, TokenIn, UserIn
 from crm_core.users import create_team, create_token, create_user
 
 
+# Routing for the seeded world's two CRM teams (team A's agents answer on "support", team B's on "sales").
+TWO_TEAMS = """
+[routing]
+default_team = "Team A"
+[routing.teams."Team A"]
+queue = "support"
+[routing.teams."Team B"]
+queue = "sales"
+"""
+
+
 @dataclass
 class Actor:
     id: int

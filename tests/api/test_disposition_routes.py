@@ -15,7 +15,7 @@ from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
 from crm_core import dispositions
 from crm_core.models import Activity, Disposition, Task, TaskKind, TaskStatus
 from crm_core.types import utcnow
-from tests.api.conftest import World
+from tests.api.conftest import TWO_TEAMS, World
 
 NUMBER = "+12125550199"
 
@@ -80,16 +80,7 @@ async def test_only_the_handler_their_supervisor_or_an_admin(world: World, who: 
         assert out["error"]["code"] == "forbidden" and out["error"]["field"] == "call_id"
 
 
-TEAMS_BY_DID = """
-[routing]
-default_team = "Team A"
-[routing.teams."Team A"]
-queue = "support"
-[routing.teams."Team B"]
-queue = "sales"
-[routing.dids."8002"]
-team = "Team B"
-"""
+TEAMS_BY_DID = TWO_TEAMS + '[routing.dids."8002"]\nteam = "Team B"\n'
 
 
 async def test_a_supervisor_of_another_team_may_not_and_a_missed_call_is_its_teams(make_world: Any, tmp_path: Any) -> None:

@@ -15,17 +15,10 @@ from crm_core import records
 from crm_core.access import Principal
 from crm_core.models import Entity, Role
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
-from tests.api.conftest import World
+from tests.api.conftest import TWO_TEAMS, World
 
 B_NUMBER = "+12125550177"
-TEAMS = """
-[routing]
-default_team = "Team A"
-[routing.teams."Team A"]
-queue = "support"
-[routing.teams."Team B"]
-queue = "sales"
-"""
+TEAMS = TWO_TEAMS
 
 
 async def _team_b_customer(world: World) -> dict[str, Any]:
