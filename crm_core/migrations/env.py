@@ -8,8 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from crm_core.db import create_engine
-from crm_core.models import Base
-from crm_core.recording_models import include_name  # also registers the recording tables on Base
+from crm_core.schema import Base, include_name  # every model module, so every table is on Base.metadata
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,8 +10,7 @@ from sqlalchemy import inspect
 
 from crm_core.db import create_engine
 from crm_core.migrate import downgrade, upgrade
-from crm_core.models import Base
-from crm_core.recording_models import include_name
+from crm_core.schema import Base, include_name
 
 
 async def _tables_and_diff(url: str) -> tuple[set[str], list]:

@@ -1,0 +1,25 @@
+"""saved reports, their versions and shares; consent and do-not-call flags on contacts and leads
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-07 11:40:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

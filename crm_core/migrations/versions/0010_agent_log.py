@@ -1,0 +1,25 @@
+"""agent state spells for occupancy and pause time by reason
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-07 11:40:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
