@@ -356,7 +356,10 @@ class Deal(Base):
     lead_id: Mapped[int | None] = _fk("leads.id")
     responsible_id: Mapped[int | None] = _fk("users.id")
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    closed_at: Mapped[datetime | None]
+    # Indexed for the sales reports (won / lost in a period).
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Why it was lost (short text, set when it enters a lost stage, cleared when it is reopened): the lost-reasons report.
+    lost_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -370,7 +373,8 @@ class DealStageChange(Base):
     deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     from_stage_id: Mapped[int | None] = _fk("pipeline_stages.id", index=False)
     to_stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_stages.id"))
-    changed_at: Mapped[datetime] = _created()
+    # Indexed for the sales funnel (the stages deals reached in a period).
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     changed_by_id: Mapped[int | None] = _fk("users.id", index=False)
 
 

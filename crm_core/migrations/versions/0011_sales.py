@@ -1,4 +1,4 @@
-"""sales reporting: deal lost reasons
+"""sales reporting: deal lost reasons, indexes for the funnel and won / lost in a period
 
 Revision ID: 0011
 Revises: 0010
@@ -6,8 +6,8 @@ Create Date: 2026-12-07 11:40:00
 """
 from __future__ import annotations
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0011"
 down_revision = "0010"
@@ -18,8 +18,16 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("lost_reason", sa.String(length=200), nullable=True))
+        batch_op.create_index(batch_op.f("ix_deals_closed_at"), ["closed_at"], unique=False)
+    with op.batch_alter_table("deal_stage_history", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deal_stage_history_changed_at"), ["changed_at"], unique=False)
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("deal_stage_history", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deal_stage_history_changed_at"))
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deals_closed_at"))
+        batch_op.drop_column("lost_reason")
