@@ -174,12 +174,21 @@ async def update_deal(session: AsyncSession, principal: Principal, deal_id: int,
     return deal
 
 
-async def move_stage(session: AsyncSession, principal: Principal, deal_id: int, stage_id: int) -> Deal:
+async def move_stage(
+    session: AsyncSession, principal: Principal, deal_id: int, stage_id: int, *, lost_reason: str | None = None
+) -> Deal:
     deal = await get_deal(session, principal, deal_id)
     pipeline = await _pipeline(session, deal.pipeline_id)
     stage = _stage(pipeline, stage_id)
+    if lost_reason is not None and stage.kind is not StageKind.LOST:
+        raise Invalid(f"a lost reason goes with a lost stage; stage {stage.id} is {stage.kind.value}", field="lost_reason")
+    if stage.kind is StageKind.LOST and lost_reason is not None:
+        deal.lost_reason = lost_reason
     if stage.id == deal.stage_id:
+        await session.flush()
         return deal
+    if stage.kind is not StageKind.LOST:
+        deal.lost_reason = None  # reopened or won: the old reason no longer applies
     # Required-from-stage fields must be filled before the deal may enter that stage.
     await _validated_custom(session, pipeline, stage, deal.custom)
     session.add(DealStageChange(deal_id=deal.id, from_stage_id=deal.stage_id, to_stage_id=stage.id, changed_by_id=principal.user_id))

@@ -218,10 +218,13 @@ class DealPatch(In):
     company_id: int | None = None
     responsible_id: int | None = None
     custom: dict[str, Any] | None = None
+    lost_reason: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class StageMove(In):
     stage_id: int
+    # Why the deal was lost: only with a lost stage (the lost-reasons report counts it).
+    lost_reason: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 class DealOut(Out):
@@ -239,6 +242,7 @@ class DealOut(Out):
     custom: dict[str, Any]
     products: list[DealProductOut]
     closed_at: datetime | None
+    lost_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 

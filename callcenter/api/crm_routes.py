@@ -253,7 +253,7 @@ async def move_deal(call: Call) -> Any:
     deal_id = call.path_int("id")
     before = await deals.get_deal(call.session, call.principal, deal_id)
     from_stage = before.stage_id
-    deal = await deals.move_stage(call.session, call.principal, deal_id, call.body.stage_id)
+    deal = await deals.move_stage(call.session, call.principal, deal_id, call.body.stage_id, lost_reason=call.body.lost_reason)
     if deal.stage_id != from_stage:
         change_id = await call.session.scalar(
             select(func.max(DealStageChange.id)).where(DealStageChange.deal_id == deal.id)
