@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -102,6 +103,14 @@ class Disposition(str, enum.Enum):
     CALLBACK = "callback"
     NOT_INTERESTED = "not_interested"
     WRONG_NUMBER = "wrong_number"
+
+
+class CallConsent(str, enum.Enum):
+    """What the person said about being called (the legal basis for outbound calls); do_not_call still wins."""
+
+    UNKNOWN = "unknown"
+    GRANTED = "granted"
+    REFUSED = "refused"
 
 
 class FieldType(str, enum.Enum):
@@ -228,6 +237,14 @@ class Contact(Base):
     company_id: Mapped[int | None] = _fk("companies.id")
     responsible_id: Mapped[int | None] = _fk("users.id")
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Outbound calling rules (issue 14: a saved report is a dialer's call list, which must leave these people out).
+    # A hard block, whatever the consent says (the person asked, or a national do-not-call register lists them):
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    call_consent: Mapped[CallConsent] = mapped_column(
+        StrEnumType(CallConsent), default=CallConsent.UNKNOWN, server_default=CallConsent.UNKNOWN.value
+    )
+    # Free labels to pick people by ("vip", "newsletter"): a JSON list, not a table, as nothing else hangs off a tag.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 
@@ -250,6 +267,12 @@ class Lead(Base):
     product_interest: Mapped[str | None] = mapped_column(String(300))
     responsible_id: Mapped[int | None] = _fk("users.id")
     custom: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # As on contacts: outbound calling rules and tags.
+    do_not_call: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    call_consent: Mapped[CallConsent] = mapped_column(
+        StrEnumType(CallConsent), default=CallConsent.UNKNOWN, server_default=CallConsent.UNKNOWN.value
+    )
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     converted_at: Mapped[datetime | None]
     converted_contact_id: Mapped[int | None] = _fk("contacts.id")
     converted_company_id: Mapped[int | None] = _fk("companies.id")
