@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from callcenter.automation.rules import Rule
+from callcenter.mail.settings import MailSettings
 from callcenter.recording.settings import RecordingSettings
 from callcenter.reports.settings import ReportSettings
 from callcenter.routing.settings import RoutingSettings
@@ -154,6 +155,7 @@ class Settings(_Section):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
     wallboard: WallboardSettings = Field(default_factory=WallboardSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

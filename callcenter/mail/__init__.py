@@ -1,0 +1,1 @@
+"""E-mail: settings, address checks, the outbox and its SMTP sender, message templates."""
