@@ -1,6 +1,7 @@
 """Reports: a team's figures for a period. The wallboard's figures come from the same function (team_report).
 
-Supervisors read their own team's figures, admins any team's or all teams' together, agents none.
+Supervisors read their own team's figures, admins any team's or all teams' together, agents none. Each report's chart
+(SVG or PNG, callcenter.reports.charts) is read with the same team and period checks as its figures.
 """
 
 from __future__ import annotations
@@ -8,12 +9,18 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from aiohttp import web
 from pydantic import BaseModel
 
 from crm_core.input_rules import check_datetime
-from callcenter.api.framework import Api, BadRequest, Call
+from callcenter.api.framework import Api, BadRequest, Call, enum_schema
 from callcenter.api.team_scope import visible_teams
+from callcenter.reports.charts import (
+    MAX_HEIGHT_PX, MAX_WIDTH_PX, MEDIA_TYPES, MIN_HEIGHT_PX, MIN_WIDTH_PX, ChartFormat, ChartSize, calls_chart,
+    interval_bars, render,
+)
 from callcenter.reports.period import PeriodError, parse_period
 from callcenter.reports.report import did_team_of, figures_json
 from callcenter.reports.service import team_report
@@ -94,6 +101,12 @@ def _check_instant(name: str, raw: str | None) -> None:
     response=TeamFiguresOut, query=("team", "from", "to"), tag="reports",
 )
 async def team_figures(call: Call) -> Any:
+    figures, _ = await _team_figures(call)
+    return figures
+
+
+async def _team_figures(call: Call) -> tuple[dict[str, Any], ZoneInfo]:
+    """The figures asked for (team, from, to checked against the caller) and the team's time zone."""
     from callcenter.app import ROUTING_RULES, SETTINGS  # the composition root owns these keys
 
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
@@ -112,4 +125,44 @@ async def team_figures(call: Call) -> Any:
     report = await team_report(
         call.session, periods={team: period}, did_team=did_team_of(rules), rule=settings.rule(), now_s=now_s
     )
-    return figures_json(team, period, report.figures[team])
+    return figures_json(team, period, report.figures[team]), period.zone
+
+
+# --- charts (SVG / PNG) ------------------------------------------------------------------------------------------------
+
+CHART_QUERY = ("format", "width", "height")
+CHART_SCHEMAS: dict[str, dict[str, Any]] = {
+    "format": enum_schema(ChartFormat),
+    "width": {"type": "integer", "minimum": MIN_WIDTH_PX, "maximum": MAX_WIDTH_PX},
+    "height": {"type": "integer", "minimum": MIN_HEIGHT_PX, "maximum": MAX_HEIGHT_PX},
+}
+
+
+def chart_request(call: Call) -> tuple[ChartFormat, ChartSize]:
+    """format (svg, the default, or png) and the size in pixels, for every chart route."""
+    fmt = call.query_enum("format", ChartFormat) or ChartFormat.SVG
+    default = ChartSize()
+    width = call.query_int("width", default=default.width_px, low=MIN_WIDTH_PX, high=MAX_WIDTH_PX)
+    height = call.query_int("height", default=default.height_px, low=MIN_HEIGHT_PX, high=MAX_HEIGHT_PX)
+    return fmt, ChartSize(width_px=width or default.width_px, height_px=height or default.height_px)
+
+
+def chart_response(image: bytes, fmt: ChartFormat, name: str) -> web.Response:
+    return web.Response(
+        body=image, content_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'inline; filename="{name}.{fmt.value}"', "Cache-Control": "no-store"},
+    )
+
+
+@api.route(
+    "GET", V1 + "/reports/team-figures/chart",
+    summary="The team figures' calls per 15 minutes (answered / missed / abandoned, stacked) and service level, "
+    "as an image: format=svg (default) or png, width and height in pixels; team, from, to as for team-figures",
+    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports",
+)
+async def team_figures_chart(call: Call) -> Any:
+    fmt, size = chart_request(call)  # bad format or size: a 400 before any work
+    figures, zone = await _team_figures(call)
+    title = f"{figures['team'] or 'All teams'}: {figures['from_iso'][:16]} to {figures['to_iso'][:16]} ({zone.key})"
+    image = await render(calls_chart, interval_bars(figures["series"], zone), title=title, fmt=fmt, size=size)
+    return chart_response(image, fmt, "team-figures")
