@@ -13,12 +13,12 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import aiohttp
-from sqlalchemy import select
 
+from callcenter.automation.outbox import backoff_s, lease_due, run_until_cancelled
 from crm_core.db import Database
 from crm_core.models import DeliveryStatus, WebhookDelivery
 from crm_core.types import utcnow
@@ -49,9 +49,12 @@ class WebhookSender:
         base_backoff_s: float = 10.0,
         max_backoff_s: float = 3600.0,
         batch: int = 20,
+        secret_of: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self.db = db
         self.secrets = dict(secrets)
+        # Deliveries not from a configured rule (a report schedule's) find their secret here, by their rule name.
+        self.secret_of = secret_of
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.base_backoff_s = base_backoff_s
@@ -60,22 +63,10 @@ class WebhookSender:
         self.wakeup = asyncio.Event()
 
     def backoff_s(self, attempts: int) -> float:
-        return min(self.max_backoff_s, self.base_backoff_s * 2 ** max(0, attempts - 1))
+        return backoff_s(attempts, base_s=self.base_backoff_s, max_s=self.max_backoff_s)
 
     async def _lease(self, now: datetime) -> list[WebhookDelivery]:
-        async with self.db.session() as session:
-            rows = list(
-                await session.scalars(
-                    select(WebhookDelivery)
-                    .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookDelivery.next_attempt_at <= now)
-                    .order_by(WebhookDelivery.id)
-                    .limit(self.batch)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            for row in rows:
-                row.next_attempt_at = now + timedelta(seconds=self.timeout_s * 3)
-            return rows
+        return await lease_due(self.db, WebhookDelivery, now=now, batch=self.batch, lease_s=self.timeout_s * 3)
 
     async def deliver_due(self, http: aiohttp.ClientSession, *, now: datetime | None = None) -> int:
         """Try every due delivery once; returns how many were tried."""
@@ -104,6 +95,8 @@ class WebhookSender:
 
     async def _post(self, http: aiohttp.ClientSession, row: WebhookDelivery) -> tuple[int | None, str | None]:
         secret = self.secrets.get(row.rule)
+        if secret is None and self.secret_of is not None:
+            secret = await self.secret_of(row.rule)
         if secret is None:
             return None, "rule no longer configured"
         body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True).encode()
@@ -125,16 +118,5 @@ class WebhookSender:
 
     async def run(self, *, idle_s: float = 5.0) -> None:
         async with aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    tried = await self.deliver_due(http)
-                except Exception:  # the database may be briefly away; deliveries wait in the table
-                    log.exception("webhook sender pass failed")
-                    tried = 0
-                if tried:
-                    continue
-                self.wakeup.clear()
-                try:
-                    await asyncio.wait_for(self.wakeup.wait(), idle_s)
-                except asyncio.TimeoutError:
-                    pass
+            await run_until_cancelled(lambda: self.deliver_due(http), wakeup=self.wakeup, idle_s=idle_s, log=log,
+                                      what="webhook sender")
