@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.automation.outbox import insert_once as _insert_once
 from callcenter.automation.facts import CallbackOverdue, CallLogged, DealStageChanged, Fact, LeadCreated
 from callcenter.automation.rules import NotifyRule, Rule, TaskRule, WebhookRule, matches
 from callcenter.events import EventBus
@@ -22,22 +22,6 @@ from crm_core.types import utcnow
 
 log = logging.getLogger("callcenter.automation")
 FACT_TYPES = (CallLogged, LeadCreated, DealStageChanged, CallbackOverdue)
-
-
-async def _insert_once(session: AsyncSession, row: Any, key_column: Any, key: str) -> bool:
-    """Insert unless a row with this key exists; only the key's own unique violation means "already done"."""
-    exists = select(key_column).where(key_column == key).limit(1)
-    if await session.scalar(exists) is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            session.add(row)
-            await session.flush()
-        return True
-    except IntegrityError:
-        if await session.scalar(exists) is not None:
-            return False  # a concurrent instance did it first
-        raise
 
 
 async def _team_of(session: AsyncSession, user_id: int | None) -> int | None:

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_core.db import Database
 from crm_core.models import DeliveryStatus
@@ -24,6 +26,22 @@ Row = TypeVar("Row")
 def backoff_s(attempts: int, *, base_s: float, max_s: float) -> float:
     """Doubling from ``base_s`` after the first failed attempt, at most ``max_s``."""
     return min(max_s, base_s * 2 ** max(0, attempts - 1))
+
+
+async def insert_once(session: AsyncSession, row: Any, key_column: Any, key: str) -> bool:
+    """Insert unless a row with this key exists; only the key's own unique violation means "already done"."""
+    exists = select(key_column).where(key_column == key).limit(1)
+    if await session.scalar(exists) is not None:
+        return False
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+        return True
+    except IntegrityError:
+        if await session.scalar(exists) is not None:
+            return False  # a concurrent instance did it first
+        raise
 
 
 async def lease_due(db: Database, model: type[Row], *, now: datetime, batch: int, lease_s: float) -> list[Row]:
