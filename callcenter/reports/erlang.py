@@ -217,8 +217,8 @@ def agents_needed(rate_per_s: float, aht_s: float, target_pct: float, threshold_
     and whose occupancy stays at or below ``max_occupancy`` (a team at 100% burns out; Erlang calculators commonly
     cap it at 85%). ``patience_s`` None: Erlang C; else Erlang A with that mean patience.
 
-    The service level and occupancy both improve with every agent added, so the first staffing that meets both is
-    the answer; the search starts where the load alone allows it (Erlang C needs more agents than Erlangs)."""
+    Both the service level and the occupancy constraint only get easier with every agent added, so the answer is
+    found by doubling then bisecting (a few dozen evaluations even for thousands of agents)."""
     _check(0, rate_per_s, aht_s)
     if not 0 < target_pct < 100:
         raise ValueError("target_pct must be between 0 and 100 (exclusive)")
@@ -226,21 +226,30 @@ def agents_needed(rate_per_s: float, aht_s: float, target_pct: float, threshold_
         raise ValueError("max_occupancy must be in (0, 1]")
     if not (math.isfinite(threshold_s) and threshold_s >= 0):
         raise ValueError("threshold_s must be a finite number >= 0")
-    load = rate_per_s * aht_s
-    figures_of = (lambda c: erlang_a_figures(c, rate_per_s, aht_s, threshold_s, patience_s))
-    if load == 0:
-        return Staffing(agents=0, figures=figures_of(0), limited_by="no_traffic")
-    start = max(1, math.floor(load) + 1 if patience_s is None else 1, math.ceil(load / max_occupancy - 1e-9))
-    c = start
-    while c <= MAX_AGENTS:
-        figures = figures_of(c)
-        sl_ok = figures.service_level * 100 >= target_pct - 1e-9
-        occ_ok = figures.occupancy <= max_occupancy + 1e-9
-        if sl_ok and occ_ok:
-            # which constraint bound: had the occupancy cap not raised the start, would one agent fewer have done?
-            limited = "occupancy"
-            if c == 1 or figures_of(c - 1).service_level * 100 < target_pct - 1e-9:
-                limited = "service_level"
-            return Staffing(agents=c, figures=figures, limited_by=limited)
-        c += 1
-    raise ValueError(f"more than {MAX_AGENTS} agents would be needed")
+    if rate_per_s == 0:
+        return Staffing(agents=0, figures=erlang_a_figures(0, 0.0, aht_s, threshold_s, patience_s),
+                        limited_by="no_traffic")
+    cache: dict[int, QueueFigures] = {}
+
+    def figures_of(c: int) -> QueueFigures:
+        if c not in cache:
+            cache[c] = erlang_a_figures(c, rate_per_s, aht_s, threshold_s, patience_s)
+        return cache[c]
+
+    def sl_ok(c: int) -> bool:
+        return figures_of(c).service_level * 100 >= target_pct - 1e-9
+
+    def ok(c: int) -> bool:
+        return sl_ok(c) and figures_of(c).occupancy <= max_occupancy + 1e-9
+
+    lo, hi = 0, 1  # ok(lo) is false (no agent answers anything), find hi with ok(hi)
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+        if hi > MAX_AGENTS:
+            raise ValueError(f"more than {MAX_AGENTS} agents would be needed")
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    # which constraint bound: would one agent fewer have met the service level (then occupancy set the number)?
+    limited = "occupancy" if hi > 1 and sl_ok(hi - 1) else "service_level"
+    return Staffing(agents=hi, figures=figures_of(hi), limited_by=limited)
