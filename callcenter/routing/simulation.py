@@ -98,6 +98,7 @@ class Params:
     queue_retry_s: float = 2.0  # queues.conf retry
     queue_recheck_s: float = 1.0  # app_queue's RECHECK: a waiting caller looks for its turn this often
     sl_threshold_s: float = SL_THRESHOLD_S  # answered within this many seconds of arrival counts towards the SL
+    base_s: float = BASE_S  # the wall-clock instant of simulated time 0 (the routing's clock and "today")
 
     @property
     def aht_s(self) -> float:
@@ -322,7 +323,7 @@ class Sim:
         } if p.repeat_share > 0 else {}
 
         def clock() -> float:
-            return BASE_S + self.now
+            return p.base_s + self.now
 
         self.fastagi: RoutingService | None = None
         if spec.direct is not None:
@@ -335,7 +336,7 @@ class Sim:
         self.queue = RoutingService(rules=RoutingRules(teams={TEAM: qteam}, default_team=TEAM), store=self.store,
                                     directory=directory, lookup=None, clock=clock)
         for a in self.agents:
-            run_sync(self.store.apply(AgentStateChanged(agent=a.name, at_s=BASE_S, state=A, previous=None)))
+            run_sync(self.store.apply(AgentStateChanged(agent=a.name, at_s=p.base_s, state=A, previous=None)))
 
     # -- plumbing -------------------------------------------------------------------------------------------------
 
@@ -354,7 +355,7 @@ class Sim:
 
     def set_state(self, agent: Agent, state: AgentState, reason: str | None = None) -> None:
         previous, agent.state = agent.state, state
-        run_sync(self.store.apply(AgentStateChanged(agent=agent.name, at_s=BASE_S + self.now, state=state,
+        run_sync(self.store.apply(AgentStateChanged(agent=agent.name, at_s=self.p.base_s + self.now, state=state,
                                                     previous=previous, reason=reason)))
         if state is A:
             self.kick()
@@ -378,7 +379,7 @@ class Sim:
             assert agent.state is A, (self.spec.name, agent, decision)
             agent.ring_call = call
             self.set_state(agent, R)
-            run_sync(self.store.apply(CallRinging(call_id=call_id, at_s=BASE_S + self.now, agent=agent.name,
+            run_sync(self.store.apply(CallRinging(call_id=call_id, at_s=self.p.base_s + self.now, agent=agent.name,
                                                   queue=None if call_id.isdigit() else TEAM)))
             median = self.p.answer_median_s
             delay = lognormal(agent.rng, median * math.exp(0.125), 0.5) if median else 0.0  # mean from the median
@@ -499,7 +500,7 @@ class Sim:
         agent.ring_call = None
         agent.calls += 1
         agent.talk_s += call.arrival.talk
-        run_sync(self.store.apply(CallAnswered(call_id=ring_id, at_s=BASE_S + self.now, agent=agent.name,
+        run_sync(self.store.apply(CallAnswered(call_id=ring_id, at_s=self.p.base_s + self.now, agent=agent.name,
                                                queue=None if ring_id.isdigit() else TEAM,
                                                wait_s=self.now - call.arrival.at)))
         self.set_state(agent, T)
