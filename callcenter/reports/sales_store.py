@@ -1,0 +1,445 @@
+"""Reads the sales figures' inputs from the CRM (adapter): GROUP BY aggregates pushed into the database.
+
+Every function returns aggregate rows (per stage, per source, per user, per reason, per currency), never one row per
+deal, lead or activity, so the work stays in the database on large data; medians too (a ROW_NUMBER window picks the
+middle value(s) per group) on both SQLite and PostgreSQL. callcenter/reports/sales.py turns the rows into figures.
+
+Role scope: each function takes ``scope``, a condition on an owner column (``owner_scope``): agents their own deals,
+leads, activities; supervisors their team's (and the unassigned pool); admins everything or one team's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.reports.sales import (
+    DAY_S,
+    STUCK_MEDIAN_WINDOW_DAYS,
+    ActivityCount,
+    DealCount,
+    LeadGroup,
+    Stage,
+    StayStats,
+    User as UserFact,
+)
+from crm_core.access import Principal, owner_filter
+from crm_core.models import (
+    Activity,
+    Deal,
+    DealStageChange,
+    DealStatus,
+    Lead,
+    PipelineStage,
+    Role,
+    StageKind,
+    Task,
+    TaskStatus,
+    User,
+)
+from crm_core.types import UTCDateTime
+
+__all__ = [
+    "Scope",
+    "StuckDeal",
+    "activity_counts",
+    "closed_counts",
+    "deals_won_by_user",
+    "entered_counts",
+    "furthest_counts",
+    "lead_groups",
+    "lead_won",
+    "lost_reason_counts",
+    "owner_scope",
+    "stage_medians",
+    "stages_of",
+    "stay_stats",
+    "stuck_counts",
+    "stuck_deals",
+    "tasks_done",
+    "users_in_scope",
+]
+
+# A condition on an owner column (responsible_id, user_id, assignee_id) for what the caller may see.
+Scope = Callable[[Any], ColumnElement[bool]]
+CENT = Decimal("0.01")
+
+
+def owner_scope(principal: Principal, team_id: int | None) -> Scope:
+    """The caller's role scope (crm_core.access.owner_filter); an admin's narrowed to one team's members when asked.
+    Others may only name their own team (the route checks), which is their scope already."""
+
+    def scope(column: Any) -> ColumnElement[bool]:
+        mine = owner_filter(principal, column)
+        if team_id is None or principal.role is not Role.ADMIN:
+            return mine
+        return and_(mine, column.in_(select(User.id).where(User.team_id == team_id).scalar_subquery()))
+
+    return scope
+
+
+def _utc(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+def _between(column: Any, from_s: float, to_s: float) -> ColumnElement[bool]:
+    return and_(column >= _utc(from_s), column < _utc(to_s))
+
+
+def _money(value: Any) -> Decimal:
+    # SQLite sums NUMERIC as a float: back to cents.
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def _seconds(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[float]:
+    if session.get_bind().dialect.name == "sqlite":  # naive UTC text: julianday reads it
+        return (func.julianday(later) - func.julianday(earlier)) * DAY_S
+    return cast(func.extract("epoch", later - earlier), Float)
+
+
+def _mean_median(values: Any, keys: Sequence[str]) -> Any:
+    """count, mean and median of ``values.c.v`` per ``keys`` (columns of ``values``), in SQL: the median is the mean
+    of the middle one or two values by ROW_NUMBER, which both databases run (SQLite has no percentile_cont)."""
+    parts = [values.c[k] for k in keys]
+    ranked = select(
+        *parts,
+        values.c.v,
+        func.row_number().over(partition_by=parts, order_by=values.c.v).label("rn"),
+        func.count().over(partition_by=parts).label("n"),
+    ).subquery()
+    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+    cols = [ranked.c[k] for k in keys]
+    return select(
+        *cols, func.count(), func.avg(ranked.c.v), func.avg(case((middle, ranked.c.v)))
+    ).group_by(*cols)
+
+
+def _round_s(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+# -- pipeline funnel --------------------------------------------------------------------------------------------------
+
+
+async def stages_of(session: AsyncSession, pipeline_id: int) -> list[Stage]:
+    rows = await session.execute(
+        select(PipelineStage.id, PipelineStage.name, PipelineStage.position, PipelineStage.kind)
+        .where(PipelineStage.pipeline_id == pipeline_id)
+        .order_by(PipelineStage.position, PipelineStage.id)
+    )
+    return [Stage(id=i, name=n, position=p, kind=k.value) for i, n, p, k in rows]
+
+
+def _deal_counts(rows: Any) -> list[DealCount]:
+    return [
+        DealCount(key=key.value if isinstance(key, DealStatus) else key, currency=cur, deals=n, amount=_money(amount))
+        for key, cur, n, amount in rows
+    ]
+
+
+async def furthest_counts(
+    session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
+) -> list[DealCount]:
+    """Deals per the furthest open / won stage position they entered in the period (and currency)."""
+    far = (
+        select(DealStageChange.deal_id, func.max(PipelineStage.position).label("pos"))
+        .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
+        .where(
+            PipelineStage.pipeline_id == pipeline_id,
+            PipelineStage.kind != StageKind.LOST,
+            _between(DealStageChange.changed_at, from_s, to_s),
+        )
+        .group_by(DealStageChange.deal_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(far.c.pos, Deal.currency, func.count(), func.sum(Deal.amount))
+        .join(Deal, Deal.id == far.c.deal_id)
+        .where(scope(Deal.responsible_id))
+        .group_by(far.c.pos, Deal.currency)
+    )
+    return _deal_counts(rows)
+
+
+async def entered_counts(
+    session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
+) -> list[DealCount]:
+    """Deals per stage they entered in the period (each deal once per stage, however often it re-entered)."""
+    entered = (
+        select(DealStageChange.deal_id, DealStageChange.to_stage_id)
+        .distinct()
+        .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
+        .where(PipelineStage.pipeline_id == pipeline_id, _between(DealStageChange.changed_at, from_s, to_s))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(entered.c.to_stage_id, Deal.currency, func.count(), func.sum(Deal.amount))
+        .join(Deal, Deal.id == entered.c.deal_id)
+        .where(scope(Deal.responsible_id))
+        .group_by(entered.c.to_stage_id, Deal.currency)
+    )
+    return _deal_counts(rows)
+
+
+async def closed_counts(
+    session: AsyncSession, *, pipeline_id: int | None, from_s: float, to_s: float, scope: Scope
+) -> list[DealCount]:
+    """Deals now won / lost that closed in the period, keyed by status."""
+    query = (
+        select(Deal.status, Deal.currency, func.count(), func.sum(Deal.amount))
+        .where(
+            Deal.status.in_((DealStatus.WON, DealStatus.LOST)),
+            _between(Deal.closed_at, from_s, to_s),
+            scope(Deal.responsible_id),
+        )
+        .group_by(Deal.status, Deal.currency)
+    )
+    if pipeline_id is not None:
+        query = query.where(Deal.pipeline_id == pipeline_id)
+    return _deal_counts(await session.execute(query))
+
+
+async def stay_stats(
+    session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
+) -> list[StayStats]:
+    """Time in stage per stage: the stays (a stage change to the next one of the same deal) that ended in the
+    period. Only deals with a change in the period can have such a stay, and only their changes before its end."""
+    moved = select(DealStageChange.deal_id).where(_between(DealStageChange.changed_at, from_s, to_s))
+    order = (DealStageChange.changed_at, DealStageChange.id)
+    history = (
+        select(
+            DealStageChange.to_stage_id.label("stage_id"),
+            DealStageChange.changed_at.label("entered"),
+            func.lead(DealStageChange.changed_at, type_=UTCDateTime())
+            .over(partition_by=DealStageChange.deal_id, order_by=order)
+            .label("left_at"),
+        )
+        .join(Deal, Deal.id == DealStageChange.deal_id)
+        .where(
+            Deal.pipeline_id == pipeline_id,
+            scope(Deal.responsible_id),
+            DealStageChange.changed_at < _utc(to_s),
+            DealStageChange.deal_id.in_(moved),
+        )
+        .subquery()
+    )
+    durations = (
+        select(history.c.stage_id, _seconds(session, history.c.left_at, history.c.entered).label("v"))
+        .where(_between(history.c.left_at, from_s, to_s))
+        .subquery()
+    )
+    rows = await session.execute(_mean_median(durations, ["stage_id"]))
+    return [StayStats(stage_id=s, stays=n, mean_s=_round_s(m), median_s=_round_s(md)) for s, n, m, md in rows]
+
+
+async def stage_medians(session: AsyncSession, *, pipeline_id: int, now_s: float, scope: Scope) -> dict[int, float | None]:
+    """Median time in stage over the last STUCK_MEDIAN_WINDOW_DAYS (the stuck-deal yardstick)."""
+    stats = await stay_stats(
+        session, pipeline_id=pipeline_id, from_s=now_s - STUCK_MEDIAN_WINDOW_DAYS * DAY_S, to_s=now_s, scope=scope
+    )
+    return {s.stage_id: s.median_s for s in stats}
+
+
+def _in_stage(pipeline_id: int, thresholds_s: Mapping[int, float], scope: Scope) -> Any:
+    """Open deals of the stages with a threshold, with when they entered their current stage (their latest change;
+    a deal without history: its creation)."""
+    return (
+        select(
+            Deal.id.label("deal_id"),
+            Deal.stage_id,
+            func.coalesce(func.max(DealStageChange.changed_at), Deal.created_at).label("entered"),
+        )
+        .outerjoin(DealStageChange, DealStageChange.deal_id == Deal.id)
+        .where(
+            Deal.pipeline_id == pipeline_id,
+            Deal.status == DealStatus.OPEN,
+            Deal.stage_id.in_(list(thresholds_s)),
+            scope(Deal.responsible_id),
+        )
+        .group_by(Deal.id, Deal.stage_id, Deal.created_at)
+        .subquery()
+    )
+
+
+def _stuck_where(current: Any, thresholds_s: Mapping[int, float], now_s: float) -> ColumnElement[bool]:
+    cutoff = case(
+        {stage: literal(_utc(now_s - limit_s), UTCDateTime()) for stage, limit_s in thresholds_s.items()},
+        value=current.c.stage_id,
+    )
+    return current.c.entered < cutoff
+
+
+async def stuck_counts(
+    session: AsyncSession, *, pipeline_id: int, thresholds_s: Mapping[int, float], now_s: float, scope: Scope
+) -> dict[int, int]:
+    if not thresholds_s:
+        return {}
+    current = _in_stage(pipeline_id, thresholds_s, scope)
+    rows = await session.execute(
+        select(current.c.stage_id, func.count())
+        .where(_stuck_where(current, thresholds_s, now_s))
+        .group_by(current.c.stage_id)
+    )
+    return {stage: n for stage, n in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class StuckDeal:
+    deal_id: int
+    title: str
+    stage_id: int
+    responsible_id: int | None
+    amount: Decimal | None
+    currency: str
+    entered_s: float
+    in_stage_s: float
+    threshold_s: float
+
+
+async def stuck_deals(
+    session: AsyncSession,
+    *,
+    pipeline_id: int,
+    thresholds_s: Mapping[int, float],
+    now_s: float,
+    scope: Scope,
+    limit: int,
+) -> list[StuckDeal]:
+    """The stuck deals longest in their stage first, at most ``limit``."""
+    if not thresholds_s:
+        return []
+    current = _in_stage(pipeline_id, thresholds_s, scope)
+    rows = await session.execute(
+        select(Deal.id, Deal.title, Deal.stage_id, Deal.responsible_id, Deal.amount, Deal.currency, current.c.entered)
+        .join(current, current.c.deal_id == Deal.id)
+        .where(_stuck_where(current, thresholds_s, now_s))
+        .order_by(current.c.entered, Deal.id)
+        .limit(limit)
+    )
+    return [
+        StuckDeal(
+            deal_id=i, title=t, stage_id=s, responsible_id=r, amount=a, currency=c,
+            entered_s=e.timestamp(), in_stage_s=round(now_s - e.timestamp(), 1), threshold_s=thresholds_s[s],
+        )
+        for i, t, s, r, a, c, e in rows
+    ]
+
+
+# -- lead sources -----------------------------------------------------------------------------------------------------
+
+
+def _leads_in(from_s: float, to_s: float, scope: Scope) -> list[ColumnElement[bool]]:
+    return [_between(Lead.created_at, from_s, to_s), scope(Lead.responsible_id)]
+
+
+async def lead_groups(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> list[LeadGroup]:
+    """Leads created in the period per source and channel, those converted (at any time since), and the median
+    time from creation to conversion."""
+    where = _leads_in(from_s, to_s, scope)
+    counts = await session.execute(
+        select(Lead.source, Lead.channel, func.count(), func.count(Lead.converted_at))
+        .where(*where)
+        .group_by(Lead.source, Lead.channel)
+    )
+    durations = (
+        select(Lead.source, Lead.channel, _seconds(session, Lead.converted_at, Lead.created_at).label("v"))
+        .where(*where, Lead.converted_at.is_not(None))
+        .subquery()
+    )
+    medians = {(s, c): md for s, c, _n, _m, md in await session.execute(_mean_median(durations, ["source", "channel"]))}
+    return [
+        LeadGroup(source=s, channel=c, leads=n, converted=conv, median_to_convert_s=_round_s(medians.get((s, c))))
+        for s, c, n, conv in counts
+    ]
+
+
+async def lead_won(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> list[DealCount]:
+    """Won deals made from the period's leads (both in scope), keyed by the lead's (source, channel)."""
+    rows = await session.execute(
+        select(Lead.source, Lead.channel, Deal.currency, func.count(), func.sum(Deal.amount))
+        .join(Deal, Deal.lead_id == Lead.id)
+        .where(*_leads_in(from_s, to_s, scope), Deal.status == DealStatus.WON, scope(Deal.responsible_id))
+        .group_by(Lead.source, Lead.channel, Deal.currency)
+    )
+    return [DealCount(key=(s, c), currency=cur, deals=n, amount=_money(a)) for s, c, cur, n, a in rows]
+
+
+# -- activity per manager ---------------------------------------------------------------------------------------------
+
+
+async def users_in_scope(session: AsyncSession, scope: Scope) -> list[UserFact]:
+    rows = await session.execute(select(User.id, User.name, User.team_id, User.active).where(scope(User.id)))
+    return [UserFact(id=i, name=n, team_id=t, active=a) for i, n, t, a in rows]
+
+
+def _user_ids(scope: Scope) -> Any:
+    return select(User.id).where(scope(User.id)).scalar_subquery()
+
+
+async def activity_counts(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> list[ActivityCount]:
+    answered = func.sum(case((Activity.result == "answered", 1), else_=0))
+    rows = await session.execute(
+        select(
+            Activity.user_id, Activity.kind, Activity.direction, func.count(), answered,
+            func.sum(func.coalesce(Activity.talk_s, 0.0)),
+        )
+        .where(_between(Activity.started_at, from_s, to_s), Activity.user_id.in_(_user_ids(scope)))
+        .group_by(Activity.user_id, Activity.kind, Activity.direction)
+    )
+    return [
+        ActivityCount(
+            user_id=u, kind=k.value, direction=d.value if d is not None else None, count=n,
+            answered=int(a or 0), talk_s=float(t or 0.0),
+        )
+        for u, k, d, n, a, t in rows
+    ]
+
+
+async def tasks_done(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> dict[tuple[int, str], int]:
+    rows = await session.execute(
+        select(Task.assignee_id, Task.kind, func.count())
+        .where(
+            Task.status == TaskStatus.DONE,
+            _between(Task.completed_at, from_s, to_s),
+            Task.assignee_id.in_(_user_ids(scope)),
+        )
+        .group_by(Task.assignee_id, Task.kind)
+    )
+    return {(u, k.value): n for u, k, n in rows}
+
+
+async def deals_won_by_user(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> list[DealCount]:
+    rows = await session.execute(
+        select(Deal.responsible_id, Deal.currency, func.count(), func.sum(Deal.amount))
+        .where(
+            Deal.status == DealStatus.WON,
+            _between(Deal.closed_at, from_s, to_s),
+            Deal.responsible_id.in_(_user_ids(scope)),
+        )
+        .group_by(Deal.responsible_id, Deal.currency)
+    )
+    return _deal_counts(rows)
+
+
+# -- lost reasons -----------------------------------------------------------------------------------------------------
+
+
+async def lost_reason_counts(
+    session: AsyncSession, *, pipeline_id: int | None, from_s: float, to_s: float, scope: Scope
+) -> list[DealCount]:
+    """Deals now lost that closed in the period, keyed by their lost reason (None: none given)."""
+    query = (
+        select(Deal.lost_reason, Deal.currency, func.count(), func.sum(Deal.amount))
+        .where(Deal.status == DealStatus.LOST, _between(Deal.closed_at, from_s, to_s), scope(Deal.responsible_id))
+        .group_by(Deal.lost_reason, Deal.currency)
+    )
+    if pipeline_id is not None:
+        query = query.where(Deal.pipeline_id == pipeline_id)
+    return _deal_counts(await session.execute(query))
+
