@@ -21,7 +21,7 @@ class ReportSchedule(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # The saved report (callcenter.reports.saved); evaluated with the owner's scope at run time.
-    saved_report_id: Mapped[int] = mapped_column(BigId, index=True)
+    saved_report_id: Mapped[int] = mapped_column(BigId, ForeignKey("saved_reports.id", ondelete="CASCADE"), index=True)
     owner_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     cadence: Mapped[str] = mapped_column(String(16))  # daily | weekly

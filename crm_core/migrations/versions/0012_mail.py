@@ -41,6 +41,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name=op.f("fk_report_schedules_owner_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["saved_report_id"], ["saved_reports.id"], name=op.f("fk_report_schedules_saved_report_id_saved_reports"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_report_schedules")),
     )
     with op.batch_alter_table("report_schedules", schema=None) as batch_op:
