@@ -20,12 +20,20 @@ Figures with nothing to average over are ``None`` (shown as a dash), never a mad
 
 from __future__ import annotations
 
+import bisect
+import enum
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["CallFact", "CallbackFact", "Figures", "ServiceLevelRule", "Slot", "compute_figures"]
+from callcenter.reports.intervals import interval_index
+
+__all__ = [
+    "CallFact", "CallFigures", "CallRow", "CallTable", "CallbackFact", "DoneCallbackFact", "Figures", "Group",
+    "RepeatIndex", "ServiceLevelRule", "Slot", "aht_s", "call_figures", "call_table", "compute_figures", "group_key",
+    "handle_s", "is_transferred", "repeat_index", "resolved_first_time", "service_level_pct",
+]
 
 ANSWERED: Final = "answered"
 MISSED: Final = "missed"
@@ -49,6 +57,10 @@ class CallFact:
     number: str | None = None  # E.164 of the caller, when it is a real number
     queue: str | None = None
     approximate: bool = False  # ended while the service had no AMI session: its times are estimates
+    did: str | None = None
+    # The agent the call ended with: who answered it; unanswered, the last agent it rang at; None: it rang nobody.
+    agent: str | None = None
+    transferred: bool = False  # handed to another agent (blind or attended), however many times
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +68,17 @@ class CallbackFact:
     task_id: int
     team: str | None
     due_s: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DoneCallbackFact:
+    """A callback task done: by whom (the agent whose call reached the customer, else its assignee) and when."""
+
+    task_id: int
+    team: str | None
+    agent: str | None
+    due_s: float | None
+    done_s: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +141,113 @@ def _short_abandon(call: CallFact, rule: ServiceLevelRule) -> bool:
     return call.outcome == ABANDONED and call.wait_s < rule.short_abandon_s
 
 
+# -- one definition per figure (docs/reports.md, "Definitions") ------------------------------------------------------
+
+
+def service_level_pct(within: int, offered: int, short_abandoned: int) -> float | None:
+    """Answered within the threshold over offered minus short abandons (pass 0 short abandons for "over offered")."""
+    return _pct(within, offered - short_abandoned)
+
+
+def handle_s(call: CallFact) -> float:
+    """Handle time of an answered call: talk plus the wrap-up it recorded. No hold: the service does not see hold
+    (no Hold/MusicOnHold events are tracked), and talk time includes any time on hold."""
+    return max(call.talk_s, 0.0) + max(call.wrapup_s or 0.0, 0.0)
+
+
+def aht_s(answered: Sequence[CallFact]) -> float | None:
+    return _mean([handle_s(c) for c in answered])
+
+
+def is_transferred(call: CallFact) -> bool:
+    """A call handed on counts once, however many transfers it went through."""
+    return call.transferred
+
+
+# The start times of the inbound calls from each number, sorted: what first-contact resolution looks ahead in.
+RepeatIndex = Mapping[str, Sequence[float]]
+
+
+def repeat_index(calls: Iterable[CallFact]) -> dict[str, list[float]]:
+    index: dict[str, list[float]] = {}
+    for call in calls:
+        if call.number:
+            index.setdefault(call.number, []).append(call.started_s)
+    for starts in index.values():
+        starts.sort()
+    return index
+
+
+def resolved_first_time(call: CallFact, repeats: RepeatIndex, window_s: float) -> bool | None:
+    """An answered call from a known number is resolved at first contact when no inbound call from that number starts
+    after it and within ``window_s`` of its end (whatever team or DID it reaches). None: not judged (unanswered, or
+    no number to recognise the caller by)."""
+    if call.outcome != ANSWERED or not call.number:
+        return None
+    starts = repeats.get(call.number, ())
+    later = bisect.bisect_right(starts, call.started_s)
+    return later == len(starts) or starts[later] > call.ended_s + window_s
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFigures:
+    """The call figures of any set of calls (a team's day, an agent's hour, a DID's week); fields as in docs."""
+
+    offered: int
+    answered: int
+    missed: int
+    abandoned: int
+    failed: int
+    short_abandoned: int
+    abandon_wait_mean_s: float | None  # how long callers waited before they hung up (the abandoned calls)
+    abandon_wait_max_s: float | None
+    answered_within_threshold: int
+    service_level_pct: float | None  # within threshold / (offered - short abandons)
+    service_level_offered_pct: float | None  # within threshold / offered
+    asa_s: float | None
+    aht_s: float | None
+    talk_s: float  # sums, so that figures of several rows can be added up by a reader
+    wrapup_s: float
+    transferred: int
+    fcr_calls: int  # answered calls judged for first-contact resolution
+    fcr_resolved: int
+    fcr_pct: float | None
+    approximate: int
+
+
+def call_figures(
+    calls: Sequence[CallFact], rule: ServiceLevelRule, *, repeats: RepeatIndex | None = None, fcr_window_s: float = 0.0
+) -> CallFigures:
+    """Figures of exactly these calls (the caller picked them: a period, a team, an interval)."""
+    answered = [c for c in calls if c.outcome == ANSWERED]
+    abandoned_waits = [max(c.wait_s, 0.0) for c in calls if c.outcome == ABANDONED]
+    short = sum(1 for c in calls if _short_abandon(c, rule))
+    within = sum(1 for c in calls if _within(c, rule))
+    judged = [r for c in answered if (r := resolved_first_time(c, repeats, fcr_window_s)) is not None] if repeats is not None else []
+    return CallFigures(
+        offered=len(calls),
+        answered=len(answered),
+        missed=sum(1 for c in calls if c.outcome == MISSED),
+        abandoned=len(abandoned_waits),
+        failed=sum(1 for c in calls if c.outcome not in (ANSWERED, MISSED, ABANDONED)),
+        short_abandoned=short,
+        abandon_wait_mean_s=_mean(abandoned_waits),
+        abandon_wait_max_s=round(max(abandoned_waits), 1) if abandoned_waits else None,
+        answered_within_threshold=within,
+        service_level_pct=service_level_pct(within, len(calls), short),
+        service_level_offered_pct=service_level_pct(within, len(calls), 0),
+        asa_s=_mean([max(c.wait_s, 0.0) for c in answered]),
+        aht_s=aht_s(answered),
+        talk_s=round(sum(max(c.talk_s, 0.0) for c in answered), 3),
+        wrapup_s=round(sum(max(c.wrapup_s or 0.0, 0.0) for c in answered), 3),
+        transferred=sum(1 for c in calls if is_transferred(c)),
+        fcr_calls=len(judged),
+        fcr_resolved=sum(judged),
+        fcr_pct=_pct(sum(judged), len(judged)),
+        approximate=sum(1 for c in calls if c.approximate),
+    )
+
+
 def compute_figures(
     calls: Iterable[CallFact],
     callbacks: Iterable[CallbackFact],
@@ -134,9 +264,7 @@ def compute_figures(
     if slot_count > MAX_SLOTS:
         raise ValueError(f"the period has more than {MAX_SLOTS} slots")
     period = sorted((c for c in calls if from_s <= c.started_s < to_s), key=lambda c: c.started_s)
-    answered = [c for c in period if c.outcome == ANSWERED]
-    short = sum(1 for c in period if _short_abandon(c, rule))
-    within = sum(1 for c in period if _within(c, rule))
+    counts = call_figures(period, rule)  # the same definitions as every analytics row (call_table)
     open_callbacks = list(callbacks)
     return Figures(
         from_s=from_s,
@@ -144,20 +272,20 @@ def compute_figures(
         threshold_s=rule.threshold_s,
         short_abandon_s=rule.short_abandon_s,
         slot_s=rule.slot_s,
-        offered=len(period),
-        answered=len(answered),
-        missed=sum(1 for c in period if c.outcome == MISSED),
-        abandoned=sum(1 for c in period if c.outcome == ABANDONED),
-        failed=sum(1 for c in period if c.outcome not in (ANSWERED, MISSED, ABANDONED)),
-        short_abandoned=short,
-        answered_within_threshold=within,
-        service_level_pct=_pct(within, len(period) - short),
-        asa_s=_mean([max(c.wait_s, 0.0) for c in answered]),
-        aht_s=_mean([max(c.talk_s, 0.0) + max(c.wrapup_s or 0.0, 0.0) for c in answered]),
+        offered=counts.offered,
+        answered=counts.answered,
+        missed=counts.missed,
+        abandoned=counts.abandoned,
+        failed=counts.failed,
+        short_abandoned=counts.short_abandoned,
+        answered_within_threshold=counts.answered_within_threshold,
+        service_level_pct=counts.service_level_pct,
+        asa_s=counts.asa_s,
+        aht_s=counts.aht_s,
         callbacks_open=len(open_callbacks),
         callbacks_overdue=sum(1 for cb in open_callbacks if cb.due_s is not None and cb.due_s <= now_s),
         series=_series(period, from_s=from_s, slot_count=slot_count, rule=rule),
-        approximate=sum(1 for c in period if c.approximate),
+        approximate=counts.approximate,
     )
 
 
@@ -184,7 +312,105 @@ def _series(period: list[CallFact], *, from_s: float, slot_count: int, rule: Ser
                 answered=answered,
                 missed=missed,
                 abandoned=abandoned,
-                service_level_pct=_pct(within_so_far, offered_so_far - short_so_far),
+                service_level_pct=service_level_pct(within_so_far, offered_so_far, short_so_far),
             )
         )
     return tuple(slots)
+
+
+# -- calls per group and interval (the analytics table) --------------------------------------------------------------
+
+
+class Group(enum.StrEnum):
+    TEAM = "team"
+    AGENT = "agent"
+    DID = "did"
+    QUEUE = "queue"
+
+
+def group_key(call: CallFact, group: Group) -> str | None:
+    """The one row a call counts in: its team, the agent it ended with, its DID, its queue (None: it has none)."""
+    return {Group.TEAM: call.team, Group.AGENT: call.agent, Group.DID: call.did, Group.QUEUE: call.queue}[group]
+
+
+def _callback_key(callback: DoneCallbackFact, group: Group) -> str | None:
+    return callback.team if group is Group.TEAM else callback.agent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRow:
+    key: str | None
+    start_s: float  # the interval; for a total, the period
+    end_s: float
+    figures: CallFigures
+    # Callback tasks done in the interval and those done by their due time: per team and per agent only (a callback
+    # has no DID or queue of its own). None where not attributable.
+    callbacks_done: int | None
+    callbacks_done_in_sla: int | None
+    callback_sla_pct: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallTable:
+    rows: tuple[CallRow, ...]  # per key and interval, only where a call was offered or a callback done
+    totals: tuple[CallRow, ...]  # per key over the whole period
+
+
+def _callback_counts(done: Sequence[DoneCallbackFact]) -> tuple[int, int, float | None]:
+    """Done, done by their due time, and that as a share of the done ones that had a due time."""
+    with_due = [cb for cb in done if cb.due_s is not None]
+    in_sla = sum(1 for cb in with_due if cb.done_s <= (cb.due_s or 0.0))
+    return len(done), in_sla, _pct(in_sla, len(with_due))
+
+
+def _row(key: str | None, start_s: float, end_s: float, calls: list[CallFact], done: list[DoneCallbackFact] | None,
+         rule: ServiceLevelRule, repeats: RepeatIndex, fcr_window_s: float) -> CallRow:
+    counted = _callback_counts(done) if done is not None else (None, None, None)
+    return CallRow(
+        key=key, start_s=start_s, end_s=end_s,
+        figures=call_figures(calls, rule, repeats=repeats, fcr_window_s=fcr_window_s),
+        callbacks_done=counted[0], callbacks_done_in_sla=counted[1], callback_sla_pct=counted[2],
+    )
+
+
+def call_table(
+    calls: Iterable[CallFact],
+    done_callbacks: Iterable[DoneCallbackFact],
+    *,
+    group: Group,
+    starts: Sequence[float],
+    to_s: float,
+    rule: ServiceLevelRule,
+    repeats: RepeatIndex,
+    fcr_window_s: float,
+) -> CallTable:
+    """Figures per group key and interval (``starts``: intervals.interval_starts of the period [starts[0], to_s)).
+
+    A call counts once: in the row of its key and the interval it was *offered* in (its start), however long it
+    lasts, whichever interval or midnight it ends in. A callback counts in the interval it was done in."""
+    from_s = starts[0]
+    cells: dict[tuple[str | None, int], list[CallFact]] = {}
+    done_cells: dict[tuple[str | None, int], list[DoneCallbackFact]] = {}
+    for call in calls:
+        if from_s <= call.started_s < to_s:
+            cells.setdefault((group_key(call, group), interval_index(starts, call.started_s)), []).append(call)
+    attributable = group in (Group.TEAM, Group.AGENT)
+    if attributable:
+        for cb in done_callbacks:
+            if from_s <= cb.done_s < to_s:
+                done_cells.setdefault((_callback_key(cb, group), interval_index(starts, cb.done_s)), []).append(cb)
+    ends = [*starts[1:], to_s]
+    rows = []
+    by_key: dict[str | None, tuple[list[CallFact], list[DoneCallbackFact]]] = {}
+    for key, index in sorted(set(cells) | set(done_cells), key=lambda k: (k[0] is None, k[0] or "", k[1])):
+        mine, done = cells.get((key, index), []), done_cells.get((key, index), [])
+        rows.append(_row(key, starts[index], ends[index], mine, done if attributable else None, rule, repeats,
+                         fcr_window_s))
+        total = by_key.setdefault(key, ([], []))
+        total[0].extend(mine)
+        total[1].extend(done)
+    totals = tuple(
+        _row(key, from_s, to_s, mine, done if attributable else None, rule, repeats, fcr_window_s)
+        for key, (mine, done) in by_key.items()
+    )
+    return CallTable(rows=tuple(rows), totals=totals)

@@ -9,20 +9,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.reports.figures import ABANDONED, MISSED, CallbackFact, CallFact
+from callcenter.reports.agent_figures import SpellFact
+from callcenter.reports.figures import ABANDONED, ANSWERED, MISSED, CallbackFact, CallFact, DoneCallbackFact
 from callcenter.reports.report import DidTeam, call_team
-from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus, Team
+from crm_core.agent_log_models import AgentStateSpell
+from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus, Team, User
 
-__all__ = ["CallbackStatus", "callback_status", "inbound_calls", "open_callbacks"]
+__all__ = [
+    "CallbackStatus", "agent_spells", "callback_status", "done_callbacks", "inbound_calls", "open_callbacks", "users_by_extension",
+]
 
 
 def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+
+
+def _ended_with(result: str | None, meta: dict[str, Any]) -> str | None:
+    """The agent a call counts under: who answered it; unanswered, the last agent whose phone it rang."""
+    if result == ANSWERED and isinstance(meta.get("answered_by"), str):
+        return meta["answered_by"]
+    rang = [a.get("agent") for a in meta.get("attempts") or () if isinstance(a, dict) and a.get("rang")]
+    rang = rang or list(meta.get("agents_rung") or ())
+    return rang[-1] if rang and isinstance(rang[-1], str) else None
+
+
+def _transferred(meta: dict[str, Any]) -> bool:
+    """Blind transfers add an agent to agents_talked; attended ones also mark their consultation transferred."""
+    consultations = meta.get("consultations") or ()
+    return len(meta.get("agents_talked") or ()) > 1 or any(
+        isinstance(c, dict) and c.get("transferred") for c in consultations
+    )
 
 
 async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, did_team: DidTeam) -> list[CallFact]:
@@ -58,9 +80,86 @@ async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, di
                 number=e164,
                 queue=meta.get("queue"),
                 approximate=bool(meta.get("end_estimated")),
+                did=did,
+                agent=_ended_with(result, meta),
+                transferred=_transferred(meta),
             )
         )
     return calls
+
+
+REACHED_BY = "reached by call "  # the CRM bridge's line on the callback a customer's answered call closed
+
+
+async def done_callbacks(session: AsyncSession, *, from_s: float, to_s: float) -> list[DoneCallbackFact]:
+    """Callback tasks done in [from_s, to_s): the team they are filed under, and who did them: the agent who answered
+    the call that reached the customer (the bridge notes it), else the assignee."""
+    rows = (
+        await session.execute(
+            select(Task.id, Task.due_at, Task.completed_at, Task.description, Team.name, User.extension)
+            .outerjoin(Team, Team.id == Task.team_id)
+            .outerjoin(User, User.id == Task.assignee_id)
+            .where(
+                Task.kind == TaskKind.CALLBACK,
+                Task.status == TaskStatus.DONE,
+                Task.completed_at >= _utc(from_s),
+                Task.completed_at < _utc(to_s),
+            )
+        )
+    ).all()
+    reaching = {
+        task_id: line[len(REACHED_BY):].strip()
+        for task_id, _, _, description, _, _ in rows
+        for line in description.splitlines()
+        if line.startswith(REACHED_BY)
+    }
+    answered_by: dict[str, str] = {}
+    if reaching:
+        metas = await session.execute(
+            select(Activity.call_id, Activity.call_meta).where(Activity.call_id.in_(set(reaching.values())))
+        )
+        answered_by = {
+            call_id: meta["answered_by"] for call_id, meta in metas
+            if isinstance(meta, dict) and isinstance(meta.get("answered_by"), str)
+        }
+    return [
+        DoneCallbackFact(
+            task_id=task_id, team=team, agent=answered_by.get(reaching.get(task_id, "")) or assignee,
+            due_s=due.timestamp() if due else None, done_s=done.timestamp(),
+        )
+        for task_id, due, done, _, team, assignee in rows
+    ]
+
+
+async def agent_spells(session: AsyncSession, *, from_s: float, to_s: float) -> list[SpellFact]:
+    """Agent state spells overlapping [from_s, to_s), oldest first (an open spell has no end)."""
+    rows = await session.execute(
+        select(
+            AgentStateSpell.agent, AgentStateSpell.user_id, AgentStateSpell.state, AgentStateSpell.reason,
+            AgentStateSpell.started_at, AgentStateSpell.ended_at,
+        )
+        .where(
+            AgentStateSpell.started_at < _utc(to_s),
+            or_(AgentStateSpell.ended_at.is_(None), AgentStateSpell.ended_at > _utc(from_s)),
+        )
+        .order_by(AgentStateSpell.started_at, AgentStateSpell.agent)
+    )
+    return [
+        SpellFact(agent=agent, user_id=user_id, state=state, reason=reason, started_s=started.timestamp(),
+                  ended_s=ended.timestamp() if ended else None)
+        for agent, user_id, state, reason, started, ended in rows
+    ]
+
+
+async def users_by_extension(session: AsyncSession, extensions: Iterable[str]) -> dict[str, tuple[int, str, int | None]]:
+    """Extension -> (user id, name, CRM team id) of the users with these extensions."""
+    wanted = list(set(extensions))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(User.extension, User.id, User.name, User.team_id).where(User.extension.in_(wanted))
+    )
+    return {ext: (uid, name, team_id) for ext, uid, name, team_id in rows}
 
 
 async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[CallbackFact]:
