@@ -47,6 +47,7 @@ from callcenter.routing.rules import RoutingRules
 from callcenter.routing.settings import build_rules
 from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
+from callcenter.reports.agent_log import AgentLog
 from callcenter.reports.report import did_team_of
 from callcenter.wallboard.feed import FiguresFeed
 from callcenter.wallboard.hub import Hub
@@ -73,6 +74,7 @@ QUEUE_KEEPER = web.AppKey("queue_keeper", MembershipKeeper)
 FALLBACK_CHECK = web.AppKey("fallback_check", FallbackQueueCheck)
 GAP_RECOVERY = web.AppKey("gap_recovery", GapRecovery)
 CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
+AGENT_LOG = web.AppKey("agent_log", AgentLog)
 AUTOMATION = web.AppKey("automation", Automation)
 HUB = web.AppKey("hub", Hub)
 FIGURES_FEED = web.AppKey("figures_feed", FiguresFeed)
@@ -199,6 +201,21 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(bridge.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
     except asyncio.TimeoutError:
         log.error("CRM writer stopped with %d calls unwritten", bridge.queue.qsize())
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _agent_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Agent state spells for occupancy and pause reports: one writer task beside the CRM bridge."""
+    agent_log = AgentLog(db=app[DATABASE])
+    agent_log.attach(app[BUS])
+    app[AGENT_LOG] = agent_log
+    task = asyncio.create_task(agent_log.run(), name="agent-log-writer")
+    yield
+    try:
+        await asyncio.wait_for(agent_log.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
+    except asyncio.TimeoutError:
+        log.error("agent log stopped with %d state changes unwritten", agent_log.queue.qsize())
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -518,6 +535,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)), settings=recording)
     app.cleanup_ctx.append(_recording_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
+    app.cleanup_ctx.append(_agent_log_ctx)
     app.cleanup_ctx.append(_wallboard_ctx)
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)
