@@ -14,6 +14,7 @@ from aiohttp import web
 
 from callcenter import __version__
 from callcenter.agentview import STATIC as AGENT_STATIC
+from callcenter.reportsview import STATIC as REPORTS_STATIC
 from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
@@ -478,6 +479,11 @@ async def agent_page(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(AGENT_STATIC / "index.html", headers=PAGE_HEADERS)
 
 
+async def reports_page(_request: web.Request) -> web.FileResponse:
+    """Public like the wallboard's page; the reports on it come from the API with the supervisor's token."""
+    return web.FileResponse(REPORTS_STATIC / "index.html", headers=PAGE_HEADERS)
+
+
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
     return await wallboard_routes.wallboard_websocket(request, hub=request.app[HUB], db=request.app[DATABASE])
 
@@ -553,6 +559,8 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/agent", agent_page)
     close_on_shutdown(app)
     app.router.add_static("/agent/static", AGENT_STATIC)
+    app.router.add_get("/reports", reports_page)
+    app.router.add_static("/reports/static", REPORTS_STATIC)
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules, on_write=app[WRITE_HOOKS]))
     return app

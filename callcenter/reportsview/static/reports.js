@@ -1,0 +1,473 @@
+// The reports page: team figures with their chart, the sales funnel, staffing, saved reports. No build step.
+// Signing in is the wallboard's: the page is opened with a one-time login code (?login=..., 5 minutes, once), removed
+// from the address bar at once and exchanged for this tab's own session token (sessionStorage); no token ever
+// travels in a URL. Images and exports are fetched with the token and shown from blob: URLs for the same reason.
+// Each tab asks the OpenAPI document whether its report exists on this server, and says so plainly when it does not.
+"use strict";
+
+const KEY = "cc_token";
+let token = "";
+let me = null;
+let paths = new Set();
+
+// --- the API -----------------------------------------------------------------------------------------------------------
+class ApiError extends Error {
+  constructor(status, body) {
+    const error = (body && body.error) || {};
+    super(error.message || `HTTP ${status}`);
+    this.status = status;
+    this.field = error.field;
+  }
+}
+
+async function takeToken() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("login");
+  if (code !== null || params.has("token")) {
+    params.delete("login");
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+  if (code) {
+    const resp = await fetch("/api/v1/auth/login", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ code }),
+    });
+    const data = await resp.json().catch(() => null);
+    if (!resp.ok) throw new ApiError(resp.status, data);
+    sessionStorage.setItem(KEY, data.token);
+  }
+  return sessionStorage.getItem(KEY) || "";
+}
+
+async function request(method, path, body) {
+  const headers = { Authorization: `Bearer ${token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!resp.ok) {
+    const json = (resp.headers.get("content-type") || "").includes("application/json");
+    throw new ApiError(resp.status, json ? await resp.json().catch(() => null) : null);
+  }
+  return resp;
+}
+async function api(method, path, body) {
+  const resp = await request(method, path, body);
+  return resp.status === 204 ? null : resp.json();
+}
+function query(path, params) {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== "" && v != null));
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+const has = (path) => paths.has(path);
+
+// --- small DOM helpers -------------------------------------------------------------------------------------------------
+const $ = (id) => document.getElementById(id);
+function el(tag, attrs = {}, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  if (text != null) e.textContent = String(text);
+  return e;
+}
+function option(value, label, selected = false) { const o = el("option", { value }, label); o.selected = selected; return o; }
+function showError(id, error) {
+  const p = $(id);
+  if (!error) { p.hidden = true; p.textContent = ""; return; }
+  p.hidden = false;
+  p.textContent = (error.field ? `${error.field}: ` : "") + (error.message || String(error));
+}
+function notice(text, kind) {
+  const n = $("notice");
+  n.hidden = false;
+  n.textContent = text;
+  n.dataset.error = kind;
+}
+const mmss = (s) => { s = Math.max(0, Math.round(s)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
+const FORMAT = {
+  service_level_pct: (v) => (v == null ? "—" : `${Math.round(v * 10) / 10}%`),
+  asa_s: (v) => (v == null ? "—" : mmss(v)),
+  aht_s: (v) => (v == null ? "—" : mmss(v)),
+};
+function show(key, v) {
+  if (FORMAT[key]) return FORMAT[key](v);
+  if (v == null) return "—";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
+  if (Array.isArray(v)) return v.join(", ");
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+const labelOf = (key) => key.replace(/_pct$/, " %").replace(/_s$/, " (s)").replace(/_/g, " ");
+
+// A table from rows and columns [{key, label}]; append: keep the rows already there (paging).
+function renderTable(table, columns, rows, { append = false } = {}) {
+  const head = table.tHead;
+  if (!append) {
+    head.replaceChildren(el("tr"));
+    for (const c of columns) head.rows[0].append(el("th", { scope: "col" }, c.label));
+    table.tBodies[0].replaceChildren();
+  }
+  for (const row of rows) {
+    const tr = el("tr");
+    for (const c of columns) {
+      const v = row[c.key];
+      tr.append(el("td", { class: typeof v === "number" ? "num" : "" }, show(c.key, v)));
+    }
+    table.tBodies[0].append(tr);
+  }
+}
+function columnsOf(rows) {
+  const keys = [];
+  for (const row of rows.slice(0, 20)) for (const k of Object.keys(row)) if (!keys.includes(k)) keys.push(k);
+  return keys.map((key) => ({ key, label: labelOf(key) }));
+}
+
+async function blobUrl(path) { return URL.createObjectURL(await (await request("GET", path)).blob()); }
+async function download(path, fallbackName) {
+  const resp = await request("GET", path);
+  const disposition = resp.headers.get("content-disposition") || "";
+  const match = /filename="?([^";]+)"?/.exec(disposition);
+  const url = URL.createObjectURL(await resp.blob());
+  const a = el("a", { href: url, download: match ? match[1] : fallbackName });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+async function showImage(img, path, alt) {
+  const old = img.src;
+  img.removeAttribute("data-loaded");
+  img.alt = alt;
+  img.onload = () => img.setAttribute("data-loaded", "true");
+  img.src = await blobUrl(path);
+  if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+}
+
+// --- tabs: click, or arrow keys / Home / End on the tab list --------------------------------------------------------
+const TABS = { calls: initCalls, sales: initSales, staffing: initStaffing, saved: initSaved };
+const started = new Set();
+function selectTab(name, focus = false) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const on = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  if (!started.has(name)) {
+    started.add(name);
+    TABS[name]().catch((e) => showError(`${name}-error`, e));
+  }
+  history.replaceState(null, "", `#${name}`);
+}
+function setupTabs() {
+  const names = Object.keys(TABS);
+  for (const name of names) $(`tab-${name}`).addEventListener("click", () => selectTab(name));
+  $("tabs").addEventListener("keydown", (e) => {
+    const current = names.findIndex((n) => $(`tab-${n}`).getAttribute("aria-selected") === "true");
+    const next = { ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: names.length - 1 }[e.key];
+    if (next === undefined) return;
+    e.preventDefault();
+    selectTab(names[(next + names.length) % names.length], true);
+  });
+  const wanted = location.hash.slice(1);
+  selectTab(names.includes(wanted) ? wanted : "calls");
+}
+
+// --- teams the viewer may pick ----------------------------------------------------------------------------------------
+let teamNames = null;
+async function teams() {
+  if (teamNames) return teamNames;
+  if (me.teams) teamNames = { all: false, names: me.teams };
+  else {
+    const list = await api("GET", "/api/v1/teams").catch(() => []);
+    teamNames = { all: true, names: list.map((t) => t.name) };
+  }
+  return teamNames;
+}
+async function fillTeams(select) {
+  const { all, names } = await teams();
+  select.replaceChildren(...(all ? [option("", "All teams")] : []), ...names.map((n) => option(n, n)));
+}
+
+// --- Calls ------------------------------------------------------------------------------------------------------------
+const TILES = [
+  ["offered", "Offered"], ["answered", "Answered"], ["missed", "Missed"], ["abandoned", "Abandoned"],
+  ["service_level_pct", "Service level"], ["asa_s", "ASA"], ["aht_s", "AHT"], ["callbacks_open", "Callbacks open"],
+  ["callbacks_overdue", "Callbacks overdue"],
+];
+let callsQuery = {};
+async function initCalls() {
+  await fillTeams($("calls-team"));
+  $("calls-interval-box").hidden = !has("/api/v1/reports/calls");
+  $("calls-form").addEventListener("submit", (e) => { e.preventDefault(); loadCalls(); });
+  $("calls-png").addEventListener("click", () => download(query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "png", width: 1600, height: 600 }), "team-figures.png").catch((e) => showError("calls-error", e)));
+  $("calls-svg").addEventListener("click", () => download(query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "svg" }), "team-figures.svg").catch((e) => showError("calls-error", e)));
+  await loadCalls();
+}
+async function loadCalls() {
+  showError("calls-error", null);
+  callsQuery = { team: $("calls-team").value, from: $("calls-from").value, to: $("calls-to").value };
+  if (callsQuery.to && !callsQuery.from) { showError("calls-error", { field: "from", message: "pick a start date for the end date" }); return; }
+  const panel = $("panel-calls");
+  panel.setAttribute("aria-busy", "true");
+  try {
+    const figures = await api("GET", query("/api/v1/reports/team-figures", callsQuery));
+    const team = figures.team || "All teams";
+    $("calls-title").textContent = `${team}: ${figures.from_iso.slice(0, 16).replace("T", " ")} to ${figures.to_iso.slice(0, 16).replace("T", " ")} (${figures.timezone})`;
+    const tiles = $("calls-figures");
+    tiles.replaceChildren();
+    tiles.dataset.team = figures.team || "";
+    for (const [key, label] of TILES) {
+      const v = figures[key];
+      const tile = el("div", { class: "figure", "data-figure": key, "data-value": v == null ? "" : String(v) });
+      tile.append(el("span", { class: "value" }, show(key, v)), el("span", { class: "label" }, label));
+      tiles.append(tile);
+    }
+    const alt = `Calls per 15 minutes for ${team}: ${figures.offered} offered, ${figures.answered} answered, ${figures.missed} missed, ${figures.abandoned} abandoned; service level ${show("service_level_pct", figures.service_level_pct)}`;
+    $("calls-chart-caption").textContent = `Calls per ${figures.slot_s / 60} minutes (stacked: answered, missed, abandoned) and service level (line, within ${figures.threshold_s} s).`;
+    const chart = showImage($("calls-chart"), query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "svg" }), alt);
+    await Promise.all([chart, loadIntervals(figures)]);
+  } catch (e) {
+    showError("calls-error", e);
+  } finally {
+    panel.removeAttribute("aria-busy");
+  }
+}
+async function loadIntervals(figures) {
+  const table = $("calls-table");
+  if (has("/api/v1/reports/calls")) {
+    const data = await api("GET", query("/api/v1/reports/calls", { ...callsQuery, group: "team", interval: $("calls-interval").value }));
+    const rows = Array.isArray(data) ? data : data.rows || data.items || data.intervals || [];
+    $("calls-source").textContent = "From GET /api/v1/reports/calls.";
+    renderTable(table, columnsOf(rows), rows);
+    return;
+  }
+  // Until the call analytics land: the team figures' own 15-minute series, the intervals that had calls.
+  const zone = figures.timezone;
+  const time = (s) => new Date(s * 1000).toLocaleString("en-GB", { timeZone: zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  const rows = figures.series.filter((s) => s.offered > 0).map((s) => ({ interval: time(s.start_s), ...s }));
+  $("calls-source").textContent = rows.length ? `15-minute intervals with calls (${zone}); the service level is cumulative from the period's start.` : "No calls in this period.";
+  renderTable(table, [
+    { key: "interval", label: "Interval" }, { key: "offered", label: "Offered" }, { key: "answered", label: "Answered" },
+    { key: "missed", label: "Missed" }, { key: "abandoned", label: "Abandoned" }, { key: "service_level_pct", label: "Service level" },
+  ], rows);
+}
+
+// --- Sales ------------------------------------------------------------------------------------------------------------
+async function initSales() {
+  if (!has("/api/v1/reports/funnel")) { $("sales-missing").hidden = false; $("sales-form").hidden = true; return; }
+  const pipelines = await api("GET", "/api/v1/pipelines");
+  $("sales-pipeline").replaceChildren(...pipelines.map((p) => option(p.id, p.name, p.is_default)));
+  $("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSales().catch((err) => showError("sales-error", err)); });
+  await loadSales();
+}
+async function loadSales() {
+  showError("sales-error", null);
+  const params = { pipeline_id: $("sales-pipeline").value, from: $("sales-from").value, to: $("sales-to").value };
+  const data = await api("GET", query("/api/v1/reports/funnel", params));
+  const rows = Array.isArray(data) ? data : data.stages || data.rows || [];
+  renderTable($("sales-table"), columnsOf(rows), rows);
+  if (has("/api/v1/reports/funnel/chart")) {
+    $("sales-chart-box").hidden = false;
+    await showImage($("sales-chart"), query("/api/v1/reports/funnel/chart", { ...params, format: "svg" }), "Sales funnel: deals per stage");
+  }
+}
+
+// --- Staffing ---------------------------------------------------------------------------------------------------------
+async function initStaffing() {
+  if (!has("/api/v1/reports/staffing")) { $("staffing-missing").hidden = false; $("staffing-form").hidden = true; return; }
+  await fillTeams($("staffing-team"));
+  $("staffing-form").addEventListener("submit", (e) => { e.preventDefault(); loadStaffing().catch((err) => showError("staffing-error", err)); });
+}
+async function loadStaffing() {
+  showError("staffing-error", null);
+  const f = new FormData($("staffing-form"));
+  const data = await api("GET", query("/api/v1/reports/staffing", Object.fromEntries(f.entries())));
+  const box = $("staffing-result");
+  box.replaceChildren();
+  const dl = el("dl", { class: "facts" });
+  for (const [k, v] of Object.entries(data)) {
+    if (Array.isArray(v) && v.length && typeof v[0] === "object") {
+      const table = el("table", {}, null);
+      table.append(el("thead"), el("tbody"));
+      renderTable(table, columnsOf(v), v);
+      box.append(el("h3", {}, labelOf(k)), el("div", { class: "scroll" }));
+      box.lastChild.append(table);
+    } else {
+      dl.append(el("dt", {}, labelOf(k)), el("dd", { "data-key": k }, show(k, v)));
+    }
+  }
+  box.prepend(dl);
+}
+
+// --- Saved reports ----------------------------------------------------------------------------------------------------
+const ENTITIES = ["contacts", "companies", "leads", "deals", "activities", "tasks"];
+const NO_VALUE = new Set(["is_null", "not_null"]);
+const LISTS = new Set(["in", "not_in", "between"]);
+const saved = { id: null, fields: [], cursor: null, shown: 0, definition: null };
+
+async function initSaved() {
+  if (!has("/api/v1/reports/fields") || !has("/api/v1/reports/run")) {
+    $("saved-missing").hidden = false; $("saved-ui").hidden = true; return;
+  }
+  $("report-entity").replaceChildren(...ENTITIES.map((e) => option(e, e)));
+  $("report-entity").addEventListener("change", () => loadFields([]).catch((e) => showError("saved-error", e)));
+  $("add-filter").addEventListener("click", () => addFilter());
+  $("builder").addEventListener("submit", (e) => { e.preventDefault(); runReport(false).catch((err) => showError("saved-error", err)); });
+  $("more").addEventListener("click", () => runReport(true).catch((e) => showError("saved-error", e)));
+  $("save").addEventListener("click", () => saveReport().catch((e) => showError("saved-error", e)));
+  $("saved-pick").addEventListener("submit", (e) => { e.preventDefault(); openReport($("saved-list").value).catch((err) => showError("saved-error", err)); });
+  for (const fmt of ["csv", "xlsx"]) {
+    $(`export-${fmt}`).addEventListener("click", () => download(`/api/v1/reports/saved/${saved.id}/export?format=${fmt}`, `report-${saved.id}.${fmt}`).catch((e) => showError("saved-error", e)));
+  }
+  const list = await api("GET", "/api/v1/teams").catch(() => []);
+  $("share-team").append(...list.filter((t) => !me.teams || me.team_id === t.id).map((t) => option(t.id, t.name)));
+  await Promise.all([loadFields([]), listSaved()]);
+}
+async function listSaved(selected) {
+  const data = await api("GET", "/api/v1/reports/saved");
+  const items = Array.isArray(data) ? data : data.items || [];
+  $("saved-list").replaceChildren(option("", "— new report —"), ...items.map((r) => option(r.id, r.name, String(r.id) === String(selected))));
+}
+async function loadFields(columns) {
+  const data = await api("GET", query("/api/v1/reports/fields", { entity: $("report-entity").value }));
+  saved.fields = Array.isArray(data) ? data : data.fields || [];
+  $("filters").replaceChildren();
+  $("report-sort").replaceChildren(option("", "id"), ...saved.fields.filter((f) => f.sortable !== false && f.kind !== "tags").map((f) => option(f.name, f.label || f.name)));
+  const box = $("columns");
+  box.replaceChildren();
+  const wanted = columns.length ? columns : saved.fields.slice(0, 6).map((f) => f.name);
+  for (const f of saved.fields) {
+    const label = el("label", { class: "check" });
+    const input = el("input", { type: "checkbox", value: f.name, checked: wanted.includes(f.name) });
+    label.append(input, " " + (f.label || f.name));
+    box.append(label);
+  }
+}
+function addFilter(filter = {}) {
+  const row = el("div", { class: "filter" });
+  const n = $("filters").children.length + 1;
+  const field = el("select", { "aria-label": `Filter ${n} field`, class: "f-field" });
+  field.append(...saved.fields.map((f) => option(f.name, f.label || f.name, f.name === filter.field)));
+  const op = el("select", { "aria-label": `Filter ${n} operator`, class: "f-op" });
+  const value = el("input", { "aria-label": `Filter ${n} value`, class: "f-value", maxLength: 500 });
+  const remove = el("button", { type: "button", "aria-label": `Remove filter ${n}` }, "Remove");
+  const fillOps = () => {
+    const spec = saved.fields.find((f) => f.name === field.value) || {};
+    op.replaceChildren(...(spec.ops || ["eq"]).map((o) => option(o, o.replace(/_/g, " "), o === filter.op)));
+    value.placeholder = spec.choices && spec.choices.length ? spec.choices.join(", ") : spec.kind || "";
+    value.hidden = NO_VALUE.has(op.value);
+  };
+  field.addEventListener("change", fillOps);
+  op.addEventListener("change", () => { value.hidden = NO_VALUE.has(op.value); });
+  remove.addEventListener("click", () => row.remove());
+  fillOps();
+  if (filter.value != null) value.value = Array.isArray(filter.value) ? filter.value.join(", ") : String(filter.value);
+  row.append(field, op, value, remove);
+  $("filters").append(row);
+  field.focus();
+}
+function typed(spec, raw) {
+  const kind = spec.kind || "text";
+  if (kind === "integer" || kind === "number") { const n = Number(raw); return Number.isNaN(n) ? raw : n; }
+  if (kind === "bool") return ["true", "yes", "1"].includes(raw.toLowerCase());
+  return raw;
+}
+function definition() {
+  const filters = [...$("filters").children].map((row) => {
+    const name = row.querySelector(".f-field").value, op = row.querySelector(".f-op").value;
+    const raw = row.querySelector(".f-value").value.trim();
+    const spec = saved.fields.find((f) => f.name === name) || {};
+    if (NO_VALUE.has(op)) return { field: name, op };
+    if (op.endsWith("_days")) return { field: name, op, value: Number(raw) };
+    if (LISTS.has(op)) return { field: name, op, value: raw.split(",").map((v) => typed(spec, v.trim())) };
+    return { field: name, op, value: typed(spec, raw) };
+  });
+  const columns = [...$("columns").querySelectorAll("input:checked")].map((i) => i.value);
+  const sortField = $("report-sort").value;
+  return { entity: $("report-entity").value, filters, columns, sort: sortField ? { field: sortField, direction: $("report-direction").value } : null };
+}
+const PAGE = 50;
+async function runReport(more) {
+  showError("saved-error", null);
+  if (!more) { saved.cursor = null; saved.shown = 0; saved.definition = definition(); }
+  const data = await api("POST", "/api/v1/reports/run", { definition: saved.definition, cursor: saved.cursor, limit: PAGE });
+  const rows = data.rows || data.items || [];
+  const columns = (data.columns || []).map((c) => ({ key: c.name, label: c.label || c.name }));
+  renderTable($("rows"), columns.length ? columns : columnsOf(rows), rows, { append: more });
+  saved.cursor = data.next_cursor || null;
+  saved.shown += rows.length;
+  $("more").hidden = !saved.cursor;
+  $("rows-count").textContent = `${saved.shown} row${saved.shown === 1 ? "" : "s"} shown${saved.cursor ? ", more to come" : ""}`;
+}
+function setSaved(report) {
+  saved.id = report ? report.id : null;
+  for (const fmt of ["csv", "xlsx"]) $(`export-${fmt}`).disabled = !saved.id;
+  $("saved-status").textContent = saved.id ? `saved as #${saved.id}${report.version ? `, version ${report.version}` : ""}` : "not saved: save to export";
+}
+async function saveReport() {
+  showError("saved-error", null);
+  const name = $("report-name").value.trim();
+  if (!name) { showError("saved-error", { field: "name", message: "give the report a name" }); $("report-name").focus(); return; }
+  const team = $("share-team").value;
+  const body = { name, definition: definition(), shared_team_id: team ? Number(team) : null };
+  const report = saved.id ? await api("PUT", `/api/v1/reports/saved/${saved.id}`, body) : await api("POST", "/api/v1/reports/saved", body);
+  setSaved(report);
+  await listSaved(report.id);
+}
+async function openReport(id) {
+  showError("saved-error", null);
+  if (!id) { setSaved(null); $("report-name").value = ""; await loadFields([]); return; }
+  const report = await api("GET", `/api/v1/reports/saved/${id}`);
+  const def = report.definition;
+  $("report-name").value = report.name;
+  $("report-entity").value = def.entity;
+  await loadFields(def.columns || []);
+  for (const f of def.filters || []) addFilter(f);
+  $("report-sort").value = def.sort ? def.sort.field : "";
+  $("report-direction").value = def.sort ? def.sort.direction : "asc";
+  $("share-team").value = report.shared_team_id == null ? "" : String(report.shared_team_id);
+  setSaved(report);
+  await runReport(false);
+}
+
+const ROLE_NOTICE = "Reports are for supervisors and admins: this page is not for your role.";
+
+// --- start ------------------------------------------------------------------------------------------------------------
+async function start() {
+  try {
+    token = await takeToken();
+  } catch (e) {
+    notice(`The login link did not work: ${e.message}. Ask for a new one.`, "signin");
+    $("viewer").textContent = "signed out";
+    return;
+  }
+  if (!token) {
+    notice("Open this page with a login link (POST /api/v1/auth/login-link gives one; it opens /reports?login=...).", "signin");
+    $("viewer").textContent = "signed out";
+    return;
+  }
+  try {
+    me = await api("GET", "/api/v1/wallboard/me");
+  } catch (e) {
+    $("viewer").textContent = e.status === 403 ? "signed in" : "signed out";
+    if (e.status === 403) { notice(ROLE_NOTICE, "role"); return; }  // an agent: /wallboard/me is not theirs either
+    if (e.status === 401) sessionStorage.removeItem(KEY);
+    notice(`Could not sign in: ${e.message}. Open a new login link.`, "signin");
+    return;
+  }
+  $("viewer").textContent = `${me.role} · ${me.teams ? me.teams.join(", ") || "no team" : "all teams"}`;
+  if (me.role !== "supervisor" && me.role !== "admin") {
+    notice(`${ROLE_NOTICE} (${me.role})`, "role");
+    return;
+  }
+  const doc = await (await fetch("/openapi.json")).json();
+  paths = new Set(Object.keys(doc.paths || {}));
+  $("main").hidden = false;
+  setupTabs();
+}
+start();

@@ -1,0 +1,145 @@
+"""The reports page in real headless Chromium against the service on a real database: what a supervisor sees.
+
+The figures on the page are the reports API's for the same team and period, the chart is the chart endpoint's image
+and has loaded, an agent is told the page is not for them; screenshots at 1920x1080 and 1366x768. Every wait is on
+the DOM, bounded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Actor, World, make_world  # noqa: F401  (make_world: a fixture the teams fixture uses)
+from tests.api.test_report_routes import BERLIN, _seed_day, teams, teams_config  # noqa: F401  (fixtures)
+from tests.browser.conftest import screenshot_path
+
+WAIT_MS = 10_000
+FIGURES = ("offered", "answered", "missed", "abandoned", "service_level_pct", "asa_s", "aht_s", "callbacks_open",
+           "callbacks_overdue")
+# The tiles' raw values, per figure: None for a figure with nothing to average over (null in the API).
+READ_TILES = """() => Object.fromEntries([...document.querySelectorAll('#calls-figures .figure')]
+    .map(t => [t.dataset.figure, t.dataset.value === "" ? null : Number(t.dataset.value)]))"""
+
+
+@pytest.fixture
+def db_url(sqlite_template: Any, tmp_path: Any) -> str:
+    """SQLite only: the page reads the API, whose figures on both databases tests/api and tests/reports check."""
+    import shutil
+
+    path = tmp_path / "crm.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+async def _page_url(world: World, actor: Actor, tab: str = "") -> str:
+    resp = await world.client.post("/api/v1/auth/login-link", headers=actor.headers)
+    assert resp.status == 201, await resp.text()
+    code = (await resp.json())["code"]
+    return f"http://127.0.0.1:{world.client.server.port}/reports?login={code}{'#' + tab if tab else ''}"
+
+
+async def _open(browser: Any, url: str, errors: list[str], width: int = 1920, height: int = 1080) -> Any:
+    page = await browser.new_page(viewport={"width": width, "height": height}, accept_downloads=True)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url)
+    return page
+
+
+async def _seed_today(world: World) -> None:
+    now = datetime.now(BERLIN)
+    await _seed_day(world, day=datetime(now.year, now.month, now.day, tzinfo=BERLIN), now=now - timedelta(minutes=1))
+
+
+async def test_a_supervisor_reads_the_teams_figures_and_chart(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    await _seed_today(teams)
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.sup_a), errors)
+    await expect(page.locator("#viewer")).to_have_text("supervisor · Team A", timeout=WAIT_MS)
+    assert "login=" not in page.url  # the one-time code is out of the address bar
+    await expect(page.locator('#calls-figures .figure[data-figure="offered"]')).to_have_attribute("data-value", "4", timeout=WAIT_MS)
+
+    status, api = await teams.call(teams.sup_a, "GET", "/api/v1/reports/team-figures")
+    assert status == 200 and api["team"] == "Team A" and api["offered"] == 4
+    assert await page.evaluate(READ_TILES) == {name: api[name] for name in FIGURES}
+    assert await page.locator('#calls-figures .figure[data-figure="service_level_pct"] .value').text_content() == (
+        f"{api['service_level_pct']}%"
+    )
+    # The chart is the endpoint's SVG, loaded and described.
+    chart = page.locator("#calls-chart")
+    await expect(chart).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    natural = await chart.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert natural[0] > 0 and natural[0] / natural[1] == pytest.approx(960 / 400, rel=0.01)  # the default size's shape
+    await expect(chart).to_have_attribute("alt", f"Calls per 15 minutes for Team A: 4 offered, 2 answered, 1 missed, 1 abandoned; service level {api['service_level_pct']}%")
+    # Per interval: the 15-minute slots that had calls, as the API counts them.
+    busy = [s for s in api["series"] if s["offered"]]
+    rows = page.locator("#calls-table tbody tr")
+    await expect(rows).to_have_count(len(busy))
+    cells = await rows.evaluate_all("rows => rows.map(r => [...r.cells].slice(1, 5).map(c => Number(c.textContent)))")
+    assert cells == [[s["offered"], s["answered"], s["missed"], s["abandoned"]] for s in busy]
+    await page.screenshot(path=str(screenshot_path("reports-calls-1920x1080")), full_page=True)
+
+    # The PNG download is the endpoint's PNG.
+    async with page.expect_download() as info:
+        await page.locator("#calls-png").click()
+    download = await info.value
+    assert download.suggested_filename == "team-figures.png"
+    assert (await download.path()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Keyboard: the tab list moves with the arrow keys; a tab whose report is not on this server says so.
+    await page.locator("#tab-calls").focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(page.locator("#tab-sales")).to_be_focused()
+    await expect(page.locator("#panel-sales")).to_be_visible()
+    await expect(page.locator("#panel-calls")).to_be_hidden()
+    await page.keyboard.press("End")
+    await expect(page.locator("#tab-saved")).to_have_attribute("aria-selected", "true")
+    await page.keyboard.press("Home")
+    await expect(page.locator("#panel-calls")).to_be_visible()
+
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    await page.screenshot(path=str(screenshot_path("reports-calls-1366x768")), full_page=True)
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1366  # nothing sticks out sideways on a laptop
+    assert errors == []
+
+
+async def test_a_bad_period_is_named_on_the_page(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.admin), errors)
+    await expect(page.locator("#viewer")).to_have_text("admin · all teams", timeout=WAIT_MS)
+    await expect(page.locator("#calls-chart")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    await page.locator("#calls-from").fill("2026-03-10")
+    await page.locator("#calls-to").fill("2026-03-02")
+    await page.locator("#calls-form button[type=submit]").click()
+    await expect(page.locator("#calls-error")).to_contain_text("to: ", timeout=WAIT_MS)
+    assert errors == []
+
+
+async def test_an_agent_is_told_the_page_is_not_for_them(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.agent_a1), errors, 1366, 768)
+    notice = page.locator("#notice")
+    await expect(notice).to_have_attribute("data-error", "role", timeout=WAIT_MS)
+    await expect(notice).to_contain_text("Reports are for supervisors and admins: this page is not for your role.")
+    await expect(page.locator("#main")).to_be_hidden()
+    await page.screenshot(path=str(screenshot_path("reports-agent-refused-1366x768")), full_page=True)
+    assert errors == []
+
+
+async def test_without_a_login_link_the_page_says_how_to_sign_in(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    errors: list[str] = []
+    page = await _open(browser, f"http://127.0.0.1:{teams.client.server.port}/reports", errors)
+    await expect(page.locator("#notice")).to_contain_text("login link", timeout=WAIT_MS)
+    await expect(page.locator("#main")).to_be_hidden()
+    assert errors == []
