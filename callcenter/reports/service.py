@@ -1,4 +1,5 @@
-"""Team figures from the CRM: the one function behind both the reports API and the wallboard's figures."""
+"""Figures from the CRM: team figures (the one function behind both the reports API and the wallboard's figures),
+calls per group and interval, and agent figures (the analytics API)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports import store
-from callcenter.reports.figures import CallFact, Figures, ServiceLevelRule
-from callcenter.reports.period import Period
+from callcenter.reports.agent_figures import AgentFigures, agent_figures
+from callcenter.reports.figures import (
+    ANSWERED, CallFact, CallTable, Figures, Group, ServiceLevelRule, aht_s, call_table, repeat_index,
+)
+from callcenter.reports.intervals import Interval, interval_starts
+from callcenter.reports.period import DAY_S, Period
 from callcenter.reports.report import DidTeam, figures_by_team
 
-__all__ = ["TeamReport", "team_report"]
+__all__ = ["AgentRow", "TeamReport", "agent_report", "call_report", "team_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +44,71 @@ async def team_report(
     return TeamReport(
         figures=figures_by_team(calls, callbacks, periods=periods, now_s=now_s, rule=rule), calls=calls
     )
+
+
+async def call_report(
+    session: AsyncSession,
+    *,
+    period: Period,
+    group: Group,
+    interval: Interval,
+    team: str | None,
+    did_team: DidTeam,
+    rule: ServiceLevelRule,
+    fcr_days: int,
+) -> tuple[list[float], CallTable]:
+    """The interval starts and the call table of ``team``'s calls (None: every team's) in the period. Calls are read
+    ``fcr_days`` past its end too: a repeat call after the period still unresolves a call in it."""
+    fcr_window_s = fcr_days * DAY_S
+    calls = await store.inbound_calls(session, from_s=period.from_s, to_s=period.to_s + fcr_window_s, did_team=did_team)
+    repeats = repeat_index(calls)
+    done = await store.done_callbacks(session, from_s=period.from_s, to_s=period.to_s)
+    if team is not None:
+        calls = [c for c in calls if c.team == team]
+        done = [cb for cb in done if cb.team == team]
+    starts = interval_starts(period.from_s, period.to_s, period.zone, interval)
+    table = call_table(calls, done, group=group, starts=starts, to_s=period.to_s, rule=rule, repeats=repeats,
+                       fcr_window_s=fcr_window_s)
+    return starts, table
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    figures: AgentFigures
+    name: str | None
+    team: str | None  # the agent's CRM team
+    calls_answered: int  # every team's calls the agent answered in the period
+    aht_s: float | None
+
+
+async def agent_report(
+    session: AsyncSession,
+    *,
+    period: Period,
+    team: str | None,
+    agent: str | None,
+    did_team: DidTeam,
+    now_s: float,
+) -> list[AgentRow]:
+    """Per agent (only ``team``'s members, only ``agent``, when given): time per state, pauses, occupancy, and the
+    calls they answered. An agent's time is not split by the teams whose calls they took: it is one agent's day."""
+    spells = await store.agent_spells(session, from_s=period.from_s, to_s=period.to_s)
+    calls = await store.inbound_calls(session, from_s=period.from_s, to_s=period.to_s, did_team=did_team)
+    answered: dict[str, list[CallFact]] = {}
+    for call in calls:
+        if call.outcome == ANSWERED and call.agent:
+            answered.setdefault(call.agent, []).append(call)
+    rows = {r.agent: r for r in agent_figures(spells, from_s=period.from_s, to_s=period.to_s, now_s=now_s)}
+    for ext in answered.keys() - rows.keys():
+        rows[ext] = AgentFigures(agent=ext, user_id=None)  # took calls, no state history (written before the log)
+    users = await store.users_by_extension(session, rows)
+    out = []
+    for ext in sorted(rows):
+        user_id, name, user_team = users.get(ext, (None, None, None))
+        if (agent is not None and ext != agent) or (team is not None and user_team != team):
+            continue
+        figures = rows[ext]
+        figures.user_id = figures.user_id if figures.user_id is not None else user_id
+        mine = answered.get(ext, [])
+        out.append(AgentRow(figures=figures, name=name, team=user_team, calls_answered=len(mine), aht_s=aht_s(mine)))
+    return out

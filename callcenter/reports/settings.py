@@ -16,6 +16,8 @@ class ReportSettings(BaseModel):
     short_abandon_s: float = Field(default=5.0, ge=0, le=600)
     # The longest period one report request may cover.
     max_range_days: int = Field(default=31, ge=1, le=100)
+    # First-contact resolution: an answered call is resolved if its number does not call again within this many days.
+    fcr_days: int = Field(default=7, ge=1, le=90)
 
     def rule(self) -> ServiceLevelRule:
         return ServiceLevelRule(threshold_s=self.service_level_s, short_abandon_s=self.short_abandon_s)

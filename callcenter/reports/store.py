@@ -151,15 +151,17 @@ async def agent_spells(session: AsyncSession, *, from_s: float, to_s: float) -> 
     ]
 
 
-async def users_by_extension(session: AsyncSession, extensions: Iterable[str]) -> dict[str, tuple[int, str, int | None]]:
-    """Extension -> (user id, name, CRM team id) of the users with these extensions."""
+async def users_by_extension(session: AsyncSession, extensions: Iterable[str]) -> dict[str, tuple[int, str, str | None]]:
+    """Extension -> (user id, name, CRM team name) of the users with these extensions."""
     wanted = list(set(extensions))
     if not wanted:
         return {}
     rows = await session.execute(
-        select(User.extension, User.id, User.name, User.team_id).where(User.extension.in_(wanted))
+        select(User.extension, User.id, User.name, Team.name)
+        .outerjoin(Team, Team.id == User.team_id)
+        .where(User.extension.in_(wanted))
     )
-    return {ext: (uid, name, team_id) for ext, uid, name, team_id in rows}
+    return {ext: (uid, name, team) for ext, uid, name, team in rows}
 
 
 async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[CallbackFact]:
