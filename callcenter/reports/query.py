@@ -109,6 +109,10 @@ class Column:
     type: str
 
 
+class CursorError(Invalid):
+    """A cursor that is not one this report gave out (corrupt, or from other filters or sort)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     rows: list[dict[str, Any]]
@@ -236,8 +240,9 @@ def _contacted(entity: ReportEntity, model: Any, principal: Principal) -> dict[s
             return select(Phone.e164).where(
                 or_(and_(Phone.contact_id == Deal.contact_id, Deal.contact_id.is_not(None)),
                     and_(Phone.company_id == Deal.company_id, Deal.company_id.is_not(None)))
-            )
-        return select(Phone.e164).where(getattr(Phone, link) == model.id)
+            ).correlate(Deal)
+        # Correlated explicitly: two levels down, SQLAlchemy would otherwise add the record's table to the FROM.
+        return select(Phone.e164).where(getattr(Phone, link) == model.id).correlate(model)
 
     def primary_phone() -> ColumnElement[Any]:
         if entity is ReportEntity.DEALS:
@@ -443,7 +448,7 @@ def encode_cursor(checked: Checked, key: Any, row_id: int, served: int) -> str:
 
 def decode_cursor(checked: Checked, cursor: str, *, field: str = "cursor") -> tuple[Any, int, int]:
     """(sort key, id, rows served so far) from a cursor of this report, or Invalid naming ``field``."""
-    bad = Invalid("not a cursor of this report (it is corrupt, or from other filters or sort); start again without one",
+    bad = CursorError("not a cursor of this report (it is corrupt, or from other filters or sort); start again without one",
                   field=field)
     if len(cursor) > MAX_CURSOR_CHARS or cursor.count(".") != 1:
         raise bad
@@ -558,6 +563,6 @@ async def iter_rows(
 
 
 __all__ = [
-    "Column", "Page", "columns_of", "decode_cursor", "encode_cursor", "fetch_page", "iter_rows", "load_catalogue",
+    "Column", "CursorError", "Page", "columns_of", "decode_cursor", "encode_cursor", "fetch_page", "iter_rows", "load_catalogue",
     "plan", "prepare", "scope",
 ]
