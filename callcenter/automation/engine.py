@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.automation.outbox import insert_once as _insert_once
 from callcenter.automation.facts import CallbackOverdue, CallLogged, DealStageChanged, Fact, LeadCreated
-from callcenter.automation.rules import NotifyRule, Rule, TaskRule, WebhookRule, matches
+from callcenter.automation.rules import EmailRule, NotifyRule, Rule, TaskRule, WebhookRule, matches
+from callcenter.automation.deal_mail import queue_deal_email
 from callcenter.events import EventBus
 from crm_core.db import Database
 from crm_core.models import Notification, Task, TaskKind, TaskStatus, User, WebhookDelivery
@@ -37,11 +38,13 @@ class Automation:
         vip_numbers: frozenset[str] = frozenset(),
         on_webhook_queued: Any = None,
         publish: Any = None,
+        on_mail_queued: Any = None,
     ) -> None:
         self.db = db
         self.rules = list(rules)
         self.vip_numbers = vip_numbers
         self.on_webhook_queued = on_webhook_queued
+        self.on_mail_queued = on_mail_queued
         self.publish = publish
         self.queue: asyncio.Queue[Fact] = asyncio.Queue(maxsize=100_000)
         self.idle = asyncio.Event()
@@ -74,7 +77,7 @@ class Automation:
                     self.idle.set()
 
     async def handle(self, fact: Fact) -> None:
-        queued_webhook = False
+        queued_webhook = queued_mail = False
         async with self.db.session() as session:
             for rule in self.rules:
                 if not matches(rule, fact, vip_numbers=self.vip_numbers):
@@ -90,8 +93,12 @@ class Automation:
                 elif isinstance(rule, NotifyRule):
                     note = await self._notification(session, rule.name, key, rule.message, fact)
                     await _insert_once(session, note, Notification.dedupe_key, key[:200])
+                elif isinstance(rule, EmailRule) and isinstance(fact, DealStageChanged):
+                    queued_mail |= await queue_deal_email(session, rule, fact, key)
         if queued_webhook and self.on_webhook_queued is not None:
             self.on_webhook_queued()
+        if queued_mail and self.on_mail_queued is not None:
+            self.on_mail_queued()
 
     def _task(self, rule: TaskRule, fact: Fact, key: str) -> Task:
         links: dict[str, Any] = {}
