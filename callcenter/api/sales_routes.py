@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
@@ -199,12 +199,20 @@ def _period(call: Call, zone: ZoneInfo, now_s: float) -> Period:
     return period
 
 
-async def _pipeline(call: Call, *, required: bool) -> Pipeline | None:
+@overload
+async def _pipeline(call: Call) -> Pipeline: ...
+@overload
+async def _pipeline(call: Call, *, default: bool) -> Pipeline | None: ...
+
+
+async def _pipeline(call: Call, *, default: bool = True) -> Pipeline | None:
+    """The pipeline asked for; none asked: the default pipeline (``default``), else None (every pipeline)."""
     pipeline_id = call.query_int("pipeline_id")
     if pipeline_id is None:
-        if not required:
+        if not default:
             return None
-        pipeline = await call.session.scalar(select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.id).limit(1))
+        first = select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.id).limit(1)
+        pipeline = await call.session.scalar(first)
         if pipeline is None:
             raise NotFound("no pipeline exists yet", field="pipeline_id")
         return pipeline
@@ -245,15 +253,6 @@ def _period_json(team: Team | None, period: Period) -> dict[str, Any]:
     }
 
 
-async def _thresholds(
-    call: Call, stages: list[sales.Stage], *, pipeline_id: int, days: int | None, now_s: float, scope: sales_store.Scope
-) -> dict[int, float]:
-    medians: dict[int, float | None] = {}
-    if days is None:
-        medians = await sales_store.stage_medians(call.session, pipeline_id=pipeline_id, now_s=now_s, scope=scope)
-    return sales.stuck_thresholds(stages, days=days, medians_s=medians)
-
-
 # -- routes -----------------------------------------------------------------------------------------------------------
 
 
@@ -265,22 +264,12 @@ async def _thresholds(
     query_schemas={"days": _DAYS},
 )
 async def funnel(call: Call) -> Any:
-    pipeline = await _pipeline(call, required=True)
-    assert pipeline is not None
+    pipeline = await _pipeline(call)
     days = _days(call)
     team, scope, period, now_s = await _scope_and_period(call)
-    window = {"pipeline_id": pipeline.id, "from_s": period.from_s, "to_s": period.to_s, "scope": scope}
-    stages = await sales_store.stages_of(call.session, pipeline.id)
-    thresholds = await _thresholds(call, stages, pipeline_id=pipeline.id, days=days, now_s=now_s, scope=scope)
-    figures = sales.funnel(
-        stages,
-        furthest=await sales_store.furthest_counts(call.session, **window),
-        entered=await sales_store.entered_counts(call.session, **window),
-        closed=await sales_store.closed_counts(call.session, **window),
-        stays=await sales_store.stay_stats(call.session, **window),
-        stuck=await sales_store.stuck_counts(
-            call.session, pipeline_id=pipeline.id, thresholds_s=thresholds, now_s=now_s, scope=scope
-        ),
+    figures = await sales_store.funnel_report(
+        call.session, pipeline_id=pipeline.id, from_s=period.from_s, to_s=period.to_s, scope=scope, now_s=now_s,
+        days=days,
     )
     return {
         **_period_json(team, period), "pipeline_id": pipeline.id, "pipeline": pipeline.name, "stuck_days": days,
@@ -295,15 +284,16 @@ async def funnel(call: Call) -> Any:
     response=StuckDealsOut, query=("pipeline_id", "days", "team"), tag="reports", query_schemas={"days": _DAYS},
 )
 async def stuck_deals(call: Call) -> Any:
-    pipeline = await _pipeline(call, required=True)
-    assert pipeline is not None
+    pipeline = await _pipeline(call)
     days = _days(call)
     team = await _team(call)
     scope = sales_store.owner_scope(call.principal, team.id if team else None)
     now_s = time.time()
     zone = await _zone(call, team)
     stages = await sales_store.stages_of(call.session, pipeline.id)
-    thresholds = await _thresholds(call, stages, pipeline_id=pipeline.id, days=days, now_s=now_s, scope=scope)
+    thresholds = await sales_store.stuck_limits(
+        call.session, stages, pipeline_id=pipeline.id, days=days, now_s=now_s, scope=scope
+    )
     args = {"pipeline_id": pipeline.id, "thresholds_s": thresholds, "now_s": now_s, "scope": scope}
     counts = await sales_store.stuck_counts(call.session, **args)
     deals = await sales_store.stuck_deals(call.session, **args, limit=sales.STUCK_LIST_MAX)
@@ -339,10 +329,7 @@ async def stuck_deals(call: Call) -> Any:
 )
 async def lead_sources(call: Call) -> Any:
     team, scope, period, _ = await _scope_and_period(call)
-    window = {"from_s": period.from_s, "to_s": period.to_s, "scope": scope}
-    figures = sales.lead_sources(
-        await sales_store.lead_groups(call.session, **window), await sales_store.lead_won(call.session, **window)
-    )
+    figures = await sales_store.lead_sources_report(call.session, from_s=period.from_s, to_s=period.to_s, scope=scope)
     return {**_period_json(team, period), **asdict(figures)}
 
 
@@ -354,13 +341,7 @@ async def lead_sources(call: Call) -> Any:
 )
 async def manager_activity(call: Call) -> Any:
     team, scope, period, _ = await _scope_and_period(call)
-    window = {"from_s": period.from_s, "to_s": period.to_s, "scope": scope}
-    rows = sales.manager_activity(
-        await sales_store.users_in_scope(call.session, scope),
-        await sales_store.activity_counts(call.session, **window),
-        done=await sales_store.tasks_done(call.session, **window),
-        won=await sales_store.deals_won_by_user(call.session, **window),
-    )
+    rows = await sales_store.manager_report(call.session, from_s=period.from_s, to_s=period.to_s, scope=scope)
     return {**_period_json(team, period), "managers": [asdict(r) for r in rows]}
 
 
@@ -370,12 +351,11 @@ async def manager_activity(call: Call) -> Any:
     response=LostReasonsOut, query=("from", "to", "pipeline_id", "team"), tag="reports",
 )
 async def lost_reasons(call: Call) -> Any:
-    pipeline = await _pipeline(call, required=False)
+    pipeline = await _pipeline(call, default=False)
     team, scope, period, _ = await _scope_and_period(call)
-    counts = await sales_store.lost_reason_counts(
+    reasons = await sales_store.lost_reasons_report(
         call.session, pipeline_id=pipeline.id if pipeline else None, from_s=period.from_s, to_s=period.to_s, scope=scope
     )
-    reasons = sales.lost_reasons(counts)
     return {
         **_period_json(team, period),
         "pipeline_id": pipeline.id if pipeline else None,

@@ -25,7 +25,6 @@ Percentages are rounded to 0.1; a share of nothing is ``None`` (a dash), never a
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -412,7 +411,9 @@ def lost_reasons(rows: Iterable[DealCount]) -> list[LostReasonRow]:
     grouped = _by_key(rows)
     total = sum(n for n, _ in grouped.values())
     out = [
-        LostReasonRow(reason=reason if isinstance(reason, str) else None, deals=n, amount=money, share_pct=_pct(n, total))
+        LostReasonRow(
+            reason=reason if isinstance(reason, str) else None, deals=n, amount=money, share_pct=_pct(n, total)
+        )
         for reason, (n, money) in grouped.items()
     ]
     return sorted(out, key=lambda r: (-r.deals, r.reason is None, r.reason or ""))

@@ -2,7 +2,8 @@
 
 Every function returns aggregate rows (per stage, per source, per user, per reason, per currency), never one row per
 deal, lead or activity, so the work stays in the database on large data; medians too (a ROW_NUMBER window picks the
-middle value(s) per group) on both SQLite and PostgreSQL. callcenter/reports/sales.py turns the rows into figures.
+middle value(s) per group) on both SQLite and PostgreSQL. callcenter/reports/sales.py turns the rows into figures;
+the ``*_report`` functions at the end do both, one call per report (the routes' and the bench's entry points).
 
 Role scope: each function takes ``scope``, a condition on an owner column (``owner_scope``): agents their own deals,
 leads, activities; supervisors their team's (and the unassigned pool); admins everything or one team's.
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.reports import sales
 from callcenter.reports.sales import (
     DAY_S,
     STUCK_MEDIAN_WINDOW_DAYS,
@@ -52,16 +54,21 @@ __all__ = [
     "closed_counts",
     "deals_won_by_user",
     "entered_counts",
+    "funnel_report",
     "furthest_counts",
     "lead_groups",
+    "lead_sources_report",
     "lead_won",
     "lost_reason_counts",
+    "lost_reasons_report",
+    "manager_report",
     "owner_scope",
     "stage_medians",
     "stages_of",
     "stay_stats",
     "stuck_counts",
     "stuck_deals",
+    "stuck_limits",
     "tasks_done",
     "users_in_scope",
 ]
@@ -238,7 +245,9 @@ async def stay_stats(
     return [StayStats(stage_id=s, stays=n, mean_s=_round_s(m), median_s=_round_s(md)) for s, n, m, md in rows]
 
 
-async def stage_medians(session: AsyncSession, *, pipeline_id: int, now_s: float, scope: Scope) -> dict[int, float | None]:
+async def stage_medians(
+    session: AsyncSession, *, pipeline_id: int, now_s: float, scope: Scope
+) -> dict[int, float | None]:
     """Median time in stage over the last STUCK_MEDIAN_WINDOW_DAYS (the stuck-deal yardstick)."""
     stats = await stay_stats(
         session, pipeline_id=pipeline_id, from_s=now_s - STUCK_MEDIAN_WINDOW_DAYS * DAY_S, to_s=now_s, scope=scope
@@ -443,3 +452,63 @@ async def lost_reason_counts(
         query = query.where(Deal.pipeline_id == pipeline_id)
     return _deal_counts(await session.execute(query))
 
+
+
+# -- one call per report (the routes' and the bench's entry points) ---------------------------------------------------
+
+
+async def funnel_report(
+    session: AsyncSession,
+    *,
+    pipeline_id: int,
+    from_s: float,
+    to_s: float,
+    scope: Scope,
+    now_s: float,
+    days: int | None = None,
+) -> sales.Funnel:
+    """A pipeline's funnel for [from_s, to_s), stuck deals counted at ``now_s``: seven aggregate queries."""
+    window: dict[str, Any] = {"pipeline_id": pipeline_id, "from_s": from_s, "to_s": to_s, "scope": scope}
+    stages = await stages_of(session, pipeline_id)
+    thresholds = await stuck_limits(session, stages, pipeline_id=pipeline_id, days=days, now_s=now_s, scope=scope)
+    return sales.funnel(
+        stages,
+        furthest=await furthest_counts(session, **window),
+        entered=await entered_counts(session, **window),
+        closed=await closed_counts(session, **window),
+        stays=await stay_stats(session, **window),
+        stuck=await stuck_counts(session, pipeline_id=pipeline_id, thresholds_s=thresholds, now_s=now_s, scope=scope),
+    )
+
+
+async def stuck_limits(
+    session: AsyncSession, stages: Sequence[Stage], *, pipeline_id: int, days: int | None, now_s: float, scope: Scope
+) -> dict[int, float]:
+    """Seconds after which an open deal is stuck, per stage (sales.stuck_thresholds; medians read only if needed)."""
+    medians: dict[int, float | None] = {}
+    if days is None:
+        medians = await stage_medians(session, pipeline_id=pipeline_id, now_s=now_s, scope=scope)
+    return sales.stuck_thresholds(stages, days=days, medians_s=medians)
+
+
+async def lead_sources_report(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> sales.LeadSources:
+    window: dict[str, Any] = {"from_s": from_s, "to_s": to_s, "scope": scope}
+    return sales.lead_sources(await lead_groups(session, **window), await lead_won(session, **window))
+
+
+async def manager_report(session: AsyncSession, *, from_s: float, to_s: float, scope: Scope) -> list[sales.ManagerRow]:
+    window: dict[str, Any] = {"from_s": from_s, "to_s": to_s, "scope": scope}
+    return sales.manager_activity(
+        await users_in_scope(session, scope),
+        await activity_counts(session, **window),
+        done=await tasks_done(session, **window),
+        won=await deals_won_by_user(session, **window),
+    )
+
+
+async def lost_reasons_report(
+    session: AsyncSession, *, pipeline_id: int | None, from_s: float, to_s: float, scope: Scope
+) -> list[sales.LostReasonRow]:
+    return sales.lost_reasons(
+        await lost_reason_counts(session, pipeline_id=pipeline_id, from_s=from_s, to_s=to_s, scope=scope)
+    )

@@ -5,8 +5,6 @@ exactly at the period's end, several currencies, and each role's scope."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
-
 import pytest
 
 from callcenter.reports import sales, sales_store
@@ -41,21 +39,9 @@ def agent(w: Seeded, user_id: int, team_id: int) -> Principal:
 
 async def _funnel(db: Database, w: Seeded, scope: sales_store.Scope, pipeline: int | None = None, *,
                   days: int | None = None) -> sales.Funnel:
-    pipeline = pipeline or w.sales
-    window: dict[str, Any] = {"pipeline_id": pipeline, "from_s": FROM_S, "to_s": TO_S, "scope": scope}
     async with db.session() as s:
-        stages = await sales_store.stages_of(s, pipeline)
-        medians = await sales_store.stage_medians(s, pipeline_id=pipeline, now_s=NOW_S, scope=scope)
-        thresholds = sales.stuck_thresholds(stages, days=days, medians_s=medians)
-        return sales.funnel(
-            stages,
-            furthest=await sales_store.furthest_counts(s, **window),
-            entered=await sales_store.entered_counts(s, **window),
-            closed=await sales_store.closed_counts(s, **window),
-            stays=await sales_store.stay_stats(s, **window),
-            stuck=await sales_store.stuck_counts(s, pipeline_id=pipeline, thresholds_s=thresholds, now_s=NOW_S,
-                                                 scope=scope),
-        )
+        return await sales_store.funnel_report(s, pipeline_id=pipeline or w.sales, from_s=FROM_S, to_s=TO_S,
+                                               scope=scope, now_s=NOW_S, days=days)
 
 
 def _rows(f: sales.Funnel) -> dict[str, sales.FunnelStage]:
@@ -150,8 +136,7 @@ async def test_funnel_in_each_role_scope(db: Database, world: Seeded) -> None:
 
 async def _lead_sources(db: Database, scope: sales_store.Scope) -> sales.LeadSources:
     async with db.session() as s:
-        window: dict[str, Any] = {"from_s": FROM_S, "to_s": TO_S, "scope": scope}
-        return sales.lead_sources(await sales_store.lead_groups(s, **window), await sales_store.lead_won(s, **window))
+        return await sales_store.lead_sources_report(s, from_s=FROM_S, to_s=TO_S, scope=scope)
 
 
 async def test_lead_sources(db: Database, world: Seeded) -> None:
@@ -179,13 +164,7 @@ async def test_lead_sources(db: Database, world: Seeded) -> None:
 
 async def _managers(db: Database, scope: sales_store.Scope) -> dict[str, sales.ManagerRow]:
     async with db.session() as s:
-        window: dict[str, Any] = {"from_s": FROM_S, "to_s": TO_S, "scope": scope}
-        rows = sales.manager_activity(
-            await sales_store.users_in_scope(s, scope),
-            await sales_store.activity_counts(s, **window),
-            done=await sales_store.tasks_done(s, **window),
-            won=await sales_store.deals_won_by_user(s, **window),
-        )
+        rows = await sales_store.manager_report(s, from_s=FROM_S, to_s=TO_S, scope=scope)
     return {r.name: r for r in rows}
 
 
@@ -216,8 +195,7 @@ async def test_activity_per_manager(db: Database, world: Seeded) -> None:
 
 async def _lost(db: Database, scope: sales_store.Scope, pipeline: int | None) -> list[sales.LostReasonRow]:
     async with db.session() as s:
-        return sales.lost_reasons(await sales_store.lost_reason_counts(
-            s, pipeline_id=pipeline, from_s=FROM_S, to_s=TO_S, scope=scope))
+        return await sales_store.lost_reasons_report(s, pipeline_id=pipeline, from_s=FROM_S, to_s=TO_S, scope=scope)
 
 
 async def test_lost_reasons(db: Database, world: Seeded) -> None:
