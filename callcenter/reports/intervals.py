@@ -51,15 +51,18 @@ def _boundaries(from_s: float, to_s: float, zone: ZoneInfo, interval: Interval) 
                 out.append(float(t))
             t += QUARTER_S
         return out
-    day = datetime.fromtimestamp(from_s, zone).date() + timedelta(days=1)
-    if interval is Interval.WEEK:
-        day += timedelta(days=(7 - day.weekday()) % 7)  # the next Monday (or this one)
     step = timedelta(days=7 if interval is Interval.WEEK else 1)
     out = []
-    while (t := _local_midnight(day, zone)) < to_s:
-        if t > from_s:
-            out.append(t)
-        day += step
+    try:
+        day = datetime.fromtimestamp(from_s, zone).date() + timedelta(days=1)
+        if interval is Interval.WEEK:
+            day += timedelta(days=(7 - day.weekday()) % 7)  # the next Monday (or this one)
+        while (t := _local_midnight(day, zone)) < to_s:
+            if t > from_s:
+                out.append(t)
+            day += step
+    except OverflowError:
+        pass  # the calendar ends (9999-12-31) before the period does
     return out
 
 

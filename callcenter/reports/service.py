@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,8 @@ from callcenter.reports.figures import (
 from callcenter.reports.intervals import Interval, interval_starts
 from callcenter.reports.period import DAY_S, Period
 from callcenter.reports.report import DidTeam, figures_by_team
+
+LAST_INSTANT_S = datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp()  # reading ahead stops where dates do
 
 __all__ = ["AgentRow", "TeamReport", "agent_report", "call_report", "team_report"]
 
@@ -60,7 +63,8 @@ async def call_report(
     """The interval starts and the call table of ``team``'s calls (None: every team's) in the period. Calls are read
     ``fcr_days`` past its end too: a repeat call after the period still unresolves a call in it."""
     fcr_window_s = fcr_days * DAY_S
-    calls = await store.inbound_calls(session, from_s=period.from_s, to_s=period.to_s + fcr_window_s, did_team=did_team)
+    read_to_s = min(period.to_s + fcr_window_s, LAST_INSTANT_S)
+    calls = await store.inbound_calls(session, from_s=period.from_s, to_s=read_to_s, did_team=did_team)
     repeats = repeat_index(calls)
     done = await store.done_callbacks(session, from_s=period.from_s, to_s=period.to_s)
     if team is not None:

@@ -201,6 +201,10 @@ async def test_calls_report_scope_and_bad_input(world: World) -> None:
     ]:
         status, body = await world.call(world.admin, "GET", CALLS, params=params)
         assert (status, body["error"]["field"]) == (code, field), (params, body)
+    # The calendar's last days: no reading ahead past 9999-12-31 (first-contact resolution), no interval after it.
+    for interval in ("15m", "day", "week"):
+        status, body = await get(world, world.admin, CALLS, interval=interval, **{"from": "9999-12-30"})
+        assert (status, len(body["intervals"])) == (200, {"15m": 96, "day": 1, "week": 1}[interval]), body
 
 
 def change(at: datetime, agent: str, state: AgentState, reason: str | None = None) -> AgentStateChanged:
