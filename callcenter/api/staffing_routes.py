@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from callcenter.api.framework import Api, BadRequest, Call, ServiceUnavailable
 from callcenter.api.team_scope import visible_teams
 from callcenter.reports.erlang import Staffing
+from callcenter.reports.period import Period
 from callcenter.reports.report import did_team_of
 from callcenter.reports.staffing import INTERVAL_S, WEEKDAYS, StaffingPlan, Target, plan_staffing, weeks_before
-from callcenter.reports.staffing_store import team_calls
+from callcenter.reports.staffing_store import team_calls, team_day_occupancy
 from callcenter.reports.staffing_whatif import ANSWER_MEDIAN_S, DayFigures, NothingToReplay, WhatIf, what_if
 from callcenter.routing.rules import RoutingRules, Strategy
 from crm_core.errors import Forbidden, Invalid
@@ -110,6 +111,7 @@ class DayOut(BaseModel):
     asa_s: float | None
     unanswered_pct: float | None
     occupancy_pct: float | None
+    agents: int | None  # simulated: the scenario's; actual: the team's agents logged in that day (null: no history)
 
 
 class WhatIfInputsOut(BaseModel):
@@ -276,7 +278,7 @@ async def staffing(call: Call) -> Any:
 
 def _day_json(f: DayFigures) -> dict[str, Any]:
     return {"offered": f.offered, "answered": f.answered, "service_level_pct": f.service_level_pct, "asa_s": f.asa_s,
-            "unanswered_pct": f.unanswered_pct, "occupancy_pct": f.occupancy_pct}
+            "unanswered_pct": f.unanswered_pct, "occupancy_pct": f.occupancy_pct, "agents": f.agents}
 
 
 @api.route(
@@ -301,12 +303,15 @@ async def staffing_what_if(call: Call) -> Any:
     if from_s > time.time():
         raise Invalid(f"day {body.day} has not happened yet", field="day")
     calls = await team_calls(call.session, team=team, from_s=from_s, to_s=to_s, did_team=did_team_of(rules))
+    occupancy, agents = await team_day_occupancy(call.session, team=team, period=Period(from_s, to_s, zone),
+                                                 did_team=did_team_of(rules), now_s=time.time())
     scenario = WhatIf(agents=body.agents, strategy=body.strategy or policy.strategy, queue_only=body.queue_only,
                       seed=body.seed, threshold_s=settings.service_level_s if body.threshold_s is None else body.threshold_s)
     if not _WHATIF_SLOTS.acquire(blocking=False):
         raise ServiceUnavailable("other what-if runs are using the CPU; retry in a few seconds", field="agents")
     try:
-        result = await asyncio.to_thread(what_if, calls, from_s=from_s, to_s=to_s, team=policy, scenario=scenario)
+        result = await asyncio.to_thread(what_if, calls, from_s=from_s, to_s=to_s, team=policy, scenario=scenario,
+                                         actual_occupancy_pct=occupancy, actual_agents=agents)
     except NothingToReplay as exc:
         raise Invalid(f"{exc} ({body.day}, team {team})", field="day") from None
     finally:

@@ -19,8 +19,10 @@ first, then the team's queue; or ``queue_only``: straight to the Asterisk queue 
 
 Figures on both sides, over the calls offered that day: **service level** = answered within ``threshold_s`` over
 offered; **ASA** = mean wait of the answered; **unanswered** = share of offered calls nobody answered; simulated
-**occupancy** = handling time over the agents' time from the first arrival to the end of the last handling. The
-real occupancy needs the agents' state history, which this module does not read (``None``).
+**occupancy** = handling time over the agents' time from the first arrival to the end of the last handling; the
+real one is the team's agents' occupancy of that day from their state history (``agent_figures``: ringing, talking
+and wrap-up over the time they were logged in and not paused), given by the caller (``None`` without history), with
+the number of the team's agents who were logged in that day.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class DayFigures:
     asa_s: float | None
     unanswered_pct: float | None
     occupancy_pct: float | None
+    agents: int | None  # simulated: the scenario's; actual: the team's agents logged in that day (None: no history)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,15 +108,19 @@ def replay_traffic(calls: Sequence[CallFact], *, from_s: float, patience_s: floa
     return Traffic(arrivals=tuple(arrivals), away=(), owners={}), resampled
 
 
-def actual_figures(calls: Sequence[CallFact], *, from_s: float, to_s: float, threshold_s: float) -> DayFigures:
-    """What really happened, by the team figures' own definitions (no short-abandon exclusion, as the simulation)."""
+def actual_figures(calls: Sequence[CallFact], *, from_s: float, to_s: float, threshold_s: float,
+                   occupancy_pct: float | None = None, agents: int | None = None) -> DayFigures:
+    """What really happened, by the team figures' own definitions (no short-abandon exclusion, as the simulation);
+    the occupancy and the agents logged in come from the agents' state history (the caller reads it)."""
     f = compute_figures(calls, (), from_s=from_s, to_s=to_s, now_s=to_s,
                         rule=ServiceLevelRule(threshold_s=threshold_s, short_abandon_s=0.0, slot_s=86_400))
     return DayFigures(offered=f.offered, answered=f.answered, service_level_pct=f.service_level_pct, asa_s=f.asa_s,
-                      unanswered_pct=_pct(f.offered - f.answered, f.offered), occupancy_pct=None)
+                      unanswered_pct=_pct(f.offered - f.answered, f.offered), occupancy_pct=occupancy_pct,
+                      agents=agents)
 
 
-def what_if(calls: Sequence[CallFact], *, from_s: float, to_s: float, team: TeamPolicy, scenario: WhatIf) -> WhatIfResult:
+def what_if(calls: Sequence[CallFact], *, from_s: float, to_s: float, team: TeamPolicy, scenario: WhatIf,
+            actual_occupancy_pct: float | None = None, actual_agents: int | None = None) -> WhatIfResult:
     """Replay the team's calls of [from_s, to_s) (one day) with the scenario's staffing and strategy. CPU-bound:
     run it in a thread from an event loop."""
     day = [c for c in calls if from_s <= c.started_s < to_s]
@@ -135,7 +142,8 @@ def what_if(calls: Sequence[CallFact], *, from_s: float, to_s: float, team: Team
     simulated = DayFigures(
         offered=r.calls, answered=r.answered, service_level_pct=_pct(r.within_sl, r.calls),
         asa_s=round(r.asa_s, 1) if r.answered else None, unanswered_pct=_pct(r.calls - r.answered, r.calls),
-        occupancy_pct=round(100 * occupancy, 1) if occupancy is not None else None,
+        occupancy_pct=round(100 * occupancy, 1) if occupancy is not None else None, agents=scenario.agents,
     )
     return WhatIfResult(calls=len(day), patience_s=patience_s, resampled=resampled, simulated=simulated,
-                        actual=actual_figures(day, from_s=from_s, to_s=to_s, threshold_s=scenario.threshold_s))
+                        actual=actual_figures(day, from_s=from_s, to_s=to_s, threshold_s=scenario.threshold_s,
+                                              occupancy_pct=actual_occupancy_pct, agents=actual_agents))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.reports.erlang import agents_needed, erlang_c_figures
+from crm_core.agent_log_models import AgentStateSpell
 from crm_core.models import Activity, ActivityKind, Direction
 from tests.api.conftest import World
 
@@ -190,7 +191,7 @@ async def test_what_if_next_to_what_happened(teams: World) -> None:
         "offered": offered, "answered": len(answered),
         "service_level_pct": round(100 * sum(w <= 20 for w in answered) / offered, 1),
         "asa_s": round(sum(answered) / len(answered), 1),
-        "unanswered_pct": round(100 * len(abandoned) / offered, 1), "occupancy_pct": None,
+        "unanswered_pct": round(100 * len(abandoned) / offered, 1), "occupancy_pct": None, "agents": None,
     }
     inputs = out["inputs"]
     assert (inputs["agents"], inputs["strategy"], inputs["queue_only"], inputs["seed"], inputs["threshold_s"]) == (
@@ -198,6 +199,7 @@ async def test_what_if_next_to_what_happened(teams: World) -> None:
     assert inputs["calls"] == offered and inputs["resampled"] == len(abandoned)
     assert inputs["patience_s"] == round(sum(w for w, _, _ in facts) / len(abandoned), 1)
     assert out["simulated"]["offered"] == offered and 0 < out["simulated"]["occupancy_pct"] <= 100
+    assert out["simulated"]["agents"] == 3
     _, again = await teams.call(teams.sup_a, "POST", WHAT_IF, body)
     assert again == out  # the same seed replays the same day identically
     _, more = await teams.call(teams.sup_a, "POST", WHAT_IF, {**body, "agents": 6})
@@ -227,3 +229,26 @@ async def test_what_if_bad_input_is_named(teams: World, body: dict[str, Any], st
     await _seed_day(teams, MON1)
     got, err = await teams.call(teams.sup_a, "POST", WHAT_IF, body)
     assert got == status and err["error"]["field"] == field, err
+
+
+def _spell(agent: str, state: str, start: datetime, end: datetime, reason: str | None = None) -> AgentStateSpell:
+    return AgentStateSpell(agent=agent, state=state, reason=reason, started_at=start, ended_at=end)
+
+
+async def test_what_really_happened_includes_the_teams_occupancy(teams: World) -> None:
+    """Team A's agents 1002 and 1003 that day: ringing 0.5 h + talking 1 h + wrap-up 0.5 h over 5.5 h logged in
+    less 0.5 h paused = 40%; Team B's agent 1004 is not counted."""
+    await _seed_day(teams, MON1)
+    async with teams.db.session() as s:
+        s.add_all([
+            _spell("1002", "available", _at(MON1, 8, 0), _at(MON1, 9, 0)),
+            _spell("1002", "talking", _at(MON1, 9, 0), _at(MON1, 10, 0)),
+            _spell("1002", "paused", _at(MON1, 10, 0), _at(MON1, 10, 30), reason="lunch"),
+            _spell("1002", "wrap-up", _at(MON1, 10, 30), _at(MON1, 11, 0)),
+            _spell("1003", "ringing", _at(MON1, 8, 0), _at(MON1, 8, 30)),
+            _spell("1003", "available", _at(MON1, 8, 30), _at(MON1, 10, 30)),
+            _spell("1004", "talking", _at(MON1, 8, 0), _at(MON1, 12, 0)),
+        ])
+    status, out = await teams.call(teams.sup_a, "POST", WHAT_IF, {"day": "2026-03-02", "agents": 2})
+    assert status == 200, out
+    assert (out["actual"]["occupancy_pct"], out["actual"]["agents"]) == (40.0, 2)
