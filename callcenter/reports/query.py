@@ -402,10 +402,10 @@ def _value(spec: FieldSpec, value: Any) -> Any:
         return value.value
     if spec.kind is Kind.BOOL:
         return bool(value)
-    if spec.kind is Kind.NUMBER and spec.name.startswith(CUSTOM_PREFIX):
-        return Decimal(str(value))
-    if spec.kind is Kind.NUMBER and isinstance(value, float):
-        return Decimal(repr(value))
+    if spec.kind is Kind.NUMBER and isinstance(value, (int, float)):
+        # A float column or a custom number (JSON): whole numbers as integers (as custom fields store them).
+        number = float(value)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else Decimal(repr(number))
     if spec.kind is Kind.TAGS and isinstance(value, str):  # a JSON column read through a subquery as text
         return json.loads(value)
     return value
@@ -484,7 +484,7 @@ def _decode_key(spec: FieldSpec, key: Any) -> Any:
             raise ValueError("naive")
         return value.astimezone(timezone.utc)
     if kind is Kind.NUMBER:
-        number = Decimal(key["dec"])
+        number = Decimal(key) if _is_int(key) else Decimal(key["dec"])
         if not number.is_finite():
             raise ValueError("not finite")
         return number

@@ -221,6 +221,11 @@ async def test_iter_rows_streams_in_batches_and_the_limit_caps(db: Database, wor
     definition = {"entity": "contacts", "columns": ["id"], "sort": {"field": "last_name"}}
     whole = await _rows(db, world.admin, definition)
     assert [r["id"] for r in await _rows(db, world.admin, definition, batch_size=2)] == [r["id"] for r in whole]
+    # Paged by a custom number (whole and fractional values, nulls) and by a computed date: the same rows as at once.
+    for sort in ({"field": "custom.score", "direction": "desc"}, {"field": "last_contact_at"}):
+        by = {**definition, "sort": sort}
+        at_once = [r["id"] for r in await _rows(db, world.admin, by)]
+        assert [r["id"] for r in await _rows(db, world.admin, by, batch_size=1)] == at_once, sort
     top = parse_definition({**definition, "limit": 3})
     assert [r["id"] for r in await _all_pages(db, world.admin, top, 2)] == [r["id"] for r in whole[:3]]
 
