@@ -35,6 +35,7 @@ from callcenter.automation.engine import Automation
 from callcenter.automation.rules import WebhookRule
 from callcenter.automation.webhooks import WebhookSender
 from callcenter.config import Settings
+from callcenter.mail.sender import MailSender
 from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recording import http as recording_routes
@@ -50,6 +51,7 @@ from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
 from callcenter.reports.agent_log import AgentLog
 from callcenter.reports.report import did_team_of
+from callcenter.reports.scheduler import ReportScheduler, webhook_secret_lookup
 from callcenter.wallboard.feed import FiguresFeed
 from callcenter.wallboard.hub import Hub
 from callcenter.wallboard.state import WallboardState
@@ -82,6 +84,8 @@ FIGURES_FEED = web.AppKey("figures_feed", FiguresFeed)
 ROUTING = web.AppKey("routing", RoutingRuntime)
 ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
 WRITE_HOOKS = web.AppKey("write_hooks", list)
+MAIL_SENDER = web.AppKey("mail_sender", MailSender)
+REPORT_SCHEDULER = web.AppKey("report_scheduler", ReportScheduler)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:
@@ -147,8 +151,10 @@ async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.webhook_timeout_s,
         max_attempts=settings.webhook_max_attempts,
         base_backoff_s=settings.webhook_base_backoff_s,
+        secret_of=webhook_secret_lookup(app[DATABASE]),  # scheduled reports' webhooks
     )
-    automation = Automation(db=app[DATABASE], rules=settings.rules, vip_numbers=vips, on_webhook_queued=sender.wakeup.set)
+    automation = Automation(db=app[DATABASE], rules=settings.rules, vip_numbers=vips, on_webhook_queued=sender.wakeup.set,
+                            on_mail_queued=app[MAIL_SENDER].wakeup.set)
     automation.attach(app[BUS])
     app[AUTOMATION] = automation
     tasks = [
@@ -161,6 +167,29 @@ async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(automation.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
     except asyncio.TimeoutError:
         log.error("automation stopped with %d facts unhandled", automation.queue.qsize())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _mail_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The e-mail outbox's sender and the scheduled-report loop (after automation: it wakes the webhook sender)."""
+    settings = app[SETTINGS].mail
+    sender = app[MAIL_SENDER]
+    tasks = []
+    try:
+        sender.password = settings.password()
+    except LookupError as exc:  # e-mails wait in the outbox until the operator sets the variable and restarts
+        log.error("%s: no e-mail is sent", exc)
+    else:
+        tasks.append(asyncio.create_task(sender.run(), name="mail-sender"))
+    scheduler = ReportScheduler(
+        db=app[DATABASE], max_attachment_bytes=settings.max_attachment_bytes, on_mail_queued=sender.wakeup.set,
+        on_webhook_queued=app[AUTOMATION].on_webhook_queued,
+    )
+    app[REPORT_SCHEDULER] = scheduler
+    tasks.append(asyncio.create_task(scheduler.run(interval_s=settings.scheduler_interval_s), name="report-scheduler"))
+    yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -536,7 +565,9 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     hub.attach(bus)
     app[HUB] = hub
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
+    app[MAIL_SENDER] = MailSender(db=database, settings=settings.mail)
     app.cleanup_ctx.append(_automation_ctx)
+    app.cleanup_ctx.append(_mail_ctx)
     recording = settings.recording
     app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)), settings=recording)
     app.cleanup_ctx.append(_recording_ctx)
