@@ -1,6 +1,6 @@
 """Staffing: agents needed per 15-minute interval (Erlang C / A on measured traffic) and what-if simulation.
 
-"How many agents on Monday 10:00 for 80/20?" -> GET /reports/staffing?weekday=mon&time=10:00&target_pct=80&threshold_s=20
+"How many agents on Monday 10:00 for 80/20?": GET /reports/staffing?weekday=mon&time=10:00&target_pct=80&threshold_s=20
 answers the number by Erlang C and by Erlang A, each with the inputs it came from. Supervisors ask about their own
 team, admins about any team, agents not at all.
 """
@@ -305,8 +305,9 @@ async def staffing_what_if(call: Call) -> Any:
     calls = await team_calls(call.session, team=team, from_s=from_s, to_s=to_s, did_team=did_team_of(rules))
     occupancy, agents = await team_day_occupancy(call.session, team=team, period=Period(from_s, to_s, zone),
                                                  did_team=did_team_of(rules), now_s=time.time())
+    threshold_s = settings.service_level_s if body.threshold_s is None else body.threshold_s
     scenario = WhatIf(agents=body.agents, strategy=body.strategy or policy.strategy, queue_only=body.queue_only,
-                      seed=body.seed, threshold_s=settings.service_level_s if body.threshold_s is None else body.threshold_s)
+                      seed=body.seed, threshold_s=threshold_s)
     if not _WHATIF_SLOTS.acquire(blocking=False):
         raise ServiceUnavailable("other what-if runs are using the CPU; retry in a few seconds", field="agents")
     try:

@@ -112,7 +112,8 @@ async def test_the_whole_day_and_other_targets(teams: World) -> None:
     _, strict = await teams.call(teams.admin, "GET", STAFFING, params={
         "team": "Team A", "weekday": "mon", "time": "10:00", "until": UNTIL, "target_pct": "95", "threshold_s": "5",
         "max_occupancy_pct": "100"})
-    assert strict["intervals"][0]["erlang_c"]["agents"] == agents_needed(5 / 3 / 900, 650 / 3, 95, 5, max_occupancy=1).agents
+    expected = agents_needed(5 / 3 / 900, 650 / 3, 95, 5, max_occupancy=1).agents
+    assert strict["intervals"][0]["erlang_c"]["agents"] == expected
     # Team B's zone is UTC: its 10:01 Berlin call is at 09:01 there
     _, b = await teams.call(teams.admin, "GET", STAFFING, params={"team": "Team B", "weekday": "mon", "time": "09:00",
                                                                   "until": UNTIL})

@@ -101,3 +101,37 @@ def test_more_agents_never_worse_on_the_same_traffic(strategy: Strategy, queue_o
 def test_bounded_day() -> None:
     with pytest.raises(ValueError, match="agents"):
         what_if(_busy_day(), from_s=0.0, to_s=DAY_S, team=TEAM, scenario=WhatIf(agents=0, strategy=Strategy.RING_ALL))
+
+
+def _fifo(arrivals: list, agents: int, threshold_s: float) -> tuple[int, int, int]:
+    """The textbook FIFO c-server queue on the same arrivals ("start = max(arrival, earliest free agent)"; a caller
+    whose patience ends first leaves): (answered within the threshold, answered at once, abandoned)."""
+    import heapq
+
+    free_at = [0.0] * agents
+    within = immediate = abandoned = 0
+    for a in arrivals:
+        start = max(a.at, free_at[0])
+        if start - a.at > a.patience:
+            abandoned += 1
+            continue
+        heapq.heapreplace(free_at, start + a.talk + a.wrap)
+        within += start - a.at <= threshold_s
+        immediate += start - a.at <= 0.5
+    return within, immediate, abandoned
+
+
+@pytest.mark.parametrize("patience_s", [math.inf, 120.0])
+def test_the_engine_is_the_textbook_queue_under_erlangs_assumptions(patience_s: float) -> None:
+    """The engine the what-if runs (real routing, PBX model) with Erlang's assumptions (exponential handling, instant
+    pick-up, nobody away, a queue that reacts at once) equals the FIFO recursion call for call."""
+    from callcenter.routing.simulation import VALIDATION, Params, RunSpec, Sim, make_traffic
+
+    p = Params(**{**VALIDATION, "agents": 4, "hours": 2.0, "occupancy": 0.85, "patience_mean_s": patience_s})
+    for seed in (1, 2):
+        traffic = make_traffic(p, seed)
+        r = Sim(p=p, traffic=traffic, spec=RunSpec("ours", Strategy.LEAST_LOADED, Strategy.LONGEST_IDLE),
+                seed=seed).run()
+        assert (r.within_sl, r.immediate, r.calls - r.answered) == _fifo(list(traffic.arrivals), 4, 20.0)
+        assert r.calls == len(traffic.arrivals) > 50
+        assert (r.calls - r.answered > 0) == math.isfinite(patience_s)  # someone hung up only when patience ends
