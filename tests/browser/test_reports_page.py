@@ -143,3 +143,79 @@ async def test_without_a_login_link_the_page_says_how_to_sign_in(browser: Any, t
     await expect(page.locator("#notice")).to_contain_text("login link", timeout=WAIT_MS)
     await expect(page.locator("#main")).to_be_hidden()
     assert errors == []
+
+
+async def _seed_contacts(world: World, *, mine: int, theirs: int) -> list[str]:
+    """``mine`` contacts of agent A1 (Team A), ``theirs`` of agent B1 (Team B); the Team A last names, sorted."""
+    from crm_core.models import Contact
+
+    async with world.db.session() as s:
+        s.add_all([Contact(first_name="A", last_name=f"Alpha {i:03d}", responsible_id=world.agent_a1.id) for i in range(mine)])
+        s.add_all([Contact(first_name="B", last_name=f"Beta {i:03d}", responsible_id=world.agent_b1.id) for i in range(theirs)])
+    return sorted(f"Alpha {i:03d}" for i in range(mine))
+
+
+async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    expected = await _seed_contacts(teams, mine=63, theirs=5)
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.sup_a, "saved"), errors)
+    await expect(page.locator("#tab-saved")).to_have_attribute("aria-selected", "true", timeout=WAIT_MS)
+    await expect(page.locator("#saved-missing")).to_be_hidden()
+    # Build: contacts, last name containing "a" (every one), the last name and owner columns only, by last name.
+    await page.get_by_label("Entity").select_option("contacts")
+    await expect(page.locator('#columns input[value="last_name"]')).to_be_attached(timeout=WAIT_MS)
+    for box in await page.locator("#columns input").all():
+        await box.set_checked(False)
+    await page.locator('#columns input[value="last_name"]').check()
+    await page.get_by_label("Sort by").select_option("last_name")
+    await page.get_by_role("button", name="Add filter").click()
+    await page.get_by_label("Filter 1 field").select_option("last_name")
+    await page.get_by_label("Filter 1 operator").select_option("contains")
+    await page.get_by_label("Filter 1 value").fill("a")
+    await page.get_by_role("button", name="Run").click()
+    rows = page.locator("#rows tbody tr")
+    await expect(rows).to_have_count(50, timeout=WAIT_MS)  # one page
+    await expect(page.locator("#more")).to_be_visible()
+    await page.locator("#more").click()
+    await expect(rows).to_have_count(63, timeout=WAIT_MS)  # the rest: Team A's only, none of Team B's
+    await expect(page.locator("#more")).to_be_hidden()
+    await expect(page.locator("#rows-count")).to_have_text("63 rows shown")
+    header = await page.locator("#rows thead th").all_text_contents()
+    column = header.index("Last name")
+    shown = await rows.evaluate_all(f"rows => rows.map(r => r.cells[{column}].textContent)")
+    assert shown == expected
+
+    # Export needs a saved report; save it shared with Team A.
+    await expect(page.locator("#export-csv")).to_be_disabled()
+    await page.get_by_label("Name", exact=True).fill("Team A contacts")
+    await page.get_by_label("Share with team").select_option(label="Team A")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#saved-status")).to_contain_text("saved as #", timeout=WAIT_MS)
+    await expect(page.locator("#saved-list option:checked")).to_have_text("Team A contacts")
+    status, listed = await teams.call(teams.sup_a, "GET", "/api/v1/reports/saved")
+    (report,) = listed["items"]
+    assert (report["name"], report["team_id"], report["definition"]["columns"]) == ("Team A contacts", teams.sup_a.team_id, ["last_name"])
+    await page.screenshot(path=str(screenshot_path("reports-saved-1920x1080")), full_page=True)
+
+    async with page.expect_download() as info:
+        await page.locator("#export-csv").click()
+    csv_lines = (await (await info.value).path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(csv_lines) == 1 + len(expected) and [line.strip('"') for line in csv_lines[1:]] == expected
+    async with page.expect_download() as info:
+        await page.locator("#export-xlsx").click()
+    xlsx = await info.value
+    assert xlsx.suggested_filename.endswith(".xlsx") and (await xlsx.path()).read_bytes()[:2] == b"PK"
+
+    # Reopened from the list, it runs again as saved.
+    await page.reload()
+    await expect(page.locator("#saved-list option", has_text="Team A contacts")).to_be_attached(timeout=WAIT_MS)
+    await page.locator("#saved-list").select_option(label="Team A contacts")
+    await page.get_by_role("button", name="Open").click()
+    await expect(rows).to_have_count(50, timeout=WAIT_MS)
+    await expect(page.get_by_label("Filter 1 value")).to_have_value("a")
+    await page.set_viewport_size({"width": 1366, "height": 768})
+    await page.screenshot(path=str(screenshot_path("reports-saved-1366x768")), full_page=True)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    assert errors == []

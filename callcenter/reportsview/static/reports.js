@@ -67,7 +67,7 @@ function el(tag, attrs = {}, text) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") e.className = v;
-    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k.includes("-")) e.setAttribute(k, v);  // data-*, aria-*: attributes, not properties
     else e[k] = v;
   }
   if (text != null) e.textContent = String(text);
@@ -308,7 +308,7 @@ async function loadStaffing() {
 const ENTITIES = ["contacts", "companies", "leads", "deals", "activities", "tasks"];
 const NO_VALUE = new Set(["is_null", "not_null"]);
 const LISTS = new Set(["in", "not_in", "between"]);
-const saved = { id: null, fields: [], cursor: null, shown: 0, definition: null };
+const saved = { id: null, canEdit: false, fields: [], cursor: null, shown: 0, definition: null };
 
 async function initSaved() {
   if (!has("/api/v1/reports/fields") || !has("/api/v1/reports/run")) {
@@ -316,7 +316,7 @@ async function initSaved() {
   }
   $("report-entity").replaceChildren(...ENTITIES.map((e) => option(e, e)));
   $("report-entity").addEventListener("change", () => loadFields([]).catch((e) => showError("saved-error", e)));
-  $("add-filter").addEventListener("click", () => addFilter());
+  $("add-filter").addEventListener("click", () => addFilter({}, true));
   $("builder").addEventListener("submit", (e) => { e.preventDefault(); runReport(false).catch((err) => showError("saved-error", err)); });
   $("more").addEventListener("click", () => runReport(true).catch((e) => showError("saved-error", e)));
   $("save").addEventListener("click", () => saveReport().catch((e) => showError("saved-error", e)));
@@ -337,7 +337,7 @@ async function loadFields(columns) {
   const data = await api("GET", query("/api/v1/reports/fields", { entity: $("report-entity").value }));
   saved.fields = Array.isArray(data) ? data : data.fields || [];
   $("filters").replaceChildren();
-  $("report-sort").replaceChildren(option("", "id"), ...saved.fields.filter((f) => f.sortable !== false && f.kind !== "tags").map((f) => option(f.name, f.label || f.name)));
+  $("report-sort").replaceChildren(option("", "id"), ...saved.fields.filter((f) => kindOf(f) !== "tags").map((f) => option(f.name, f.label || f.name)));
   const box = $("columns");
   box.replaceChildren();
   const wanted = columns.length ? columns : saved.fields.slice(0, 6).map((f) => f.name);
@@ -348,7 +348,7 @@ async function loadFields(columns) {
     box.append(label);
   }
 }
-function addFilter(filter = {}) {
+function addFilter(filter = {}, focus = false) {
   const row = el("div", { class: "filter" });
   const n = $("filters").children.length + 1;
   const field = el("select", { "aria-label": `Filter ${n} field`, class: "f-field" });
@@ -359,7 +359,7 @@ function addFilter(filter = {}) {
   const fillOps = () => {
     const spec = saved.fields.find((f) => f.name === field.value) || {};
     op.replaceChildren(...(spec.ops || ["eq"]).map((o) => option(o, o.replace(/_/g, " "), o === filter.op)));
-    value.placeholder = spec.choices && spec.choices.length ? spec.choices.join(", ") : spec.kind || "";
+    value.placeholder = spec.choices && spec.choices.length ? spec.choices.join(", ") : kindOf(spec);
     value.hidden = NO_VALUE.has(op.value);
   };
   field.addEventListener("change", fillOps);
@@ -369,10 +369,11 @@ function addFilter(filter = {}) {
   if (filter.value != null) value.value = Array.isArray(filter.value) ? filter.value.join(", ") : String(filter.value);
   row.append(field, op, value, remove);
   $("filters").append(row);
-  field.focus();
+  if (focus) field.focus();
 }
+const kindOf = (spec) => spec.type || spec.kind || "text";  // the field's type: text, choice, integer, number, ...
 function typed(spec, raw) {
-  const kind = spec.kind || "text";
+  const kind = kindOf(spec);
   if (kind === "integer" || kind === "number") { const n = Number(raw); return Number.isNaN(n) ? raw : n; }
   if (kind === "bool") return ["true", "yes", "1"].includes(raw.toLowerCase());
   return raw;
@@ -406,6 +407,7 @@ async function runReport(more) {
 }
 function setSaved(report) {
   saved.id = report ? report.id : null;
+  saved.canEdit = Boolean(report && report.can_edit);
   for (const fmt of ["csv", "xlsx"]) $(`export-${fmt}`).disabled = !saved.id;
   $("saved-status").textContent = saved.id ? `saved as #${saved.id}${report.version ? `, version ${report.version}` : ""}` : "not saved: save to export";
 }
@@ -414,8 +416,9 @@ async function saveReport() {
   const name = $("report-name").value.trim();
   if (!name) { showError("saved-error", { field: "name", message: "give the report a name" }); $("report-name").focus(); return; }
   const team = $("share-team").value;
-  const body = { name, definition: definition(), shared_team_id: team ? Number(team) : null };
-  const report = saved.id ? await api("PUT", `/api/v1/reports/saved/${saved.id}`, body) : await api("POST", "/api/v1/reports/saved", body);
+  const body = { name, definition: definition(), team_id: team ? Number(team) : null };
+  // Someone else's report (shared with my team) is saved as my own copy.
+  const report = saved.id && saved.canEdit ? await api("PUT", `/api/v1/reports/saved/${saved.id}`, body) : await api("POST", "/api/v1/reports/saved", body);
   setSaved(report);
   await listSaved(report.id);
 }
@@ -430,7 +433,7 @@ async function openReport(id) {
   for (const f of def.filters || []) addFilter(f);
   $("report-sort").value = def.sort ? def.sort.field : "";
   $("report-direction").value = def.sort ? def.sort.direction : "asc";
-  $("share-team").value = report.shared_team_id == null ? "" : String(report.shared_team_id);
+  $("share-team").value = report.team_id == null ? "" : String(report.team_id);
   setSaved(report);
   await runReport(false);
 }
