@@ -146,6 +146,20 @@ def _reach(c: int, mu: float, theta: float, t: float, jmax: int) -> int:
     return jmax
 
 
+def _saturated(c: int, mu: float, t: float, jmax: int) -> int:
+    """How many positions j = 0, 1, ... are served within t whenever they are served at all, up to 1e-14: from j
+    ahead the caller is served after j + 1 moves, each at rate >= c mu (conditioned on the caller staying, each phase
+    runs at rate r_k + theta >= c mu), so P(served, and later than t) <= P(Erlang(j + 1, c mu) > t) =
+    P(Poisson(c mu t) <= j)."""
+    m = c * mu * t
+    if m <= 0:
+        return 0
+    k = np.arange(jmax + 1, dtype=float)
+    log_terms = -m + k * math.log(m) - np.array([math.lgamma(x + 1) for x in range(jmax + 1)])
+    tail = np.cumsum(np.exp(log_terms))  # P(Poisson(m) <= j): increasing in j
+    return int(np.searchsorted(tail, 1e-14, side="left"))
+
+
 def _served_within(c: int, mu: float, theta: float, t: float, jmax: int) -> np.ndarray:
     """u[j]: P(a caller who finds j callers waiting ahead is taken by an agent within t), j = 0..jmax.
 
@@ -193,12 +207,17 @@ def erlang_a_figures(agents: int, rate_per_s: float, aht_s: float, threshold_s: 
     served = np.cumprod(r / (r + theta)) if len(j) else j
     mean_wait_if_served = np.cumsum(1 / (r + theta)) if len(j) else j
     answered = float(pi[:c].sum() + (waiting * served).sum())
-    # service level: only positions with a non-negligible chance of being answered within the threshold matter
+    # Service level. Positions so deep that reaching an agent within the threshold is negligible count 0; positions
+    # so shallow that being served after the threshold is negligible count their P(served) (``_saturated``); only
+    # those in between need the uniformisation (cheap when the threshold is short; a long threshold is all shallow).
     jmax = _reach(c, mu, theta, threshold_s, len(waiting) - 1)
     sl_waiting = 0.0
     if jmax >= 0:
-        u = _served_within(c, mu, theta, threshold_s, jmax)
-        sl_waiting = float((waiting[: jmax + 1] * u).sum())
+        shallow = _saturated(c, mu, threshold_s, jmax)
+        sl_waiting = float((waiting[:shallow] * served[:shallow]).sum())
+        if shallow <= jmax:
+            u = _served_within(c, mu, theta, threshold_s, jmax)
+            sl_waiting += float((waiting[shallow: jmax + 1] * u[shallow:]).sum())
     occupancy = lam * answered * aht_s / c if c else 0.0
     return QueueFigures(
         agents=agents,
@@ -242,7 +261,10 @@ def agents_needed(rate_per_s: float, aht_s: float, target_pct: float, threshold_
     def ok(c: int) -> bool:
         return sl_ok(c) and figures_of(c).occupancy <= max_occupancy + 1e-9
 
-    lo, hi = 0, 1  # ok(lo) is false (no agent answers anything), find hi with ok(hi)
+    # ok(0) is false (no agent answers anything); the doubling starts at the load, where the answer usually is near
+    # (the predicate is monotone, so where it starts changes the cost only; tiny staffings of a big load are the
+    # expensive ones to evaluate: long queues)
+    lo, hi = 0, max(1, math.ceil(rate_per_s * aht_s))
     while not ok(hi):
         lo, hi = hi, hi * 2
         if hi > MAX_AGENTS:
