@@ -107,7 +107,8 @@ class RunIn(_In):
 
 
 _ROWS_LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_ROWS}
-_CURSOR = {"type": "string", "maxLength": MAX_CURSOR_CHARS}
+# A cursor is base64url text and a dot (callcenter.reports.query.encode_cursor).
+_CURSOR = {"type": "string", "maxLength": MAX_CURSOR_CHARS, "pattern": "^[A-Za-z0-9_.-]*$"}
 _FORMATS = ("csv", "xlsx")
 
 
