@@ -48,6 +48,15 @@ async def _open(browser: Any, url: str, errors: list[str], width: int = 1920, he
     return page
 
 
+async def _table(page: Any, selector: str, count: int) -> list[list[str]]:
+    """The table's rows once it has ``count`` of them: the first six cells' text of each."""
+    from playwright.async_api import expect
+
+    rows = page.locator(f"{selector} tbody tr")
+    await expect(rows).to_have_count(count, timeout=WAIT_MS)
+    return await rows.evaluate_all("rows => rows.map(r => [...r.cells].slice(0, 6).map(c => c.textContent))")
+
+
 async def _seed_today(world: World) -> None:
     now = datetime.now(BERLIN)
     await _seed_day(world, day=datetime(now.year, now.month, now.day, tzinfo=BERLIN), now=now - timedelta(minutes=1))
@@ -75,12 +84,23 @@ async def test_a_supervisor_reads_the_teams_figures_and_chart(browser: Any, team
     natural = await chart.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert natural[0] > 0 and natural[0] / natural[1] == pytest.approx(960 / 400, rel=0.01)  # the default size's shape
     await expect(chart).to_have_attribute("alt", f"Calls per 15 minutes for Team A: 4 offered, 2 answered, 1 missed, 1 abandoned; service level {api['service_level_pct']}%")
-    # Per interval: the 15-minute slots that had calls, as the API counts them.
-    busy = [s for s in api["series"] if s["offered"]]
-    rows = page.locator("#calls-table tbody tr")
-    await expect(rows).to_have_count(len(busy))
-    cells = await rows.evaluate_all("rows => rows.map(r => [...r.cells].slice(1, 5).map(c => Number(c.textContent)))")
-    assert cells == [[s["offered"], s["answered"], s["missed"], s["abandoned"]] for s in busy]
+    # Per interval (hour, per team by default): the call analytics' rows and totals, as the API gives them.
+    status, calls = await teams.call(teams.sup_a, "GET", "/api/v1/reports/calls", params={"interval": "hour"})
+    assert status == 200 and [r["offered"] for r in calls["rows"]] == [3, 1]  # 08:00-09:00 and 09:00-10:00
+    assert await _table(page, "#calls-table", len(calls["rows"])) == [
+        [r["start_iso"][5:16].replace("T", " "), r["key"], str(r["offered"]), str(r["answered"]), str(r["missed"]),
+         str(r["abandoned"])] for r in calls["rows"]
+    ]
+    assert await _table(page, "#calls-totals", 1) == [["Team A", "4", "2", "1", "1", "33.3%"]]
+    # Per agent, 15 minutes: the form asks again.
+    await page.locator("#calls-group").select_option("agent")
+    await page.locator("#calls-interval").select_option("15m")
+    await page.get_by_role("button", name="Show").click()
+    status, agents = await teams.call(teams.sup_a, "GET", "/api/v1/reports/calls", params={"interval": "15m", "group": "agent"})
+    await expect(page.locator("#calls-table th").nth(1)).to_have_text("Agent", timeout=WAIT_MS)
+    assert [row[:3] for row in await _table(page, "#calls-table", len(agents["rows"]))] == [
+        [r["start_iso"][5:16].replace("T", " "), r["key"] or "(none)", str(r["offered"])] for r in agents["rows"]
+    ]
     await page.screenshot(path=str(screenshot_path("reports-calls-1920x1080")), full_page=True)
 
     # The PNG download is the endpoint's PNG.

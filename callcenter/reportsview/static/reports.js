@@ -202,7 +202,6 @@ const TILES = [
 let callsQuery = {};
 async function initCalls() {
   await fillTeams($("calls-team"));
-  $("calls-interval-box").hidden = !has("/api/v1/reports/calls");
   $("calls-form").addEventListener("submit", (e) => { e.preventDefault(); loadCalls(); });
   $("calls-png").addEventListener("click", () => download(query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "png", width: 1600, height: 600 }), "team-figures.png").catch((e) => showError("calls-error", e)));
   $("calls-svg").addEventListener("click", () => download(query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "svg" }), "team-figures.svg").catch((e) => showError("calls-error", e)));
@@ -230,31 +229,30 @@ async function loadCalls() {
     const alt = `Calls per 15 minutes for ${team}: ${figures.offered} offered, ${figures.answered} answered, ${figures.missed} missed, ${figures.abandoned} abandoned; service level ${show("service_level_pct", figures.service_level_pct)}`;
     $("calls-chart-caption").textContent = `Calls per ${figures.slot_s / 60} minutes (stacked: answered, missed, abandoned) and service level (line, within ${figures.threshold_s} s).`;
     const chart = showImage($("calls-chart"), query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "svg" }), alt);
-    await Promise.all([chart, loadIntervals(figures)]);
+    await Promise.all([chart, loadIntervals()]);
   } catch (e) {
     showError("calls-error", e);
   } finally {
     panel.removeAttribute("aria-busy");
   }
 }
-async function loadIntervals(figures) {
-  const table = $("calls-table");
-  if (has("/api/v1/reports/calls")) {
-    const data = await api("GET", query("/api/v1/reports/calls", { ...callsQuery, group: "team", interval: $("calls-interval").value }));
-    const rows = Array.isArray(data) ? data : data.rows || data.items || data.intervals || [];
-    $("calls-source").textContent = "From GET /api/v1/reports/calls.";
-    renderTable(table, columnsOf(rows), rows);
-    return;
-  }
-  // Until the call analytics land: the team figures' own 15-minute series, the intervals that had calls.
-  const zone = figures.timezone;
-  const time = (s) => new Date(s * 1000).toLocaleString("en-GB", { timeZone: zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
-  const rows = figures.series.filter((s) => s.offered > 0).map((s) => ({ interval: time(s.start_s), ...s }));
-  $("calls-source").textContent = rows.length ? `15-minute intervals with calls (${zone}); the service level is cumulative from the period's start.` : "No calls in this period.";
-  renderTable(table, [
-    { key: "interval", label: "Interval" }, { key: "offered", label: "Offered" }, { key: "answered", label: "Answered" },
-    { key: "missed", label: "Missed" }, { key: "abandoned", label: "Abandoned" }, { key: "service_level_pct", label: "Service level" },
-  ], rows);
+const CALL_COLUMNS = [
+  ["offered", "Offered"], ["answered", "Answered"], ["missed", "Missed"], ["abandoned", "Abandoned"],
+  ["service_level_pct", "Service level"], ["asa_s", "ASA"], ["aht_s", "AHT"], ["transferred", "Transferred"],
+  ["fcr_pct", "First-contact resolution"],
+].map(([key, label]) => ({ key, label }));
+const GROUP_LABEL = { team: "Team", agent: "Agent", did: "DID", queue: "Queue" };
+async function loadIntervals() {
+  const group = $("calls-group").value;
+  const data = await api("GET", query("/api/v1/reports/calls", { ...callsQuery, group, interval: $("calls-interval").value }));
+  const key = { key: "key", label: GROUP_LABEL[group] };
+  // start_iso is in the team's zone already: its date and time are what the team's clock said.
+  const rows = data.rows.map((r) => ({ ...r, interval: r.start_iso.slice(5, 16).replace("T", " "), key: r.key ?? "(none)" }));
+  renderTable($("calls-table"), [{ key: "interval", label: "Interval" }, key, ...CALL_COLUMNS], rows);
+  renderTable($("calls-totals"), [key, ...CALL_COLUMNS], data.totals.map((r) => ({ ...r, key: r.key ?? "(none)" })));
+  $("calls-source").textContent = rows.length
+    ? `Per ${data.interval === "15m" ? "15 minutes" : data.interval} and ${GROUP_LABEL[group].toLowerCase()} (${data.timezone}), the intervals with calls; service level within ${data.threshold_s} s; first-contact resolution: no repeat call within ${data.fcr_days} days.`
+    : "No calls in this period.";
 }
 
 // --- Sales ------------------------------------------------------------------------------------------------------------
