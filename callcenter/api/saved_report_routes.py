@@ -41,7 +41,7 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FieldOut(BaseModel):
+class ReportFieldOut(BaseModel):
     name: str
     label: str
     type: str
@@ -50,9 +50,9 @@ class FieldOut(BaseModel):
     computed: bool
 
 
-class FieldsOut(BaseModel):
+class ReportFieldsOut(BaseModel):
     entity: ReportEntity
-    fields: list[FieldOut]
+    fields: list[ReportFieldOut]
 
 
 class SavedReportIn(_In):
@@ -75,7 +75,7 @@ class SavedReportOut(BaseModel):
     can_edit: bool
 
 
-class VersionOut(BaseModel):
+class ReportVersionOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     version: int
@@ -86,21 +86,21 @@ class VersionOut(BaseModel):
     changed_at: datetime
 
 
-class ColumnOut(BaseModel):
+class ReportColumnOut(BaseModel):
     name: str
     label: str
     type: str
 
 
-class RowsOut(BaseModel):
-    columns: list[ColumnOut]
+class ReportRowsOut(BaseModel):
+    columns: list[ReportColumnOut]
     # Keyed by column name, plus "id" (the record's) always.
     rows: list[dict[str, Any]]
     # Pass back as `cursor` for the next page; null: this was the last page.
     next_cursor: str | None
 
 
-class RunIn(_In):
+class ReportRunIn(_In):
     definition: ReportDefinition
     cursor: str | None = Field(default=None, max_length=MAX_CURSOR_CHARS)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE_ROWS)
@@ -145,7 +145,7 @@ async def _page(call: Call, definition: ReportDefinition, cursor: str | None, li
     "GET", V1 + "/reports/fields",
     summary="The fields a report on an entity may filter, show and sort by: own, custom (custom.<key>) and computed "
     "(last call, not contacted since, open callback, consent, tags, phone), each with its type and operators",
-    response=FieldsOut, query=("entity",), tag=TAG, query_schemas={"entity": enum_schema(ReportEntity)},
+    response=ReportFieldsOut, query=("entity",), tag=TAG, query_schemas={"entity": enum_schema(ReportEntity)},
 )
 async def report_fields(call: Call) -> Any:
     entity = call.query_enum("entity", ReportEntity)
@@ -165,10 +165,10 @@ async def report_fields(call: Call) -> Any:
 @api.route(
     "POST", V1 + "/reports/run",
     summary="Evaluate a report definition now: a page of rows the caller may see, and the cursor of the next page",
-    body=RunIn, response=RowsOut, tag=TAG,
+    body=ReportRunIn, response=ReportRowsOut, tag=TAG,
 )
 async def run_report(call: Call) -> Any:
-    body: RunIn = call.body
+    body: ReportRunIn = call.body
     return await _page(call, body.definition, body.cursor, body.limit)
 
 
@@ -224,7 +224,7 @@ async def delete_saved_report(call: Call) -> Any:
 
 @api.route(
     "GET", V1 + "/reports/saved/{id}/versions", summary="Every version of a saved report, newest first: who, when, what",
-    response=VersionOut, many=True, tag=TAG,
+    response=ReportVersionOut, many=True, tag=TAG,
 )
 async def saved_report_versions(call: Call) -> Any:
     return await saved.versions(call.session, call.principal, call.path_int("id"))
@@ -233,7 +233,7 @@ async def saved_report_versions(call: Call) -> Any:
 @api.route(
     "GET", V1 + "/reports/saved/{id}/rows",
     summary="Evaluate a saved report now (the caller's scope): a page of rows and the cursor of the next page",
-    response=RowsOut, query=("cursor", "limit"), tag=TAG, query_schemas={"limit": _ROWS_LIMIT, "cursor": _CURSOR},
+    response=ReportRowsOut, query=("cursor", "limit"), tag=TAG, query_schemas={"limit": _ROWS_LIMIT, "cursor": _CURSOR},
 )
 async def saved_report_rows(call: Call) -> Any:
     report = await saved.get_saved(call.session, call.principal, call.path_int("id"))

@@ -66,7 +66,7 @@ CUSTOM_ENTITY = {
 }
 
 
-class Op(str, enum.Enum):
+class FilterOp(str, enum.Enum):
     EQ = "eq"
     NE = "ne"
     IN = "in"
@@ -81,6 +81,9 @@ class Op(str, enum.Enum):
     NOT_NULL = "not_null"
     WITHIN_LAST_DAYS = "within_last_days"
     OLDER_THAN_DAYS = "older_than_days"
+
+
+Op = FilterOp  # the short name the query builder uses
 
 
 class Kind(str, enum.Enum):
@@ -122,22 +125,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Filter(_Strict):
+class ReportFilter(_Strict):
     field: str = Field(min_length=1, max_length=120)
-    op: Op
+    op: FilterOp
     # Typed by the field's kind in ``check``: a string, number, bool, ISO date(-time), a list for in / not_in /
     # between, a whole number of days for within_last_days / older_than_days, nothing for is_null / not_null.
     value: Any = None
 
 
-class SortDirection(str, enum.Enum):
+class ReportSortDirection(str, enum.Enum):
     ASC = "asc"
     DESC = "desc"
 
 
-class Sort(_Strict):
+class ReportSort(_Strict):
     field: str = Field(min_length=1, max_length=120)
-    direction: SortDirection = SortDirection.ASC
+    direction: ReportSortDirection = ReportSortDirection.ASC
 
 
 class ReportDefinition(_Strict):
@@ -147,9 +150,9 @@ class ReportDefinition(_Strict):
     ``limit``: at most this many rows in all (a "top 100"); none: every row the reader may see."""
 
     entity: ReportEntity
-    filters: list[Filter] = Field(default_factory=list, max_length=MAX_FILTERS)
+    filters: list[ReportFilter] = Field(default_factory=list, max_length=MAX_FILTERS)
     columns: list[str] = Field(default_factory=list, max_length=MAX_COLUMNS)
-    sort: Sort | None = None
+    sort: ReportSort | None = None
     limit: int | None = Field(default=None, ge=1, le=MAX_ROWS)
 
 
@@ -358,7 +361,7 @@ class Condition:
     """One filter, checked: the field it reads and its value typed for that field (None for is_null / not_null)."""
 
     spec: FieldSpec
-    op: Op
+    op: FilterOp
     value: Any
 
 
@@ -407,7 +410,7 @@ def check(definition: ReportDefinition, catalogue_: Catalogue) -> Checked:
         sort = _field(catalogue_, definition.sort.field, "sort.field")
         if sort.kind not in SORTABLE:
             raise Invalid(f"{sort.name} ({sort.kind.value}) cannot be sorted by", field="sort.field")
-        descending = definition.sort.direction is SortDirection.DESC
+        descending = definition.sort.direction is ReportSortDirection.DESC
     return Checked(definition, catalogue_, tuple(conditions), tuple(columns), sort, descending, definition.limit)
 
 
