@@ -59,7 +59,7 @@ class FunnelStageOut(BaseModel):
 class FunnelOut(PeriodOut):
     pipeline_id: int
     pipeline: str
-    stuck_days: int | None  # null: stuck means longer than 2 x the stage's median
+    stuck_days: int | None  # null: stuck means longer than 2 x the stage's median in this period
     stages: list[FunnelStageOut]
     deals: int
     amount: Money
@@ -96,6 +96,9 @@ class StuckDealsOut(BaseModel):
     pipeline: str
     team: str | None
     stuck_days: int | None
+    # Without days: the period of the medians the thresholds are 2 x of.
+    medians_from_iso: str | None
+    medians_to_iso: str | None
     now_iso: str
     stages: list[StuckStageOut]
     total: int
@@ -280,8 +283,9 @@ async def funnel(call: Call) -> Any:
 @api.route(
     "GET", V1 + "/reports/stuck-deals",
     summary="Open deals of a pipeline in their stage longer than days= (default: 2 x the stage's median time in "
-    "stage over the last 90 days), longest first",
-    response=StuckDealsOut, query=("pipeline_id", "days", "team"), tag="reports", query_schemas={"days": _DAYS},
+    "stage over [from, to), by default the last 30 days), longest first",
+    response=StuckDealsOut, query=("pipeline_id", "days", "team", "from", "to"), tag="reports",
+    query_schemas={"days": _DAYS},
 )
 async def stuck_deals(call: Call) -> Any:
     pipeline = await _pipeline(call)
@@ -290,9 +294,13 @@ async def stuck_deals(call: Call) -> Any:
     scope = sales_store.owner_scope(call.principal, team.id if team else None)
     now_s = time.time()
     zone = await _zone(call, team)
+    if call.query_str("from", max_length=64) or call.query_str("to", max_length=64):
+        period = _period(call, zone, now_s)
+    else:
+        period = Period(now_s - sales.STUCK_MEDIAN_WINDOW_DAYS * sales.DAY_S, now_s, zone)
     stages = await sales_store.stages_of(call.session, pipeline.id)
     thresholds = await sales_store.stuck_limits(
-        call.session, stages, pipeline_id=pipeline.id, days=days, now_s=now_s, scope=scope
+        call.session, stages, pipeline_id=pipeline.id, days=days, from_s=period.from_s, to_s=period.to_s, scope=scope
     )
     args = {"pipeline_id": pipeline.id, "thresholds_s": thresholds, "now_s": now_s, "scope": scope}
     counts = await sales_store.stuck_counts(call.session, **args)
@@ -303,6 +311,8 @@ async def stuck_deals(call: Call) -> Any:
         "pipeline": pipeline.name,
         "team": team.name if team else None,
         "stuck_days": days,
+        "medians_from_iso": period.iso(period.from_s) if days is None else None,
+        "medians_to_iso": period.iso(period.to_s) if days is None else None,
         "now_iso": datetime.fromtimestamp(now_s, zone).isoformat(),
         "stages": [
             {"stage_id": s.id, "name": s.name, "threshold_s": thresholds.get(s.id), "stuck_deals": counts.get(s.id, 0)}

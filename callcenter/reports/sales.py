@@ -15,8 +15,9 @@ functions turn its aggregate rows into the figures. Definitions (docs/reports.md
 - **time in stage**: from a deal entering a stage to its next stage change, for the stays that *ended* in the period
   (the stay in the current stage is still running: see stuck deals); mean and median over those stays.
 - **stuck**: an open deal that has been in its current stage for longer than ``days`` when given, else longer than
-  ``STUCK_MEDIAN_FACTOR`` x that stage's median time in stage over the last ``STUCK_MEDIAN_WINDOW_DAYS`` days (a
-  stage with no finished stays then has no threshold and no stuck deals). Measured now, not in the period.
+  ``STUCK_MEDIAN_FACTOR`` x that stage's median time in stage (in the funnel: the median it shows, of its period; the
+  stuck-deals list: of its period, by default the last ``STUCK_MEDIAN_WINDOW_DAYS`` days). A stage with no finished
+  stay then has no threshold and no stuck deals. Measured now, whatever the period.
 - Amounts are the deals' current amounts, summed per currency (never adding dollars to euros); a deal without an
   amount counts as a deal with 0.
 
@@ -54,7 +55,7 @@ DAY_S: Final = 86_400.0
 MAX_PERIOD_DAYS: Final = 366  # sales periods are quarters and years, not the call reports' weeks
 MAX_STUCK_DAYS: Final = 3_650
 STUCK_MEDIAN_FACTOR: Final = 2.0
-STUCK_MEDIAN_WINDOW_DAYS: Final = 90
+STUCK_MEDIAN_WINDOW_DAYS: Final = 30  # the stuck-deals list's default period for the medians
 STUCK_LIST_MAX: Final = 500  # the longest-stuck deals listed; the counts cover them all
 
 OPEN, WON, LOST = "open", "won", "lost"  # StageKind / DealStatus values

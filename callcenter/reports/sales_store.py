@@ -23,7 +23,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.reports import sales
 from callcenter.reports.sales import (
     DAY_S,
-    STUCK_MEDIAN_WINDOW_DAYS,
     ActivityCount,
     DealCount,
     LeadGroup,
@@ -63,7 +62,6 @@ __all__ = [
     "lost_reasons_report",
     "manager_report",
     "owner_scope",
-    "stage_medians",
     "stages_of",
     "stay_stats",
     "stuck_counts",
@@ -243,16 +241,6 @@ async def stay_stats(
     )
     rows = await session.execute(_mean_median(durations, ["stage_id"]))
     return [StayStats(stage_id=s, stays=n, mean_s=_round_s(m), median_s=_round_s(md)) for s, n, m, md in rows]
-
-
-async def stage_medians(
-    session: AsyncSession, *, pipeline_id: int, now_s: float, scope: Scope
-) -> dict[int, float | None]:
-    """Median time in stage over the last STUCK_MEDIAN_WINDOW_DAYS (the stuck-deal yardstick)."""
-    stats = await stay_stats(
-        session, pipeline_id=pipeline_id, from_s=now_s - STUCK_MEDIAN_WINDOW_DAYS * DAY_S, to_s=now_s, scope=scope
-    )
-    return {s.stage_id: s.median_s for s in stats}
 
 
 def _in_stage(pipeline_id: int, thresholds_s: Mapping[int, float], scope: Scope) -> Any:
@@ -467,27 +455,38 @@ async def funnel_report(
     now_s: float,
     days: int | None = None,
 ) -> sales.Funnel:
-    """A pipeline's funnel for [from_s, to_s), stuck deals counted at ``now_s``: seven aggregate queries."""
+    """A pipeline's funnel for [from_s, to_s), stuck deals counted at ``now_s`` (without ``days``: against the
+    medians of this same period, the ones the funnel shows): six aggregate queries."""
     window: dict[str, Any] = {"pipeline_id": pipeline_id, "from_s": from_s, "to_s": to_s, "scope": scope}
     stages = await stages_of(session, pipeline_id)
-    thresholds = await stuck_limits(session, stages, pipeline_id=pipeline_id, days=days, now_s=now_s, scope=scope)
+    stays = await stay_stats(session, **window)
+    thresholds = sales.stuck_thresholds(stages, days=days, medians_s={s.stage_id: s.median_s for s in stays})
     return sales.funnel(
         stages,
         furthest=await furthest_counts(session, **window),
         entered=await entered_counts(session, **window),
         closed=await closed_counts(session, **window),
-        stays=await stay_stats(session, **window),
+        stays=stays,
         stuck=await stuck_counts(session, pipeline_id=pipeline_id, thresholds_s=thresholds, now_s=now_s, scope=scope),
     )
 
 
 async def stuck_limits(
-    session: AsyncSession, stages: Sequence[Stage], *, pipeline_id: int, days: int | None, now_s: float, scope: Scope
+    session: AsyncSession,
+    stages: Sequence[Stage],
+    *,
+    pipeline_id: int,
+    days: int | None,
+    from_s: float,
+    to_s: float,
+    scope: Scope,
 ) -> dict[int, float]:
-    """Seconds after which an open deal is stuck, per stage (sales.stuck_thresholds; medians read only if needed)."""
+    """Seconds after which an open deal is stuck, per stage (sales.stuck_thresholds); without ``days`` against the
+    stages' medians over [from_s, to_s) (read only then)."""
     medians: dict[int, float | None] = {}
     if days is None:
-        medians = await stage_medians(session, pipeline_id=pipeline_id, now_s=now_s, scope=scope)
+        stays = await stay_stats(session, pipeline_id=pipeline_id, from_s=from_s, to_s=to_s, scope=scope)
+        medians = {s.stage_id: s.median_s for s in stays}
     return sales.stuck_thresholds(stages, days=days, medians_s=medians)
 
 

@@ -91,19 +91,22 @@ async def test_time_in_stage_counts_the_stays_that_ended_in_the_period(db: Datab
 async def test_stuck_deals_by_days_and_by_median(db: Database, world: Seeded) -> None:
     scope = sales_store.owner_scope(admin(world), None)
     # Open deals now (1 April): D3 in Qualified since 12 March (20 d), D5 since 15 February (45 d), D6 in
-    # Qualified from 2 April (not yet). Median rule: Qualified's stays over the last 90 days are 2, 3, 6 d -> 6 d.
+    # Qualified from 2 April (not yet). Median rule: Qualified's stays in March are 2, 3, 6 d -> more than 6 d.
     by_median = _rows(await _funnel(db, world, scope))
     assert {n: r.stuck_deals for n, r in by_median.items()} == {"New": 0, "Qualified": 2, "Offer": 0, "Won": 0, "Lost": 0}
     by_days = _rows(await _funnel(db, world, scope, days=30))
     assert by_days["Qualified"].stuck_deals == 1
     async with db.session() as s:
         stages = await sales_store.stages_of(s, world.sales)
-        thresholds = sales.stuck_thresholds(stages, days=None, medians_s=await sales_store.stage_medians(
-            s, pipeline_id=world.sales, now_s=NOW_S, scope=scope))
-        # New's stays in the last 90 days: 1, 2, 2, 4, 5 (D4 Feb), 5 (D5 Feb), 11.5 -> median 4 d.
+        thresholds = await sales_store.stuck_limits(s, stages, pipeline_id=world.sales, days=None,
+                                                    from_s=FROM_S - 28 * DAY_S, to_s=TO_S, scope=scope)
+        # February and March: New's stays 1, 2, 2, 4, 5 (D4), 5 (D5), 11.5 d -> median 4 d; Won is closed.
         assert thresholds == {world.stage["New"]: pytest.approx(8 * DAY_S, abs=0.2),
                               world.stage["Qualified"]: pytest.approx(6 * DAY_S, abs=0.2),
                               world.stage["Offer"]: pytest.approx(5 * DAY_S, abs=0.2)}
+        by_days = await sales_store.stuck_limits(s, stages, pipeline_id=world.sales, days=3, from_s=0, to_s=1,
+                                                 scope=scope)
+        assert set(by_days.values()) == {3 * DAY_S} and len(by_days) == 3
         listed = await sales_store.stuck_deals(s, pipeline_id=world.sales, thresholds_s=thresholds, now_s=NOW_S,
                                                scope=scope, limit=10)
     assert [(d.deal_id, d.in_stage_s) for d in listed] == [
