@@ -36,6 +36,9 @@ class ReportSchedule(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     next_run_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None]
+    # The slot being run and until when that claim holds: a run whose process died is taken over after it.
+    claimed_slot_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]
     last_status: Mapped[str | None] = mapped_column(String(32))  # queued | failed | stopped
     last_error: Mapped[str | None] = mapped_column(String(500))
     last_row_count: Mapped[int | None]

@@ -3,9 +3,10 @@ and put the file in the e-mail outbox (and/or a webhook delivery).
 
 Safe with several service instances: a schedule's run is claimed by a conditional UPDATE that moves ``next_run_at``
 from the slot it read to the next slot; only one instance's UPDATE changes the row, the others see no row changed.
-The outbox rows are keyed by (schedule, slot), so even a run repeated by hand never sends a slot twice. A run that
-dies between the claim and the outbox (the process killed mid-export) is skipped, not repeated: the schedule's
-``last_status`` stays ``running`` and says so.
+The claim also records the slot and a lease (``claimed_slot_at``, ``claimed_until``): a run whose process died
+between the claim and the outbox (killed mid-export) is taken over, for the same slot, once the lease has passed.
+The outbox rows are keyed by (schedule, slot), so a slot taken over after all, or run twice by any other accident,
+still sends once.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import tempfile
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.automation.outbox import insert_once, run_until_cancelled
 from callcenter.mail.addresses import AddressError
@@ -46,6 +48,8 @@ CONTENT_TYPES = {
 WRITERS = {"csv": write_csv, "xlsx": write_xlsx}
 WEBHOOK_RULE_PREFIX = "schedule:"
 WEBHOOK_EVENT = "report.scheduled"
+# A claimed run not finished within this long is taken to have died with its process, and is run again.
+CLAIM_LEASE_S = 3600.0
 SPOOL_BYTES = 8 * 1024 * 1024  # an export larger than this goes to a temporary file while it is written
 
 
@@ -111,8 +115,10 @@ class ReportScheduler:
         on_mail_queued: Callable[[], None] | None = None,
         on_webhook_queued: Callable[[], None] | None = None,
         batch: int = 20,
+        claim_lease_s: float = CLAIM_LEASE_S,
     ) -> None:
         self.db = db
+        self.claim_lease_s = claim_lease_s
         self.max_attachment_bytes = max_attachment_bytes
         self.on_mail_queued = on_mail_queued
         self.on_webhook_queued = on_webhook_queued
@@ -120,21 +126,30 @@ class ReportScheduler:
         self.wakeup = asyncio.Event()
 
     async def run_due(self, *, now: datetime | None = None) -> int:
-        """Run every schedule due at ``now`` that this instance claims; returns how many it ran."""
+        """Run every schedule due at ``now`` that this instance claims (and every abandoned run it takes over);
+        returns how many it ran."""
         now = now or utcnow()
+        abandoned = and_(ReportSchedule.claimed_slot_at.is_not(None), ReportSchedule.claimed_until <= now)
         async with self.db.read_session() as session:
             due = (
                 await session.execute(
-                    select(ReportSchedule.id, ReportSchedule.next_run_at)
-                    .where(ReportSchedule.active.is_(True), ReportSchedule.next_run_at <= now)
+                    select(ReportSchedule.id, ReportSchedule.next_run_at, ReportSchedule.claimed_slot_at,
+                           ReportSchedule.claimed_until)
+                    .where(ReportSchedule.active.is_(True), or_(ReportSchedule.next_run_at <= now, abandoned))
                     .order_by(ReportSchedule.next_run_at, ReportSchedule.id)
                     .limit(self.batch)
                 )
             ).all()
         ran = 0
-        for schedule_id, slot in due:
-            if await self.claim(schedule_id, slot, now=now):
-                await self.run_one(schedule_id, slot, now=now)
+        for schedule_id, next_slot, claimed_slot, claimed_until in due:
+            if claimed_slot is not None and claimed_until is not None and claimed_until <= now:
+                if await self.take_over(schedule_id, claimed_slot, claimed_until, now=now):
+                    log.warning("report schedule %d: taking over the run of %s (its runner stopped)", schedule_id,
+                                claimed_slot.isoformat())
+                    await self.run_one(schedule_id, claimed_slot, now=now)
+                    ran += 1
+            elif next_slot <= now and await self.claim(schedule_id, next_slot, now=now):
+                await self.run_one(schedule_id, next_slot, now=now)
                 ran += 1
         return ran
 
@@ -149,10 +164,34 @@ class ReportScheduler:
                 update(ReportSchedule)
                 .where(ReportSchedule.id == schedule_id, ReportSchedule.next_run_at == slot,
                        ReportSchedule.active.is_(True))
-                .values(next_run_at=following, last_run_at=now, last_status="running", last_error=None)
+                .values(next_run_at=following, last_run_at=now, last_status="running", last_error=None,
+                        claimed_slot_at=slot, claimed_until=now + timedelta(seconds=self.claim_lease_s))
                 .execution_options(synchronize_session=False)
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def take_over(self, schedule_id: int, slot: datetime, until: datetime, *, now: datetime) -> bool:
+        """Renew an expired claim on ``slot``; True only for the instance whose UPDATE did."""
+        async with self.db.session() as session:
+            result = await session.execute(
+                update(ReportSchedule)
+                .where(ReportSchedule.id == schedule_id, ReportSchedule.claimed_slot_at == slot,
+                       ReportSchedule.claimed_until == until, ReportSchedule.active.is_(True))
+                .values(claimed_until=now + timedelta(seconds=self.claim_lease_s), last_run_at=now,
+                        last_status="running")
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    @staticmethod
+    async def _release(session: AsyncSession, schedule_id: int, slot: datetime) -> None:
+        """The slot's run is over (sent, failed or stopped): its claim goes, unless a later slot's replaced it."""
+        await session.execute(
+            update(ReportSchedule)
+            .where(ReportSchedule.id == schedule_id, ReportSchedule.claimed_slot_at == slot)
+            .values(claimed_slot_at=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def run_one(self, schedule_id: int, slot: datetime, *, now: datetime) -> None:
         async with self.db.session() as session:
@@ -165,6 +204,8 @@ class ReportScheduler:
                 schedule.active, schedule.last_status = False, "stopped"
                 schedule.last_error = f"owner (user {schedule.owner_id}) is deactivated; the schedule stopped"
                 log.warning("report schedule %d stopped: its owner is deactivated", schedule_id)
+                await session.flush()
+                await self._release(session, schedule_id, slot)
                 return
             principal = Principal(user_id=owner.id, role=owner.role, team_id=owner.team_id)
             report_id, fmt, zone = schedule.saved_report_id, schedule.format, schedule.timezone
@@ -174,11 +215,11 @@ class ReportScheduler:
             report = await export_report(self.db, principal, report_id, fmt, local_date=local_date,
                                          max_bytes=self.max_attachment_bytes)
         except CrmError as exc:
-            await self._failed(schedule_id, f"the report cannot run as its owner: {exc.message}")
+            await self._failed(schedule_id, slot, f"the report cannot run as its owner: {exc.message}")
             return
         except Exception as exc:  # the database away mid-export: record it; the next slot tries again
             log.exception("report schedule %d failed", schedule_id)
-            await self._failed(schedule_id, f"{exc.__class__.__name__}: {exc}")
+            await self._failed(schedule_id, slot, f"{exc.__class__.__name__}: {exc}")
             return
         queued_mail = queued_hook = False
         refused: str | None = None
@@ -202,16 +243,20 @@ class ReportScheduler:
             if schedule is not None:
                 schedule.last_status, schedule.last_row_count = ("failed" if refused else "queued"), report.rows
                 schedule.last_error = refused
+                await session.flush()
+            await self._release(session, schedule_id, slot)
         if queued_mail and self.on_mail_queued is not None:
             self.on_mail_queued()
         if queued_hook and self.on_webhook_queued is not None:
             self.on_webhook_queued()
 
-    async def _failed(self, schedule_id: int, error: str) -> None:
+    async def _failed(self, schedule_id: int, slot: datetime, error: str) -> None:
         async with self.db.session() as session:
             schedule = await session.get(ReportSchedule, schedule_id)
             if schedule is not None:
                 schedule.last_status, schedule.last_error = "failed", error[:500]
+                await session.flush()
+            await self._release(session, schedule_id, slot)
 
     def _body(self, report: ReportFile, local_date: str) -> str:
         lines = [f"The report \"{report.report_name}\" for {local_date}: {report.rows} rows."]

@@ -197,3 +197,26 @@ async def test_webhook_target_gets_the_file_signed(db: Database, receiver: tuple
     assert (payload["event"], payload["filename"], payload["rows"]) == ("report.scheduled", "My-contacts-2026-01-05.csv", 3)
     rows = list(csv.reader(io.StringIO(base64.b64decode(payload["file_base64"]).decode("utf-8-sig"))))
     assert rows == [["First name", "Last name"], ["Cid", "Xu"], ["Bob", "Young"], ["Ann", "Zed"]]
+
+
+async def test_a_run_whose_runner_died_is_taken_over_once(db: Database, smtp: SmtpServer) -> None:
+    world = await seed(db)
+    schedule_id = await schedule(db, world["as_alice"], world["report_id"], now=datetime(2026, 1, 5, 7, 0, tzinfo=UTC))
+    slot = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    dying = ReportScheduler(db=db, claim_lease_s=3600)
+    assert await dying.claim(schedule_id, slot, now=slot)  # ... and its process is killed before the export
+    other = ReportScheduler(db=db, claim_lease_s=3600)
+    assert await other.run_due(now=slot + timedelta(minutes=59)) == 0  # the claim still holds
+    assert await other.run_due(now=slot + timedelta(minutes=60)) == 1  # taken over, for that slot
+    assert await other.run_due(now=slot + timedelta(minutes=61)) == 0
+    # The first runner was only slow, not dead: its run of the same slot sends nothing more.
+    await dying.run_one(schedule_id, slot, now=slot + timedelta(minutes=62))
+    async with db.session() as s:
+        row = await s.get(ReportSchedule, schedule_id)
+        assert row is not None
+        assert (row.claimed_slot_at, row.claimed_until, row.last_status) == (None, None, "queued")
+        assert row.next_run_at == datetime(2026, 1, 6, 8, 0, tzinfo=UTC)
+        assert len(list(await s.scalars(select(MailMessage)))) == 1
+    assert await MailSender(db=db, settings=mail_settings(smtp)).send_due() == 1
+    [(_, message)] = smtp.inbox.messages
+    assert message["Subject"] == "Report: My contacts (2026-01-05)"

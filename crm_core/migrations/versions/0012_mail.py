@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claimed_slot_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("last_row_count", sa.Integer(), nullable=True),
