@@ -271,3 +271,14 @@ async def test_agents_see_their_own_row_only(world: World) -> None:
     assert (status, body["error"]["field"]) == (403, "team")
     status, body = await get(world, world.admin, AGENTS, **{"from": "2026-03-29", "to": "bad"})
     assert (status, body["error"]["field"]) == (400, "to")
+
+
+async def test_the_first_contact_window_is_a_setting(make_world: Any, tmp_path: Path) -> None:
+    path = tmp_path / "callcenter.toml"
+    path.write_text(CONFIG)
+    world = await make_world(path, CALLCENTER_REPORTS__FCR_DAYS="1")
+    await seed(world)
+    _, report = await get(world, world.admin, CALLS, team="Team A", interval="day", **{"from": "2026-03-29"})
+    # a1 (03:00 on the 29th) and its repeat a6 (09:00 on the 30th) are about 30 h apart: outside one day, so resolved.
+    assert (report["fcr_days"], pick(rows_by(report)["Team A"], "fcr_calls", "fcr_resolved", "fcr_pct")) == (
+        1, dict(fcr_calls=2, fcr_resolved=2, fcr_pct=100.0))
