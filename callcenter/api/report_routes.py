@@ -15,11 +15,12 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from crm_core.input_rules import check_datetime
+from callcenter.api import sales_routes, staffing_routes
 from callcenter.api.framework import Api, BadRequest, Call, enum_schema
 from callcenter.api.team_scope import visible_teams
 from callcenter.reports.charts import (
-    MAX_HEIGHT_PX, MAX_WIDTH_PX, MEDIA_TYPES, MIN_HEIGHT_PX, MIN_WIDTH_PX, ChartFormat, ChartSize, calls_chart,
-    interval_bars, render,
+    MAX_HEIGHT_PX, MAX_WIDTH_PX, MEDIA_TYPES, MIN_HEIGHT_PX, MIN_WIDTH_PX, ChartFormat, ChartSize, Stage, calls_chart,
+    figures_chart, funnel_chart, interval_bars, render,
 )
 from callcenter.reports.period import PeriodError, parse_period
 from callcenter.reports.report import did_team_of, figures_json
@@ -166,3 +167,90 @@ async def team_figures_chart(call: Call) -> Any:
     title = f"{figures['team'] or 'All teams'}: {figures['from_iso'][:16]} to {figures['to_iso'][:16]} ({zone.key})"
     image = await render(calls_chart, interval_bars(figures["series"], zone), title=title, fmt=fmt, size=size)
     return chart_response(image, fmt, "team-figures")
+
+
+# Charts of the other reports: each calls the report's own route handler (same query, same checks, same figures) and
+# draws what it answered, so a chart can never show other numbers than its report.
+
+
+def _schemas_of(module: Any, path: str) -> dict[str, dict[str, Any]]:
+    """The query schemas the report's own route declares, for its chart route to declare the same."""
+    (route,) = [r for r in module.api.routes if r.method == "GET" and r.path == path]
+    return dict(route.query_schemas or {})
+
+
+@api.route(
+    "GET", V1 + "/reports/calls/chart",
+    summary="The call analytics (GET /reports/calls, same query) as an image: answered / missed / abandoned per "
+    "interval, stacked over every key of the group, and the service level line when there is one key",
+    query=("group", "interval", "team", "from", "to", *CHART_QUERY), tag="reports",
+    query_schemas={**CHART_SCHEMAS, "group": {"type": "string", "enum": ["team", "agent", "did", "queue"]},
+                   "interval": {"type": "string", "enum": ["15m", "hour", "day", "week"]}},
+)
+async def calls_chart_route(call: Call) -> Any:
+    from callcenter.api.analytics_routes import calls_report  # it imports this module's team checks
+
+    fmt, size = chart_request(call)
+    report = await calls_report(call)
+    zone = ZoneInfo(report["timezone"])
+    keys = {row["key"] for row in report["rows"]} | {row["key"] for row in report["totals"]}
+    slots: dict[str, dict[str, Any]] = {
+        start: {"start_s": datetime.fromisoformat(start).timestamp(), "answered": 0, "missed": 0, "abandoned": 0,
+                "service_level_pct": None}
+        for start in report["intervals"]
+    }
+    for row in report["rows"]:
+        slot = slots.get(row["start_iso"])
+        if slot is None:
+            continue
+        for name in ("answered", "missed", "abandoned"):
+            slot[name] += row[name]
+        if len(keys) == 1:  # a percentage of one key; of several it would need their definitions' counts
+            slot["service_level_pct"] = row["service_level_pct"]
+    label = {"15m": "15 minutes", "hour": "hour", "day": "day", "week": "week"}[report["interval"]]
+    title = f"{report['team'] or 'All teams'}, per {label} and {report['group']}: {report['from_iso'][:16]} to {report['to_iso'][:16]}"
+    image = await render(calls_chart, interval_bars(list(slots.values()), zone), title=title, fmt=fmt, size=size)
+    return chart_response(image, fmt, "calls")
+
+
+@api.route(
+    "GET", V1 + "/reports/funnel/chart",
+    summary="A pipeline's funnel (GET /reports/funnel, same query) as an image: deals that reached each stage, "
+    "with the conversion to the next",
+    query=("pipeline_id", "from", "to", "team", "days", *CHART_QUERY), tag="reports",
+    query_schemas={**_schemas_of(sales_routes, V1 + "/reports/funnel"), **CHART_SCHEMAS},
+)
+async def funnel_chart_route(call: Call) -> Any:
+    fmt, size = chart_request(call)
+    report = await sales_routes.funnel(call)
+    stages = [
+        Stage(stage["name"], stage["reached_deals"],
+              "" if stage["to_next_pct"] is None else f"{stage['to_next_pct']:g}% to next")
+        for stage in report["stages"]
+    ]
+    title = f"{report['pipeline']}: {report['from_iso'][:10]} to {report['to_iso'][:10]}"
+    image = await render(funnel_chart, stages, title=title, value_label="deals that reached the stage", fmt=fmt,
+                         size=size)
+    return chart_response(image, fmt, "funnel")
+
+
+@api.route(
+    "GET", V1 + "/reports/staffing/chart",
+    summary="Agents needed per 15 minutes (GET /reports/staffing, same query) as an image: Erlang C and Erlang A",
+    query=("team", "weekday", "time", "target_pct", "threshold_s", "weeks", "max_occupancy_pct", "until",
+           *CHART_QUERY),
+    tag="reports",
+    query_schemas={**_schemas_of(staffing_routes, V1 + "/reports/staffing"), **CHART_SCHEMAS},
+)
+async def staffing_chart_route(call: Call) -> Any:
+    fmt, size = chart_request(call)
+    plan = await staffing_routes.staffing(call)
+    intervals = plan["intervals"]
+    agents = lambda model: [None if i[model] is None else i[model]["agents"] for i in intervals]  # noqa: E731
+    target = plan["target"]
+    title = (f"{plan['team']}, {plan['weekday']}: agents for {target['target_pct']:g}% within "
+             f"{target['threshold_s']:g} s")
+    image = await render(figures_chart, [i["time"] for i in intervals],
+                         {"Erlang C": agents("erlang_c"), "Erlang A": agents("erlang_a")}, kind="bar", title=title,
+                         fmt=fmt, size=size, value_label="agents")
+    return chart_response(image, fmt, "staffing")

@@ -16,8 +16,10 @@ import pytest
 from callcenter.reports.charts import (
     ChartFormat, ChartSize, IntervalBar, Stage, calls_chart, figures_chart, funnel_chart, interval_bars,
 )
-from tests.api.conftest import World, make_world  # noqa: F401  (make_world is a fixture used through teams)
+from tests.api.conftest import World, make_world, world  # noqa: F401  (fixtures)
 from tests.api.test_report_routes import DAY, _seed_day, teams, teams_config  # noqa: F401  (fixtures)
+from tests.api.test_sales_routes import _deal, _pipeline, _window
+from tests.api.test_staffing_routes import UNTIL, _seed_weeks
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -221,3 +223,74 @@ async def test_only_who_may_read_the_figures_gets_their_chart(teams: World) -> N
     assert got == 403
     resp = await teams.client.get(CHART)
     assert resp.status == 401
+
+
+# --- the other reports' charts: the same query as the report, its figures drawn -------------------------------------
+
+
+async def _image(world: World, actor: Any, path: str, params: dict[str, str]) -> bytes:
+    resp = await world.client.get(path, params=params, headers=actor.headers)
+    body = await resp.read()
+    assert (resp.status, resp.content_type) == (200, "image/svg+xml"), body
+    return body
+
+
+def _units(boxes: list[tuple[float, float, float, float]], unit: float, *, horizontal: bool = False) -> list[int]:
+    return [round(((b[2] - b[0]) if horizontal else (b[3] - b[1])) / unit) for b in boxes]
+
+
+async def test_the_calls_chart_draws_the_call_analytics(teams: World) -> None:
+    await _seed_day(teams)
+    params = {"from": "2026-03-02", "team": "Team A", "interval": "hour"}
+    status, report = await teams.call(teams.admin, "GET", "/api/v1/reports/calls", params=params)
+    assert status == 200, report
+    svg = await _image(teams, teams.admin, "/api/v1/reports/calls/chart", params)
+    stacks = {name: _bars(svg, name) for name in ("answered", "missed", "abandoned")}
+    assert {len(boxes) for boxes in stacks.values()} == {len(report["intervals"])} == {24}
+    by_start = {row["start_iso"]: row for row in report["rows"]}
+    unit = (stacks["answered"][8][3] - stacks["answered"][8][1]) / by_start[report["intervals"][8]]["answered"]
+    for name, boxes in stacks.items():
+        assert _units(boxes, unit) == [by_start.get(start, {}).get(name, 0) for start in report["intervals"]], name
+    assert "service-level" in _groups(svg)  # one team: its service level is drawn
+    status, body = await teams.call(teams.admin, "GET", "/api/v1/reports/calls/chart", params={**params, "interval": "year"})
+    assert status == 400 and body["error"]["field"] == "interval"
+    status, _ = await teams.call(teams.agent_a1, "GET", "/api/v1/reports/calls/chart", params={"team": "Team A"})
+    assert status == 403
+
+
+async def test_the_funnel_chart_draws_the_deals_that_reached_each_stage(world: World) -> None:
+    pipeline = await _pipeline(world)
+    stages = {s["name"]: s["id"] for s in pipeline["stages"]}
+    await _deal(world, world.agent_a1, "One", "10", stages["Offer"], stages["Won"])
+    await _deal(world, world.agent_a1, "Two", "20", stages["Offer"])
+    await _deal(world, world.agent_a1, "Three", "30")
+    params = {**_window(), "pipeline_id": str(pipeline["id"])}
+    status, report = await world.call(world.admin, "GET", "/api/v1/reports/funnel", params=params)
+    assert status == 200, report
+    svg = await _image(world, world.admin, "/api/v1/reports/funnel/chart", params)
+    boxes = _bars(svg, "stage")
+    reached = [stage["reached_deals"] for stage in report["stages"]]
+    assert len(boxes) == len(reached) and max(reached) == 3
+    unit = max(b[2] - b[0] for b in boxes) / 3
+    assert _units(boxes, unit, horizontal=True) == reached
+    labels = _texts(svg)
+    assert [stage["name"] for stage in report["stages"]] == [t for t in labels if t in stages]
+    status, body = await world.call(world.admin, "GET", "/api/v1/reports/funnel/chart", params={**params, "format": "pdf"})
+    assert status == 400 and body["error"]["field"] == "format"
+
+
+async def test_the_staffing_chart_draws_the_agents_needed(teams: World) -> None:
+    await _seed_weeks(teams)
+    params = {"team": "Team A", "weekday": "mon", "until": UNTIL, "target_pct": "80", "threshold_s": "20"}
+    status, plan = await teams.call(teams.admin, "GET", "/api/v1/reports/staffing", params=params)
+    assert status == 200, plan
+    svg = await _image(teams, teams.admin, "/api/v1/reports/staffing/chart", params)
+    for index, model in enumerate(("erlang_c", "erlang_a")):
+        needed = [0 if i[model] is None else i[model]["agents"] for i in plan["intervals"]]
+        boxes = _bars(svg, str(index))
+        top = max(needed)
+        assert len(boxes) == 96 and top > 0
+        unit = max(b[3] - b[1] for b in boxes) / top
+        assert _units(boxes, unit) == needed, model
+    status, body = await teams.call(teams.admin, "GET", "/api/v1/reports/staffing/chart", params={"team": "Team A", "weekday": "someday"})
+    assert status == 400 and body["error"]["field"] == "weekday"
