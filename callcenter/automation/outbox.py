@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -44,13 +44,17 @@ async def insert_once(session: AsyncSession, row: Any, key_column: Any, key: str
         raise
 
 
-async def lease_due(db: Database, model: type[Row], *, now: datetime, batch: int, lease_s: float) -> list[Row]:
-    """Pending rows due at ``now`` (oldest first), each leased for ``lease_s``."""
+async def lease_due(
+    db: Database, model: type[Row], *, now: datetime, batch: int, lease_s: float, options: Sequence[Any] = ()
+) -> list[Row]:
+    """Pending rows due at ``now`` (oldest first), each leased for ``lease_s`` (``options``: e.g. a large column
+    deferred)."""
     table: Any = model
     async with db.session() as session:
         rows = list(
             await session.scalars(
                 select(model)
+                .options(*options)
                 .where(table.status == DeliveryStatus.PENDING, table.next_attempt_at <= now)
                 .order_by(table.id)
                 .limit(batch)

@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 import aiosmtplib
+from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from callcenter.automation.outbox import backoff_s, lease_due, run_until_cancelled
 from callcenter.mail.settings import MailSettings
@@ -34,7 +36,7 @@ class Attempt:
     permanent: bool = False  # the server refused for good (5xx): trying again cannot help
 
 
-def build_message(row: MailMessage, *, from_address: str) -> EmailMessage:
+def build_message(row: MailMessage, attachment: bytes | None, *, from_address: str) -> EmailMessage:
     """The MIME message of an outbox row (header values were checked for CR/LF when the row was written; the
     policy refuses them again here)."""
     message = EmailMessage()
@@ -44,9 +46,9 @@ def build_message(row: MailMessage, *, from_address: str) -> EmailMessage:
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(idstring=f"outbox-{row.id}", domain=from_address.rpartition("@")[2] or None)
     message.set_content(row.body or "")
-    if row.attachment is not None and row.attachment_name:
+    if attachment is not None and row.attachment_name:
         maintype, _, subtype = (row.attachment_type or "application/octet-stream").partition("/")
-        message.add_attachment(row.attachment, maintype=maintype, subtype=subtype, filename=row.attachment_name)
+        message.add_attachment(attachment, maintype=maintype, subtype=subtype, filename=row.attachment_name)
     return message
 
 
@@ -66,7 +68,9 @@ class MailSender:
         if not self.settings.host:
             return 0
         now = now or utcnow()
-        rows = await lease_due(self.db, MailMessage, now=now, batch=self.batch, lease_s=self.settings.timeout_s * 3)
+        # Attachments are read one e-mail at a time, when it is sent: a batch of report files is never all in memory.
+        rows = await lease_due(self.db, MailMessage, now=now, batch=self.batch, lease_s=self.settings.timeout_s * 3,
+                               options=(defer(MailMessage.attachment),))
         for row in rows:
             attempt = await self._send(row)
             async with self.db.session() as session:
@@ -91,8 +95,10 @@ class MailSender:
 
     async def _send(self, row: MailMessage) -> Attempt:
         settings = self.settings
+        async with self.db.read_session() as session:
+            attachment = await session.scalar(select(MailMessage.attachment).where(MailMessage.id == row.id))
         try:
-            message = build_message(row, from_address=settings.from_address)
+            message = build_message(row, attachment, from_address=settings.from_address)
             await aiosmtplib.send(
                 message,
                 hostname=settings.host,
