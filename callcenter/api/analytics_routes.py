@@ -12,10 +12,10 @@ from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from callcenter.api.framework import Api, BadRequest, Call, enum_schema
 from callcenter.api.report_routes import _check_instant, _team
+from callcenter.reports import store
 from callcenter.reports.figures import CallRow, Group
 from callcenter.reports.intervals import Interval
 from callcenter.reports.period import Period, PeriodError, parse_period
@@ -23,7 +23,7 @@ from callcenter.reports.report import did_team_of
 from callcenter.reports.service import agent_report, call_report
 from callcenter.routing.rules import RoutingRules
 from crm_core.errors import Forbidden
-from crm_core.models import Role, Team, User
+from crm_core.models import Role
 
 api = Api()
 V1 = "/api/v1"
@@ -174,13 +174,7 @@ async def agents_report(call: Call) -> Any:
     agent: str | None = None
     if call.principal.role is Role.AGENT:
         # An agent sees their own row only (their extension's), in their team's time zone.
-        row = (
-            await call.session.execute(
-                select(User.extension, Team.name).outerjoin(Team, Team.id == User.team_id)
-                .where(User.id == call.principal.user_id)
-            )
-        ).first()
-        agent, own_team = row if row is not None else (None, None)
+        agent, own_team = await store.extension_and_team(call.session, call.principal.user_id)
         asked = call.query_str("team", max_length=120)
         if asked is not None and asked != own_team:
             raise Forbidden("agents see their own figures only", field="team")

@@ -22,7 +22,8 @@ from crm_core.agent_log_models import AgentStateSpell
 from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus, Team, User
 
 __all__ = [
-    "CallbackStatus", "agent_spells", "callback_status", "done_callbacks", "inbound_calls", "open_callbacks", "users_by_extension",
+    "CallbackStatus", "agent_spells", "callback_status", "done_callbacks", "extension_and_team", "inbound_calls",
+    "open_callbacks", "users_by_extension",
 ]
 
 
@@ -162,6 +163,16 @@ async def users_by_extension(session: AsyncSession, extensions: Iterable[str]) -
         .where(User.extension.in_(wanted))
     )
     return {ext: (uid, name, team) for ext, uid, name, team in rows}
+
+
+async def extension_and_team(session: AsyncSession, user_id: int | None) -> tuple[str | None, str | None]:
+    """A user's extension (the agent they are on the phones) and CRM team name; (None, None) for no such user."""
+    row = (
+        await session.execute(
+            select(User.extension, Team.name).outerjoin(Team, Team.id == User.team_id).where(User.id == user_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def open_callbacks(session: AsyncSession, *, did_team: DidTeam) -> list[CallbackFact]:
