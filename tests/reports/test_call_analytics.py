@@ -10,6 +10,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from callcenter.reports.figures import (
     CallFact, DoneCallbackFact, Group, ServiceLevelRule, call_figures, call_table, compute_figures, repeat_index,
@@ -215,3 +217,44 @@ def test_team_figures_are_the_same_definitions_as_the_table() -> None:
     keys = ("offered", "answered", "missed", "abandoned", "failed", "short_abandoned", "answered_within_threshold",
             "service_level_pct", "asa_s", "aht_s", "approximate")
     assert {k: getattr(team, k) for k in keys} == {k: getattr(row, k) for k in keys}
+
+
+# -- properties over random calls, zones and periods -------------------------------------------------------------------
+
+ZONES = [LONDON, NEW_YORK, BERLIN, KATHMANDU, ZoneInfo("Australia/Lord_Howe"), ZoneInfo("America/Santiago"), ZoneInfo("UTC")]
+YEAR_S = 365 * DAY_S
+BASE = at(ZoneInfo("UTC"), 2026, 1, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    interval=st.sampled_from(list(Interval)),
+    from_s=st.floats(BASE, BASE + YEAR_S),
+    length_s=st.floats(60, 15 * DAY_S),
+    offsets=st.lists(st.tuples(st.floats(-DAY_S, 16 * DAY_S), st.sampled_from(["answered", "missed", "abandoned"]),
+                               st.sampled_from(["A", "B", None]), st.sampled_from(["1", "2", None]),
+                               st.floats(0, 60), st.booleans()), max_size=40),
+)
+def test_every_call_of_the_period_is_in_exactly_one_row(zone: ZoneInfo, interval: Interval, from_s: float,
+                                                        length_s: float, offsets: list[Any]) -> None:
+    to_s = from_s + length_s
+    starts = interval_starts(from_s, to_s, zone, interval)
+    # The intervals tile the period, in order, each on the local clock's boundary (but the first).
+    assert starts[0] == from_s and all(a < b < to_s for a, b in itertools.pairwise(starts))
+    if interval is Interval.QUARTER:
+        assert all(s % 900 == 0 for s in starts[1:])
+    calls = [call(outcome, from_s + off, wait=wait, talk=30 if outcome == "answered" else 0, team=team, agent=agent,
+                  transferred=moved, number="+1" if agent else None)
+             for off, outcome, team, agent, wait, moved in offsets]
+    inside = [c for c in calls if from_s <= c.started_s < to_s]
+    for group in Group:
+        t = call_table(calls, [], group=group, starts=starts, to_s=to_s, rule=RULE, repeats=repeat_index(calls),
+                       fcr_window_s=DAY_S)
+        assert sum(r.figures.offered for r in t.rows) == sum(r.figures.offered for r in t.totals) == len(inside)
+        assert sum(r.figures.transferred for r in t.totals) == sum(c.transferred for c in inside)
+        for row in t.rows:
+            assert starts[0] <= row.start_s < row.end_s <= to_s
+        whole = call_figures(inside, RULE)
+        for name in ("answered", "missed", "abandoned", "answered_within_threshold", "short_abandoned"):
+            assert sum(getattr(r.figures, name) for r in t.totals) == getattr(whole, name)
