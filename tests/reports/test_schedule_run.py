@@ -29,6 +29,7 @@ from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.mail_models import MailMessage, ReportSchedule
 from crm_core.models import Entity, Role, User, WebhookDelivery
+from crm_core.report_models import SavedReport
 from crm_core.records import PhoneRules
 from crm_core.schemas import ContactIn, TeamIn, UserIn
 from crm_core.users import create_team, create_user
@@ -220,3 +221,26 @@ async def test_a_run_whose_runner_died_is_taken_over_once(db: Database, smtp: Sm
     assert await MailSender(db=db, settings=mail_settings(smtp)).send_due() == 1
     [(_, message)] = smtp.inbox.messages
     assert message["Subject"] == "Report: My contacts (2026-01-05)"
+
+
+async def test_a_report_no_longer_shared_with_the_owner_fails_the_run_with_the_reason(db: Database, smtp: SmtpServer) -> None:
+    world = await seed(db)
+    system = Principal.system()
+    async with db.session() as s:
+        arno = await create_user(s, system, UserIn(name="Arno", role=Role.AGENT, team_id=world["alice"].team_id))
+        report = await s.get(SavedReport, world["report_id"])
+        assert report is not None
+        report.team_id = world["alice"].team_id  # Alice shares it with her team ...
+    as_arno = Principal(user_id=arno.id, role=Role.AGENT, team_id=arno.team_id)
+    schedule_id = await schedule(db, as_arno, world["report_id"], now=datetime(2026, 1, 5, 7, 0, tzinfo=UTC))
+    async with db.session() as s:
+        report = await s.get(SavedReport, world["report_id"])
+        assert report is not None
+        report.team_id = None  # ... and takes the share back
+    assert await ReportScheduler(db=db).run_due(now=datetime(2026, 1, 5, 8, 0, tzinfo=UTC)) == 1
+    async with db.session() as s:
+        row = await s.get(ReportSchedule, schedule_id)
+        assert row is not None and (row.active, row.last_status) == (True, "failed")
+        assert row.last_error == f"the report cannot run as its owner: saved report {world['report_id']} not found"
+        assert row.claimed_slot_at is None
+        assert list(await s.scalars(select(MailMessage))) == []
