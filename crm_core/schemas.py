@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
 from crm_core.input_rules import MULTILINE_FIELDS, check_value
 from crm_core.models import (
     ActivityKind,
+    CallConsent,
     DealStatus,
     Direction,
     Disposition,
@@ -86,6 +87,26 @@ class _Record(In):
     _check_emails = field_validator("emails")(_emails)
 
 
+# A tag: short, no quotes or backslashes, so it reads the same in every report filter and export.
+TAG_PATTERN = r"^[\w][\w .:/+-]{0,39}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
+MAX_TAGS = 50
+
+
+class _CallRules(In):
+    """Contacts and leads: may they be called (saved reports leave do-not-call people out of a dialer's list)."""
+
+    do_not_call: bool = False
+    call_consent: CallConsent = CallConsent.UNKNOWN
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+
+
+class _CallRulesPatch(In):
+    do_not_call: bool | None = None
+    call_consent: CallConsent | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+
+
 class CompanyIn(_Record):
     name: str = Name
     website: str | None = Field(default=None, max_length=300)
@@ -110,14 +131,14 @@ class CompanyOut(Out):
     updated_at: datetime
 
 
-class ContactIn(_Record):
+class ContactIn(_Record, _CallRules):
     first_name: str = Field(default="", max_length=200)
     last_name: str = Field(default="", max_length=200)
     position: str | None = Field(default=None, max_length=200)
     company_id: int | None = None
 
 
-class ContactPatch(In):
+class ContactPatch(_CallRulesPatch):
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     position: str | None = Field(default=None, max_length=200)
@@ -134,13 +155,16 @@ class ContactOut(Out):
     company_id: int | None
     responsible_id: int | None
     custom: dict[str, Any]
+    do_not_call: bool
+    call_consent: CallConsent
+    tags: list[str]
     phones: list[PhoneOut]
     emails: list[EmailOut]
     created_at: datetime
     updated_at: datetime
 
 
-class LeadIn(_Record):
+class LeadIn(_Record, _CallRules):
     title: str = Name
     person_name: str | None = Field(default=None, max_length=300)
     company_name: str | None = Field(default=None, max_length=300)
@@ -152,7 +176,7 @@ class LeadIn(_Record):
     _status = field_validator("status")(_refuse_converted)
 
 
-class LeadPatch(In):
+class LeadPatch(_CallRulesPatch):
     title: str | None = Field(default=None, min_length=1, max_length=300)
     person_name: str | None = Field(default=None, max_length=300)
     company_name: str | None = Field(default=None, max_length=300)
@@ -175,6 +199,9 @@ class LeadOut(Out):
     product_interest: str | None
     responsible_id: int | None
     custom: dict[str, Any]
+    do_not_call: bool
+    call_consent: CallConsent
+    tags: list[str]
     phones: list[PhoneOut]
     emails: list[EmailOut]
     converted_at: datetime | None

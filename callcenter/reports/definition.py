@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callcenter.events import CallOutcome
 from crm_core.errors import Invalid
 from crm_core.input_rules import check_text
+from crm_core.schemas import TAG_PATTERN
 from crm_core.models import (
     ActivityKind,
     CallConsent,
@@ -44,8 +45,7 @@ MAX_DAYS = 36_500
 MAX_ROWS = 10_000_000
 INT64_MAX = 2**63 - 1
 CUSTOM_PREFIX = "custom."
-# A tag: short, and without quotes or backslashes so it reads the same in every export and query.
-TAG = re.compile(r"^[\w][\w .:/+-]{0,39}$")
+TAG = re.compile(TAG_PATTERN)  # as the CRM accepts tags
 
 
 class ReportEntity(str, enum.Enum):
@@ -459,7 +459,7 @@ def _text(value: Any, path: str) -> str:
 
 
 def _tag(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not TAG.match(value):
+    if not isinstance(value, str) or not TAG.fullmatch(value):
         raise Invalid("a tag is 1 to 40 letters, digits, spaces or . : / + - _ (starting with a letter or digit)",
                       field=path)
     return value

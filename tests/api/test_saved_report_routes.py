@@ -164,3 +164,20 @@ async def test_exports_stream_the_readers_rows(world: World) -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
     assert sheet.count("<row ") == 1 + len(c)  # the admin's export: every contact
+
+
+async def test_crm_api_sets_the_calling_flags_a_report_filters_on(world: World) -> None:
+    status, vip = await world.call(world.agent_a1, "POST", "/api/v1/contacts", {
+        "last_name": "Vip", "tags": ["vip", "B2B"], "call_consent": "granted"})
+    assert status == 201 and vip["tags"] == ["vip", "B2B"] and vip["do_not_call"] is False
+    status, blocked = await world.call(world.agent_a1, "POST", "/api/v1/contacts", {"last_name": "Blocked", "tags": ["vip"]})
+    status, patched = await world.call(world.agent_a1, "PATCH", f"/api/v1/contacts/{blocked['id']}", {"do_not_call": True})
+    assert status == 200 and patched["do_not_call"] is True and patched["call_consent"] == "unknown"
+    status, lead = await world.call(world.agent_a1, "POST", "/api/v1/leads", {"title": "L", "do_not_call": True})
+    assert status == 201 and lead["do_not_call"] is True and lead["tags"] == []
+    status, err = await world.call(world.agent_a1, "POST", "/api/v1/contacts", {"last_name": "X", "tags": ['a"b']})
+    assert status == 422 and err["error"]["field"].startswith("tags")
+    dialable = {"entity": "contacts", "columns": ["last_name"], "filters": [
+        {"field": "tags", "op": "contains", "value": "vip"}, {"field": "do_not_call", "op": "eq", "value": False}]}
+    status, page = await world.call(world.agent_a1, "POST", f"{BASE}/run", {"definition": dialable})
+    assert status == 200 and [r["last_name"] for r in page["rows"]] == ["Vip"]
