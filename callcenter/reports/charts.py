@@ -141,6 +141,12 @@ def _sparse_ticks(ax: Any, labels: Sequence[str], *, max_ticks: int) -> None:
     ax.set_xticks(positions, [labels[i] for i in positions], rotation=45 if len(positions) > 8 else 0, ha="right" if len(positions) > 8 else "center")
 
 
+def _whole_ticks(axis: Any, values: Sequence[float]) -> None:
+    """Counts (agents, deals) get whole-number ticks: no "1.5 agents" on the axis."""
+    if all(float(v).is_integer() for v in values):
+        axis.get_major_locator().set_params(integer=True)
+
+
 def calls_chart(bars: Sequence[IntervalBar], *, title: str, fmt: ChartFormat, size: ChartSize = ChartSize()) -> bytes:
     """Calls per interval, stacked answered / missed / abandoned, and the service level (right axis, %)."""
 
@@ -188,8 +194,9 @@ def funnel_chart(stages: Sequence[Stage], *, title: str, value_label: str, fmt: 
         ax.invert_yaxis()
         top = max(values, default=0) or 1
         ax.set_xlim(0, top * 1.25)  # room for the figures right of the bars
+        _whole_ticks(ax.xaxis, values)
         for i, stage in enumerate(stages):
-            text = f"{stage.value:,.0f}" + (f"  {stage.note}" if stage.note else "")
+            text = f"{stage.value:,.0f}" + (f" · {stage.note}" if stage.note else "")
             ax.text(stage.value + top * 0.01, i, text, va="center", fontsize="small")
         ax.set_xlabel(value_label)
         ax.set_title(title, loc="left")
@@ -221,6 +228,7 @@ def figures_chart(labels: Sequence[str], series: Mapping[str, Sequence[float | N
                 (line,) = ax.plot(x, points, color=colour, linewidth=2, marker="o", markersize=3, label=name)
                 line.set_gid(f"series-{s}")
         _sparse_ticks(ax, labels, max_ticks=max(4, size.width_px // 80))
+        _whole_ticks(ax.yaxis, [v for values in series.values() for v in values if v is not None])
         if value_label:
             ax.set_ylabel(value_label)
         ax.set_title(title, loc="left")

@@ -101,6 +101,7 @@ async def test_a_supervisor_reads_the_teams_figures_and_chart(browser: Any, team
     assert [row[:3] for row in await _table(page, "#calls-table", len(agents["rows"]))] == [
         [r["start_iso"][5:16].replace("T", " "), r["key"] or "(none)", str(r["offered"])] for r in agents["rows"]
     ]
+    await expect(page.locator("#panel-calls")).not_to_have_attribute("aria-busy", "true")
     await page.screenshot(path=str(screenshot_path("reports-calls-1920x1080")), full_page=True)
 
     # The PNG download is the endpoint's PNG.
@@ -237,5 +238,51 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     await expect(page.get_by_label("Filter 1 value")).to_have_value("a")
     await page.set_viewport_size({"width": 1366, "height": 768})
     await page.screenshot(path=str(screenshot_path("reports-saved-1366x768")), full_page=True)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    assert errors == []
+
+
+async def test_the_funnel_and_the_staffing_plan_are_the_apis(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    from tests.api.test_sales_routes import _deal, _pipeline
+    from tests.api.test_staffing_routes import UNTIL, _seed_weeks
+
+    pipeline = await _pipeline(teams)
+    stages = {s["name"]: s["id"] for s in pipeline["stages"]}
+    await _deal(teams, teams.agent_a1, "One", "10", stages["Offer"], stages["Won"])
+    await _deal(teams, teams.agent_a1, "Two", "20", stages["Offer"])
+    await _seed_weeks(teams)
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.sup_a, "sales"), errors, 1366, 768)
+
+    # Sales: the funnel's stages as the API counts them, and its chart.
+    status, funnel = await teams.call(teams.sup_a, "GET", "/api/v1/reports/funnel", params={"pipeline_id": str(pipeline["id"])})
+    assert status == 200 and funnel["deals"] == 2
+    shown = await _table(page, "#sales-table", len(funnel["stages"]))
+    assert [row[:2] for row in shown] == [[s["name"], str(s["reached_deals"])] for s in funnel["stages"]]
+    await expect(page.locator("#sales-chart")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    await page.screenshot(path=str(screenshot_path("reports-sales-1366x768")), full_page=True)
+
+    # Staffing: "how many agents on Monday 10:00 for 80/20?" is the API's number, then the whole day.
+    await page.locator("#tab-staffing").click()
+    await page.locator("#staffing-weekday").select_option("mon")
+    await page.locator("#staffing-time").fill("10:00")
+    await page.locator("#staffing-until").fill(UNTIL)
+    await page.locator("#staffing-form button[type=submit]").click()
+    params = {"weekday": "mon", "time": "10:00", "until": UNTIL, "target_pct": "80", "threshold_s": "20", "weeks": "4"}
+    status, plan = await teams.call(teams.sup_a, "GET", "/api/v1/reports/staffing", params=params)
+    assert status == 200, plan
+    (ten,) = plan["intervals"]
+    await expect(page.locator("#staffing-facts")).to_contain_text(
+        f"Agents needed at 10:00{ten['erlang_c']['agents']} (Erlang C), {ten['erlang_a']['agents']} (Erlang A)", timeout=WAIT_MS
+    )
+    await page.locator("#staffing-time").fill("")
+    await page.locator("#staffing-form button[type=submit]").click()
+    status, day = await teams.call(teams.sup_a, "GET", "/api/v1/reports/staffing", params={**params, "time": ""})
+    rows = await _table(page, "#staffing-table", 96)
+    assert [row[3] for row in rows] == [str(i["erlang_c"]["agents"]) if i["erlang_c"] else "—" for i in day["intervals"]]
+    await expect(page.locator("#staffing-chart")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    await page.screenshot(path=str(screenshot_path("reports-staffing-1366x768")), full_page=True)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
     assert errors == []

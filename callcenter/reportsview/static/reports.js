@@ -86,15 +86,16 @@ function notice(text, kind) {
   n.textContent = text;
   n.dataset.error = kind;
 }
-const mmss = (s) => { s = Math.max(0, Math.round(s)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
-const FORMAT = {
-  service_level_pct: (v) => (v == null ? "—" : `${Math.round(v * 10) / 10}%`),
-  asa_s: (v) => (v == null ? "—" : mmss(v)),
-  aht_s: (v) => (v == null ? "—" : mmss(v)),
+const mmss = (s) => {  // m:ss, or h:mm:ss from an hour
+  s = Math.max(0, Math.round(s));
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 };
+// By the unit in the field's name (the API's convention): _pct a percentage, _s a duration.
 function show(key, v) {
-  if (FORMAT[key]) return FORMAT[key](v);
   if (v == null) return "—";
+  if (typeof v === "number" && key.endsWith("_pct")) return `${Math.round(v * 10) / 10}%`;
+  if (typeof v === "number" && key.endsWith("_s")) return mmss(v);
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(2);
   if (Array.isArray(v)) return v.join(", ");
   if (typeof v === "object") return JSON.stringify(v);
@@ -256,22 +257,32 @@ async function loadIntervals() {
 }
 
 // --- Sales ------------------------------------------------------------------------------------------------------------
+const money = (amounts) => Object.entries(amounts || {}).map(([currency, v]) => `${currency} ${Number(v).toLocaleString("en")}`).join(", ") || "—";
+let salesQuery = {};
 async function initSales() {
   if (!has("/api/v1/reports/funnel")) { $("sales-missing").hidden = false; $("sales-form").hidden = true; return; }
   const pipelines = await api("GET", "/api/v1/pipelines");
   $("sales-pipeline").replaceChildren(...pipelines.map((p) => option(p.id, p.name, p.is_default)));
-  $("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSales().catch((err) => showError("sales-error", err)); });
-  await loadSales();
+  $("sales-form").addEventListener("submit", (e) => { e.preventDefault(); loadSales(); });
+  if (pipelines.length) await loadSales();
+  else showError("sales-error", { message: "there is no pipeline yet" });
 }
 async function loadSales() {
   showError("sales-error", null);
-  const params = { pipeline_id: $("sales-pipeline").value, from: $("sales-from").value, to: $("sales-to").value };
-  const data = await api("GET", query("/api/v1/reports/funnel", params));
-  const rows = Array.isArray(data) ? data : data.stages || data.rows || [];
-  renderTable($("sales-table"), columnsOf(rows), rows);
-  if (has("/api/v1/reports/funnel/chart")) {
-    $("sales-chart-box").hidden = false;
-    await showImage($("sales-chart"), query("/api/v1/reports/funnel/chart", { ...params, format: "svg" }), "Sales funnel: deals per stage");
+  salesQuery = { pipeline_id: $("sales-pipeline").value, from: $("sales-from").value, to: $("sales-to").value };
+  try {
+    const data = await api("GET", query("/api/v1/reports/funnel", salesQuery));
+    $("sales-title").textContent = `${data.pipeline}: ${data.from_iso.slice(0, 10)} to ${data.to_iso.slice(0, 10)} (${data.timezone}) · ${data.deals} deals, ${money(data.amount)}`;
+    const rows = data.stages.map((st) => ({ ...st, reached_amount: money(st.reached_amount) }));
+    renderTable($("sales-table"), [
+      { key: "name", label: "Stage" }, { key: "reached_deals", label: "Deals reached" }, { key: "reached_amount", label: "Amount reached" },
+      { key: "to_next_pct", label: "To next stage" }, { key: "mean_in_stage_s", label: "Mean time in stage" },
+      { key: "median_in_stage_s", label: "Median time in stage" }, { key: "stuck_deals", label: "Stuck now" },
+    ], rows);
+    const alt = `Funnel of ${data.pipeline}: ` + data.stages.map((st) => `${st.name} ${st.reached_deals}`).join(", ");
+    await showImage($("sales-chart"), query("/api/v1/reports/funnel/chart", { ...salesQuery, format: "svg" }), alt);
+  } catch (e) {
+    showError("sales-error", e);
   }
 }
 
@@ -279,27 +290,45 @@ async function loadSales() {
 async function initStaffing() {
   if (!has("/api/v1/reports/staffing")) { $("staffing-missing").hidden = false; $("staffing-form").hidden = true; return; }
   await fillTeams($("staffing-team"));
-  $("staffing-form").addEventListener("submit", (e) => { e.preventDefault(); loadStaffing().catch((err) => showError("staffing-error", err)); });
+  const { all } = await teams();
+  if (all) $("staffing-team").firstChild.remove();  // staffing is per team: "all teams" has no queue to staff
+  $("staffing-weekday").selectedIndex = (new Date().getDay() + 6) % 7;  // today, Monday first
+  $("staffing-form").addEventListener("submit", (e) => { e.preventDefault(); loadStaffing(); });
 }
 async function loadStaffing() {
   showError("staffing-error", null);
-  const f = new FormData($("staffing-form"));
-  const data = await api("GET", query("/api/v1/reports/staffing", Object.fromEntries(f.entries())));
-  const box = $("staffing-result");
-  box.replaceChildren();
-  const dl = el("dl", { class: "facts" });
-  for (const [k, v] of Object.entries(data)) {
-    if (Array.isArray(v) && v.length && typeof v[0] === "object") {
-      const table = el("table", {}, null);
-      table.append(el("thead"), el("tbody"));
-      renderTable(table, columnsOf(v), v);
-      box.append(el("h3", {}, labelOf(k)), el("div", { class: "scroll" }));
-      box.lastChild.append(table);
-    } else {
-      dl.append(el("dt", {}, labelOf(k)), el("dd", { "data-key": k }, show(k, v)));
+  const params = Object.fromEntries(new FormData($("staffing-form")).entries());
+  try {
+    const plan = await api("GET", query("/api/v1/reports/staffing", params));
+    const t = plan.target;
+    const facts = [
+      ["Team", plan.team], ["Weekday", plan.weekday], ["Target", `${t.target_pct}% within ${t.threshold_s} s, occupancy at most ${t.max_occupancy_pct}%`],
+      ["Weeks measured", plan.weeks.map((w) => w.start).join(", ")],
+      ["Patience (mean)", plan.patience.mean_s == null ? "no abandoned call: Erlang A is Erlang C" : `${show("mean_s", plan.patience.mean_s)} (${plan.patience.abandoned} abandoned of ${plan.patience.calls})`],
+      ["AHT over the weeks", show("aht_s", plan.window_aht_s)],
+    ];
+    if (plan.intervals.length === 1) {
+      const i = plan.intervals[0];
+      facts.unshift(["Agents needed at " + i.time, `${i.erlang_c ? i.erlang_c.agents : "—"} (Erlang C), ${i.erlang_a ? i.erlang_a.agents : "—"} (Erlang A)`]);
     }
+    $("staffing-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    const rows = plan.intervals.map((i) => ({
+      time: i.time, calls_per_hour: i.calls_per_hour, aht_s: i.aht_s, erlang_c: i.erlang_c ? i.erlang_c.agents : null,
+      erlang_a: i.erlang_a ? i.erlang_a.agents : null, service_level_pct: i.erlang_c ? i.erlang_c.service_level_pct : null,
+      occupancy_pct: i.erlang_c ? i.erlang_c.occupancy_pct : null, abandon_pct: i.erlang_a ? i.erlang_a.abandon_pct : null,
+    }));
+    renderTable($("staffing-table"), [
+      { key: "time", label: "Interval" }, { key: "calls_per_hour", label: "Calls per hour" }, { key: "aht_s", label: "AHT" },
+      { key: "erlang_c", label: "Agents (Erlang C)" }, { key: "erlang_a", label: "Agents (Erlang A)" },
+      { key: "service_level_pct", label: "Service level (C)" }, { key: "occupancy_pct", label: "Occupancy (C)" },
+      { key: "abandon_pct", label: "Abandoned (A)" },
+    ], rows);
+    const peak = Math.max(0, ...rows.map((r) => r.erlang_c || 0));
+    await showImage($("staffing-chart"), query("/api/v1/reports/staffing/chart", { ...params, format: "svg" }),
+      `Agents needed per 15 minutes for ${plan.team} on ${plan.weekday}: at most ${peak} (Erlang C)`);
+  } catch (e) {
+    showError("staffing-error", e);
   }
-  box.prepend(dl);
 }
 
 // --- Saved reports ----------------------------------------------------------------------------------------------------
