@@ -18,11 +18,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crm_core.call_facts import derived_columns
 from crm_core.types import BigId, StrEnumType, UTCDateTime, utcnow
 
 # Stable constraint names so Alembic migrations are the same on both databases.
@@ -458,7 +460,24 @@ class Activity(Base):
     # call's fields and call_meta on replays, and an UPDATE of other columns can never lose these.
     disposition: Mapped[Disposition | None] = mapped_column(StrEnumType(Disposition))
     disposition_at: Mapped[datetime | None]
+    # What the call reports group and add up, derived from call_meta whenever it is written (crm_core.call_facts), so
+    # a month of a large floor's figures is one GROUP BY over columns, never a JSON parse per call.
+    agent_ext: Mapped[str | None] = mapped_column(String(32))  # the agent the call counts under (answered / last rung)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    wrapup_s: Mapped[float | None]  # after-call work booked on it; None: not measured, never a made-up 0
+    transferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    end_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # The start of the next inbound call from the same number (first-contact resolution looks no further).
+    next_call_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
+
+
+@event.listens_for(Activity, "before_insert")
+@event.listens_for(Activity, "before_update")
+def _derive_call_columns(_mapper: Any, _connection: Any, activity: Activity) -> None:
+    kind = activity.kind.value if isinstance(activity.kind, enum.Enum) else activity.kind
+    for name, value in derived_columns(kind, activity.result, activity.call_meta).items():
+        setattr(activity, name, value)
 
 
 class Task(Base):
