@@ -41,6 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import Column as TableColumn
 
 from callcenter.reports.definition import (
     CUSTOM_ENTITY,
@@ -356,6 +357,8 @@ class Plan:
     key: Any  # the sort field's column of the subquery
     id: Any
     fields: dict[str, str]  # field name -> label in the subquery
+    nullable: bool = True  # the sort field may be null (sorted last)
+    by_id: bool = False  # sorted by id alone
 
 
 def plan(checked: Checked, principal: Principal, *, dialect: str, now: datetime) -> Plan:
@@ -366,25 +369,31 @@ def plan(checked: Checked, principal: Principal, *, dialect: str, now: datetime)
     for spec in (*checked.columns, checked.sort, *(c.spec for c in checked.conditions)):
         used.setdefault(spec.name, spec)
     labels = {name: f"f{i}" for i, name in enumerate(used)}
-    selected = [
-        (_custom(model, spec) if name.startswith(CUSTOM_PREFIX) else exprs[name]()).label(labels[name])
-        for name, spec in used.items()
-    ]
-    inner = select(*selected).where(scope(entity, principal)).subquery("r")
+    built = {name: _custom(model, spec) if name.startswith(CUSTOM_PREFIX) else exprs[name]() for name, spec in used.items()}
+    inner = select(*(e.label(labels[n]) for n, e in built.items())).where(scope(entity, principal)).subquery("r")
     where = [condition(c, inner.c[labels[c.spec.name]], now=now, dialect=dialect) for c in checked.conditions]
     key, row_id = inner.c[labels[checked.sort.name]], inner.c[labels["id"]]
-    last = case((key.is_(None), 1), else_=0)
-    order = [last, key.desc() if checked.descending else key.asc(), row_id.desc() if checked.descending else row_id.asc()]
-    return Plan(checked, select(inner).where(*where).order_by(*order), key, row_id, labels)
+    sort_expr = getattr(built[checked.sort.name], "expression", None)  # a model attribute's table column
+    # A NOT NULL column sorts without the nulls-last term, so an index on it (the primary key) can serve the order.
+    nullable = not (isinstance(sort_expr, TableColumn) and not sort_expr.nullable)
+    by_id = checked.sort.name == "id"
+    order = [] if not nullable else [case((key.is_(None), 1), else_=0)]
+    if not by_id:
+        order.append(key.desc() if checked.descending else key.asc())
+    order.append(row_id.desc() if checked.descending else row_id.asc())
+    return Plan(checked, select(inner).where(*where).order_by(*order), key, row_id, labels, nullable, by_id)
 
 
 def _after(p: Plan, key: Any, row_id: int) -> ColumnElement[bool]:
     """Rows after (key, row_id) in the plan's order (nulls last, ties by id)."""
     later = p.id < row_id if p.checked.descending else p.id > row_id
+    if p.by_id:
+        return later
     if key is None:
         return and_(p.key.is_(None), later)
     beyond = p.key < _bind(p.key, key) if p.checked.descending else p.key > _bind(p.key, key)
-    return or_(beyond, and_(p.key == _bind(p.key, key), later), p.key.is_(None))
+    after = or_(beyond, and_(p.key == _bind(p.key, key), later))
+    return or_(after, p.key.is_(None)) if p.nullable else after
 
 
 def _row(p: Plan, record: Any) -> tuple[dict[str, Any], Any, int]:
