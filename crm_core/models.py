@@ -393,13 +393,14 @@ class Deal(Base):
 
 class DealStageChange(Base):
     __tablename__ = "deal_stage_history"
+    # The sales funnel reads a period's changes from this index alone (which deal entered which stage).
+    __table_args__ = (Index("ix_deal_stage_history_period", "changed_at", "deal_id", "to_stage_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id", ondelete="CASCADE"), index=True)
     from_stage_id: Mapped[int | None] = _fk("pipeline_stages.id", index=False)
     to_stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_stages.id"))
-    # Indexed for the sales funnel (the stages deals reached in a period).
-    changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    changed_at: Mapped[datetime] = _created()
     changed_by_id: Mapped[int | None] = _fk("users.id", index=False)
 
 

@@ -1,4 +1,4 @@
-"""sales reporting: deal lost reasons, indexes for the funnel and won / lost in a period
+"""sales reporting: deal lost reasons, indexes for the funnel (a period's stage changes) and won / lost in a period
 
 Revision ID: 0011
 Revises: 0010
@@ -22,12 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("lost_reason", sa.String(length=200), nullable=True))
         batch_op.create_index(batch_op.f("ix_deals_closed_at"), ["closed_at"], unique=False)
     with op.batch_alter_table("deal_stage_history", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deal_stage_history_changed_at"), ["changed_at"], unique=False)
+        batch_op.create_index("ix_deal_stage_history_period", ["changed_at", "deal_id", "to_stage_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("deal_stage_history", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_deal_stage_history_changed_at"))
+        batch_op.drop_index("ix_deal_stage_history_period")
     with op.batch_alter_table("deals", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_deals_closed_at"))
         batch_op.drop_column("lost_reason")
