@@ -41,6 +41,7 @@ __all__ = [
     "LeadSources",
     "LostReasonRow",
     "ManagerRow",
+    "Reach",
     "Stage",
     "StayStats",
     "User",
@@ -48,6 +49,7 @@ __all__ = [
     "lead_sources",
     "lost_reasons",
     "manager_activity",
+    "split_reach",
     "stuck_thresholds",
 ]
 
@@ -96,6 +98,31 @@ class StayStats:
     stays: int
     mean_s: float | None
     median_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Deals (in one currency) that, in the period, entered the stages whose positions are the bits of
+    ``entered_mask`` (bit ``1 << position``), the furthest open / won one at ``furthest_position`` (None: only lost
+    stages)."""
+
+    furthest_position: int | None
+    entered_mask: int
+    currency: str
+    deals: int
+    amount: Decimal
+
+
+def split_reach(rows: Iterable[Reach], stages: Sequence[Stage]) -> tuple[list[DealCount], list[DealCount]]:
+    """``funnel``'s ``furthest`` (keyed by position) and ``entered`` (keyed by stage id) from ``Reach`` rows."""
+    furthest, entered = [], []
+    for row in rows:
+        if row.furthest_position is not None:
+            furthest.append(DealCount(row.furthest_position, row.currency, row.deals, row.amount))
+        for stage in stages:
+            if row.entered_mask >> stage.position & 1:
+                entered.append(DealCount(stage.id, row.currency, row.deals, row.amount))
+    return furthest, entered
 
 
 def _by_key(rows: Iterable[DealCount]) -> dict[Hashable, tuple[int, Money]]:

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, func, literal, or_, select
+from sqlalchemy import BigInteger, ColumnElement, Float, and_, case, cast, distinct, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports import sales
@@ -26,6 +26,7 @@ from callcenter.reports.sales import (
     ActivityCount,
     DealCount,
     LeadGroup,
+    Reach,
     Stage,
     StayStats,
     User as UserFact,
@@ -52,9 +53,7 @@ __all__ = [
     "activity_counts",
     "closed_counts",
     "deals_won_by_user",
-    "entered_counts",
     "funnel_report",
-    "furthest_counts",
     "lead_groups",
     "lead_sources_report",
     "lead_won",
@@ -62,6 +61,7 @@ __all__ = [
     "lost_reasons_report",
     "manager_report",
     "owner_scope",
+    "reach_counts",
     "stages_of",
     "stay_stats",
     "stuck_counts",
@@ -148,48 +148,36 @@ def _deal_counts(rows: Any) -> list[DealCount]:
     ]
 
 
-async def furthest_counts(
+async def reach_counts(
     session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
-) -> list[DealCount]:
-    """Deals per the furthest open / won stage position they entered in the period (and currency)."""
-    far = (
-        select(DealStageChange.deal_id, func.max(PipelineStage.position).label("pos"))
-        .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
-        .where(
-            PipelineStage.pipeline_id == pipeline_id,
-            PipelineStage.kind != StageKind.LOST,
-            _between(DealStageChange.changed_at, from_s, to_s),
+) -> list[Reach]:
+    """Deals grouped by what they did in the period: the furthest open / won stage position they entered and the
+    set of stage positions they entered (a bit mask). One pass over the period's changes (read from the covering
+    index), one row per deal in between, then a lookup of each deal's currency and amount; the answer has a row per
+    distinct (furthest, mask, currency), a handful. ``sales.split_reach`` makes the funnel's counts of them.
+    (A pipeline has at most 50 stages, so the mask fits in 64 bits.)"""
+    bit = cast(literal(1), BigInteger).op("<<")(PipelineStage.position)
+    per_deal = (
+        select(
+            DealStageChange.deal_id,
+            func.max(case((PipelineStage.kind != StageKind.LOST, PipelineStage.position))).label("pos"),
+            func.sum(distinct(bit)).label("mask"),
         )
+        .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
+        .where(PipelineStage.pipeline_id == pipeline_id, _between(DealStageChange.changed_at, from_s, to_s))
         .group_by(DealStageChange.deal_id)
         .subquery()
     )
     rows = await session.execute(
-        select(far.c.pos, Deal.currency, func.count(), func.sum(Deal.amount))
-        .join(Deal, Deal.id == far.c.deal_id)
+        select(per_deal.c.pos, per_deal.c.mask, Deal.currency, func.count(), func.sum(Deal.amount))
+        .join(Deal, Deal.id == per_deal.c.deal_id)
         .where(scope(Deal.responsible_id))
-        .group_by(far.c.pos, Deal.currency)
+        .group_by(per_deal.c.pos, per_deal.c.mask, Deal.currency)
     )
-    return _deal_counts(rows)
-
-
-async def entered_counts(
-    session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
-) -> list[DealCount]:
-    """Deals per stage they entered in the period (each deal once per stage, however often it re-entered)."""
-    entered = (
-        select(DealStageChange.deal_id, DealStageChange.to_stage_id)
-        .distinct()
-        .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
-        .where(PipelineStage.pipeline_id == pipeline_id, _between(DealStageChange.changed_at, from_s, to_s))
-        .subquery()
-    )
-    rows = await session.execute(
-        select(entered.c.to_stage_id, Deal.currency, func.count(), func.sum(Deal.amount))
-        .join(Deal, Deal.id == entered.c.deal_id)
-        .where(scope(Deal.responsible_id))
-        .group_by(entered.c.to_stage_id, Deal.currency)
-    )
-    return _deal_counts(rows)
+    return [
+        Reach(furthest_position=pos, entered_mask=int(mask), currency=cur, deals=n, amount=_money(amount))
+        for pos, mask, cur, n, amount in rows
+    ]
 
 
 async def closed_counts(
@@ -456,15 +444,16 @@ async def funnel_report(
     days: int | None = None,
 ) -> sales.Funnel:
     """A pipeline's funnel for [from_s, to_s), stuck deals counted at ``now_s`` (without ``days``: against the
-    medians of this same period, the ones the funnel shows): six aggregate queries."""
+    medians of this same period, the ones the funnel shows): five aggregate queries."""
     window: dict[str, Any] = {"pipeline_id": pipeline_id, "from_s": from_s, "to_s": to_s, "scope": scope}
     stages = await stages_of(session, pipeline_id)
     stays = await stay_stats(session, **window)
     thresholds = sales.stuck_thresholds(stages, days=days, medians_s={s.stage_id: s.median_s for s in stays})
+    furthest, entered = sales.split_reach(await reach_counts(session, **window), stages)
     return sales.funnel(
         stages,
-        furthest=await furthest_counts(session, **window),
-        entered=await entered_counts(session, **window),
+        furthest=furthest,
+        entered=entered,
         closed=await closed_counts(session, **window),
         stays=stays,
         stuck=await stuck_counts(session, pipeline_id=pipeline_id, thresholds_s=thresholds, now_s=now_s, scope=scope),

@@ -13,6 +13,7 @@ from callcenter.reports.sales import (
     ActivityCount,
     DealCount,
     LeadGroup,
+    Reach,
     Stage,
     StayStats,
     User,
@@ -20,6 +21,7 @@ from callcenter.reports.sales import (
     lead_sources,
     lost_reasons,
     manager_activity,
+    split_reach,
     stuck_thresholds,
 )
 
@@ -137,3 +139,17 @@ def test_manager_activity() -> None:
 )
 def test_lost_reasons(counts: list[DealCount], want: list[tuple[str | None, int, float]]) -> None:
     assert [(r.reason, r.deals, r.share_pct) for r in lost_reasons(counts)] == want
+
+
+def test_split_reach_reads_positions_and_masks() -> None:
+    rows = [
+        Reach(furthest_position=2, entered_mask=0b0101, currency="USD", deals=3, amount=Decimal("30")),  # New, Won
+        Reach(furthest_position=None, entered_mask=0b1000, currency="EUR", deals=1, amount=Decimal("4")),  # Lost only
+        Reach(furthest_position=1, entered_mask=0b1010, currency="USD", deals=2, amount=Decimal("0")),  # Offer, Lost
+    ]
+    furthest, entered = split_reach(rows, STAGES)
+    assert furthest == [d(2, 3, "30"), d(1, 2, "0")]
+    assert entered == [d(11, 3, "30"), d(13, 3, "30"), d(14, 1, "4", "EUR"), d(12, 2, "0"), d(14, 2, "0")]
+    f = funnel(STAGES, furthest=furthest, entered=entered, closed=[])
+    assert [(s.name, s.reached_deals, s.entered_deals) for s in f.stages] == [
+        ("New", 5, 3), ("Offer", 5, 2), ("Won", 3, 3), ("Lost", 3, 3)]
