@@ -22,6 +22,8 @@ from callcenter.reports.charts import (
     MAX_HEIGHT_PX, MAX_WIDTH_PX, MEDIA_TYPES, MIN_HEIGHT_PX, MIN_WIDTH_PX, ChartFormat, ChartSize, Stage, calls_chart,
     figures_chart, funnel_chart, interval_bars, render,
 )
+from callcenter.reports.figures import Group
+from callcenter.reports.intervals import Interval
 from callcenter.reports.period import PeriodError, parse_period
 from callcenter.reports.report import did_team_of, figures_json
 from callcenter.reports.service import team_report
@@ -184,8 +186,7 @@ def _schemas_of(module: Any, path: str) -> dict[str, dict[str, Any]]:
     summary="The call analytics (GET /reports/calls, same query) as an image: answered / missed / abandoned per "
     "interval, stacked over every key of the group, and the service level line when there is one key",
     query=("group", "interval", "team", "from", "to", *CHART_QUERY), tag="reports",
-    query_schemas={**CHART_SCHEMAS, "group": {"type": "string", "enum": ["team", "agent", "did", "queue"]},
-                   "interval": {"type": "string", "enum": ["15m", "hour", "day", "week"]}},
+    query_schemas={**CHART_SCHEMAS, "group": enum_schema(Group), "interval": enum_schema(Interval)},
 )
 async def calls_chart_route(call: Call) -> Any:
     from callcenter.api.analytics_routes import calls_report  # it imports this module's team checks
@@ -207,7 +208,7 @@ async def calls_chart_route(call: Call) -> Any:
             slot[name] += row[name]
         if len(keys) == 1:  # a percentage of one key; of several it would need their definitions' counts
             slot["service_level_pct"] = row["service_level_pct"]
-    label = {"15m": "15 minutes", "hour": "hour", "day": "day", "week": "week"}[report["interval"]]
+    label = "15 minutes" if report["interval"] == Interval.QUARTER else report["interval"]
     title = f"{report['team'] or 'All teams'}, per {label} and {report['group']}: {report['from_iso'][:16]} to {report['to_iso'][:16]}"
     image = await render(calls_chart, interval_bars(list(slots.values()), zone), title=title, fmt=fmt, size=size)
     return chart_response(image, fmt, "calls")
