@@ -214,6 +214,29 @@ async def calls_chart_route(call: Call) -> Any:
     return chart_response(image, fmt, "calls")
 
 
+AGENT_STATES = (("available_s", "available"), ("talking_s", "talking"), ("wrapup_s", "wrap-up"), ("paused_s", "paused"))
+
+
+@api.route(
+    "GET", V1 + "/reports/agents/chart",
+    summary="Each agent's time per state (GET /reports/agents, same query) as an image: minutes available, talking, in "
+    "wrap-up and paused, side by side per agent",
+    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports",
+)
+async def agents_chart_route(call: Call) -> Any:
+    from callcenter.api.analytics_routes import agents_report  # it imports this module's team checks
+
+    fmt, size = chart_request(call)
+    report = await agents_report(call)
+    rows = report["rows"]
+    labels = [row["name"] or row["agent"] for row in rows]
+    minutes = {label: [round(row[key] / 60, 1) for row in rows] for key, label in AGENT_STATES}
+    title = f"{report['team'] or 'Agents'}: {report['from_iso'][:16]} to {report['to_iso'][:16]} ({report['timezone']})"
+    image = await render(figures_chart, labels, minutes, kind="bar", title=title, fmt=fmt, size=size,
+                         value_label="minutes")
+    return chart_response(image, fmt, "agents")
+
+
 @api.route(
     "GET", V1 + "/reports/funnel/chart",
     summary="A pipeline's funnel (GET /reports/funnel, same query) as an image: deals that reached each stage, "

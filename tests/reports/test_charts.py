@@ -18,6 +18,7 @@ from callcenter.reports.charts import (
 )
 from tests.api.conftest import World, make_world, world  # noqa: F401  (fixtures)
 from tests.api.test_report_routes import DAY, _seed_day, teams, teams_config  # noqa: F401  (fixtures)
+from tests.api import test_analytics_routes as analytics
 from tests.api.test_sales_routes import _deal, _pipeline, _window
 from tests.api.test_staffing_routes import UNTIL, _seed_weeks
 
@@ -294,3 +295,30 @@ async def test_the_staffing_chart_draws_the_agents_needed(teams: World) -> None:
         assert _units(boxes, unit) == needed, model
     status, body = await teams.call(teams.admin, "GET", "/api/v1/reports/staffing/chart", params={"team": "Team A", "weekday": "someday"})
     assert status == 400 and body["error"]["field"] == "weekday"
+
+
+@pytest.fixture
+async def london(make_world: Any, tmp_path: Any) -> World:
+    """The call analytics' world: Team A in London, Team B in New York."""
+    path = tmp_path / "callcenter.toml"
+    path.write_text(analytics.CONFIG)
+    return await make_world(path)
+
+
+async def test_the_agents_chart_draws_each_agents_minutes_per_state(london: World) -> None:
+    await analytics.seed(london)
+    await analytics.seed_states(london)
+    params = {"from": "2026-03-29"}
+    status, report = await london.call(london.admin, "GET", "/api/v1/reports/agents", params=params)
+    assert status == 200 and len(report["rows"]) == 2, report
+    svg = await _image(london, london.admin, "/api/v1/reports/agents/chart", params)
+    states = ("available_s", "talking_s", "wrapup_s", "paused_s")
+    boxes = {key: _bars(svg, str(index)) for index, key in enumerate(states)}
+    longest = max(row[key] for row in report["rows"] for key in states)
+    unit = max(b[3] - b[1] for series in boxes.values() for b in series) / (longest / 60)
+    for key in states:  # to the tenth of a minute the chart keeps
+        drawn = [(b[3] - b[1]) / unit for b in boxes[key]]
+        assert drawn == pytest.approx([round(row[key] / 60, 1) for row in report["rows"]], abs=0.05), key
+    assert {row["name"] or row["agent"] for row in report["rows"]} <= set(_texts(svg))
+    status, _ = await london.call(london.sup_a, "GET", "/api/v1/reports/agents/chart", params={"team": "Team B"})
+    assert status == 403
