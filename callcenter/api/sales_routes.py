@@ -9,6 +9,8 @@ team without ``team=``; UTC without either), at most ``MAX_PERIOD_DAYS`` days; n
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.api.framework import Api, BadRequest, Call
 from callcenter.reports import sales, sales_store
@@ -163,12 +166,23 @@ class LostReasonsOut(PeriodOut):
 # -- request parsing --------------------------------------------------------------------------------------------------
 
 
-async def _team(call: Call) -> Team | None:
+@asynccontextmanager
+async def _reading(call: Call) -> AsyncIterator[AsyncSession]:
+    """The reports only read, for seconds on large data: a read-only transaction (on SQLite it holds no write lock,
+    so call events and CRM writes go on meanwhile), not the request's writing one."""
+    from callcenter.app import DATABASE  # the composition root owns the database
+
+    async with call.request.app[DATABASE].read_session() as session:
+        yield session
+
+
+
+async def _team(call: Call, session: AsyncSession) -> Team | None:
     """The team asked for: any for admins, only their own for everyone else."""
     name = call.query_str("team", max_length=120)
     if name is None:
         return None
-    team = await call.session.scalar(select(Team).where(Team.name == name))
+    team = await session.scalar(select(Team).where(Team.name == name))
     if team is None:
         raise Invalid(f"unknown team {name!r}", field="team")
     if call.principal.role is not Role.ADMIN and team.id != call.principal.team_id:
@@ -176,9 +190,9 @@ async def _team(call: Call) -> Team | None:
     return team
 
 
-async def _zone(call: Call, team: Team | None) -> ZoneInfo:
+async def _zone(call: Call, session: AsyncSession, team: Team | None) -> ZoneInfo:
     if team is None and call.principal.team_id is not None:
-        team = await call.session.get(Team, call.principal.team_id)
+        team = await session.get(Team, call.principal.team_id)
     try:
         return ZoneInfo(team.timezone) if team is not None else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
@@ -203,23 +217,23 @@ def _period(call: Call, zone: ZoneInfo, now_s: float) -> Period:
 
 
 @overload
-async def _pipeline(call: Call) -> Pipeline: ...
+async def _pipeline(call: Call, session: AsyncSession) -> Pipeline: ...
 @overload
-async def _pipeline(call: Call, *, default: bool) -> Pipeline | None: ...
+async def _pipeline(call: Call, session: AsyncSession, *, default: bool) -> Pipeline | None: ...
 
 
-async def _pipeline(call: Call, *, default: bool = True) -> Pipeline | None:
+async def _pipeline(call: Call, session: AsyncSession, *, default: bool = True) -> Pipeline | None:
     """The pipeline asked for; none asked: the default pipeline (``default``), else None (every pipeline)."""
     pipeline_id = call.query_int("pipeline_id")
     if pipeline_id is None:
         if not default:
             return None
         first = select(Pipeline).order_by(Pipeline.is_default.desc(), Pipeline.id).limit(1)
-        pipeline = await call.session.scalar(first)
+        pipeline = await session.scalar(first)
         if pipeline is None:
             raise NotFound("no pipeline exists yet", field="pipeline_id")
         return pipeline
-    pipeline = await call.session.get(Pipeline, pipeline_id) if pipeline_id > 0 else None
+    pipeline = await session.get(Pipeline, pipeline_id) if pipeline_id > 0 else None
     if pipeline is None:
         raise NotFound(f"pipeline {pipeline_id} not found", field="pipeline_id")
     return pipeline
@@ -238,10 +252,12 @@ def _days(call: Call) -> int | None:
     return days
 
 
-async def _scope_and_period(call: Call) -> tuple[Team | None, sales_store.Scope, Period, float]:
-    team = await _team(call)
+async def _scope_and_period(
+    call: Call, session: AsyncSession
+) -> tuple[Team | None, sales_store.Scope, Period, float]:
+    team = await _team(call, session)
     now_s = time.time()
-    period = _period(call, await _zone(call, team), now_s)
+    period = _period(call, await _zone(call, session, team), now_s)
     return team, sales_store.owner_scope(call.principal, team.id if team else None), period, now_s
 
 
@@ -267,13 +283,14 @@ def _period_json(team: Team | None, period: Period) -> dict[str, Any]:
     query_schemas={"days": _DAYS},
 )
 async def funnel(call: Call) -> Any:
-    pipeline = await _pipeline(call)
-    days = _days(call)
-    team, scope, period, now_s = await _scope_and_period(call)
-    figures = await sales_store.funnel_report(
-        call.session, pipeline_id=pipeline.id, from_s=period.from_s, to_s=period.to_s, scope=scope, now_s=now_s,
-        days=days,
-    )
+    async with _reading(call) as session:
+        pipeline = await _pipeline(call, session)
+        days = _days(call)
+        team, scope, period, now_s = await _scope_and_period(call, session)
+        figures = await sales_store.funnel_report(
+            session, pipeline_id=pipeline.id, from_s=period.from_s, to_s=period.to_s, scope=scope, now_s=now_s,
+            days=days,
+        )
     return {
         **_period_json(team, period), "pipeline_id": pipeline.id, "pipeline": pipeline.name, "stuck_days": days,
         **asdict(figures),
@@ -288,23 +305,24 @@ async def funnel(call: Call) -> Any:
     query_schemas={"days": _DAYS},
 )
 async def stuck_deals(call: Call) -> Any:
-    pipeline = await _pipeline(call)
-    days = _days(call)
-    team = await _team(call)
-    scope = sales_store.owner_scope(call.principal, team.id if team else None)
-    now_s = time.time()
-    zone = await _zone(call, team)
-    if call.query_str("from", max_length=64) or call.query_str("to", max_length=64):
-        period = _period(call, zone, now_s)
-    else:
-        period = Period(now_s - sales.STUCK_MEDIAN_WINDOW_DAYS * sales.DAY_S, now_s, zone)
-    stages = await sales_store.stages_of(call.session, pipeline.id)
-    thresholds = await sales_store.stuck_limits(
-        call.session, stages, pipeline_id=pipeline.id, days=days, from_s=period.from_s, to_s=period.to_s, scope=scope
-    )
-    args = {"pipeline_id": pipeline.id, "thresholds_s": thresholds, "now_s": now_s, "scope": scope}
-    counts = await sales_store.stuck_counts(call.session, **args)
-    deals = await sales_store.stuck_deals(call.session, **args, limit=sales.STUCK_LIST_MAX)
+    async with _reading(call) as session:
+        pipeline = await _pipeline(call, session)
+        days = _days(call)
+        team = await _team(call, session)
+        scope = sales_store.owner_scope(call.principal, team.id if team else None)
+        now_s = time.time()
+        zone = await _zone(call, session, team)
+        if call.query_str("from", max_length=64) or call.query_str("to", max_length=64):
+            period = _period(call, zone, now_s)
+        else:
+            period = Period(now_s - sales.STUCK_MEDIAN_WINDOW_DAYS * sales.DAY_S, now_s, zone)
+        stages = await sales_store.stages_of(session, pipeline.id)
+        thresholds = await sales_store.stuck_limits(
+            session, stages, pipeline_id=pipeline.id, days=days, from_s=period.from_s, to_s=period.to_s, scope=scope
+        )
+        args = {"pipeline_id": pipeline.id, "thresholds_s": thresholds, "now_s": now_s, "scope": scope}
+        counts = await sales_store.stuck_counts(session, **args)
+        deals = await sales_store.stuck_deals(session, **args, limit=sales.STUCK_LIST_MAX)
     names = {s.id: s.name for s in stages}
     return {
         "pipeline_id": pipeline.id,
@@ -338,8 +356,9 @@ async def stuck_deals(call: Call) -> Any:
     response=LeadSourcesOut, query=("from", "to", "team"), tag="reports",
 )
 async def lead_sources(call: Call) -> Any:
-    team, scope, period, _ = await _scope_and_period(call)
-    figures = await sales_store.lead_sources_report(call.session, from_s=period.from_s, to_s=period.to_s, scope=scope)
+    async with _reading(call) as session:
+        team, scope, period, _ = await _scope_and_period(call, session)
+        figures = await sales_store.lead_sources_report(session, from_s=period.from_s, to_s=period.to_s, scope=scope)
     return {**_period_json(team, period), **asdict(figures)}
 
 
@@ -350,8 +369,9 @@ async def lead_sources(call: Call) -> Any:
     response=ManagerActivityOut, query=("from", "to", "team"), tag="reports",
 )
 async def manager_activity(call: Call) -> Any:
-    team, scope, period, _ = await _scope_and_period(call)
-    rows = await sales_store.manager_report(call.session, from_s=period.from_s, to_s=period.to_s, scope=scope)
+    async with _reading(call) as session:
+        team, scope, period, _ = await _scope_and_period(call, session)
+        rows = await sales_store.manager_report(session, from_s=period.from_s, to_s=period.to_s, scope=scope)
     return {**_period_json(team, period), "managers": [asdict(r) for r in rows]}
 
 
@@ -361,11 +381,13 @@ async def manager_activity(call: Call) -> Any:
     response=LostReasonsOut, query=("from", "to", "pipeline_id", "team"), tag="reports",
 )
 async def lost_reasons(call: Call) -> Any:
-    pipeline = await _pipeline(call, default=False)
-    team, scope, period, _ = await _scope_and_period(call)
-    reasons = await sales_store.lost_reasons_report(
-        call.session, pipeline_id=pipeline.id if pipeline else None, from_s=period.from_s, to_s=period.to_s, scope=scope
-    )
+    async with _reading(call) as session:
+        pipeline = await _pipeline(call, session, default=False)
+        team, scope, period, _ = await _scope_and_period(call, session)
+        reasons = await sales_store.lost_reasons_report(
+            session, pipeline_id=pipeline.id if pipeline else None, from_s=period.from_s, to_s=period.to_s,
+            scope=scope,
+        )
     return {
         **_period_json(team, period),
         "pipeline_id": pipeline.id if pipeline else None,
