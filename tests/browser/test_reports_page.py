@@ -102,6 +102,9 @@ async def test_a_supervisor_reads_the_teams_figures_and_chart(browser: Any, team
         [r["start_iso"][5:16].replace("T", " "), r["key"] or "(none)", str(r["offered"])] for r in agents["rows"]
     ]
     await expect(page.locator("#panel-calls")).not_to_have_attribute("aria-busy", "true")
+    status, agents = await teams.call(teams.sup_a, "GET", "/api/v1/reports/agents")
+    assert status == 200 and agents["rows"] == []  # nobody's state history was written here
+    await expect(page.locator("#agents-source")).to_have_text("No agent was logged in during this period.")
     await page.screenshot(path=str(screenshot_path("reports-calls-1920x1080")), full_page=True)
 
     # The PNG download is the endpoint's PNG.
@@ -262,6 +265,11 @@ async def test_the_funnel_and_the_staffing_plan_are_the_apis(browser: Any, teams
     shown = await _table(page, "#sales-table", len(funnel["stages"]))
     assert [row[:2] for row in shown] == [[s["name"], str(s["reached_deals"])] for s in funnel["stages"]]
     await expect(page.locator("#sales-chart")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
+    # The manager who won a deal, with the activity report's figures.
+    status, activity = await teams.call(teams.sup_a, "GET", "/api/v1/reports/manager-activity")
+    assert status == 200 and sum(m["deals_won"] for m in activity["managers"]) == 1
+    managers = await _table(page, "#managers-table", len(activity["managers"]))
+    assert [row[0] for row in managers] == [m["name"] for m in activity["managers"]]
     await page.screenshot(path=str(screenshot_path("reports-sales-1366x768")), full_page=True)
 
     # Staffing: "how many agents on Monday 10:00 for 80/20?" is the API's number, then the whole day.

@@ -230,7 +230,7 @@ async function loadCalls() {
     const alt = `Calls per 15 minutes for ${team}: ${figures.offered} offered, ${figures.answered} answered, ${figures.missed} missed, ${figures.abandoned} abandoned; service level ${show("service_level_pct", figures.service_level_pct)}`;
     $("calls-chart-caption").textContent = `Calls per ${figures.slot_s / 60} minutes (stacked: answered, missed, abandoned) and service level (line, within ${figures.threshold_s} s).`;
     const chart = showImage($("calls-chart"), query("/api/v1/reports/team-figures/chart", { ...callsQuery, format: "svg" }), alt);
-    await Promise.all([chart, loadIntervals()]);
+    await Promise.all([chart, loadIntervals(), loadAgents()]);
   } catch (e) {
     showError("calls-error", e);
   } finally {
@@ -254,6 +254,27 @@ async function loadIntervals() {
   $("calls-source").textContent = rows.length
     ? `Per ${data.interval === "15m" ? "15 minutes" : data.interval} and ${GROUP_LABEL[group].toLowerCase()} (${data.timezone}), the intervals with calls; service level within ${data.threshold_s} s; first-contact resolution: no repeat call within ${data.fcr_days} days.`
     : "No calls in this period.";
+}
+
+const AGENT_COLUMNS = [
+  ["agent", "Agent"], ["name", "Name"], ["logged_in_s", "Logged in"], ["available_s", "Available"], ["talking_s", "Talking"],
+  ["wrapup_s", "Wrap-up"], ["paused_s", "Paused"], ["pauses", "Pauses by reason"], ["occupancy_pct", "Occupancy"],
+  ["calls_answered", "Calls answered"], ["aht_s", "AHT"],
+].map(([key, label]) => ({ key, label }));
+async function loadAgents() {
+  const data = await api("GET", query("/api/v1/reports/agents", callsQuery));
+  const rows = data.rows.map((r) => ({
+    ...r, pauses: Object.entries(r.pause_by_reason_s).map(([reason, s]) => `${reason} ${mmss(s)}`).join(", ") || "—",
+  }));
+  renderTable($("agents-table"), AGENT_COLUMNS, rows);
+  $("agents-source").textContent = rows.length
+    ? "Time per state from the agents' state history; occupancy = (talking + wrap-up) / (logged in − paused)."
+    : "No agent was logged in during this period.";
+  $("agents-chart").closest("figure").hidden = !rows.length;
+  if (rows.length) {
+    await showImage($("agents-chart"), query("/api/v1/reports/agents/chart", { ...callsQuery, format: "svg" }),
+      "Minutes per state per agent: " + rows.map((r) => `${r.name || r.agent} occupancy ${show("occupancy_pct", r.occupancy_pct)}`).join(", "));
+  }
 }
 
 // --- Sales ------------------------------------------------------------------------------------------------------------
@@ -280,10 +301,36 @@ async function loadSales() {
       { key: "median_in_stage_s", label: "Median time in stage" }, { key: "stuck_deals", label: "Stuck now" },
     ], rows);
     const alt = `Funnel of ${data.pipeline}: ` + data.stages.map((st) => `${st.name} ${st.reached_deals}`).join(", ");
-    await showImage($("sales-chart"), query("/api/v1/reports/funnel/chart", { ...salesQuery, format: "svg" }), alt);
+    await Promise.all([
+      showImage($("sales-chart"), query("/api/v1/reports/funnel/chart", { ...salesQuery, format: "svg" }), alt),
+      loadSalesTables(),
+    ]);
   } catch (e) {
     showError("sales-error", e);
   }
+}
+
+// The other sales reports over the same period, each where this server has it.
+async function loadSalesTables() {
+  const period = { from: salesQuery.from, to: salesQuery.to };
+  const tables = [
+    ["/api/v1/reports/lead-sources", period, "sources-table", "rows", [
+      ["source", "Source"], ["channel", "Channel"], ["leads", "Leads"], ["converted", "Converted"], ["converted_pct", "Converted %"],
+      ["won_deals", "Deals won"], ["won_amount", "Amount won"], ["median_to_convert_s", "Median time to convert"]]],
+    ["/api/v1/reports/manager-activity", period, "managers-table", "managers", [
+      ["name", "Manager"], ["calls_inbound", "Calls in"], ["calls_inbound_answered", "answered"], ["calls_outbound", "Calls out"],
+      ["calls_outbound_answered", "answered"], ["talk_s", "Talk time"], ["meetings", "Meetings"], ["emails", "E-mails"],
+      ["tasks_done", "Tasks done"], ["callbacks_done", "Callbacks done"], ["deals_won", "Deals won"], ["won_amount", "Amount won"]]],
+    ["/api/v1/reports/lost-reasons", { ...period, pipeline_id: salesQuery.pipeline_id }, "lost-table", "reasons", [
+      ["reason", "Reason"], ["deals", "Deals"], ["amount", "Amount"], ["share_pct", "Share"]]],
+  ];
+  await Promise.all(tables.map(async ([path, params, id, key, columns]) => {
+    const table = $(id);
+    if (!has(path)) { table.closest(".scroll").replaceWith(el("p", { class: "missing" }, `${path} is not available on this server yet.`)); return; }
+    const data = await api("GET", query(path, params));
+    const rows = data[key].map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k.endsWith("amount") ? money(v) : v])));
+    renderTable(table, columns.map(([k, label]) => ({ key: k, label })), rows.map((r) => ({ ...r, reason: r.reason === undefined ? undefined : r.reason ?? "(none given)" })));
+  }));
 }
 
 // --- Staffing ---------------------------------------------------------------------------------------------------------
