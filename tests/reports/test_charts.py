@@ -109,6 +109,23 @@ def test_the_same_data_gives_the_same_bytes_and_other_data_other_bytes() -> None
     assert b"<dc:date>" not in first  # no timestamp in the metadata
 
 
+def test_another_process_draws_the_same_bytes_and_the_service_starts_without_matplotlib() -> None:
+    """No random ids (the SVG hash salt is fixed), and matplotlib is imported by the first chart, not by the app."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, callcenter.app\n"
+        "assert 'matplotlib' not in sys.modules, 'imported at start-up'\n"
+        "from callcenter.reports.charts import ChartFormat, IntervalBar, calls_chart\n"
+        "bars = [IntervalBar('08:00', 4, 1, 0, None), IntervalBar('08:15', 2, 0, 1, 75.0)]\n"
+        "sys.stdout.buffer.write(calls_chart(bars, title='Team A', fmt=ChartFormat.SVG))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120).stdout
+    bars = [IntervalBar("08:00", 4, 1, 0, None), IntervalBar("08:15", 2, 0, 1, 75.0)]
+    assert out == calls_chart(bars, title="Team A", fmt=ChartFormat.SVG)
+
+
 def test_text_from_the_crm_is_drawn_as_typed_never_as_markup_or_maths() -> None:
     hostile = "<script>alert(1)</script> & $x^2$ \\frac{1}{2}"
     svg = funnel_chart([Stage(hostile, 5), Stage("Won", 2, "40%")], title=hostile, value_label="deals",
