@@ -198,6 +198,11 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     await page.get_by_label("Filter 1 field").select_option("last_name")
     await page.get_by_label("Filter 1 operator").select_option("contains")
     await page.get_by_label("Filter 1 value").fill("a")
+    await page.get_by_role("button", name="Add filter").click()
+    await page.get_by_label("Filter 2 field").select_option("do_not_call")  # a yes / no choice: no one is blocked
+    await page.get_by_label("Filter 2 operator").select_option("eq")
+    await expect(page.get_by_label("Filter 2 value")).to_have_value("true")
+    await page.get_by_label("Filter 2 value").select_option("false")
     await page.get_by_role("button", name="Run").click()
     rows = page.locator("#rows tbody tr")
     await expect(rows).to_have_count(50, timeout=WAIT_MS)  # one page
@@ -221,6 +226,8 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     status, listed = await teams.call(teams.sup_a, "GET", "/api/v1/reports/saved")
     (report,) = listed["items"]
     assert (report["name"], report["team_id"], report["definition"]["columns"]) == ("Team A contacts", teams.sup_a.team_id, ["last_name"])
+    assert report["definition"]["filters"] == [{"field": "last_name", "op": "contains", "value": "a"},
+                                               {"field": "do_not_call", "op": "eq", "value": False}]
     await page.screenshot(path=str(screenshot_path("reports-saved-1920x1080")), full_page=True)
 
     async with page.expect_download() as info:
@@ -239,6 +246,7 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     await page.get_by_role("button", name="Open").click()
     await expect(rows).to_have_count(50, timeout=WAIT_MS)
     await expect(page.get_by_label("Filter 1 value")).to_have_value("a")
+    await expect(page.get_by_label("Filter 2 value")).to_have_value("false")
     await page.set_viewport_size({"width": 1366, "height": 768})
     await page.screenshot(path=str(screenshot_path("reports-saved-1366x768")), full_page=True)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366

@@ -422,42 +422,73 @@ async function loadFields(columns) {
     box.append(label);
   }
 }
+// The value's control follows the field's type and the operator: a list of choices, yes / no, a number of days, a
+// date-time picker (sent in UTC with its offset, as the API wants), or text (comma-separated for in / between).
+function valueControl(spec, op, label, current) {
+  const kind = kindOf(spec);
+  let control;
+  if (!LISTS.has(op) && (kind === "choice" || kind === "bool") && !op.endsWith("_days")) {
+    const choices = kind === "bool" ? ["true", "false"] : spec.choices || [];
+    control = el("select");
+    control.append(...choices.map((c) => option(c, kind === "bool" ? (c === "true" ? "yes" : "no") : c, String(current) === c)));
+  } else if (op.endsWith("_days")) {
+    control = el("input", { type: "number", min: 0, step: 1 });
+  } else if (kind === "datetime" && !LISTS.has(op)) {
+    control = el("input", { type: "datetime-local" });
+    if (current) { const d = new Date(current); control.value = new Date(d - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); current = null; }
+  } else if (kind === "date" && !LISTS.has(op)) {
+    control = el("input", { type: "date" });
+  } else {
+    control = el("input", { maxLength: 500, placeholder: LISTS.has(op) ? "values, comma-separated" : kind });
+  }
+  control.classList.add("f-value");
+  control.setAttribute("aria-label", label);
+  control.dataset.kind = control.type === "datetime-local" ? "datetime" : kind;
+  if (current != null && control.tagName === "INPUT") control.value = Array.isArray(current) ? current.join(", ") : String(current);
+  control.hidden = NO_VALUE.has(op);
+  return control;
+}
 function addFilter(filter = {}, focus = false) {
   const row = el("div", { class: "filter" });
   const n = $("filters").children.length + 1;
   const field = el("select", { "aria-label": `Filter ${n} field`, class: "f-field" });
   field.append(...saved.fields.map((f) => option(f.name, f.label || f.name, f.name === filter.field)));
   const op = el("select", { "aria-label": `Filter ${n} operator`, class: "f-op" });
-  const value = el("input", { "aria-label": `Filter ${n} value`, class: "f-value", maxLength: 500 });
   const remove = el("button", { type: "button", "aria-label": `Remove filter ${n}` }, "Remove");
-  const fillOps = () => {
-    const spec = saved.fields.find((f) => f.name === field.value) || {};
-    op.replaceChildren(...(spec.ops || ["eq"]).map((o) => option(o, o.replace(/_/g, " "), o === filter.op)));
-    value.placeholder = spec.choices && spec.choices.length ? spec.choices.join(", ") : kindOf(spec);
-    value.hidden = NO_VALUE.has(op.value);
+  let value = null;
+  const spec = () => saved.fields.find((f) => f.name === field.value) || {};
+  const fillValue = (current) => {
+    const next = valueControl(spec(), op.value, `Filter ${n} value`, current);
+    if (value) value.replaceWith(next); else op.after(next);
+    value = next;
   };
-  field.addEventListener("change", fillOps);
-  op.addEventListener("change", () => { value.hidden = NO_VALUE.has(op.value); });
+  const fillOps = (current) => {
+    op.replaceChildren(...(spec().ops || ["eq"]).map((o) => option(o, o.replace(/_/g, " "), o === filter.op)));
+    fillValue(current);
+  };
+  row.append(field, op, remove);
+  field.addEventListener("change", () => fillOps(null));
+  op.addEventListener("change", () => fillValue(value && value.tagName === "INPUT" ? value.value : null));
   remove.addEventListener("click", () => row.remove());
-  fillOps();
-  if (filter.value != null) value.value = Array.isArray(filter.value) ? filter.value.join(", ") : String(filter.value);
-  row.append(field, op, value, remove);
+  fillOps(filter.value);
   $("filters").append(row);
   if (focus) field.focus();
 }
 const kindOf = (spec) => spec.type || spec.kind || "text";  // the field's type: text, choice, integer, number, ...
 function typed(spec, raw) {
   const kind = kindOf(spec);
-  if (kind === "integer" || kind === "number") { const n = Number(raw); return Number.isNaN(n) ? raw : n; }
+  if (kind === "integer" || kind === "number") { const n = Number(raw); return raw === "" || Number.isNaN(n) ? raw : n; }
   if (kind === "bool") return ["true", "yes", "1"].includes(raw.toLowerCase());
   return raw;
 }
 function definition() {
   const filters = [...$("filters").children].map((row) => {
     const name = row.querySelector(".f-field").value, op = row.querySelector(".f-op").value;
-    const raw = row.querySelector(".f-value").value.trim();
+    const control = row.querySelector(".f-value");
+    const raw = control.value.trim();
     const spec = saved.fields.find((f) => f.name === name) || {};
     if (NO_VALUE.has(op)) return { field: name, op };
+    if (control.type === "datetime-local") return { field: name, op, value: raw ? new Date(raw).toISOString() : raw };
     if (op.endsWith("_days")) return { field: name, op, value: Number(raw) };
     if (LISTS.has(op)) return { field: name, op, value: raw.split(",").map((v) => typed(spec, v.trim())) };
     return { field: name, op, value: typed(spec, raw) };
