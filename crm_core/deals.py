@@ -161,6 +161,8 @@ async def list_deals(
 
 async def update_deal(session: AsyncSession, principal: Principal, deal_id: int, changes: dict[str, Any]) -> Deal:
     deal = await get_deal(session, principal, deal_id)
+    if changes.get("lost_reason") is not None and deal.status is not DealStatus.LOST:
+        raise Invalid(f"deal {deal_id} is {deal.status.value}: only a lost deal has a lost reason", field="lost_reason")
     if "responsible_id" in changes and changes["responsible_id"] != deal.responsible_id:
         await check_assignable(session, principal, changes["responsible_id"], field="responsible_id")
     await _check_links(session, principal, changes.get("contact_id"), changes.get("company_id"))

@@ -40,6 +40,8 @@ async def test_lost_reason_is_written_through_the_deals_api(world: World) -> Non
     stages = {s["name"]: s["id"] for s in (await _pipeline(world))["stages"]}
     deal = await _deal(world, world.agent_a1, "Fleet", "10")
     path = f"/api/v1/deals/{deal['id']}/stage"
+    status, err = await world.call(world.agent_a1, "PATCH", f"/api/v1/deals/{deal['id']}", {"lost_reason": "price"})
+    assert status == 422 and err["error"]["field"] == "lost_reason"  # an open deal has no lost reason
     status, err = await world.call(world.agent_a1, "POST", path, {"stage_id": stages["Offer"], "lost_reason": "price"})
     assert status == 422 and err["error"]["field"] == "lost_reason"
     status, err = await world.call(world.agent_a1, "POST", path, {"stage_id": stages["Lost"], "lost_reason": "x" * 201})
