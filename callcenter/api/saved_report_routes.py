@@ -223,7 +223,8 @@ async def delete_saved_report(call: Call) -> Any:
 
 
 @api.route(
-    "GET", V1 + "/reports/saved/{id}/versions", summary="Every version of a saved report, newest first: who, when, what",
+    "GET", V1 + "/reports/saved/{id}/versions",
+    summary="Every version of a saved report, newest first: who, when, what",
     response=ReportVersionOut, many=True, tag=TAG,
 )
 async def saved_report_versions(call: Call) -> Any:

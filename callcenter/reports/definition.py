@@ -320,7 +320,9 @@ CATALOGUE: dict[ReportEntity, tuple[FieldSpec, ...]] = {
 
 # Shown when a definition names no columns.
 DEFAULT_COLUMNS: dict[ReportEntity, tuple[str, ...]] = {
-    ReportEntity.CONTACTS: ("id", "first_name", "last_name", "company_name", "primary_phone", "owner_name", "last_call_at"),
+    ReportEntity.CONTACTS: (
+        "id", "first_name", "last_name", "company_name", "primary_phone", "owner_name", "last_call_at"
+    ),
     ReportEntity.COMPANIES: ("id", "name", "primary_phone", "owner_name", "last_call_at"),
     ReportEntity.LEADS: ("id", "title", "person_name", "status", "source", "primary_phone", "owner_name"),
     ReportEntity.DEALS: ("id", "title", "stage_name", "status", "amount", "currency", "owner_name"),

@@ -44,8 +44,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.schema import Column as TableColumn
 
 from callcenter.reports.definition import (
+    CATALOGUE,
     CUSTOM_ENTITY,
     CUSTOM_PREFIX,
+    DEFAULT_COLUMNS,
     Catalogue,
     Checked,
     Condition,
@@ -144,8 +146,6 @@ def columns_of(definition: ReportDefinition | Checked, catalogue_: Catalogue | N
     if isinstance(definition, Checked):
         return [Column(s.name, s.label, s.kind.value) for s in definition.columns]
     known = catalogue_ or catalogue(definition.entity)
-    from callcenter.reports.definition import DEFAULT_COLUMNS  # the one list of default columns
-
     out = []
     for name in definition.columns or DEFAULT_COLUMNS[definition.entity]:
         spec = known.get(name)
@@ -196,7 +196,7 @@ def _expressions(entity: ReportEntity, principal: Principal) -> dict[str, Expr]:
     for name in ("created_at", "updated_at"):
         if hasattr(model, name):
             exprs[name] = (lambda n: lambda: getattr(model, n))(name)
-    own = {spec.name for spec in _static(entity) if not spec.computed} - set(exprs)
+    own = {spec.name for spec in CATALOGUE[entity] if not spec.computed} - set(exprs)
     for name in own:
         column = {"call_team_id": "team_id", "task_team_id": "team_id"}.get(name, name)
         if entity is ReportEntity.TASKS and name == "primary_phone":
@@ -207,20 +207,15 @@ def _expressions(entity: ReportEntity, principal: Principal) -> dict[str, Expr]:
     if entity is ReportEntity.CONTACTS:
         exprs["company_name"] = lambda: select(Company.name).where(Company.id == Contact.company_id).scalar_subquery()
     if entity is ReportEntity.DEALS:
-        exprs["stage_name"] = lambda: select(PipelineStage.name).where(PipelineStage.id == Deal.stage_id).scalar_subquery()
-        exprs["stage_kind"] = lambda: select(PipelineStage.kind).where(PipelineStage.id == Deal.stage_id).scalar_subquery()
+        stage = PipelineStage.id == Deal.stage_id
+        exprs["stage_name"] = lambda: select(PipelineStage.name).where(stage).scalar_subquery()
+        exprs["stage_kind"] = lambda: select(PipelineStage.kind).where(stage).scalar_subquery()
         exprs["do_not_call"] = lambda: func.coalesce(
             select(Contact.do_not_call).where(Contact.id == Deal.contact_id).scalar_subquery(), false()
         )
     if entity is ReportEntity.ACTIVITIES:
         exprs["primary_phone"] = lambda: func.coalesce(Activity.from_e164, Activity.to_e164)
     return exprs
-
-
-def _static(entity: ReportEntity) -> tuple[FieldSpec, ...]:
-    from callcenter.reports.definition import CATALOGUE
-
-    return CATALOGUE[entity]
 
 
 def _contacted(entity: ReportEntity, model: Any, principal: Principal) -> dict[str, Expr]:
@@ -260,11 +255,14 @@ def _contacted(entity: ReportEntity, model: Any, principal: Principal) -> dict[s
             )
         )
 
+    def latest(*kinds: ActivityKind) -> ColumnElement[Any]:
+        return select(func.max(Activity.started_at)).where(*calls(*kinds)).scalar_subquery()
+
     return {
-        "last_call_at": lambda: select(func.max(Activity.started_at)).where(*calls(ActivityKind.CALL)).scalar_subquery(),
+        "last_call_at": lambda: latest(ActivityKind.CALL),
         "last_call_outcome": lambda: last_call(Activity.result),
         "last_call_disposition": lambda: last_call(Activity.disposition),
-        "last_contact_at": lambda: select(func.max(Activity.started_at)).where(*calls(*CONTACT_KINDS)).scalar_subquery(),
+        "last_contact_at": lambda: latest(*CONTACT_KINDS),
         "open_callback": open_callback,
         "primary_phone": primary_phone,
     }
@@ -369,7 +367,9 @@ def plan(checked: Checked, principal: Principal, *, dialect: str, now: datetime)
     for spec in (*checked.columns, checked.sort, *(c.spec for c in checked.conditions)):
         used.setdefault(spec.name, spec)
     labels = {name: f"f{i}" for i, name in enumerate(used)}
-    built = {name: _custom(model, spec) if name.startswith(CUSTOM_PREFIX) else exprs[name]() for name, spec in used.items()}
+    built = {
+        name: _custom(model, spec) if name.startswith(CUSTOM_PREFIX) else exprs[name]() for name, spec in used.items()
+    }
     inner = select(*(e.label(labels[n]) for n, e in built.items())).where(scope(entity, principal)).subquery("r")
     where = [condition(c, inner.c[labels[c.spec.name]], now=now, dialect=dialect) for c in checked.conditions]
     key, row_id = inner.c[labels[checked.sort.name]], inner.c[labels["id"]]
@@ -457,8 +457,10 @@ def encode_cursor(checked: Checked, key: Any, row_id: int, served: int) -> str:
 
 def decode_cursor(checked: Checked, cursor: str, *, field: str = "cursor") -> tuple[Any, int, int]:
     """(sort key, id, rows served so far) from a cursor of this report, or Invalid naming ``field``."""
-    bad = CursorError("not a cursor of this report (it is corrupt, or from other filters or sort); start again without one",
-                  field=field)
+    bad = CursorError(
+        "not a cursor of this report (it is corrupt, or from other filters or sort); start again without one",
+        field=field,
+    )
     if len(cursor) > MAX_CURSOR_CHARS or cursor.count(".") != 1:
         raise bad
     try:
@@ -572,6 +574,6 @@ async def iter_rows(
 
 
 __all__ = [
-    "Column", "CursorError", "Page", "columns_of", "decode_cursor", "encode_cursor", "fetch_page", "iter_rows", "load_catalogue",
-    "plan", "prepare", "scope",
+    "Column", "CursorError", "Page", "columns_of", "decode_cursor", "encode_cursor", "fetch_page", "iter_rows",
+    "load_catalogue", "plan", "prepare", "scope",
 ]
