@@ -4,6 +4,7 @@ the reader's scope, the keyset cursor under inserts, and bad definitions named b
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from callcenter.reports.query import CursorError, columns_of, fetch_page, iter_r
 from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.errors import Invalid
-from crm_core.models import Contact
+from crm_core.models import Activity, ActivityKind, Contact, Deal, Lead, Phone, Pipeline, PipelineStage, Task, TaskKind
 from tests.reports.saved_world import NOW, World, seed
 
 
@@ -270,3 +271,45 @@ async def test_bad_cursors_are_refused(db: Database, world: World) -> None:
             with pytest.raises(CursorError) as caught:
                 await fetch_page(s, world.admin, definition, cursor=cursor, limit=2, now=NOW)
             assert caught.value.field == "cursor"
+
+
+async def test_deals_and_leads_computed_fields(db: Database, world: World) -> None:
+    """A deal is dialled through its contact (its numbers, its do-not-call) and sees the calls and callbacks linked to
+    it; a lead carries its own flags and tags."""
+    async with db.session() as s:
+        pipeline = Pipeline(name="P")
+        s.add(pipeline)
+        await s.flush()
+        stage = PipelineStage(pipeline_id=pipeline.id, name="Offer", position=1)
+        s.add(stage)
+        await s.flush()
+        deals = [Deal(title=t, pipeline_id=pipeline.id, stage_id=stage.id, contact_id=c, responsible_id=world.a1.user_id,
+                      amount=a, custom={}) for t, c, a in [("to c2", world.c[2], 100), ("to c5", world.c[5], 250.5),
+                                                              ("nobody", None, None)]]
+        s.add_all(deals)
+        lead = Lead(title="L", responsible_id=world.a2.user_id, tags=["vip"], do_not_call=True, custom={})
+        s.add(lead)
+        await s.flush()
+        s.add(Phone(e164="+4930777", raw="x", lead_id=lead.id))
+        s.add(Activity(kind=ActivityKind.CALL, deal_id=deals[1].id, user_id=world.a1.user_id,
+                       started_at=NOW - timedelta(hours=5), result="busy", call_meta={}))
+        s.add(Task(title="cb", kind=TaskKind.CALLBACK, callback_e164="+4930777", team_id=world.a2.team_id,
+                   assignee_id=world.a2.user_id))
+    rows = await _rows(db, world.admin, {"entity": "deals", "columns": [
+        "title", "stage_name", "amount", "primary_phone", "do_not_call", "last_call_outcome", "last_call_at"]})
+    got = {r["title"]: (r["stage_name"], r["amount"], r["primary_phone"], r["do_not_call"], r["last_call_outcome"])
+           for r in rows}
+    assert got == {
+        "to c2": ("Offer", 100, "+4930222", True, None),
+        "to c5": ("Offer", Decimal("250.50"), "+4930555", False, "busy"),
+        "nobody": ("Offer", None, None, False, None),
+    }
+    assert [r["title"] for r in await _rows(db, world.admin, {
+        "entity": "deals", "columns": ["title"], "filters": [f("amount", "gt", 150)]})] == ["to c5"]
+    leads = await _rows(db, world.a2, {"entity": "leads",
+                                       "columns": ["tags", "do_not_call", "primary_phone", "open_callback"]})
+    assert [(r["tags"], r["do_not_call"], r["primary_phone"], r["open_callback"]) for r in leads] == [
+        (["vip"], True, "+4930777", True)]
+    assert await _rows(db, world.a1, {"entity": "leads"}) == []
+    # a1 sees only their own call on c1, whose disposition was a sale.
+    assert await _numbers(db, world, world.a1, f("last_call_disposition", "eq", "sale")) == [1]
