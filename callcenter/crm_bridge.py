@@ -41,7 +41,6 @@ from callcenter.events import (
 )
 from callcenter.reports.report import DidTeam, call_team
 from crm_core import records
-from crm_core.call_facts import link_next_call
 from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.errors import Conflict
@@ -242,7 +241,6 @@ class CrmBridge:
                                     source="phone", channel=call.did, call_id=call.call_id)
                     )
             activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
-            await link_next_call(session, activity)  # first-contact resolution: the call this one repeats
             if activity.team_id is None:
                 # Whose supervisors see the call while nobody of theirs took it (crm_core.access.activity_filter);
                 # kept once set (a live disposition or link sets it from the first routing decision).

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from crm_core.call_facts import derived_columns
+from crm_core.call_facts import derived_columns, link_next_call
 from crm_core.types import BigId, StrEnumType, UTCDateTime, utcnow
 
 # Stable constraint names so Alembic migrations are the same on both databases.
@@ -463,6 +463,7 @@ class Activity(Base):
     disposition_at: Mapped[datetime | None]
     # What the call reports group and add up, derived from call_meta whenever it is written (crm_core.call_facts), so
     # a month of a large floor's figures is one GROUP BY over columns, never a JSON parse per call.
+    routed_team: Mapped[str | None] = mapped_column(String(120))  # its last routing decision's team (reports' team)
     agent_ext: Mapped[str | None] = mapped_column(String(32))  # the agent the call counts under (answered / last rung)
     queue: Mapped[str | None] = mapped_column(String(64))
     wrapup_s: Mapped[float | None]  # after-call work booked on it; None: not measured, never a made-up 0
@@ -479,6 +480,12 @@ def _derive_call_columns(_mapper: Any, _connection: Any, activity: Activity) -> 
     kind = activity.kind.value if isinstance(activity.kind, enum.Enum) else activity.kind
     for name, value in derived_columns(kind, activity.result, activity.call_meta).items():
         setattr(activity, name, value)
+
+
+@event.listens_for(Activity, "after_insert")
+@event.listens_for(Activity, "after_update")
+def _link_next_call(_mapper: Any, connection: Any, activity: Activity) -> None:
+    link_next_call(connection, activity)
 
 
 class Task(Base):

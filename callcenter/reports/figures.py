@@ -27,12 +27,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from callcenter.reports.call_sums import CallSums, add
 from callcenter.reports.intervals import interval_index
 
 __all__ = [
     "CallFact", "CallFigures", "CallRow", "CallTable", "CallbackFact", "DoneCallbackFact", "Figures", "Group",
-    "RepeatIndex", "ServiceLevelRule", "Slot", "aht_s", "call_figures", "call_table", "compute_figures", "group_key",
-    "handle_s", "is_transferred", "repeat_index", "resolved_first_time", "service_level_pct",
+    "RepeatIndex", "ServiceLevelRule", "Slot", "aht_s", "call_figures", "call_sums", "call_table", "compute_figures", "figures_of", "group_key",
+    "handle_s", "is_transferred", "repeat_index", "resolved_first_time", "service_level_pct", "table_from_sums",
 ]
 
 ANSWERED: Final = "answered"
@@ -133,6 +134,11 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
 
 
+def _ratio(total: float, count: int) -> float | None:
+    """A mean from its sum and count, rounded as ``_mean``."""
+    return round(total / count, 1) if count else None
+
+
 def _within(call: CallFact, rule: ServiceLevelRule) -> bool:
     return call.outcome == ANSWERED and call.wait_s <= rule.threshold_s
 
@@ -215,37 +221,67 @@ class CallFigures:
     approximate: int
 
 
+def call_sums(
+    calls: Sequence[CallFact], rule: ServiceLevelRule, *, repeats: RepeatIndex | None = None, fcr_window_s: float = 0.0
+) -> CallSums:
+    """What exactly these calls add up to (the caller picked them: a period, a team, an interval)."""
+    out = CallSums()
+    for c in calls:
+        out.offered += 1
+        if c.outcome == ANSWERED:
+            out.answered += 1
+            out.answered_within_threshold += _within(c, rule)
+            out.answered_wait_sum_s += max(c.wait_s, 0.0)
+            out.talk_sum_s += max(c.talk_s, 0.0)
+            out.wrapup_sum_s += max(c.wrapup_s or 0.0, 0.0)
+            if repeats is not None and (resolved := resolved_first_time(c, repeats, fcr_window_s)) is not None:
+                out.fcr_calls += 1
+                out.fcr_resolved += resolved
+        elif c.outcome == MISSED:
+            out.missed += 1
+        elif c.outcome == ABANDONED:
+            wait_s = max(c.wait_s, 0.0)
+            out.abandoned += 1
+            out.short_abandoned += _short_abandon(c, rule)
+            out.abandon_wait_sum_s += wait_s
+            out.abandon_wait_max_s = wait_s if out.abandon_wait_max_s is None else max(out.abandon_wait_max_s, wait_s)
+        out.transferred += is_transferred(c)
+        out.approximate += c.approximate
+    return out
+
+
+def figures_of(s: CallSums) -> CallFigures:
+    """The figures of calls that add up to ``s``: each figure's one definition (docs/reports.md, "Definitions")."""
+    return CallFigures(
+        offered=s.offered,
+        answered=s.answered,
+        missed=s.missed,
+        abandoned=s.abandoned,
+        failed=s.offered - s.answered - s.missed - s.abandoned,
+        short_abandoned=s.short_abandoned,
+        abandon_wait_mean_s=_ratio(s.abandon_wait_sum_s, s.abandoned),
+        abandon_wait_max_s=round(s.abandon_wait_max_s, 1) if s.abandon_wait_max_s is not None else None,
+        answered_within_threshold=s.answered_within_threshold,
+        service_level_pct=service_level_pct(s.answered_within_threshold, s.offered, s.short_abandoned),
+        service_level_offered_pct=service_level_pct(s.answered_within_threshold, s.offered, 0),
+        asa_s=_ratio(s.answered_wait_sum_s, s.answered),
+        # AHT: talk plus the wrap-up each answered call recorded (handle_s), over the answered calls.
+        aht_s=_ratio(s.talk_sum_s + s.wrapup_sum_s, s.answered),
+        talk_s=round(s.talk_sum_s, 3),
+        wrapup_s=round(s.wrapup_sum_s, 3),
+        transferred=s.transferred,
+        fcr_calls=s.fcr_calls,
+        fcr_resolved=s.fcr_resolved,
+        fcr_pct=_pct(s.fcr_resolved, s.fcr_calls),
+        approximate=s.approximate,
+    )
+
+
 def call_figures(
     calls: Sequence[CallFact], rule: ServiceLevelRule, *, repeats: RepeatIndex | None = None, fcr_window_s: float = 0.0
 ) -> CallFigures:
     """Figures of exactly these calls (the caller picked them: a period, a team, an interval)."""
-    answered = [c for c in calls if c.outcome == ANSWERED]
-    abandoned_waits = [max(c.wait_s, 0.0) for c in calls if c.outcome == ABANDONED]
-    short = sum(1 for c in calls if _short_abandon(c, rule))
-    within = sum(1 for c in calls if _within(c, rule))
-    judged = [r for c in answered if (r := resolved_first_time(c, repeats, fcr_window_s)) is not None] if repeats is not None else []
-    return CallFigures(
-        offered=len(calls),
-        answered=len(answered),
-        missed=sum(1 for c in calls if c.outcome == MISSED),
-        abandoned=len(abandoned_waits),
-        failed=sum(1 for c in calls if c.outcome not in (ANSWERED, MISSED, ABANDONED)),
-        short_abandoned=short,
-        abandon_wait_mean_s=_mean(abandoned_waits),
-        abandon_wait_max_s=round(max(abandoned_waits), 1) if abandoned_waits else None,
-        answered_within_threshold=within,
-        service_level_pct=service_level_pct(within, len(calls), short),
-        service_level_offered_pct=service_level_pct(within, len(calls), 0),
-        asa_s=_mean([max(c.wait_s, 0.0) for c in answered]),
-        aht_s=aht_s(answered),
-        talk_s=round(sum(max(c.talk_s, 0.0) for c in answered), 3),
-        wrapup_s=round(sum(max(c.wrapup_s or 0.0, 0.0) for c in answered), 3),
-        transferred=sum(1 for c in calls if is_transferred(c)),
-        fcr_calls=len(judged),
-        fcr_resolved=sum(judged),
-        fcr_pct=_pct(sum(judged), len(judged)),
-        approximate=sum(1 for c in calls if c.approximate),
-    )
+    return figures_of(call_sums(calls, rule, repeats=repeats, fcr_window_s=fcr_window_s))
 
 
 def compute_figures(
@@ -363,14 +399,15 @@ def _callback_counts(done: Sequence[DoneCallbackFact]) -> tuple[int, int, float 
     return len(done), in_sla, _pct(in_sla, len(with_due))
 
 
-def _row(key: str | None, start_s: float, end_s: float, calls: list[CallFact], done: list[DoneCallbackFact] | None,
-         rule: ServiceLevelRule, repeats: RepeatIndex, fcr_window_s: float) -> CallRow:
+def _row(key: str | None, start_s: float, end_s: float, sums: CallSums, done: list[DoneCallbackFact] | None) -> CallRow:
     counted = _callback_counts(done) if done is not None else (None, None, None)
     return CallRow(
-        key=key, start_s=start_s, end_s=end_s,
-        figures=call_figures(calls, rule, repeats=repeats, fcr_window_s=fcr_window_s),
+        key=key, start_s=start_s, end_s=end_s, figures=figures_of(sums),
         callbacks_done=counted[0], callbacks_done_in_sla=counted[1], callback_sla_pct=counted[2],
     )
+
+
+Cell = tuple[str | None, int]  # (group key, interval index)
 
 
 def call_table(
@@ -388,12 +425,26 @@ def call_table(
 
     A call counts once: in the row of its key and the interval it was *offered* in (its start), however long it
     lasts, whichever interval or midnight it ends in. A callback counts in the interval it was done in."""
-    from_s = starts[0]
-    cells: dict[tuple[str | None, int], list[CallFact]] = {}
-    done_cells: dict[tuple[str | None, int], list[DoneCallbackFact]] = {}
+    cells: dict[Cell, list[CallFact]] = {}
     for call in calls:
-        if from_s <= call.started_s < to_s:
+        if starts[0] <= call.started_s < to_s:
             cells.setdefault((group_key(call, group), interval_index(starts, call.started_s)), []).append(call)
+    sums = {cell: call_sums(mine, rule, repeats=repeats, fcr_window_s=fcr_window_s) for cell, mine in cells.items()}
+    return table_from_sums(sums, done_callbacks, group=group, starts=starts, to_s=to_s)
+
+
+def table_from_sums(
+    sums: Mapping[Cell, CallSums],
+    done_callbacks: Iterable[DoneCallbackFact],
+    *,
+    group: Group,
+    starts: Sequence[float],
+    to_s: float,
+) -> CallTable:
+    """The table from the calls' sums per cell (counted here from call facts, or added up by the database:
+    call_sums_store) and the callbacks done, placed by when they were done."""
+    from_s = starts[0]
+    done_cells: dict[Cell, list[DoneCallbackFact]] = {}
     attributable = group in (Group.TEAM, Group.AGENT)
     if attributable:
         for cb in done_callbacks:
@@ -401,16 +452,12 @@ def call_table(
                 done_cells.setdefault((_callback_key(cb, group), interval_index(starts, cb.done_s)), []).append(cb)
     ends = [*starts[1:], to_s]
     rows = []
-    by_key: dict[str | None, tuple[list[CallFact], list[DoneCallbackFact]]] = {}
-    for key, index in sorted(set(cells) | set(done_cells), key=lambda k: (k[0] is None, k[0] or "", k[1])):
-        mine, done = cells.get((key, index), []), done_cells.get((key, index), [])
-        rows.append(_row(key, starts[index], ends[index], mine, done if attributable else None, rule, repeats,
-                         fcr_window_s))
-        total = by_key.setdefault(key, ([], []))
-        total[0].extend(mine)
+    by_key: dict[str | None, tuple[CallSums, list[DoneCallbackFact]]] = {}
+    for key, index in sorted(set(sums) | set(done_cells), key=lambda k: (k[0] is None, k[0] or "", k[1])):
+        mine, done = sums.get((key, index), CallSums()), done_cells.get((key, index), [])
+        rows.append(_row(key, starts[index], ends[index], mine, done if attributable else None))
+        total = by_key.setdefault(key, (CallSums(), []))
+        add(total[0], mine)
         total[1].extend(done)
-    totals = tuple(
-        _row(key, from_s, to_s, mine, done if attributable else None, rule, repeats, fcr_window_s)
-        for key, (mine, done) in by_key.items()
-    )
+    totals = tuple(_row(key, from_s, to_s, mine, done if attributable else None) for key, (mine, done) in by_key.items())
     return CallTable(rows=tuple(rows), totals=totals)

@@ -12,6 +12,7 @@ from typing import Any
 from callcenter.reports.figures import CallbackFact, CallFact, Figures, ServiceLevelRule, compute_figures
 from callcenter.reports.period import Period
 from callcenter.routing.rules import RoutingRules
+from crm_core.call_facts import routed_team
 
 __all__ = ["ALL_TEAMS", "call_team", "did_team_of", "figures_by_team", "figures_json"]
 
@@ -27,11 +28,7 @@ def did_team_of(rules: RoutingRules) -> DidTeam:
 
 def call_team(decisions: Sequence[Mapping[str, Any]] | None, did: str | None, did_team: DidTeam) -> str | None:
     """A call belongs to the team its last routing decision chose; without one, to the team serving its DID."""
-    for decision in reversed(decisions or ()):
-        team = decision.get("team") if isinstance(decision, Mapping) else None
-        if isinstance(team, str) and team:
-            return team
-    return did_team(did)
+    return routed_team(decisions) or did_team(did)
 
 
 def figures_by_team(

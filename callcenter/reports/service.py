@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports import store
 from callcenter.reports.agent_figures import AgentFigures, agent_figures
+from callcenter.reports.call_sums import CallSums, add
+from callcenter.reports.call_sums_store import call_sums_by_group
 from callcenter.reports.figures import (
-    ANSWERED, CallFact, CallTable, Figures, Group, ServiceLevelRule, aht_s, call_table, repeat_index,
+    ANSWERED, CallFact, CallTable, Figures, Group, ServiceLevelRule, aht_s, table_from_sums,
 )
-from callcenter.reports.intervals import Interval, interval_starts
+from callcenter.reports.intervals import Interval, interval_index, interval_starts
 from callcenter.reports.period import DAY_S, Period
 from callcenter.reports.report import DidTeam, figures_by_team
 
@@ -60,20 +62,20 @@ async def call_report(
     rule: ServiceLevelRule,
     fcr_days: int,
 ) -> tuple[list[float], CallTable]:
-    """The interval starts and the call table of ``team``'s calls (None: every team's) in the period. Calls are read
-    ``fcr_days`` past its end too: a repeat call after the period still unresolves a call in it."""
-    fcr_window_s = fcr_days * DAY_S
-    read_to_s = min(period.to_s + fcr_window_s, LAST_INSTANT_S)
-    calls = await store.inbound_calls(session, from_s=period.from_s, to_s=read_to_s, did_team=did_team)
-    repeats = repeat_index(calls)
+    """The interval starts and the call table of ``team``'s calls (None: every team's) in the period: the calls
+    added up per group and local interval by the database (call_sums_store), callbacks done placed here."""
+    starts = interval_starts(period.from_s, period.to_s, period.zone, interval)
+    rows = await call_sums_by_group(
+        session, from_s=period.from_s, to_s=period.to_s, zone=period.zone, interval=interval, group=group,
+        team=team, rule=rule, fcr_window_s=fcr_days * DAY_S, did_team=did_team,
+    )
+    sums: dict[tuple[str | None, int], CallSums] = {}
+    for row in rows:
+        add(sums.setdefault((row.key, interval_index(starts, row.first_s)), CallSums()), row.sums)
     done = await store.done_callbacks(session, from_s=period.from_s, to_s=period.to_s)
     if team is not None:
-        calls = [c for c in calls if c.team == team]
         done = [cb for cb in done if cb.team == team]
-    starts = interval_starts(period.from_s, period.to_s, period.zone, interval)
-    table = call_table(calls, done, group=group, starts=starts, to_s=period.to_s, rule=rule, repeats=repeats,
-                       fcr_window_s=fcr_window_s)
-    return starts, table
+    return starts, table_from_sums(sums, done, group=group, starts=starts, to_s=period.to_s)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,29 +31,14 @@ def _utc(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=timezone.utc)
 
 
-def _ended_with(result: str | None, meta: dict[str, Any]) -> str | None:
-    """The agent a call counts under: who answered it; unanswered, the last agent whose phone it rang."""
-    if result == ANSWERED and isinstance(meta.get("answered_by"), str):
-        return meta["answered_by"]
-    rang = [a.get("agent") for a in meta.get("attempts") or () if isinstance(a, dict) and a.get("rang")]
-    rang = rang or list(meta.get("agents_rung") or ())
-    return rang[-1] if rang and isinstance(rang[-1], str) else None
-
-
-def _transferred(meta: dict[str, Any]) -> bool:
-    """Blind transfers add an agent to agents_talked; attended ones also mark their consultation transferred."""
-    consultations = meta.get("consultations") or ()
-    return len(meta.get("agents_talked") or ()) > 1 or any(
-        isinstance(c, dict) and c.get("transferred") for c in consultations
-    )
-
-
 async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, did_team: DidTeam) -> list[CallFact]:
-    """Inbound calls that started in [from_s, to_s), oldest first."""
+    """Inbound calls that started in [from_s, to_s), oldest first, from their report columns (crm_core.call_facts).
+    A call's team: its last routing decision's, else its DID's (report.call_team)."""
     rows = await session.execute(
         select(
             Activity.call_id, Activity.started_at, Activity.ended_at, Activity.result, Activity.wait_s,
-            Activity.talk_s, Activity.from_raw, Activity.from_e164, Activity.did, Activity.call_meta,
+            Activity.talk_s, Activity.from_raw, Activity.from_e164, Activity.did, Activity.routed_team, Activity.agent_ext,
+            Activity.queue, Activity.wrapup_s, Activity.transferred, Activity.end_estimated,
         )
         .where(
             Activity.kind == ActivityKind.CALL,
@@ -63,30 +48,27 @@ async def inbound_calls(session: AsyncSession, *, from_s: float, to_s: float, di
         )
         .order_by(Activity.started_at)
     )
-    calls = []
-    for call_id, started, ended, result, wait_s, talk_s, caller, e164, did, meta in rows:
-        meta = meta if isinstance(meta, dict) else {}
-        wrapup_s = meta.get("wrapup_s")
-        calls.append(
-            CallFact(
-                call_id=call_id or "",
-                team=call_team(meta.get("routing"), did, did_team),
-                started_s=started.timestamp(),
-                ended_s=(ended or started).timestamp(),
-                outcome=result or "failed",
-                wait_s=float(wait_s or 0.0),
-                talk_s=float(talk_s or 0.0),
-                wrapup_s=float(wrapup_s) if isinstance(wrapup_s, int | float) else None,
-                caller=caller,
-                number=e164,
-                queue=meta.get("queue"),
-                approximate=bool(meta.get("end_estimated")),
-                did=did,
-                agent=_ended_with(result, meta),
-                transferred=_transferred(meta),
-            )
+    return [
+        CallFact(
+            call_id=call_id or "",
+            team=team or did_team(did),
+            started_s=started.timestamp(),
+            ended_s=(ended or started).timestamp(),
+            outcome=result or "failed",
+            wait_s=float(wait_s or 0.0),
+            talk_s=float(talk_s or 0.0),
+            wrapup_s=wrapup_s,
+            caller=caller,
+            number=e164,
+            queue=queue,
+            approximate=bool(estimated),
+            did=did,
+            agent=agent,
+            transferred=bool(moved),
         )
-    return calls
+        for (call_id, started, ended, result, wait_s, talk_s, caller, e164, did, team, agent, queue, wrapup_s, moved,
+             estimated) in rows
+    ]
 
 
 REACHED_BY = "reached by call "  # the CRM bridge's line on the callback a customer's answered call closed

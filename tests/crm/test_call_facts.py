@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from crm_core.call_facts import derived_columns, link_next_call
+from crm_core.call_facts import derived_columns
 from crm_core.db import Database, create_engine
 from crm_core.migrate import downgrade, upgrade
 from crm_core.models import Activity, ActivityKind, Direction
@@ -21,17 +21,18 @@ NUMBER = "+442071234567"
 TRANSFERRED = {
     "answered_by": "1001", "agents_talked": ["1001"], "queue": "support", "wrapup_s": 12.5,
     "consultations": [{"agent": "1002", "by_agent": "1001", "transferred": True}],
+    "routing": [{"team": "sales", "reason": "owner"}, {"reason": "no team named"}],
 }
 
 
 def test_derived_columns_follow_call_meta() -> None:
     assert derived_columns("call", "answered", TRANSFERRED) == {
-        "agent_ext": "1001", "queue": "support", "wrapup_s": 12.5, "transferred": True, "end_estimated": False,
+        "routed_team": "sales", "agent_ext": "1001", "queue": "support", "wrapup_s": 12.5, "transferred": True, "end_estimated": False,
     }
     # Unanswered: the last agent whose phone rang, not one that was busy; no wrap-up measured is None, not 0.
     missed = {"attempts": [{"agent": "1001", "rang": True}, {"agent": "1002", "rang": False}], "end_estimated": True}
     assert derived_columns("call", "missed", missed) == {
-        "agent_ext": "1001", "queue": None, "wrapup_s": None, "transferred": False, "end_estimated": True,
+        "routed_team": None, "agent_ext": "1001", "queue": None, "wrapup_s": None, "transferred": False, "end_estimated": True,
     }
     # A blind transfer: two agents talked. Anything but a call has no report columns.
     assert derived_columns("call", "answered", {"agents_talked": ["1001", "1002"]})["transferred"] is True
@@ -48,11 +49,8 @@ async def test_columns_and_next_call_on_every_write(db: Database) -> None:
     starts = {"c1": T0, "c2": T0 + timedelta(days=1), "c3": T0 + timedelta(days=3), "c4": T0 + timedelta(hours=5)}
     async with db.session() as session:
         for call_id in ("c1", "c3", "c2", "c4"):  # out of order: c2 and c4 land between calls already written
-            activity = _call(call_id, starts[call_id], TRANSFERRED if call_id == "c1" else None)
-            session.add(activity)
+            session.add(_call(call_id, starts[call_id], TRANSFERRED if call_id == "c1" else None))
             await session.flush()
-            await link_next_call(session, activity)
-        await link_next_call(session, activity)  # written twice: nothing changes
     async with db.session() as session:
         rows = {a.call_id: a for a in await session.scalars(select(Activity))}
     assert {k: rows[k].next_call_at for k in starts} == {
@@ -87,12 +85,12 @@ def test_calls_logged_before_get_their_columns(db_url: str) -> None:
             await asyncio.to_thread(upgrade, db_url)
             async with engine.connect() as conn:
                 return (await conn.execute(sa.text(
-                    "SELECT call_id, agent_ext, queue, wrapup_s, transferred, next_call_at IS NOT NULL"
+                    "SELECT call_id, routed_team, agent_ext, queue, wrapup_s, transferred, next_call_at IS NOT NULL"
                     " FROM activities ORDER BY call_id"))).all()
         finally:
             await engine.dispose()
 
     rows = asyncio.run(insert_and_read())
     assert [tuple(r) for r in rows] == [
-        ("old-0", "1001", "support", 12.5, True, True), ("old-1", None, None, None, False, False),
+        ("old-0", "sales", "1001", "support", 12.5, True, True), ("old-1", None, None, None, None, False, False),
     ]

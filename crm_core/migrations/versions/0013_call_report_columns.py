@@ -1,4 +1,4 @@
-"""call activities carry what the reports add up as columns (agent, queue, wrap-up, transferred, estimated end, the
+"""call activities carry what the reports add up as columns (routed team, agent, queue, wrap-up, transferred, estimated end, the
 next call from the same number), derived from call_meta, so call figures are one GROUP BY in the database
 
 Revision ID: 0013
@@ -24,6 +24,7 @@ BATCH = 5_000
 
 def upgrade() -> None:
     with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("routed_team", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("agent_ext", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("queue", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("wrapup_s", sa.Double(), nullable=True))
@@ -50,7 +51,7 @@ def _backfill() -> None:
             meta = json.loads(meta) if isinstance(meta, str) else meta
             values.append({"id": activity_id, **derived_columns("call", result, meta)})
         conn.execute(
-            sa.text("UPDATE activities SET agent_ext = :agent_ext, queue = :queue, wrapup_s = :wrapup_s,"
+            sa.text("UPDATE activities SET routed_team = :routed_team, agent_ext = :agent_ext, queue = :queue, wrapup_s = :wrapup_s,"
                     " transferred = :transferred, end_estimated = :end_estimated WHERE id = :id"),
             values,
         )
@@ -65,5 +66,6 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("activities", schema=None) as batch_op:
-        for column in ("next_call_at", "end_estimated", "transferred", "wrapup_s", "queue", "agent_ext"):
+        for column in ("next_call_at", "end_estimated", "transferred", "wrapup_s", "queue", "agent_ext",
+                       "routed_team"):
             batch_op.drop_column(column)
