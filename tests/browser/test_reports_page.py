@@ -239,6 +239,15 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     xlsx = await info.value
     assert xlsx.suggested_filename.endswith(".xlsx") and (await xlsx.path()).read_bytes()[:2] == b"PK"
 
+    # Saved again with another sort: version 2, and both versions listed with who saved them.
+    await page.get_by_label("Order").select_option("desc")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#saved-status")).to_contain_text("version 2", timeout=WAIT_MS)
+    await page.locator("#versions-box summary").click()
+    versions = page.locator("#versions li")
+    await expect(versions).to_have_count(2, timeout=WAIT_MS)
+    await expect(versions.first).to_contain_text("version 2: Team A contacts, 2 filter(s), 1 column(s) · Sam Supervisor")
+
     # Reopened from the list, it runs again as saved.
     await page.reload()
     await expect(page.locator("#saved-list option", has_text="Team A contacts")).to_be_attached(timeout=WAIT_MS)
@@ -247,6 +256,8 @@ async def test_a_saved_report_is_built_run_paged_saved_and_exported(browser: Any
     await expect(rows).to_have_count(50, timeout=WAIT_MS)
     await expect(page.get_by_label("Filter 1 value")).to_have_value("a")
     await expect(page.get_by_label("Filter 2 value")).to_have_value("false")
+    await expect(page.get_by_label("Order")).to_have_value("desc")  # version 2's order
+    await expect(rows.first.locator("td").nth(column)).to_have_text(expected[-1])
     await page.set_viewport_size({"width": 1366, "height": 768})
     await page.screenshot(path=str(screenshot_path("reports-saved-1366x768")), full_page=True)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366

@@ -515,6 +515,18 @@ function setSaved(report) {
   saved.canEdit = Boolean(report && report.can_edit);
   for (const fmt of ["csv", "xlsx"]) $(`export-${fmt}`).disabled = !saved.id;
   $("saved-status").textContent = saved.id ? `saved as #${saved.id}${report.version ? `, version ${report.version}` : ""}` : "not saved: save to export";
+  $("versions-box").hidden = !saved.id;
+  if (saved.id) loadVersions(saved.id).catch((e) => showError("saved-error", e));
+}
+// Who changed the report when, newest first (the names of the users the viewer may see).
+let userNames = null;
+async function loadVersions(id) {
+  if (!userNames) userNames = new Map((await api("GET", "/api/v1/users").catch(() => [])).map((u) => [u.id, u.name]));
+  const versions = await api("GET", `/api/v1/reports/saved/${id}/versions`);
+  if (saved.id !== id) return;  // another report was opened meanwhile
+  $("versions").replaceChildren(...versions.map((v) => el("li", { value: v.version, "data-version": v.version },
+    `version ${v.version}: ${v.name}, ${v.definition.filters.length} filter(s), ${v.definition.columns.length} column(s) · ` +
+    `${userNames.get(v.changed_by_id) || (v.changed_by_id == null ? "system" : `user #${v.changed_by_id}`)}, ${new Date(v.changed_at).toLocaleString("en-GB")}`)));
 }
 async function saveReport() {
   showError("saved-error", null);
