@@ -13,10 +13,11 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.api.framework import Api, BadRequest, Call, enum_schema
 from callcenter.reports import export, saved
-from callcenter.reports.definition import ReportDefinition, ReportEntity
+from callcenter.reports.definition import Checked, ReportDefinition, ReportEntity
 from callcenter.reports.query import (
     MAX_CURSOR_CHARS,
     MAX_PAGE_ROWS,
@@ -249,16 +250,27 @@ async def saved_report_rows(call: Call) -> Any:
     query=("format",), tag=TAG, query_schemas={"format": {"type": "string", "enum": list(_FORMATS)}},
 )
 async def export_saved_report(call: Call) -> Any:
-    report = await saved.get_saved(call.session, call.principal, call.path_int("id"))
+    from callcenter.app import DATABASE  # the composition root owns the key
+
     kind = call.request.query.get("format", "csv")
     if kind not in _FORMATS:
         raise BadRequest("query parameter format must be csv or xlsx", field="format")
-    checked = await prepare(call.session, saved.definition_of(report))  # a bad definition is a 422 before any byte
+    # A read-only transaction of its own, not the request's: on SQLite the request's takes the writer lock, which a
+    # long export must not hold while the call events wait to be written.
+    async with call.request.app[DATABASE].read_session() as session:
+        report = await saved.get_saved(session, call.principal, call.path_int("id"))
+        checked = await prepare(session, saved.definition_of(report))  # a bad definition is a 422 before any byte
+        return await _stream_export(call, report.name, kind, checked, session)
+
+
+async def _stream_export(
+    call: Call, name: str, kind: str, checked: Checked, session: AsyncSession
+) -> web.StreamResponse:
     columns = columns_of(checked)
-    rows = iter_rows(call.session, call.principal, checked)
+    rows = iter_rows(session, call.principal, checked)
     response = web.StreamResponse(headers={
         "Content-Type": export.CSV_MEDIA_TYPE if kind == "csv" else export.XLSX_MEDIA_TYPE,
-        "Content-Disposition": export.content_disposition(report.name, kind),
+        "Content-Disposition": export.content_disposition(name, kind),
         "Cache-Control": "no-store",
     })
     if kind == "csv":
