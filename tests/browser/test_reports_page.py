@@ -48,6 +48,11 @@ async def _open(browser: Any, url: str, errors: list[str], width: int = 1920, he
     return page
 
 
+def _pct(value: float | None) -> str:
+    """A percentage as the page shows it: one decimal at most, none when it is whole; a dash for none."""
+    return "—" if value is None else f"{round(value, 1):g}%"
+
+
 async def _table(page: Any, selector: str, count: int) -> list[list[str]]:
     """The table's rows once it has ``count`` of them: the first six cells' text of each."""
     from playwright.async_api import expect
@@ -312,4 +317,29 @@ async def test_the_funnel_and_the_staffing_plan_are_the_apis(browser: Any, teams
     await expect(page.locator("#staffing-chart")).to_have_attribute("data-loaded", "true", timeout=WAIT_MS)
     await page.screenshot(path=str(screenshot_path("reports-staffing-1366x768")), full_page=True)
     assert await page.evaluate("document.documentElement.scrollWidth") <= 1366
+    assert errors == []
+
+
+async def test_a_what_if_replay_shows_the_apis_answer(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    from tests.api.test_staffing_routes import MON1, _seed_day as seed_morning
+
+    await seed_morning(teams, MON1)
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, teams.sup_a, "staffing"), errors, 1366, 768)
+    await expect(page.locator("#whatif-box")).to_be_visible(timeout=WAIT_MS)
+    await page.locator("#whatif-day").fill(MON1.isoformat())
+    await page.locator("#whatif-agents").fill("3")
+    await page.locator("#whatif-strategy").select_option("least-loaded")
+    await page.get_by_role("button", name="Replay").click()
+    body = {"team": "Team A", "day": MON1.isoformat(), "agents": 3, "strategy": "least-loaded"}
+    status, out = await teams.call(teams.sup_a, "POST", "/api/v1/reports/staffing/what-if", body)
+    assert status == 200, out
+    rows = await _table(page, "#whatif-table", 7)
+    assert rows[0] == ["Offered", str(out["simulated"]["offered"]), str(out["actual"]["offered"])]
+    assert rows[1] == ["Answered", str(out["simulated"]["answered"]), str(out["actual"]["answered"])]
+    assert rows[2][1:] == [_pct(out[k]["service_level_pct"]) for k in ("simulated", "actual")]
+    await expect(page.locator("#whatif-inputs")).to_contain_text(f"{out['inputs']['calls']} calls replayed with 3 agents, least-loaded")
+    await page.screenshot(path=str(screenshot_path("reports-whatif-1366x768")), full_page=True)
     assert errors == []

@@ -341,6 +341,30 @@ async function initStaffing() {
   if (all) $("staffing-team").firstChild.remove();  // staffing is per team: "all teams" has no queue to staff
   $("staffing-weekday").selectedIndex = (new Date().getDay() + 6) % 7;  // today, Monday first
   $("staffing-form").addEventListener("submit", (e) => { e.preventDefault(); loadStaffing(); });
+  $("whatif-box").hidden = !has("/api/v1/reports/staffing/what-if");
+  $("whatif-form").addEventListener("submit", (e) => { e.preventDefault(); runWhatIf(); });
+}
+const WHATIF_ROWS = [
+  ["offered", "Offered"], ["answered", "Answered"], ["service_level_pct", "Service level"], ["asa_s", "ASA"],
+  ["unanswered_pct", "Unanswered"], ["occupancy_pct", "Occupancy"], ["agents", "Agents"],
+];
+async function runWhatIf() {
+  showError("whatif-error", null);
+  const body = { team: $("staffing-team").value, day: $("whatif-day").value, agents: Number($("whatif-agents").value) };
+  if ($("whatif-strategy").value) body.strategy = $("whatif-strategy").value;
+  const box = $("whatif-box");
+  box.setAttribute("aria-busy", "true");
+  try {
+    const out = await api("POST", "/api/v1/reports/staffing/what-if", body);
+    renderTable($("whatif-table"), [{ key: "figure", label: out.day }, { key: "simulated", label: "Simulated" }, { key: "actual", label: "What happened" }],
+      WHATIF_ROWS.map(([key, label]) => ({ figure: label, simulated: show(key, out.simulated[key]), actual: show(key, out.actual[key]) })));
+    const i = out.inputs;
+    $("whatif-inputs").textContent = `${i.calls} calls replayed with ${i.agents} agents, ${i.strategy}${i.queue_only ? " (queue only)" : ""}; service level within ${i.threshold_s} s; patience ${show("patience_s", i.patience_s)}; seed ${i.seed}.`;
+  } catch (e) {
+    showError("whatif-error", e);
+  } finally {
+    box.removeAttribute("aria-busy");
+  }
 }
 async function loadStaffing() {
   showError("staffing-error", null);
