@@ -181,3 +181,11 @@ async def test_crm_api_sets_the_calling_flags_a_report_filters_on(world: World) 
         {"field": "tags", "op": "contains", "value": "vip"}, {"field": "do_not_call", "op": "eq", "value": False}]}
     status, page = await world.call(world.agent_a1, "POST", f"{BASE}/run", {"definition": dialable})
     assert status == 200 and [r["last_name"] for r in page["rows"]] == ["Vip"]
+
+
+async def test_shape_errors_name_the_dotted_path(world: World) -> None:
+    body = {"definition": {**DEFINITION, "filters": [{"field": "id", "op": "like", "value": 1}]}}
+    status, err = await world.call(world.agent_a1, "POST", f"{BASE}/run", body)
+    assert status == 422 and err["error"]["field"] == "definition.filters.0.op"
+    status, err = await world.call(world.agent_a1, "POST", f"{BASE}/run", {"definition": {**DEFINITION, "x": 1}})
+    assert status == 422 and err["error"]["field"] == "definition.x"

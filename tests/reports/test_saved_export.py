@@ -107,3 +107,15 @@ def test_content_disposition_is_safe() -> None:
     full = unquote(header.split("filename*=UTF-8''")[1])
     assert "/" not in full and '"' not in full and full.endswith("Zoë.csv")
     assert 'filename="report.xlsx"' in content_disposition("///", "xlsx")
+
+
+def test_columns_of_a_definition_without_its_catalogue() -> None:
+    """What others call before checking a definition: built-in labels, a custom field headed by its key as text."""
+    from callcenter.reports.definition import parse_definition
+    from callcenter.reports.query import columns_of
+
+    definition = parse_definition({"entity": "leads", "columns": ["title", "custom.budget", "last_call_at"]})
+    assert [(c.name, c.label, c.type) for c in columns_of(definition)] == [
+        ("title", "Title", "text"), ("custom.budget", "budget", "text"), ("last_call_at", "Last call", "datetime")]
+    assert [c.name for c in columns_of(parse_definition({"entity": "tasks"}))] == [
+        "id", "title", "kind", "status", "due_at", "owner_name", "primary_phone"]
