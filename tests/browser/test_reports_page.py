@@ -343,3 +343,18 @@ async def test_a_what_if_replay_shows_the_apis_answer(browser: Any, teams: World
     await expect(page.locator("#whatif-inputs")).to_contain_text(f"{out['inputs']['calls']} calls replayed with 3 agents, least-loaded")
     await page.screenshot(path=str(screenshot_path("reports-whatif-1366x768")), full_page=True)
     assert errors == []
+
+
+async def test_a_tvs_read_only_wallboard_link_does_not_open_the_reports(browser: Any, teams: World) -> None:
+    from playwright.async_api import expect
+
+    status, tv = await teams.call(teams.sup_a, "POST", "/api/v1/wallboard/tokens", {"name": "Hall TV"})
+    assert status == 201, tv
+    code = tv["url"].split("login=", 1)[1]
+    errors: list[str] = []
+    page = await _open(browser, f"http://127.0.0.1:{teams.client.server.port}/reports?login={code}", errors)
+    await expect(page.locator("#notice")).to_have_text(
+        "This is a read-only wallboard link: open the reports with your own login link.", timeout=WAIT_MS
+    )
+    await expect(page.locator("#main")).to_be_hidden()
+    assert errors == []

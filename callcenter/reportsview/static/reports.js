@@ -605,6 +605,10 @@ async function start() {
     return;
   }
   $("viewer").textContent = `${me.role} · ${me.teams ? me.teams.join(", ") || "no team" : "all teams"}`;
+  if (me.read_only) {  // a TV's wallboard link reads the wallboard and nothing else
+    notice("This is a read-only wallboard link: open the reports with your own login link.", "role");
+    return;
+  }
   if (me.role !== "supervisor" && me.role !== "admin") {
     notice(`${ROLE_NOTICE} (${me.role})`, "role");
     return;
