@@ -356,6 +356,10 @@ async def convert_lead(
             company_id=company.id if company else None,
             responsible_id=lead.responsible_id,
             custom={},
+            # What the person said about being called goes with them: a dialer must never call them anew.
+            do_not_call=lead.do_not_call,
+            call_consent=lead.call_consent,
+            tags=list(lead.tags or ()),
         )
         session.add(contact)
         await session.flush()

@@ -94,7 +94,7 @@ class ScheduleOut(BaseModel):
     updated_at: datetime
 
 
-class DeliveryOut(BaseModel):
+class ScheduleDeliveryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
@@ -180,7 +180,7 @@ async def run_now(call: Call) -> Any:
 
 
 @api.route("GET", V1 + "/reports/schedules/{id}/deliveries", summary="A schedule's e-mails, newest first: status, "
-           "attempts, last error", response=DeliveryOut, query=("limit", "offset"), tag=TAG)
+           "attempts, last error", response=ScheduleDeliveryOut, query=("limit", "offset"), tag=TAG)
 async def schedule_deliveries(call: Call) -> Any:
     limit, offset = call.page
     page = await schedule_store.deliveries(call.session, call.principal, call.path_int("id"), limit=limit,

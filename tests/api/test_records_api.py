@@ -186,7 +186,8 @@ async def test_lead_conversion_keeps_history_and_moves_numbers(world: World) -> 
     await world.call(world.admin, "POST", "/api/v1/pipelines", {"name": "Sales", "is_default": True, "stages": [{"name": "New"}, {"name": "Won", "kind": "won"}]})
     _, lead = await world.call(
         agent, "POST", "/api/v1/leads",
-        {"title": "Website inquiry", "person_name": "Mia Park", "company_name": "Park GmbH", "phones": [{"number": "+1 212 555 0142"}], "emails": ["mia@park.io"], "product_interest": "Pro plan"},
+        {"title": "Website inquiry", "person_name": "Mia Park", "company_name": "Park GmbH", "phones": [{"number": "+1 212 555 0142"}], "emails": ["mia@park.io"], "product_interest": "Pro plan",
+         "do_not_call": True, "call_consent": "refused", "tags": ["vip"]},
     )
     _, note = await world.call(agent, "POST", "/api/v1/activities", {"kind": "note", "body": "asked for a quote", "lead_id": lead["id"]})
     status, converted = await world.call(
@@ -199,6 +200,8 @@ async def test_lead_conversion_keeps_history_and_moves_numbers(world: World) -> 
     _, contact = await world.call(agent, "GET", f"/api/v1/contacts/{contact_id}")
     assert (contact["first_name"], contact["last_name"], contact["company_id"]) == ("Mia", "Park", company_id)
     assert contact["phones"][0]["e164"] == "+12125550142" and contact["responsible_id"] == agent.id
+    # Who asked not to be called stays uncalled as a contact (a dialer reads these flags).
+    assert (contact["do_not_call"], contact["call_consent"], contact["tags"]) == (True, "refused", ["vip"])
     _, deal = await world.call(agent, "GET", f"/api/v1/deals/{deal_id}")
     assert (deal["lead_id"], deal["contact_id"], deal["company_id"], deal["amount"]) == (lead["id"], contact_id, company_id, "1200.00")
     _, found = await world.call(agent, "GET", "/api/v1/lookup", params={"phone": "212 555 0142"})
