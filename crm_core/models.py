@@ -425,6 +425,8 @@ class Activity(Base):
         Index("ix_activities_user_started", "user_id", "started_at"),
         # Reports read a period's calls.
         Index("ix_activities_kind_started", "kind", "started_at"),
+        # The calls from one number in time order: each call's next call (call_facts.link_next_call).
+        Index("ix_activities_from_started", "from_e164", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -31,13 +31,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("transferred", sa.Boolean(), server_default=sa.text("false"), nullable=False))
         batch_op.add_column(sa.Column("end_estimated", sa.Boolean(), server_default=sa.text("false"), nullable=False))
         batch_op.add_column(sa.Column("next_call_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.create_index("ix_activities_from_started", ["from_e164", "started_at"], unique=False)
     _backfill()
+
+
+COLUMNS = ("routed_team", "agent_ext", "queue", "wrapup_s", "transferred", "end_estimated")
 
 
 def _backfill() -> None:
     """Calls logged before: their columns from their call_meta (the same function the models apply on every write),
-    and each inbound call's next call from the same number."""
+    a batch at a time (one UPDATE per batch on PostgreSQL), and each inbound call's next call from the same number."""
     conn = op.get_bind()
+    postgres = conn.dialect.name == "postgresql"
     last_id = 0
     while True:
         rows = conn.execute(
@@ -46,16 +51,25 @@ def _backfill() -> None:
         ).fetchall()
         if not rows:
             break
+        last_id = rows[-1][0]
         values = []
         for activity_id, result, meta in rows:
-            meta = json.loads(meta) if isinstance(meta, str) else meta
-            values.append({"id": activity_id, **derived_columns("call", result, meta)})
-        conn.execute(
-            sa.text("UPDATE activities SET routed_team = :routed_team, agent_ext = :agent_ext, queue = :queue, wrapup_s = :wrapup_s,"
-                    " transferred = :transferred, end_estimated = :end_estimated WHERE id = :id"),
-            values,
-        )
-        last_id = rows[-1][0]
+            derived = derived_columns("call", result, json.loads(meta) if isinstance(meta, str) else meta)
+            if any(derived.values()):  # all empty: the defaults the new columns already hold
+                values.append({"id": activity_id, **derived})
+        if not values:
+            continue
+        if postgres:  # one statement per batch: a VALUES list joined on id
+            v = sa.values(
+                sa.column("id", sa.BigInteger()), sa.column("routed_team", sa.String()), sa.column("agent_ext", sa.String()),
+                sa.column("queue", sa.String()), sa.column("wrapup_s", sa.Double()), sa.column("transferred", sa.Boolean()),
+                sa.column("end_estimated", sa.Boolean()), name="v",
+            ).data([(row["id"], *(row[c] for c in COLUMNS)) for row in values])
+            activities = sa.table("activities", sa.column("id"), *(sa.column(c) for c in COLUMNS))
+            conn.execute(sa.update(activities).where(activities.c.id == v.c.id).values({c: v.c[c] for c in COLUMNS}))
+        else:
+            conn.execute(sa.text(
+                "UPDATE activities SET " + ", ".join(f"{c} = :{c}" for c in COLUMNS) + " WHERE id = :id"), values)
     conn.execute(sa.text(
         "UPDATE activities SET next_call_at = (SELECT min(b.started_at) FROM activities b"
         " WHERE b.kind = 'call' AND b.direction = 'inbound' AND b.from_e164 = activities.from_e164"
@@ -66,6 +80,7 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("activities", schema=None) as batch_op:
+        batch_op.drop_index("ix_activities_from_started")
         for column in ("next_call_at", "end_estimated", "transferred", "wrapup_s", "queue", "agent_ext",
                        "routed_team"):
             batch_op.drop_column(column)
