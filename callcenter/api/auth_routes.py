@@ -28,6 +28,7 @@ class LoginLinkOut(BaseModel):
     # Relative to the service's address; each opens the page signed in once, then the code is spent.
     wallboard_url: str
     agent_url: str
+    reports_url: str
 
 
 class LoginIn(In):
@@ -44,7 +45,7 @@ class SessionOut(BaseModel):
 
 
 def login_urls(code: str) -> dict[str, str]:
-    return {"wallboard_url": f"/wallboard?login={code}", "agent_url": f"/agent?login={code}"}
+    return {page + "_url": f"/{page}?login={code}" for page in ("wallboard", "agent", "reports")}
 
 
 @api.route("POST", V1 + "/auth/ws-ticket", summary="A one-time ticket (30 s) to open a WebSocket with ?ticket=", response=TicketOut, status=201, tag="auth")

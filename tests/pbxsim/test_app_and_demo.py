@@ -276,11 +276,12 @@ async def test_the_printed_links_and_token_work_against_the_running_demo(tmp_pat
         lines = out.getvalue().splitlines()
         (wallboard,) = [line.split()[-1] for line in lines if line.startswith("demo: wallboard ")]
         (agent,) = [line.split()[-1] for line in lines if line.startswith("demo: agent view of 1002 ")]
+        (reports,) = [line.split()[-1] for line in lines if line.startswith("demo: reports ")]
         (token,) = [line.split()[-1] for line in lines if line.startswith("demo: API token for curl")]
         async with ClientSession(f"http://127.0.0.1:{port}") as http:
             async with http.get("/api/v1/wallboard/me", headers={"Authorization": f"Bearer {token}"}) as resp:
                 assert resp.status == 200 and (await resp.json())["role"] == "admin"
-            for link, role in ((wallboard, "admin"), (agent, "agent")):
+            for link, role in ((wallboard, "admin"), (agent, "agent"), (reports, "admin")):
                 assert link.startswith(f"http://127.0.0.1:{port}/")
                 async with http.get(link) as resp:
                     assert resp.status == 200  # the page itself
