@@ -144,6 +144,8 @@ class Route:
     public: bool = False  # no token needed (a login link's exchange); the handler gets ANONYMOUS
     # JSON schemas of query parameters beyond the common ones in QUERY_SCHEMAS (enums, other bounds)
     query_schemas: dict[str, dict[str, Any]] | None = None
+    # A file, not JSON (a chart, an export): the media types its success may have.
+    media: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,10 +166,12 @@ class Api:
         tag: str = "crm",
         public: bool = False,
         query_schemas: dict[str, dict[str, Any]] | None = None,
+        media: tuple[str, ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.routes.append(
-                Route(method, path, handler, summary, body, response, many, status, query, tag, public, query_schemas)
+                Route(method, path, handler, summary, body, response, many, status, query, tag, public, query_schemas,
+                      media)
             )
             return handler
 
@@ -414,6 +418,8 @@ def openapi_document(api: Api, *, title: str, version: str) -> dict[str, Any]:
                     },
                 }
             ok["content"] = {"application/json": {"schema": schema}}
+        if route.media:
+            ok["content"] = {media: {"schema": {"type": "string", "format": "binary"}} for media in route.media}
         operation["responses"][str(route.status)] = ok
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     schemas = dict(definitions.get("$defs", {}))

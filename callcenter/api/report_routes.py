@@ -157,11 +157,14 @@ def chart_response(image: bytes, fmt: ChartFormat, name: str) -> web.Response:
     )
 
 
+CHART_MEDIA = tuple(MEDIA_TYPES.values())
+
+
 @api.route(
     "GET", V1 + "/reports/team-figures/chart",
     summary="The team figures' calls per 15 minutes (answered / missed / abandoned, stacked) and service level, "
     "as an image: format=svg (default) or png, width and height in pixels; team, from, to as for team-figures",
-    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports",
+    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports", media=CHART_MEDIA,
 )
 async def team_figures_chart(call: Call) -> Any:
     fmt, size = chart_request(call)  # bad format or size: a 400 before any work
@@ -186,7 +189,7 @@ def _schemas_of(module: Any, path: str) -> dict[str, dict[str, Any]]:
     summary="The call analytics (GET /reports/calls, same query) as an image: answered / missed / abandoned per "
     "interval, stacked over every key of the group, and the service level line when there is one key",
     query=("group", "interval", "team", "from", "to", *CHART_QUERY), tag="reports",
-    query_schemas={**CHART_SCHEMAS, "group": enum_schema(Group), "interval": enum_schema(Interval)},
+    query_schemas={**CHART_SCHEMAS, "group": enum_schema(Group), "interval": enum_schema(Interval)}, media=CHART_MEDIA,
 )
 async def calls_chart_route(call: Call) -> Any:
     from callcenter.api.analytics_routes import calls_report  # it imports this module's team checks
@@ -221,7 +224,7 @@ AGENT_STATES = (("available_s", "available"), ("talking_s", "talking"), ("wrapup
     "GET", V1 + "/reports/agents/chart",
     summary="Each agent's time per state (GET /reports/agents, same query) as an image: minutes available, talking, in "
     "wrap-up and paused, side by side per agent",
-    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports",
+    query=("team", "from", "to", *CHART_QUERY), query_schemas=CHART_SCHEMAS, tag="reports", media=CHART_MEDIA,
 )
 async def agents_chart_route(call: Call) -> Any:
     from callcenter.api.analytics_routes import agents_report  # it imports this module's team checks
@@ -242,7 +245,7 @@ async def agents_chart_route(call: Call) -> Any:
     summary="A pipeline's funnel (GET /reports/funnel, same query) as an image: deals that reached each stage, "
     "with the conversion to the next",
     query=("pipeline_id", "from", "to", "team", "days", *CHART_QUERY), tag="reports",
-    query_schemas={**_schemas_of(sales_routes, V1 + "/reports/funnel"), **CHART_SCHEMAS},
+    query_schemas={**_schemas_of(sales_routes, V1 + "/reports/funnel"), **CHART_SCHEMAS}, media=CHART_MEDIA,
 )
 async def funnel_chart_route(call: Call) -> Any:
     fmt, size = chart_request(call)
@@ -264,7 +267,7 @@ async def funnel_chart_route(call: Call) -> Any:
     query=("team", "weekday", "time", "target_pct", "threshold_s", "weeks", "max_occupancy_pct", "until",
            *CHART_QUERY),
     tag="reports",
-    query_schemas={**_schemas_of(staffing_routes, V1 + "/reports/staffing"), **CHART_SCHEMAS},
+    query_schemas={**_schemas_of(staffing_routes, V1 + "/reports/staffing"), **CHART_SCHEMAS}, media=CHART_MEDIA,
 )
 async def staffing_chart_route(call: Call) -> Any:
     fmt, size = chart_request(call)

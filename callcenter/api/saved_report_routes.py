@@ -248,6 +248,7 @@ async def saved_report_rows(call: Call) -> Any:
     "GET", V1 + "/reports/saved/{id}/export",
     summary="Download every row of a saved report the caller may see, as CSV or XLSX (streamed)",
     query=("format",), tag=TAG, query_schemas={"format": {"type": "string", "enum": list(_FORMATS)}},
+    media=(export.CSV_MEDIA_TYPE.split(";")[0], export.XLSX_MEDIA_TYPE),
 )
 async def export_saved_report(call: Call) -> Any:
     from callcenter.app import DATABASE  # the composition root owns the key
