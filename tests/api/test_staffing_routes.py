@@ -15,30 +15,14 @@ from callcenter.reports.erlang import agents_needed, erlang_c_figures
 from crm_core.agent_log_models import AgentStateSpell
 from crm_core.models import Activity, ActivityKind, Direction
 from tests.api.conftest import World
+from tests.api.test_report_routes import teams, teams_config  # noqa: F401  (fixtures: Team A in Berlin, Team B)
 
 BERLIN = ZoneInfo("Europe/Berlin")
-TEAMS_TOML = """
-[routing]
-default_team = "Team A"
-[routing.teams."Team A"]
-queue = "team-a"
-timezone = "Europe/Berlin"
-[routing.teams."Team B"]
-queue = "team-b"
-[routing.dids."8002"]
-team = "Team B"
-"""
 STAFFING = "/api/v1/reports/staffing"
 WHAT_IF = "/api/v1/reports/staffing/what-if"
 MON1, MON2, MON4 = date(2026, 3, 2), date(2026, 3, 9), date(2026, 3, 23)
 UNTIL = "2026-03-30"
 
-
-@pytest.fixture
-async def teams(make_world: Any, tmp_path: Path) -> World:
-    path = tmp_path / "callcenter.toml"
-    path.write_text(TEAMS_TOML)
-    return await make_world(path)
 
 
 def _at(day: date, hh: int, mm: int, ss: int = 0) -> datetime:
