@@ -59,14 +59,14 @@ def _backfill() -> None:
                 values.append({"id": activity_id, **derived})
         if not values:
             continue
-        if postgres:  # one statement per batch: a VALUES list joined on id
-            v = sa.values(
-                sa.column("id", sa.BigInteger()), sa.column("routed_team", sa.String()), sa.column("agent_ext", sa.String()),
-                sa.column("queue", sa.String()), sa.column("wrapup_s", sa.Double()), sa.column("transferred", sa.Boolean()),
-                sa.column("end_estimated", sa.Boolean()), name="v",
-            ).data([(row["id"], *(row[c] for c in COLUMNS)) for row in values])
-            activities = sa.table("activities", sa.column("id"), *(sa.column(c) for c in COLUMNS))
-            conn.execute(sa.update(activities).where(activities.c.id == v.c.id).values({c: v.c[c] for c in COLUMNS}))
+        if postgres:  # one statement per batch, the same each time: arrays unnested and joined on id
+            conn.execute(sa.text(
+                "UPDATE activities a SET routed_team = v.rt, agent_ext = v.ag, queue = v.qu, wrapup_s = v.wr,"
+                " transferred = v.tr, end_estimated = v.ee FROM unnest(CAST(:id AS BIGINT[]), CAST(:rt AS VARCHAR[]),"
+                " CAST(:ag AS VARCHAR[]), CAST(:qu AS VARCHAR[]), CAST(:wr AS DOUBLE PRECISION[]),"
+                " CAST(:tr AS BOOLEAN[]), CAST(:ee AS BOOLEAN[])) AS v(id, rt, ag, qu, wr, tr, ee) WHERE a.id = v.id"
+            ), {key: [row[name] for row in values] for key, name in zip(
+                ("id", "rt", "ag", "qu", "wr", "tr", "ee"), ("id", *COLUMNS), strict=True)})
         else:
             conn.execute(sa.text(
                 "UPDATE activities SET " + ", ".join(f"{c} = :{c}" for c in COLUMNS) + " WHERE id = :id"), values)
