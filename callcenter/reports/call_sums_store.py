@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, extract, func, literal, or_, select
+from sqlalchemy import BigInteger, Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.reports.call_sums import CallSums
@@ -66,14 +66,14 @@ def offset_segments(from_s: float, to_s: float, zone: ZoneInfo) -> list[tuple[fl
 
 def _epoch_s(column: Any, dialect: str) -> Any:
     """Whole epoch seconds of a timestamp (floor): interval boundaries are whole seconds."""
-    if dialect == "postgresql":
-        return cast(func.floor(extract("epoch", column)), BigInteger)
+    if dialect == "postgresql":  # date_part is double precision: EXTRACT's numeric costs several times more per row
+        return cast(func.floor(func.date_part("epoch", column)), BigInteger)
     return cast(func.strftime("%s", column), Integer)
 
 
 def _exact_epoch_s(column: Any, dialect: str) -> Any:
     if dialect == "postgresql":
-        return extract("epoch", column)
+        return func.date_part("epoch", column)
     return (func.julianday(column) - 2440587.5) * 86400.0
 
 
