@@ -292,6 +292,12 @@ CATALOGUE: dict[ReportEntity, tuple[FieldSpec, ...]] = {
             _f("did", "DID", Kind.TEXT),
             _f("wait_s", "Wait (s)", Kind.NUMBER),
             _f("talk_s", "Talk (s)", Kind.NUMBER),
+            # A call's report columns (crm_core.call_facts), as the call analytics count it.
+            _f("routed_team", "Routed to team", Kind.TEXT),
+            _f("agent_ext", "Agent (extension)", Kind.TEXT),
+            _f("queue", "Queue", Kind.TEXT),
+            _f("wrapup_s", "Wrap-up (s)", Kind.NUMBER),
+            _f("transferred", "Transferred", Kind.BOOL),
             _f("primary_phone", "Customer's number (E.164)", Kind.TEXT, computed=True),
             _f("created_at", "Created", Kind.DATETIME),
         ]

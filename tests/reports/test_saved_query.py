@@ -162,6 +162,21 @@ async def test_other_entities_are_scoped(db: Database, world: World) -> None:
     assert await _rows(db, world.b1, {"entity": "deals"}) == []
 
 
+async def test_calls_carry_their_report_columns(db: Database, world: World) -> None:
+    """What the call analytics count a call under is a report's column and filter too (a transferred call here)."""
+    meta = {"answered_by": "2001", "agents_talked": ["2001", "2002"], "queue": "support", "wrapup_s": 12.0,
+            "routing": [{"team": "Team A", "reason": "owner"}]}
+    async with db.session() as s:
+        s.add(Activity(kind=ActivityKind.CALL, user_id=world.a1.user_id, started_at=NOW, result="answered",
+                       call_meta=meta))
+    rows = await _rows(db, world.a1, {
+        "entity": "activities", "filters": [{"field": "transferred", "op": "eq", "value": True}],
+        "columns": ["routed_team", "agent_ext", "queue", "wrapup_s", "transferred"],
+    })
+    assert [(r["routed_team"], r["agent_ext"], r["queue"], r["wrapup_s"], r["transferred"]) for r in rows] == [
+        ("Team A", "2001", "support", 12.0, True)]
+
+
 async def test_values_sort_and_columns(db: Database, world: World) -> None:
     rows = await _rows(db, world.admin, {
         "entity": "contacts", "columns": ["last_name", "tags", "custom.score", "primary_phone", "do_not_call"],
