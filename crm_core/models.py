@@ -20,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -485,9 +486,17 @@ def _derive_call_columns(_mapper: Any, _connection: Any, activity: Activity) -> 
 
 
 @event.listens_for(Activity, "after_insert")
-@event.listens_for(Activity, "after_update")
 def _link_next_call(_mapper: Any, connection: Any, activity: Activity) -> None:
     link_next_call(connection, activity)
+
+
+@event.listens_for(Activity, "after_update")
+def _relink_next_call(_mapper: Any, connection: Any, activity: Activity) -> None:
+    # Only when what orders a number's calls changed: a call's later writes (wrap-up, recording, disposition) leave
+    # its neighbours alone, so the CRM writer pays two statements per call, not per update.
+    state = inspect(activity)
+    if state.attrs.started_at.history.has_changes() or state.attrs.from_e164.history.has_changes():
+        link_next_call(connection, activity)
 
 
 class Task(Base):
