@@ -51,6 +51,8 @@ from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
 from callcenter.reports.agent_log import AgentLog
 from callcenter.reports.report import did_team_of
+from callcenter.reports.call_rollup import CallSumsKeeper
+from callcenter.reports.period import DAY_S
 from callcenter.reports.scheduler import ReportScheduler, webhook_secret_lookup
 from callcenter.wallboard.feed import FiguresFeed
 from callcenter.wallboard.hub import Hub
@@ -246,6 +248,16 @@ async def _agent_log_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(agent_log.idle.wait(), app[SETTINGS].http.shutdown_timeout_s)
     except asyncio.TimeoutError:
         log.error("agent log stopped with %d state changes unwritten", agent_log.queue.qsize())
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _call_sums_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The quarter-hour call sums kept for the reports' settings (built on the first start, then kept on write)."""
+    settings = app[SETTINGS].reports
+    keeper = CallSumsKeeper(app[DATABASE], rule=settings.rule(), fcr_window_s=settings.fcr_days * DAY_S)
+    task = asyncio.create_task(keeper.run(interval_s=settings.sums_refresh_s), name="call-sums-keeper")
+    yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -573,6 +585,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.cleanup_ctx.append(_recording_ctx)
     app.cleanup_ctx.append(_crm_bridge_ctx)
     app.cleanup_ctx.append(_agent_log_ctx)
+    app.cleanup_ctx.append(_call_sums_ctx)
     app.cleanup_ctx.append(_wallboard_ctx)
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)

@@ -18,6 +18,9 @@ class ReportSettings(BaseModel):
     max_range_days: int = Field(default=31, ge=1, le=100)
     # First-contact resolution: an answered call is resolved if its number does not call again within this many days.
     fcr_days: int = Field(default=7, ge=1, le=90)
+    # How often the quarter-hour call sums take in the calls written since (reports are exact either way: the calls
+    # not yet taken in are added up one by one, so this only bounds how many a month's report reads).
+    sums_refresh_s: float = Field(default=30.0, gt=0, le=3600)
 
     def rule(self) -> ServiceLevelRule:
         return ServiceLevelRule(threshold_s=self.service_level_s, short_abandon_s=self.short_abandon_s)

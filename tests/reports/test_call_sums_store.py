@@ -9,13 +9,16 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from callcenter.reports import store
+from callcenter.reports.call_rollup import CallSumsKeeper
 from callcenter.reports.call_sums_store import offset_segments
 from callcenter.reports.figures import Group, ServiceLevelRule, call_table, repeat_index
 from callcenter.reports.intervals import Interval, interval_starts
 from callcenter.reports.period import DAY_S, Period
 from callcenter.reports.service import call_report
+from crm_core.call_rollup_models import CallSumsChange, CallSumsQuarter
 from crm_core.db import Database
 from crm_core.models import Activity, ActivityKind, Direction
 
@@ -74,12 +77,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("zone_name", "local_start", "days"), CASES)
-async def test_the_database_adds_up_as_the_pure_maths(db: Database, zone_name: str, local_start: datetime, days: int) -> None:
-    zone = ZoneInfo(zone_name)
-    start = local_start.replace(tzinfo=zone)
-    await _seed(db, start.astimezone(timezone.utc), days, 400, seed=days)
-    period = Period(start.timestamp(), (start + timedelta(days=days)).timestamp(), zone)
+async def _assert_as_pure_maths(db: Database, period: Period) -> None:
     async with db.session() as session:
         calls = await store.inbound_calls(session, from_s=period.from_s, to_s=period.to_s + FCR_DAYS * DAY_S,
                                           did_team=did_team)
@@ -91,10 +89,63 @@ async def test_the_database_adds_up_as_the_pure_maths(db: Database, zone_name: s
                                                    did_team=did_team, rule=RULE, fcr_days=FCR_DAYS)
                     mine = [c for c in calls if team is None or c.team == team]
                     expected = call_table(mine, done, group=group, starts=interval_starts(
-                        period.from_s, period.to_s, zone, interval), to_s=period.to_s, rule=RULE,
+                        period.from_s, period.to_s, period.zone, interval), to_s=period.to_s, rule=RULE,
                         repeats=repeat_index(calls), fcr_window_s=FCR_DAYS * DAY_S)
                     assert from_db == expected, (group, interval, team)
     assert sum(r.figures.offered for r in expected.totals) > 0
+
+
+async def _rewrite_some_calls(db: Database, seed: int) -> None:
+    """Later writes as the CRM writer and the API make them: outcomes, waits and routing change, a call moves to
+    another quarter-hour, one is deleted, a new one comes in (which re-links the next call of its number's calls)."""
+    rng = random.Random(seed)
+    async with db.session() as session:
+        ids = list((await session.execute(select(Activity.id).order_by(Activity.id))).scalars())
+        for activity_id in rng.sample(ids, 12):
+            activity = await session.get(Activity, activity_id)
+            assert activity is not None
+            activity.result = rng.choice(OUTCOMES)
+            activity.wait_s = round(rng.uniform(0, 40), 3)
+            activity.call_meta = _meta(rng, activity.result)
+        moved = await session.get(Activity, ids[0])
+        assert moved is not None
+        moved.started_at += timedelta(minutes=50)
+        await session.delete(await session.get(Activity, ids[1]))
+        newest = await session.get(Activity, ids[2])
+        assert newest is not None
+        session.add(Activity(
+            kind=ActivityKind.CALL, direction=Direction.INBOUND, call_id="late", started_at=newest.started_at
+            - timedelta(minutes=3), result="answered", wait_s=3.0, talk_s=60.0, did="100",
+            from_e164=newest.from_e164, call_meta={"answered_by": "1002"},
+        ))
+
+
+@pytest.mark.parametrize(("zone_name", "local_start", "days"), CASES)
+async def test_the_database_adds_up_as_the_pure_maths(db: Database, zone_name: str, local_start: datetime, days: int) -> None:
+    zone = ZoneInfo(zone_name)
+    start = local_start.replace(tzinfo=zone)
+    await _seed(db, start.astimezone(timezone.utc), days, 400, seed=days)
+    period = Period(start.timestamp(), (start + timedelta(days=days)).timestamp(), zone)
+    await _assert_as_pure_maths(db, period)  # no quarter-hour sums yet: every call added up
+
+    keeper = CallSumsKeeper(db, rule=RULE, fcr_window_s=FCR_DAYS * DAY_S, max_changes=40)
+    assert await keeper.catch_up() > 0
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(CallSumsChange)) == 0
+        assert await session.scalar(select(func.count()).select_from(CallSumsQuarter)) > 0
+    await _assert_as_pure_maths(db, period)  # from the sums, the period's cut ends from the calls
+
+    await _rewrite_some_calls(db, seed=days)
+    async with db.session() as session:
+        assert await session.scalar(select(func.count()).select_from(CallSumsChange)) > 0
+    await _assert_as_pure_maths(db, period)  # the changed quarter-hours from their calls, before the keeper runs
+    assert await keeper.catch_up() > 0
+    await _assert_as_pure_maths(db, period)
+
+    other = CallSumsKeeper(db, rule=ServiceLevelRule(threshold_s=30, short_abandon_s=5),
+                           fcr_window_s=FCR_DAYS * DAY_S)
+    assert await other.catch_up() > 0  # the service restarted with another threshold: sums rebuilt for it...
+    await _assert_as_pure_maths(db, period)  # ...and a report with the old one adds its calls up itself
 
 
 def test_offset_segments_pin_each_change_to_the_second() -> None:
