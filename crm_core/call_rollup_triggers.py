@@ -41,35 +41,42 @@ def _changed(old: str, new: str, distinct: str) -> str:
 
 
 def _pg_statements() -> list[str]:
-    # Statement-level with transition tables: a bulk UPDATE (the next-call link of a number's earlier calls) or a COPY
-    # logs each quarter-hour once, not once per row.
-    body = f"""
+    # Inserts and deletes statement-level with transition tables: a COPY or a bulk DELETE logs each quarter-hour once,
+    # not once per row. Updates row-level: their WHEN compares the reported columns before the function runs, and a
+    # statement-level one would have to join the old and new rows, which the planner cannot estimate (no statistics
+    # on transition tables): a nested loop over a bulk update's rows.
+    statements = f"""
 CREATE OR REPLACE FUNCTION call_sums_log() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO call_sums_changes (quarter_s)
     SELECT DISTINCT {_pg_quarter('n.started_at')} FROM new_rows n WHERE {_inbound('n')};
-  ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO call_sums_changes (quarter_s)
-    SELECT DISTINCT {_pg_quarter('o.started_at')} FROM old_rows o WHERE {_inbound('o')};
   ELSE
     INSERT INTO call_sums_changes (quarter_s)
-    SELECT DISTINCT q FROM (
-      SELECT CASE WHEN {_inbound('o')} THEN {_pg_quarter('o.started_at')} END AS old_q,
-             CASE WHEN {_inbound('n')} THEN {_pg_quarter('n.started_at')} END AS new_q
-      FROM old_rows o JOIN new_rows n ON n.id = o.id
-      WHERE {_changed('o', 'n', 'IS DISTINCT FROM')}
-    ) changed CROSS JOIN LATERAL (VALUES (old_q), (new_q)) AS v(q)
-    WHERE q IS NOT NULL;
+    SELECT DISTINCT {_pg_quarter('o.started_at')} FROM old_rows o WHERE {_inbound('o')};
+  END IF;
+  RETURN NULL;
+END $$"""
+    old_q, new_q = _pg_quarter("OLD.started_at"), _pg_quarter("NEW.started_at")
+    update = f"""
+CREATE OR REPLACE FUNCTION call_sums_log_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF {_inbound('OLD')} THEN
+    INSERT INTO call_sums_changes (quarter_s) VALUES ({old_q});
+  END IF;
+  IF {_inbound('NEW')} AND NOT ({_inbound('OLD')} AND {old_q} = {new_q}) THEN
+    INSERT INTO call_sums_changes (quarter_s) VALUES ({new_q});
   END IF;
   RETURN NULL;
 END $$"""
     return [
-        body,
+        statements,
+        update,
         "CREATE TRIGGER call_sums_log_insert AFTER INSERT ON activities REFERENCING NEW TABLE AS new_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION call_sums_log()",
-        "CREATE TRIGGER call_sums_log_update AFTER UPDATE ON activities REFERENCING OLD TABLE AS old_rows "
-        "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION call_sums_log()",
+        f"CREATE TRIGGER call_sums_log_update AFTER UPDATE ON activities FOR EACH ROW "
+        f"WHEN ((({_inbound('OLD')}) OR ({_inbound('NEW')})) AND ({_changed('OLD', 'NEW', 'IS DISTINCT FROM')})) "
+        "EXECUTE FUNCTION call_sums_log_update()",
         "CREATE TRIGGER call_sums_log_delete AFTER DELETE ON activities REFERENCING OLD TABLE AS old_rows "
         "FOR EACH STATEMENT EXECUTE FUNCTION call_sums_log()",
     ]
@@ -104,3 +111,4 @@ def drop_triggers(connection: Connection) -> None:
         connection.execute(text(f"DROP TRIGGER IF EXISTS {name}{suffix}"))
     if connection.dialect.name == "postgresql":
         connection.execute(text("DROP FUNCTION IF EXISTS call_sums_log()"))
+        connection.execute(text("DROP FUNCTION IF EXISTS call_sums_log_update()"))
