@@ -38,9 +38,10 @@ ACTIVITY_COLS = ("id", "kind", "direction", "subject", "body", "started_at", "en
 NEXT_CALL = ("UPDATE activities SET next_call_at = (SELECT min(b.started_at) FROM activities b WHERE b.kind = 'call'"
              " AND b.direction = 'inbound' AND b.from_e164 = activities.from_e164 AND b.started_at > activities.started_at)"
              " WHERE kind = 'call' AND direction = 'inbound' AND from_e164 IS NOT NULL")
+# stage_entered_at and left_at: what migration 0015 backfills and the models keep on every write (crm_core.stage_stays).
 DEAL_COLS = ("id", "title", "pipeline_id", "stage_id", "status", "amount", "currency", "contact_id", "responsible_id",
-             "custom", "closed_at", "created_at", "updated_at")
-HISTORY_COLS = ("id", "deal_id", "from_stage_id", "to_stage_id", "changed_at", "changed_by_id")
+             "custom", "closed_at", "created_at", "updated_at", "stage_entered_at")
+HISTORY_COLS = ("id", "deal_id", "from_stage_id", "to_stage_id", "changed_at", "changed_by_id", "left_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,8 @@ def calls(scale: Scale) -> Iterator[tuple[Any, ...]]:
 
 
 def deals(scale: Scale) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """Each deal with its stage history: it climbs stage by stage, some skip one, and ends open, won or lost."""
+    """Each deal with its stage history: it climbs stage by stage, some skip one, and ends open, won or lost. A deal
+    row ends with when it entered its stage, a change row with when the deal left its stage (None: still there)."""
     rng = random.Random(15)
     history_id = 0
     for d in range(1, scale.deals + 1):
@@ -123,8 +125,10 @@ def deals(scale: Scale) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]
             rows.append((history_id, d, stage, final, at, owner))
             stage, status, closed = final, ("won" if final == 5 else "lost"), at
         amount = round(rng.lognormvariate(7, 1), 2)
+        # Each change left its stage when the next one came; the last one is still open.
+        stays = [(*row, nxt[4]) for row, nxt in zip(rows, rows[1:], strict=False)] + [(*rows[-1], None)]
         yield ((d, f"deal {d}", 1, stage, status, amount, "USD", rng.randrange(1, scale.contacts + 1), owner, "{}",
-                closed, created, max(at, created)), rows)
+                closed, created, max(at, created), at), stays)
 
 
 # -- SQLite ---------------------------------------------------------------------------------------------------------

@@ -23,9 +23,12 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session, relationship
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from crm_core.call_facts import derived_columns, link_next_call
+from crm_core.stage_stays import relink_stays
 from crm_core.types import BigId, StrEnumType, UTCDateTime, utcnow
 
 # Stable constraint names so Alembic migrations are the same on both databases.
@@ -366,9 +369,15 @@ class PipelineStage(Base):
     pipeline: Mapped[Pipeline] = relationship(back_populates="stages")
 
 
+def _at_creation(context: Any) -> datetime:
+    return context.get_current_parameters().get("created_at") or utcnow()
+
+
 class Deal(Base):
     __tablename__ = "deals"
     __audited__ = True
+    # Stuck deals: a pipeline's open deals per stage that entered it before a cutoff.
+    __table_args__ = (Index("ix_deals_stage_entered", "pipeline_id", "status", "stage_id", "stage_entered_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     title: Mapped[str] = mapped_column(String(300))
@@ -388,14 +397,23 @@ class Deal(Base):
     lost_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+    # When it entered its current stage (its latest stage change; at creation its creation), kept by the history's
+    # writes (crm_core.stage_stays): stuck deals are a range of ix_deals_stage_entered, not a max() per open deal.
+    # Nullable only so that rows written around the ORM (bulk loads) may leave it to the migration's rule.
+    stage_entered_at: Mapped[datetime | None] = mapped_column(default=_at_creation)
 
     products: Mapped[list[DealProduct]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
 
 class DealStageChange(Base):
     __tablename__ = "deal_stage_history"
-    # The sales funnel reads a period's changes from this index alone (which deal entered which stage).
-    __table_args__ = (Index("ix_deal_stage_history_period", "changed_at", "deal_id", "to_stage_id"),)
+    __table_args__ = (
+        # The sales funnel reads a period's changes from this index alone (which deal entered which stage).
+        Index("ix_deal_stage_history_period", "changed_at", "deal_id", "to_stage_id"),
+        # Time in stage reads the stays that ended in a period (and how long each took) from this one alone: a range
+        # per stage, already in stage order for the per-stage median (left_at first would need a sort of them all).
+        Index("ix_deal_stage_history_left", "to_stage_id", "left_at", "changed_at", "deal_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     deal_id: Mapped[int] = mapped_column(BigId, ForeignKey("deals.id", ondelete="CASCADE"), index=True)
@@ -403,6 +421,33 @@ class DealStageChange(Base):
     to_stage_id: Mapped[int] = mapped_column(BigId, ForeignKey("pipeline_stages.id"))
     changed_at: Mapped[datetime] = _created()
     changed_by_id: Mapped[int | None] = _fk("users.id", index=False)
+    # When the deal left the stage this change put it in: the next change's changed_at (NULL while it is still there),
+    # kept by the events below (crm_core.stage_stays).
+    left_at: Mapped[datetime | None]
+
+
+def _relink_deal(connection: Any, change: DealStageChange, deal_id: int) -> None:
+    entered = relink_stays(connection, DealStageChange.__table__, Deal.__table__, deal_id)
+    session = object_session(change)
+    deal = session.identity_map.get(identity_key(Deal, deal_id)) if session is not None else None
+    if deal is not None and entered is not None:  # the loaded deal shows what the database now holds
+        set_committed_value(deal, "stage_entered_at", entered)
+
+
+@event.listens_for(DealStageChange, "after_insert")
+@event.listens_for(DealStageChange, "after_delete")
+def _link_stays(_mapper: Any, connection: Any, change: DealStageChange) -> None:
+    _relink_deal(connection, change, change.deal_id)
+
+
+@event.listens_for(DealStageChange, "after_update")
+def _relink_stays(_mapper: Any, connection: Any, change: DealStageChange) -> None:
+    # Only when what orders a deal's changes moved (a backdated or re-attributed change); its old deal too.
+    state = inspect(change)
+    moved_deal = state.attrs.deal_id.history
+    if state.attrs.changed_at.history.has_changes() or moved_deal.has_changes():
+        for deal_id in {change.deal_id, *(moved_deal.deleted or ())}:
+            _relink_deal(connection, change, deal_id)
 
 
 class DealProduct(Base):

@@ -1,9 +1,10 @@
 """Reads the sales figures' inputs from the CRM (adapter): GROUP BY aggregates pushed into the database.
 
 Every function returns aggregate rows (per stage, per source, per user, per reason, per currency), never one row per
-deal, lead or activity, so the work stays in the database on large data; medians too (a ROW_NUMBER window picks the
-middle value(s) per group) on both SQLite and PostgreSQL. callcenter/reports/sales.py turns the rows into figures;
-the ``*_report`` functions at the end do both, one call per report (the routes' and the bench's entry points).
+deal, lead or activity, so the work stays in the database on large data; medians too (PostgreSQL's
+percentile_cont; on SQLite a ROW_NUMBER window picks the middle value(s) per group). callcenter/reports/sales.py
+turns the rows into figures; the ``*_report`` functions at the end do both, one call per report (the routes' and the
+bench's entry points).
 
 Role scope: each function takes ``scope``, a condition on an owner column (``owner_scope``): agents their own deals,
 leads, activities; supervisors their team's (and the unassigned pool); admins everything or one team's.
@@ -17,8 +18,22 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Float, and_, case, cast, distinct, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    and_,
+    bindparam,
+    case,
+    cast,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import True_
 
 from callcenter.reports import sales
 from callcenter.reports.sales import (
@@ -45,7 +60,6 @@ from crm_core.models import (
     TaskStatus,
     User,
 )
-from crm_core.types import UTCDateTime
 
 __all__ = [
     "Scope",
@@ -94,7 +108,15 @@ def _utc(epoch_s: float) -> datetime:
 
 
 def _between(column: Any, from_s: float, to_s: float) -> ColumnElement[bool]:
-    return and_(column >= _utc(from_s), column < _utc(to_s))
+    """[from_s, to_s) on ``column``, the bounds written into the SQL: PostgreSQL plans each period with its real row
+    counts. As parameters, a statement run a few times (asyncpg prepares it) gets a generic plan that guesses a
+    fraction of a percent of the rows, and for the funnel's reach chose a parallel plan in which every worker
+    re-aggregated all the period's changes (3x slower)."""
+    return and_(column >= _instant(column, from_s), column < _instant(column, to_s))
+
+
+def _instant(column: Any, epoch_s: float) -> Any:
+    return bindparam(None, _utc(epoch_s), type_=column.type, literal_execute=True)
 
 
 def _money(value: Any) -> Decimal:
@@ -105,13 +127,18 @@ def _money(value: Any) -> Decimal:
 def _seconds(session: AsyncSession, later: Any, earlier: Any) -> ColumnElement[float]:
     if session.get_bind().dialect.name == "sqlite":  # naive UTC text: julianday reads it
         return (func.julianday(later) - func.julianday(earlier)) * DAY_S
-    return cast(func.extract("epoch", later - earlier), Float)
+    # date_part is double precision: EXTRACT's numeric costs several times more per row.
+    return cast(func.date_part("epoch", later - earlier), Float)
 
 
-def _mean_median(values: Any, keys: Sequence[str]) -> Any:
-    """count, mean and median of ``values.c.v`` per ``keys`` (columns of ``values``), in SQL: the median is the mean
-    of the middle one or two values by ROW_NUMBER, which both databases run (SQLite has no percentile_cont)."""
+def _mean_median(session: AsyncSession, values: Any, keys: Sequence[str]) -> Any:
+    """count, mean and median of ``values.c.v`` per ``keys`` (columns of ``values``), in SQL: the median of an even
+    count is the mean of the middle two. PostgreSQL: ``percentile_cont(0.5)``, one aggregate that sorts each group
+    in memory. SQLite has no percentile_cont: the middle one or two values by ROW_NUMBER (a sort of all the rows)."""
     parts = [values.c[k] for k in keys]
+    if session.get_bind().dialect.name == "postgresql":
+        median = func.percentile_cont(0.5).within_group(values.c.v)
+        return select(*parts, func.count(), func.avg(values.c.v), median).group_by(*parts)
     ranked = select(
         *parts,
         values.c.v,
@@ -157,11 +184,13 @@ async def reach_counts(
     distinct (furthest, mask, currency), a handful. ``sales.split_reach`` makes the funnel's counts of them.
     (A pipeline has at most 50 stages, so the mask fits in 64 bits.)"""
     bit = cast(literal(1), BigInteger).op("<<")(PipelineStage.position)
+    postgres = session.get_bind().dialect.name == "postgresql"
     per_deal = (
         select(
             DealStageChange.deal_id,
             func.max(case((PipelineStage.kind != StageKind.LOST, PipelineStage.position))).label("pos"),
-            func.sum(distinct(bit)).label("mask"),
+            # The same mask either way; PostgreSQL's bit_or lets it group by hashing (a DISTINCT aggregate sorts).
+            (func.bit_or(bit) if postgres else func.sum(distinct(bit))).label("mask"),
         )
         .join(PipelineStage, PipelineStage.id == DealStageChange.to_stage_id)
         .where(PipelineStage.pipeline_id == pipeline_id, _between(DealStageChange.changed_at, from_s, to_s))
@@ -202,62 +231,36 @@ async def stay_stats(
     session: AsyncSession, *, pipeline_id: int, from_s: float, to_s: float, scope: Scope
 ) -> list[StayStats]:
     """Time in stage per stage: the stays (a stage change to the next one of the same deal) that ended in the
-    period. Only deals with a change in the period can have such a stay, and only their changes before its end."""
-    moved = select(DealStageChange.deal_id).where(_between(DealStageChange.changed_at, from_s, to_s))
-    order = (DealStageChange.changed_at, DealStageChange.id)
-    history = (
-        select(
-            DealStageChange.to_stage_id.label("stage_id"),
-            DealStageChange.changed_at.label("entered"),
-            func.lead(DealStageChange.changed_at, type_=UTCDateTime())
-            .over(partition_by=DealStageChange.deal_id, order_by=order)
-            .label("left_at"),
-        )
-        .join(Deal, Deal.id == DealStageChange.deal_id)
-        .where(
-            Deal.pipeline_id == pipeline_id,
-            scope(Deal.responsible_id),
-            DealStageChange.changed_at < _utc(to_s),
-            DealStageChange.deal_id.in_(moved),
-        )
-        .subquery()
+    period. Each change carries when the deal left its stage (``left_at``, kept on write: crm_core.stage_stays), so
+    the period's stays are a range per stage of ix_deal_stage_history_left, which also holds their start; the
+    deals are read only when the scope narrows them to some owners."""
+    durations = select(
+        DealStageChange.to_stage_id.label("stage_id"),
+        _seconds(session, DealStageChange.left_at, DealStageChange.changed_at).label("v"),
+    ).where(
+        _between(DealStageChange.left_at, from_s, to_s),
+        # The pipeline's stages: a deal only ever enters its own pipeline's stages (crm_core.deals checks).
+        DealStageChange.to_stage_id.in_(select(PipelineStage.id).where(PipelineStage.pipeline_id == pipeline_id)),
     )
-    durations = (
-        select(history.c.stage_id, _seconds(session, history.c.left_at, history.c.entered).label("v"))
-        .where(_between(history.c.left_at, from_s, to_s))
-        .subquery()
-    )
-    rows = await session.execute(_mean_median(durations, ["stage_id"]))
+    visible = scope(Deal.responsible_id)
+    if not isinstance(visible, True_):  # everything (an admin): the index alone, no look-up of each deal's owner
+        durations = durations.join(Deal, Deal.id == DealStageChange.deal_id).where(visible)
+    durations = durations.subquery()
+    rows = await session.execute(_mean_median(session, durations, ["stage_id"]))
     return [StayStats(stage_id=s, stays=n, mean_s=_round_s(m), median_s=_round_s(md)) for s, n, m, md in rows]
 
 
-def _in_stage(pipeline_id: int, thresholds_s: Mapping[int, float], scope: Scope) -> Any:
-    """Open deals of the stages with a threshold, with when they entered their current stage (their latest change;
-    a deal without history: its creation)."""
-    return (
-        select(
-            Deal.id.label("deal_id"),
-            Deal.stage_id,
-            func.coalesce(func.max(DealStageChange.changed_at), Deal.created_at).label("entered"),
-        )
-        .outerjoin(DealStageChange, DealStageChange.deal_id == Deal.id)
-        .where(
-            Deal.pipeline_id == pipeline_id,
-            Deal.status == DealStatus.OPEN,
-            Deal.stage_id.in_(list(thresholds_s)),
-            scope(Deal.responsible_id),
-        )
-        .group_by(Deal.id, Deal.stage_id, Deal.created_at)
-        .subquery()
-    )
-
-
-def _stuck_where(current: Any, thresholds_s: Mapping[int, float], now_s: float) -> ColumnElement[bool]:
-    cutoff = case(
-        {stage: literal(_utc(now_s - limit_s), UTCDateTime()) for stage, limit_s in thresholds_s.items()},
-        value=current.c.stage_id,
-    )
-    return current.c.entered < cutoff
+def _stuck_where(thresholds_s: Mapping[int, float], now_s: float, scope: Scope) -> list[ColumnElement[bool]]:
+    """Open deals of the pipeline in a stage with a threshold that entered it before now minus that threshold
+    (``Deal.stage_entered_at``, kept on write): per stage one range of ix_deals_stage_entered."""
+    return [
+        Deal.status == DealStatus.OPEN,
+        or_(*(
+            and_(Deal.stage_id == stage, Deal.stage_entered_at < _instant(Deal.stage_entered_at, now_s - limit_s))
+            for stage, limit_s in thresholds_s.items()
+        )),
+        scope(Deal.responsible_id),
+    ]
 
 
 async def stuck_counts(
@@ -265,11 +268,10 @@ async def stuck_counts(
 ) -> dict[int, int]:
     if not thresholds_s:
         return {}
-    current = _in_stage(pipeline_id, thresholds_s, scope)
     rows = await session.execute(
-        select(current.c.stage_id, func.count())
-        .where(_stuck_where(current, thresholds_s, now_s))
-        .group_by(current.c.stage_id)
+        select(Deal.stage_id, func.count())
+        .where(Deal.pipeline_id == pipeline_id, *_stuck_where(thresholds_s, now_s, scope))
+        .group_by(Deal.stage_id)
     )
     return {stage: n for stage, n in rows}
 
@@ -299,12 +301,11 @@ async def stuck_deals(
     """The stuck deals longest in their stage first, at most ``limit``."""
     if not thresholds_s:
         return []
-    current = _in_stage(pipeline_id, thresholds_s, scope)
     rows = await session.execute(
-        select(Deal.id, Deal.title, Deal.stage_id, Deal.responsible_id, Deal.amount, Deal.currency, current.c.entered)
-        .join(current, current.c.deal_id == Deal.id)
-        .where(_stuck_where(current, thresholds_s, now_s))
-        .order_by(current.c.entered, Deal.id)
+        select(Deal.id, Deal.title, Deal.stage_id, Deal.responsible_id, Deal.amount, Deal.currency,
+               Deal.stage_entered_at)
+        .where(Deal.pipeline_id == pipeline_id, *_stuck_where(thresholds_s, now_s, scope))
+        .order_by(Deal.stage_entered_at, Deal.id)
         .limit(limit)
     )
     return [
@@ -337,7 +338,8 @@ async def lead_groups(session: AsyncSession, *, from_s: float, to_s: float, scop
         .where(*where, Lead.converted_at.is_not(None))
         .subquery()
     )
-    medians = {(s, c): md for s, c, _n, _m, md in await session.execute(_mean_median(durations, ["source", "channel"]))}
+    per_group = await session.execute(_mean_median(session, durations, ["source", "channel"]))
+    medians = {(s, c): md for s, c, _n, _m, md in per_group}
     return [
         LeadGroup(source=s, channel=c, leads=n, converted=conv, median_to_convert_s=_round_s(medians.get((s, c))))
         for s, c, n, conv in counts

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 
 from crm_core.models import DealStageChange
 from tests.api.conftest import Actor, World
@@ -109,13 +109,13 @@ async def test_stuck_deals_lead_sources_and_manager_activity(world: World) -> No
     await _deal(world, world.agent_a1, "Fresh", "60")
     theirs = await _deal(world, world.agent_b1, "B old", "70")
     now = datetime.now(timezone.utc)
-    async with world.db.session() as s:  # as if "Old offer" had been made 11 days ago and moved on a day later
-        changes = DealStageChange.__table__
-        await s.execute(update(changes).where(changes.c.deal_id == old["id"], changes.c.from_stage_id.is_(None))
-                        .values(changed_at=now - 11 * DAY))
-        await s.execute(update(changes).where(changes.c.deal_id == old["id"], changes.c.from_stage_id.is_not(None))
-                        .values(changed_at=now - 10 * DAY))
-        await s.execute(update(changes).where(changes.c.deal_id == theirs["id"]).values(changed_at=now - 10 * DAY))
+    # As if "Old offer" had been made 11 days ago and moved on a day later: backdated through the model, whose writes
+    # keep each stay's end and each deal's entry into its stage (a Core UPDATE of changed_at would bypass them).
+    async with world.db.session() as s:
+        backdated = select(DealStageChange).where(DealStageChange.deal_id.in_((old["id"], theirs["id"])))
+        for change in await s.scalars(backdated):
+            first = change.from_stage_id is None
+            change.changed_at = now - (11 * DAY if first and change.deal_id == old["id"] else 10 * DAY)
 
     async def stuck(actor: Actor, **params: str) -> tuple[int, Any]:
         return await world.call(actor, "GET", "/api/v1/reports/stuck-deals", params=params)
