@@ -19,6 +19,7 @@ class Reason(enum.StrEnum):
     DNC_CAMPAIGN = "dnc_campaign"  # on this campaign's do-not-call list
     DNC_RECORD = "dnc_record"  # the contact's / lead's own do_not_call flag
     NO_CONSENT = "no_consent"  # consent refused, or not granted where the campaign requires it
+    IN_FLIGHT = "in_flight"  # an attempt to this number is still going on: never two at once
     MAX_ATTEMPTS = "max_attempts"  # the retry rules' maximum for that outcome, or per number, is reached
     FINISHED = "finished"  # the number's last attempt ended it (connected, or an outcome that is not retried)
     RETRY_TOO_SOON = "retry_too_soon"  # the retry rule's delay after the last attempt has not passed
