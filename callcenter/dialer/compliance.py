@@ -315,7 +315,8 @@ def may_dial(now_s: float, facts: DialFacts, rules: DialRules) -> Permit | Refus
     if facts.last_abandoned_s is not None and not facts.agent_reserved:
         free_s = facts.last_abandoned_s + rules.law.redial_after_abandon_s
         if now_s < free_s:
-            return Refusal(Reason.ABANDONED_RECENTLY, "abandoned less than 72 h ago: only with a reserved agent", free_s)
+            detail = "abandoned less than 72 h ago: only with a reserved agent"
+            return Refusal(Reason.ABANDONED_RECENTLY, detail, free_s)
     return permitted(now_s, facts.e164, rules.windows, zone=facts.zone, fallback_zone=rules.fallback_zone)
 
 

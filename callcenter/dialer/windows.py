@@ -180,7 +180,8 @@ def _judge(now_s: float, zones: Sequence[str], windows: CallingWindows) -> Permi
                 return Permit(until_s=end_s, zones=tuple(zones))
             if start_s > now_s:
                 opens = datetime.fromtimestamp(start_s, timezone.utc).isoformat()
-                return Refusal(Reason.OUTSIDE_WINDOW, f"outside calling hours in {where}; next opening {opens}", start_s)
+                detail = f"outside calling hours in {where}; next opening {opens}"
+                return Refusal(Reason.OUTSIDE_WINDOW, detail, start_s)
     if len(zones) > 1 and not windows.never:
         return Refusal(Reason.OUTSIDE_WINDOW, f"the number's zones ({where}) share no calling hour")
     return Refusal(Reason.OUTSIDE_WINDOW, f"the campaign has no calling hours in {where}")
@@ -218,7 +219,9 @@ def _common_intervals(
     return tuple(common or ())
 
 
-def _zone_intervals(zone: ZoneInfo, windows: CallingWindows, from_s: float, until_s: float) -> list[tuple[float, float]]:
+def _zone_intervals(
+    zone: ZoneInfo, windows: CallingWindows, from_s: float, until_s: float
+) -> list[tuple[float, float]]:
     # One local day either side: a window that opened yesterday (local) may still be open at from_s.
     first = datetime.fromtimestamp(from_s, zone).date() - timedelta(days=1)
     last = datetime.fromtimestamp(until_s, zone).date() + timedelta(days=1)

@@ -38,6 +38,11 @@ H = 3600.0
 NO_AMD = AbandonPolicy(amd_false_positive_rate=0.0)
 
 
+def reason(verdict: Permit | Refusal) -> Reason:
+    assert isinstance(verdict, Refusal), verdict
+    return verdict.reason
+
+
 def facts(**kw: object) -> DialFacts:
     return DialFacts(NUMBER, **{"consent": CallConsent.GRANTED, **kw})  # type: ignore[arg-type]
 
@@ -169,18 +174,20 @@ def test_retry_rules_per_outcome() -> None:
     busy = (PastAttempt(NOW - 601, O.BUSY),)
     assert retry_verdict(NOW, busy, rules) == Permit()
     busy_twice = (PastAttempt(NOW - 2 * H, O.BUSY), PastAttempt(NOW - 601, O.BUSY))
-    assert retry_verdict(NOW, busy_twice, rules).reason is Reason.MAX_ATTEMPTS  # type: ignore[union-attr]
+    assert reason(retry_verdict(NOW, busy_twice, rules)) is Reason.MAX_ATTEMPTS
     # The rule's maximum counts only its own outcome: a no-answer between busies does not reset it, nor count.
-    mixed = (PastAttempt(NOW - 3 * H, O.BUSY), PastAttempt(NOW - 2.5 * H, O.NO_ANSWER), PastAttempt(NOW - 2 * H, O.NO_ANSWER))
+    mixed = (
+        PastAttempt(NOW - 3 * H, O.BUSY), PastAttempt(NOW - 2.5 * H, O.NO_ANSWER), PastAttempt(NOW - 2 * H, O.NO_ANSWER)
+    )
     assert retry_verdict(NOW, mixed, rules) == Permit()
     # The maximum per number, whatever the outcomes.
     four = mixed + (PastAttempt(NOW - 2 * H, O.BUSY),)
-    assert retry_verdict(NOW, four, rules).reason is Reason.MAX_ATTEMPTS  # type: ignore[union-attr]
+    assert reason(retry_verdict(NOW, four, rules)) is Reason.MAX_ATTEMPTS
     # An outcome without a rule (machine here) and one that can never be retried (connected) end the number.
-    assert retry_verdict(NOW, (PastAttempt(NOW - 9 * H, O.MACHINE),), rules).reason is Reason.FINISHED  # type: ignore[union-attr]
-    assert retry_verdict(NOW, (PastAttempt(NOW - 9 * H, O.CONNECTED),), rules).reason is Reason.FINISHED  # type: ignore[union-attr]
+    assert reason(retry_verdict(NOW, (PastAttempt(NOW - 9 * H, O.MACHINE),), rules)) is Reason.FINISHED
+    assert reason(retry_verdict(NOW, (PastAttempt(NOW - 9 * H, O.CONNECTED),), rules)) is Reason.FINISHED
     # An attempt still going on: never a second one.
-    assert retry_verdict(NOW, (PastAttempt(None, None),), rules).reason is Reason.IN_FLIGHT  # type: ignore[union-attr]
+    assert reason(retry_verdict(NOW, (PastAttempt(None, None),), rules)) is Reason.IN_FLIGHT
 
 
 def test_retry_defaults_and_configuration_checks() -> None:
@@ -208,16 +215,16 @@ def test_lists_flags_and_consent_each_refuse_with_their_reason() -> None:
         Reason.DNC_RECORD: facts(record_do_not_call=True),
         Reason.NO_CONSENT: facts(consent=CallConsent.REFUSED),
     }
-    for reason, given in cases.items():
+    for expected, given in cases.items():
         verdict = may_dial(NOW, given, rules)
-        assert isinstance(verdict, Refusal) and verdict.reason is reason and verdict.retry_at_s is None
+        assert isinstance(verdict, Refusal) and verdict.reason is expected and verdict.retry_at_s is None
     # Unknown consent: refused by the default (granted only), allowed by a service campaign; refused is always refused.
-    assert may_dial(NOW, facts(consent=CallConsent.UNKNOWN), rules).reason is Reason.NO_CONSENT  # type: ignore[union-attr]
+    assert reason(may_dial(NOW, facts(consent=CallConsent.UNKNOWN), rules)) is Reason.NO_CONSENT
     service = DialRules(law=LawSettings(consent=ConsentRule.NOT_REFUSED))
     assert isinstance(may_dial(NOW, facts(consent=CallConsent.UNKNOWN), service), Permit)
-    assert may_dial(NOW, facts(consent="refused"), service).reason is Reason.NO_CONSENT  # type: ignore[union-attr]
+    assert reason(may_dial(NOW, facts(consent="refused"), service)) is Reason.NO_CONSENT
     # The flag wins over granted consent.
-    assert may_dial(NOW, facts(record_do_not_call=True), service).reason is Reason.DNC_RECORD  # type: ignore[union-attr]
+    assert reason(may_dial(NOW, facts(record_do_not_call=True), service)) is Reason.DNC_RECORD
 
 
 def test_invalid_numbers_are_refused_before_anything_else() -> None:
@@ -230,18 +237,20 @@ def test_may_dial_order_and_window() -> None:
     rules = DialRules()
     # Everything wrong at once: the list is reported, not the time (a list is never waited out).
     everything = facts(on_campaign_dnc=True, last_abandoned_s=NOW, attempts=(PastAttempt(NOW, O.BUSY),))
-    assert may_dial(NOW + 12 * H, everything, rules).reason is Reason.DNC_CAMPAIGN  # type: ignore[union-attr]
+    assert reason(may_dial(NOW + 12 * H, everything, rules)) is Reason.DNC_CAMPAIGN
     # Retry rules come before the 72 h rule, which comes before the window.
     night = NOW + 12 * H  # 22:00 in New York
-    assert may_dial(night, facts(attempts=(PastAttempt(night - 60, O.BUSY),)), rules).reason is Reason.RETRY_TOO_SOON  # type: ignore[union-attr]
-    assert may_dial(night, facts(last_abandoned_s=night - H), rules).reason is Reason.ABANDONED_RECENTLY  # type: ignore[union-attr]
+    busy_just_now = facts(attempts=(PastAttempt(night - 60, O.BUSY),))
+    assert reason(may_dial(night, busy_just_now, rules)) is Reason.RETRY_TOO_SOON
+    assert reason(may_dial(night, facts(last_abandoned_s=night - H), rules)) is Reason.ABANDONED_RECENTLY
     outside = may_dial(night, facts(), rules)
     assert isinstance(outside, Refusal) and outside.reason is Reason.OUTSIDE_WINDOW
     assert outside.retry_at_s == datetime(2026, 12, 8, 14, tzinfo=timezone.utc).timestamp()
     # The contact's own zone and the campaign's fallback zone reach the window check.
     assert isinstance(may_dial(NOW, facts(zone="Asia/Tokyo"), rules), Refusal)  # midnight in Tokyo
     no_zone = "+80012345678"
-    assert may_dial(NOW, DialFacts(no_zone, consent=CallConsent.GRANTED), rules).reason is Reason.NO_TIME_ZONE  # type: ignore[union-attr]
+    no_zone_facts = DialFacts(no_zone, consent=CallConsent.GRANTED)
+    assert reason(may_dial(NOW, no_zone_facts, rules)) is Reason.NO_TIME_ZONE
     london = DialRules(fallback_zone="Europe/London")
     assert isinstance(may_dial(NOW, DialFacts(no_zone, consent=CallConsent.GRANTED), london), Permit)
     with pytest.raises(ValueError, match="fallback_zone"):

@@ -17,6 +17,7 @@ from callcenter.dialer.windows import (
     callee_zones,
     next_permitted_s,
     open_intervals,
+    WEEKDAYS,
     parse_hhmm,
     permitted,
 )
@@ -26,7 +27,7 @@ ALASKA = "+19075550123"  # area code 907: America/Anchorage and America/Adak (an
 RUSSIAN_MOBILE = "+79161234567"  # 16 zones, Europe/Bucharest (sic, libphonenumber) to Asia/Kamchatka
 AUSTRALIAN_MOBILE = "+61412345678"  # Perth to Lord Howe, with and without DST
 TOLL_FREE_INTL = "+80012345678"  # Etc/Unknown
-EVERY_DAY = CallingWindows.from_mapping({d: [("09:00", "20:00")] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+EVERY_DAY = CallingWindows.from_mapping({d: [("09:00", "20:00")] for d in WEEKDAYS})
 
 
 def utc(*args: int) -> float:
@@ -47,7 +48,8 @@ def test_default_hours_monday_to_saturday_none_on_sunday() -> None:
     assert isinstance(permitted(utc(2026, 12, 8, 1), NEW_YORK), Refusal)  # 20:00 local: closed (end excluded)
     # Saturday 10:00-17:00 local.
     assert isinstance(permitted(utc(2026, 12, 12, 14, 59), NEW_YORK), Refusal)
-    assert permitted(utc(2026, 12, 12, 15), NEW_YORK) == Permit(until_s=utc(2026, 12, 12, 22), zones=("America/New_York",))
+    saturday = permitted(utc(2026, 12, 12, 15), NEW_YORK)
+    assert saturday == Permit(until_s=utc(2026, 12, 12, 22), zones=("America/New_York",))
     # Sunday: none; the next opening is Monday 09:00.
     sunday = permitted(utc(2026, 12, 13, 17), NEW_YORK)
     assert isinstance(sunday, Refusal) and sunday.reason is Reason.OUTSIDE_WINDOW
@@ -111,7 +113,8 @@ def test_several_zones_match_every_wall_clock(number: str) -> None:
     start = utc(2026, 1, 1)
     # Random instants over a year (both DST changes of every zone) plus every quarter hour of the US and EU change days.
     instants = [start + rng.uniform(0, 366 * 86_400) for _ in range(400)]
-    for day in (utc(2026, 3, 8), utc(2026, 3, 29), utc(2026, 10, 25), utc(2026, 11, 1), utc(2026, 4, 5), utc(2026, 10, 4)):
+    changes = [(2026, 3, 8), (2026, 3, 29), (2026, 10, 25), (2026, 11, 1), (2026, 4, 5), (2026, 10, 4)]
+    for day in (utc(*ymd) for ymd in changes):
         instants += [day + q * 900 for q in range(96)]
     permits = 0
     for now_s in instants:
