@@ -3,8 +3,8 @@
 A campaign's window is a set of local hours per weekday. The default (``DEFAULT_WINDOWS``) is Monday to Friday
 09:00-20:00, Saturday 10:00-17:00, no calls on Sunday. Why these: the FTC Telemarketing Sales Rule (16 CFR 310.4(c))
 forbids calls before 08:00 and after 21:00 local time, and several US states are stricter (20:00 ends the day in
-some, Sunday and Saturday afternoons are restricted in others); the UK has no statutory hours, but Ofcom and the
-DMA code expect "reasonable hours", which 09:00-20:00 on weekdays is everywhere we know of. A campaign may set its own
+some, Sundays or holidays are restricted in others); the UK has no statutory hours but expects reasonable ones, which
+09:00-20:00 on weekdays is. A campaign may set its own
 hours per weekday (campaign.py): the default is the safe end, not a law of its own. Public holidays are not known here.
 
 The callee's zones, in this order:
