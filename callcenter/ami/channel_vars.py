@@ -30,6 +30,15 @@ class ChannelVar(StrEnum):
     CAMPAIGN = "CC_CAMPAIGN"
     # Written by click-to-call's AMI Originate (the user id who clicked), read by [cc-dial-customer].
     CLICK_TO_CALL = "CC_CLICK_TO_CALL"
+    # Customer-first dialer calls ([cc-campaign]): written by the dialer's AMI Originate (callcenter.dialer.originate).
+    # CC_ATTEMPT is taken (routing's 1-based attempt counter), so the dialer's attempt row id has its own name.
+    DIAL_ATTEMPT = "CC_DIAL_ATTEMPT"  # id of the campaign attempt row: correlates the channel, AGI and UserEvents
+    AMD_NOTSURE = "CC_AMD_NOTSURE"  # what AMDSTATUS=NOTSURE counts as: human (default) or machine
+    MACHINE_ACTION = "CC_MACHINE_ACTION"  # on an answering machine: hangup (default) or message (leave CC_INFO_MESSAGE)
+    INFO_MESSAGE = "CC_INFO_MESSAGE"  # sound file played when no agent can take the call (who called, call-back number)
+    # Written by the FastAGI campaign route, read by [cc-campaign].
+    AGENT = "CC_AGENT"  # the reserved agent's extension, or NO_AGENT
+    AGENT_RING_S = "CC_AGENT_RING_S"  # how long the reserved agent's phone may ring before the call is abandoned
 
 
 class OriginateVar(StrEnum):
@@ -55,6 +64,7 @@ class Context(StrEnum):
 
     AGENTS = "cc-agents"  # _10XX: ring an agent's desk phone
     DIAL_CUSTOMER = "cc-dial-customer"  # dial a customer number over the trunk
+    CAMPAIGN = "cc-campaign"  # customer-first dialer call: AMD, ask FastAGI for an agent, Dial it or play the message
 
 
 class DialplanGlobal(StrEnum):
@@ -99,6 +109,23 @@ class AgiArg(IntEnum):
     LAST_DIAL_STATUS = 2
     LINKEDID = 3
 
+
+class CampaignAgiArg(IntEnum):
+    """Positions of the AGI() arguments [cc-campaign] passes to the campaign route."""
+
+    CAMPAIGN = 1
+    DIAL_ATTEMPT = 2
+
+
+# FastAGI script [cc-campaign] asks once AMD heard a person: which agent takes this call? It is not an AgiRoute (those
+# all go to the inbound router); callcenter.dialer.agent_agi serves it.
+AGI_ROUTE_CAMPAIGN: Final = "campaign"
+NO_AGENT: Final = "none"  # CC_AGENT when no agent was reserved in time
+# Played when CC_INFO_MESSAGE is empty: a shipped prompt name (sounds/<lang>/cc-dialer-info.*), the site records it.
+DEFAULT_INFO_MESSAGE: Final = "cc-dialer-info"
+# AMI UserEvents raised by [cc-campaign]; both carry Attempt: <CC_DIAL_ATTEMPT>.
+USER_EVENT_DIALER_AMD: Final = "CcDialerAmd"  # Status: <AMDSTATUS>, Cause: <AMDCAUSE>
+USER_EVENT_DIALER_RESULT: Final = "CcDialerResult"  # Outcome: abandoned | machine, Agent: <CC_AGENT>
 
 NO_DIAL_STATUS: Final = "NONE"  # what the dialplan passes as LAST_DIAL_STATUS before the first Dial()
 

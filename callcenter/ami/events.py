@@ -24,10 +24,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, NamedTuple
 
+from callcenter.ami.channel_vars import USER_EVENT_DIALER_AMD, USER_EVENT_DIALER_RESULT
+
+DIALER_USER_EVENTS: Final = frozenset({USER_EVENT_DIALER_AMD, USER_EVENT_DIALER_RESULT})
+
 __all__ = [
     "EVENT_CLASSES",
     "EVENT_SPECS",
     "AmiEvent",
+    "DialerUserEvent",
     "AmiParseError",
     "F",
     "KEEP_APPLICATIONS",
@@ -632,6 +637,20 @@ class ChanSpyStop(AmiEvent):
     spyee_linkedid: str | None = None
 
 
+@_dc
+class DialerUserEvent(ChannelEvent):
+    """A UserEvent raised by the dialplan's [cc-campaign] (names in callcenter.ami.channel_vars): CcDialerAmd carries
+    AMD()'s AMDSTATUS / AMDCAUSE, CcDialerResult the outcome the dialplan decided (abandoned, machine). Every
+    other UserEvent is dropped before typing."""
+
+    user_event: str
+    attempt: str  # CC_DIAL_ATTEMPT as the dialplan saw it (the follower checks it is one of its own)
+    status: str | None = None
+    cause: str | None = None
+    outcome: str | None = None
+    agent: str | None = None
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The declarative table: event name -> (class, rows). A row is (field, header, converter or None, required).
 # --------------------------------------------------------------------------------------------------------------------
@@ -1053,6 +1072,18 @@ EVENT_SPECS: Final[dict[str, tuple[type[AmiEvent], tuple[F, ...]]]] = {
             F("is_external", "IsExternal", _bool, False),
         ),
     ),
+    "UserEvent": (
+        DialerUserEvent,
+        (
+            *_CHAN,
+            F("user_event", "UserEvent"),
+            F("attempt", "Attempt"),
+            F("status", "Status", _opt, False),
+            F("cause", "Cause", _opt, False),
+            F("outcome", "Outcome", _opt, False),
+            F("agent", "Agent", _opt, False),
+        ),
+    ),
 }
 
 # Events we know and deliberately do not type: they say nothing about calls or agents that the events above do not
@@ -1092,7 +1123,6 @@ KNOWN_IGNORED_EVENTS: Final = frozenset(
         "AsyncAGIStart",
         "AsyncAGIExec",
         "AsyncAGIEnd",
-        "UserEvent",
         "LoadAverageLimit",
         "MessageWaiting",
     }
@@ -1200,10 +1230,20 @@ def _ignored(h: Mapping[str, str]) -> None:
     return None
 
 
+def _filtered_userevent(
+    h: Mapping[str, str], _full: Callable[[Mapping[str, str]], AmiEvent] = _PARSERS_FULL["UserEvent"]
+) -> AmiEvent | None:
+    # only the dialer's own UserEvents are typed; any other (a site's dialplan may raise its own) is not ours
+    if h.get("UserEvent") not in DIALER_USER_EVENTS:
+        return None
+    return _full(h)
+
+
 _PARSERS: Final[dict[str, Callable[[Mapping[str, str]], AmiEvent | None]]] = {
     **{name: parse for name, parse in _PARSERS_FULL.items() if name != "GlobalVarSet"},
     "VarSet": _filtered_varset,
     "Newexten": _filtered_newexten,
+    "UserEvent": _filtered_userevent,
     **{name: _ignored for name in KNOWN_IGNORED_EVENTS},
 }
 
@@ -1225,6 +1265,8 @@ def parse_event_full(headers: Mapping[str, str]) -> AmiEvent | None:
     name = headers.get("Event")
     if name is None or name == "GlobalVarSet":
         return None
+    if name == "UserEvent":
+        return _filtered_userevent(headers)
     parse = _varset if name == "VarSet" else _PARSERS_FULL.get(name)
     return None if parse is None else parse(headers)
 

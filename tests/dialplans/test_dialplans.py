@@ -16,7 +16,14 @@ from callcenter.ami.permissions import REQUIRED_ACTIONS, check_permissions
 from callcenter.calls.tracker import CallTracker
 from callcenter.ami.agi import RouteDecision
 from callcenter.ami.channel_vars import (
+    AGI_ROUTE_CAMPAIGN,
     ALL_CC_NAMES,
+    DEFAULT_INFO_MESSAGE,
+    NO_AGENT,
+    USER_EVENT_DIALER_AMD,
+    USER_EVENT_DIALER_RESULT,
+    CampaignAgiArg,
+    Context,
     NO_DIAL_STATUS,
     RECORDING_RX_SUFFIX,
     RECORDING_STEREO_SUFFIX,
@@ -103,11 +110,26 @@ def split_app_args(data: str) -> list[str]:
     return [*args, current]
 
 
+# Applications Asterisk 20 ships that asterisklint 0.4.3's table lacks (it reports E_APP_MISSING for them), with the
+# Asterisk source that defines them. Only these names are let through; a typo (Queeue) still fails below.
+ASTERISK_APPS_UNKNOWN_TO_ASTERISKLINT = {
+    "AMD": "apps/app_amd.c",  # [cc-campaign]: answering-machine detection
+    "WaitForSilence": "apps/app_waitforsilence.c",  # [cc-campaign]: leave the message after a machine's greeting
+}
+
+
 def test_shipped_dialplan_passes_asterisklint(tmp_path: Path) -> None:
     issues = run_asterisklint(EXTENSIONS, tmp_path)
     # H_ messages are hints about style; E_ (Asterisk would stop or misparse) and W_ (e.g. a Goto to a label
     # that does not exist) are bugs
-    assert [issue for issue in issues if not issue[1].startswith("H_")] == []
+    known_apps = [
+        issue for issue in issues
+        if issue[1] == "E_APP_MISSING" and any(f"'{app}'" in issue[2] for app in ASTERISK_APPS_UNKNOWN_TO_ASTERISKLINT)
+    ]
+    assert {app for app in ASTERISK_APPS_UNKNOWN_TO_ASTERISKLINT if any(f"'{app}'" in i[2] for i in known_apps)} == set(
+        ASTERISK_APPS_UNKNOWN_TO_ASTERISKLINT
+    ), "an allowed application is no longer used or now known to asterisklint: shrink the list"
+    assert [issue for issue in issues if not issue[1].startswith("H_") and issue not in known_apps] == []
 
 
 def test_asterisklint_catches_errors_in_the_included_contexts(tmp_path: Path) -> None:
@@ -167,8 +189,19 @@ def test_globals_define_every_dialplan_setting() -> None:
     assert defined[DialplanGlobal.FALLBACK_QUEUE] in queues
 
 
+def _agi_calls() -> dict[str, list[str]]:
+    """Every AGI() in the dialplan by its FastAGI script name: {script: [url, args...]}."""
+    calls = {}
+    for data in re.findall(r",AGI\((.*)\)\s*$", dialplan_text(), flags=re.MULTILINE):
+        url, *args = split_app_args(data)
+        calls[url.rsplit("/", 1)[1]] = [url, *args]
+    return calls
+
+
 def test_agi_call_matches_the_request_parser() -> None:
-    [agi_data] = re.findall(r",AGI\((.*)\)\s*$", dialplan_text(), flags=re.MULTILINE)
+    calls = _agi_calls()
+    assert set(calls) == {AgiRoute.INBOUND.value, AGI_ROUTE_CAMPAIGN}
+    agi_data = ",".join(calls[AgiRoute.INBOUND])
     url, *args = split_app_args(agi_data)
     assert url == f"agi://${{{DialplanGlobal.AGI_HOSTPORT}}}/{AgiRoute.INBOUND}"
     assert args[AgiArg.ATTEMPT - 1] == f"${{{ChannelVar.ATTEMPT}}}"
@@ -176,6 +209,25 @@ def test_agi_call_matches_the_request_parser() -> None:
     assert NO_DIAL_STATUS in args[AgiArg.LAST_DIAL_STATUS - 1]
     assert args[AgiArg.LINKEDID - 1] == "${CHANNEL(linkedid)}"
     assert len(args) == max(AgiArg)
+
+
+def test_campaign_agi_call_passes_campaign_and_attempt() -> None:
+    url, *args = _agi_calls()[AGI_ROUTE_CAMPAIGN]
+    assert url == f"agi://${{{DialplanGlobal.AGI_HOSTPORT}}}/{AGI_ROUTE_CAMPAIGN}"
+    assert args[CampaignAgiArg.CAMPAIGN - 1] == f"${{{ChannelVar.CAMPAIGN}}}"
+    assert args[CampaignAgiArg.DIAL_ATTEMPT - 1] == f"${{{ChannelVar.DIAL_ATTEMPT}}}"
+    assert len(args) == max(CampaignAgiArg)
+
+
+def test_campaign_context_reports_what_the_dialer_reads() -> None:
+    """[cc-campaign] raises the UserEvents callcenter.dialer.originate types, with the attempt id in each, and runs
+    AMD() before it asks for an agent."""
+    body = CC_CONTEXTS.read_text().split(f"[{Context.CAMPAIGN}]", 1)[1].split("\n[", 1)[0]
+    assert f"UserEvent({USER_EVENT_DIALER_AMD},Attempt: ${{{ChannelVar.DIAL_ATTEMPT}}}," in body
+    assert body.count(f"UserEvent({USER_EVENT_DIALER_RESULT},Attempt: ${{{ChannelVar.DIAL_ATTEMPT}}},") == 2
+    assert body.index("AMD()") < body.index("AGI(") < body.index("Dial(PJSIP/${CC_AGENT}")
+    assert f'"${{{ChannelVar.AGENT}}}" = "{NO_AGENT}"' in body
+    assert DEFAULT_INFO_MESSAGE in body
 
 
 def test_shared_names_outside_channel_variables_appear_in_the_dialplan() -> None:
