@@ -393,6 +393,9 @@ async def _read_header_block(reader: asyncio.StreamReader, headers: dict[str, st
 
 
 UnroutedHandler = Callable[[_AgiSession, Reason, str], Awaitable[None]]
+# A session as route handlers see it: ``headers`` (agi_* -> value) and ``await send_command(line)`` -> parsed reply.
+AgiSession = _AgiSession
+RouteHandler = Callable[[_AgiSession], Awaitable[None]]
 
 
 class _GuardedApplication(fast_agi.Application):  # type: ignore[misc]  # untyped base
@@ -486,6 +489,7 @@ class FastAgiServer:
         queue_timeout_s: int,
         time_budget_ms: int = 300,
         decide: Decider | None = None,
+        routes: Mapping[str, RouteHandler] | None = None,
         header_timeout_s: float = 5.0,
         reply_timeout_s: float = 5.0,
         stop_grace_s: float = 2.0,
@@ -500,6 +504,11 @@ class FastAgiServer:
         self._queue_timeout_s = queue_timeout_s
         self._time_budget_s = time_budget_ms / 1000
         self._decide = decide or queue_decider(queue=default_queue, queue_timeout_s=queue_timeout_s)
+        # other FastAGI scripts served next to the inbound router (the dialer's campaign route); never an AgiRoute
+        self._routes = dict(routes or {})
+        clash = set(self._routes) & {route.value for route in AgiRoute}
+        if clash:
+            raise ValueError(f"routes {sorted(clash)} are the inbound router's")
         self._header_timeout_s = header_timeout_s
         self._reply_timeout_s = reply_timeout_s
         self._stop_grace_s = stop_grace_s
@@ -533,6 +542,8 @@ class FastAgiServer:
         )
         for route in AgiRoute:
             app.add_route(route.value, self._serve)
+        for name, handler in self._routes.items():
+            app.add_route(name, handler)
         self._server = await asyncio.start_server(app.handler, self._host, self._requested_port, limit=MAX_LINE_BYTES)
         self._app = app
         self._port = self._server.sockets[0].getsockname()[1]

@@ -295,6 +295,27 @@ async def app_read(pbx: Pbx, ch: Channel, data: str) -> Flow:
     return Flow.NEXT
 
 
+async def app_amd(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    """app_amd: listens to the answered callee (their model's amd_s), then AMDSTATUS / AMDCAUSE, each a VarSet.
+    A callee who hangs up while it listens ends the analysis (AMDSTATUS HANGUP) and the channel's dialplan."""
+    customer = pbx.customer_of(ch)
+    status, cause, listen_s = ("NOTSURE", "TOOLONG-5000", 5.0) if customer is None else (
+        customer.amd_status, customer.amd_cause, customer.amd_s)
+    if not await pause(pbx, ch, listen_s):
+        status, cause = "HANGUP", "HANGUP"
+    if ch.alive:
+        pbx.set_var(ch, "AMDSTATUS", status)
+        pbx.set_var(ch, "AMDCAUSE", cause)
+    return Flow.NEXT
+
+
+async def app_waitforsilence(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    """app_waitforsilence on an answering machine: the rest of its greeting and the beep, then silence."""
+    if await pause(pbx, ch, 2.0):
+        pbx.set_var(ch, "WAITSTATUS", "SILENCE")
+    return Flow.NEXT
+
+
 async def app_userevent(pbx: Pbx, ch: Channel, data: str) -> Flow:
     args = split_args(data)
     fields = []
@@ -322,6 +343,8 @@ APPS: dict[str, App] = {
     "voicemail": app_voicemail,
     "read": app_read,
     "userevent": app_userevent,
+    "amd": app_amd,
+    "waitforsilence": app_waitforsilence,
     "dial": app_dial,
     "queue": app_queue,
     "chanspy": app_chanspy,

@@ -80,5 +80,11 @@ class Caller:
     speech: Path | None = None  # 8 kHz mono WAV of the customer's voice for the recording (tones otherwise)
     agent_speech: Path | None = None
     answers_after_s: float = 2.0  # as the called party of an Originate: rings this long, then answers
-    originate_answer: str = "answer"  # as the called party: "answer" | "ignore" | "busy"
+    originate_answer: str = "answer"  # as the called party: "answer" | "ignore" | "busy" | "congestion"
+    # As a dialer campaign's callee (pbxsim.callees): what AMD() concludes and how long it listens, and how long a
+    # person stays on a silent line (nobody speaks to them) before hanging up; None: never (a machine records on).
+    amd_status: str = "HUMAN"  # MACHINE | HUMAN | NOTSURE (app_amd.c's AMDSTATUS)
+    amd_cause: str = "HUMAN-300-800"
+    amd_s: float = 1.5
+    silence_patience_s: float | None = None
     dtmf: str = "1"  # what the caller presses when the dialplan Read()s a digit (callback offer)

@@ -235,13 +235,13 @@ async def _dial_wait(pbx: Pbx, ch: Channel, legs: list[Channel], *, started: flo
             else:
                 # Asterisk indicates ringing to the caller: chan_pjsip refreshes the caller's device state then
                 pbx.refresh_device(f"PJSIP/{ch.endpoint}")
-        elif kind in ("busy", "bye", "ami_hangup"):
-            status = "BUSY" if kind == "busy" else "CANCEL"
+        elif kind in ("busy", "congestion", "bye", "ami_hangup"):
+            status = {"busy": "BUSY", "congestion": "CONGESTION"}.get(kind, "CANCEL")
             pbx.emit.dial_end(ch, leg, status)
             legs.remove(leg)
             failures.append(status)
             if not legs:
-                final = "BUSY" if "BUSY" in failures else "NOANSWER"
+                final = next((f for f in ("BUSY", "CONGESTION") if f in failures), "NOANSWER")
                 pbx.set_var(ch, "DIALSTATUS", final)
                 if final in _FAILURE_CAUSE:
                     ch.hangup_cause, ch.tech_cause = _FAILURE_CAUSE[final]

@@ -177,8 +177,8 @@ class Operations:
             _, kind, _ = got
             if kind == "ringing":
                 pbx.emit.dial_state(None, leg, "RINGING")
-            elif kind in ("busy", "bye", "ami_hangup"):
-                pbx.emit.dial_end(None, leg, "BUSY" if kind == "busy" else "CANCEL")
+            elif kind in ("busy", "congestion", "bye", "ami_hangup"):
+                pbx.emit.dial_end(None, leg, {"busy": "BUSY", "congestion": "CONGESTION"}.get(kind, "CANCEL"))
                 # busy is Reason 0, not 5 (captures: originate_busy)
                 self._response(action_id=action_id, ok=False, channel=dial, context=context, exten=exten, reason=0,
                                uniqueid=None, cid=cid)
@@ -194,9 +194,18 @@ class Operations:
             pbx.clock.spawn(self._run_application(leg, application, data), name=f"app-{leg.name}")
         else:
             pbx.start_dialplan(leg, context or "default", exten or "s", priority)
+        callee = pbx.customer_of(leg)
+        if callee is not None and callee.silence_patience_s is not None:
+            pbx.clock.spawn(self._silence(leg, callee.silence_patience_s), name=f"silence-{leg.uniqueid}")
         await pbx.clock.sleep(0)  # the response leaves after the dialplan thread started (same burst, captures)
         self._response(action_id=action_id, ok=True, channel=leg.name, context=context, exten=exten, reason=4,
                        uniqueid=leg.uniqueid, cid=cid)
+
+    async def _silence(self, leg: Channel, patience_s: float) -> None:
+        """A called person nobody speaks to (no agent connected) hangs up after ``patience_s``."""
+        await self.pbx.clock.sleep(patience_s)
+        if leg.alive and not leg.connected and not leg.has("bye"):
+            self.pbx.remote_bye(leg)
 
     def check_originate(self, *, channel: str, context: str, exten: str, priority: str, timeout: str,
                         application: str, data: str, writeperm: int) -> tuple[str | None, int]:

@@ -467,6 +467,12 @@ class Pbx:
             self.emit.hangup_request(leg, cause=17, tech_cause=486)
             leg.signal("busy")
             return
+        if behaviour.action == "congestion":
+            # 503 Service Unavailable: chan_pjsip hangs the channel up with cause 34 (congestion), as a 486 with 17
+            leg.hangup_cause, leg.tech_cause = 34, 503
+            self.emit.hangup_request(leg, cause=34, tech_cause=503)
+            leg.signal("congestion")
+            return
         self.set_state(leg, RINGING)
         leg.signal("ringing")
         if behaviour.action != "answer":

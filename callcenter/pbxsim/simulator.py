@@ -17,6 +17,7 @@ from typing import Final
 from callcenter.ami.channel_vars import DialplanGlobal
 from callcenter.pbxsim.ami_server import AmiServer
 from callcenter.pbxsim.atxfer import load_atxfer_code
+from callcenter.pbxsim.callees import CalleeModel
 from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
@@ -63,7 +64,9 @@ class SimulatorSettings:
 
 class Simulator:
     def __init__(self, *, settings: SimulatorSettings | None = None, clock: SimClock | None = None,
-                 customers: dict[str, Caller] | None = None) -> None:
+                 customers: dict[str, Caller] | None = None, callees: CalleeModel | None = None) -> None:
+        """``customers``: fixed behaviour per number; ``callees``: a dialer campaign's seeded callee model for every
+        other number (pbxsim.callees)."""
         self.settings = settings or SimulatorSettings()
         s = self.settings
         if clock is None:
@@ -73,6 +76,12 @@ class Simulator:
                      else RealtimeClock(speed=s.speed, start_epoch_s=start))
         self.clock = clock
         known = dict(customers or {})
+        self.callees = callees
+
+        def customer(number: str) -> Caller:
+            if number in known:
+                return known[number]
+            return callees.caller_for(number) if callees is not None else Caller(number=number)
         self.pbx = Pbx(
             clock=clock,
             dialplan=Dialplan.load(s.dialplan, globals_override=s.dialplan_globals),
@@ -81,7 +90,7 @@ class Simulator:
             seed=s.seed,
             config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio,
                              atxfer_code=load_atxfer_code(s.features_conf)),
-            customers=lambda number: known.get(number, Caller(number=number)),
+            customers=customer,
             persistent_members=read_persistent_members(s.queues_conf),
         )
         self.server = AmiServer(pbx=self.pbx, host=s.ami_host, port=s.ami_port, username=s.username, secret=s.secret,

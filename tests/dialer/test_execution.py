@@ -1,0 +1,433 @@
+"""Customer-first dialer calls end to end over real sockets: the dialer's Originate (callcenter.dialer.originate) and
+the campaign FastAGI route (callcenter.dialer.agent_agi) against the simulator running the shipped [cc-campaign], with
+callees from pbxsim.callees. Every wait is on an event with a bound, never a sleep."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from callcenter.ami.agi import FastAgiServer
+from callcenter.ami.channel_vars import AGI_ROUTE_CAMPAIGN, DEFAULT_INFO_MESSAGE, ChannelVar, Context
+from callcenter.ami.connection import AmiConnection, Received
+from callcenter.ami.events import DialerUserEvent, parse_event, parse_event_full
+from callcenter.dialer.agent_agi import CampaignAgentRoute, NotOurAttempt
+from callcenter.dialer.originate import (
+    AttemptDial,
+    AttemptFollower,
+    AttemptResult,
+    InvalidAttempt,
+    MachineAction,
+    originate_action,
+)
+from callcenter.dialer.outcomes import AttemptOutcome
+from callcenter.pbxsim.callees import CalleeModel, CalleeProfile
+from callcenter.pbxsim.callmodel import AgentPhone, PhoneAnswer
+from callcenter.pbxsim.clock import VirtualClock
+from callcenter.pbxsim.simulator import DIALPLANS, Simulator, SimulatorSettings
+
+WAIT_S = 15.0  # bound on every wait; the AGI budget (2 s of real time) is the longest thing a test waits for
+CAMPAIGN = 42
+NUMBER = "+442071234567"
+_ids = itertools.count(1001)
+
+
+class Port:
+    """The campaign runner's side of the AGI route, scripted per test."""
+
+    def __init__(self) -> None:
+        self.agents: dict[int, str | None] = {}  # attempt id -> extension (None: nobody free)
+        self.stall = False  # never answer (the route's budget must cut it off)
+        self.asked: list[tuple[int, int]] = []
+        self.released = asyncio.Event()
+
+    async def agent_for(self, campaign_id: int, attempt_id: int) -> str | None:
+        self.asked.append((campaign_id, attempt_id))
+        if self.stall:
+            await self.released.wait()
+        if attempt_id not in self.agents:
+            raise NotOurAttempt(f"attempt {attempt_id} is not dialling in campaign {campaign_id}")
+        return self.agents[attempt_id]
+
+
+@dataclass
+class Rig:
+    sim: Simulator
+    callees: CalleeModel
+    port: Port
+    route: CampaignAgentRoute
+    agi: FastAgiServer
+    conn: AmiConnection
+    follower: AttemptFollower
+    raw: list[dict[str, str]] = field(default_factory=list)  # every AMI event, as headers
+    consumer: asyncio.Task[None] | None = None
+
+    def attempt(self, number: str = NUMBER, *, agent: str | None = "1002", **kw: Any) -> AttemptDial:
+        attempt_id = next(_ids)
+        self.port.agents[attempt_id] = agent
+        return AttemptDial(attempt_id=attempt_id, campaign_id=CAMPAIGN, action_id=f"dial-{attempt_id}",
+                           number_e164=number, caller_id_e164="+442070000000", caller_id_name="Acme Collections",
+                           **{"ring_s": 20.0, **kw})
+
+    async def run(self, dial: AttemptDial) -> AttemptResult:
+        future = await self.follower.dial(dial)
+        return await asyncio.wait_for(future, WAIT_S)
+
+    def apps(self, uniqueid: str | None) -> list[tuple[str, str]]:
+        """(application, data) of every priority the callee's channel ran, from the Newexten events."""
+        out = []
+        for headers in self.raw:
+            if headers.get("Event") == "Newexten" and headers.get("Uniqueid") == uniqueid:
+                event = parse_event_full(headers)
+                out.append((event.application, event.app_data))  # type: ignore[union-attr]
+        return out
+
+
+Factory = Callable[..., Awaitable[Rig]]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Factory]:
+    started: list[Rig] = []
+
+    async def factory(*, dialplan: Path = DIALPLANS / "extensions.conf", manager_conf: Path = DIALPLANS / "manager.conf",
+                      budget_ms: int = 2000) -> Rig:
+        callees = CalleeModel(seed=7, default=CalleeProfile(answer_after_s=(2.0, 4.0), talk_s=(20.0, 40.0),
+                                                            silence_patience_s=(6.0, 8.0)))
+        sim = Simulator(
+            settings=SimulatorSettings(dialplan=dialplan, manager_conf=manager_conf, monitor_dir=tmp_path / "monitor",
+                                       record_audio=False,
+                                       phones=(AgentPhone(extension="1002"), AgentPhone(extension="1003"))),
+            clock=VirtualClock(start_epoch_s=time.time()),
+            callees=callees,
+        )
+        await sim.start()
+        port = Port()
+        route = CampaignAgentRoute(port=port, budget_ms=budget_ms)
+        agi = FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
+                            routes={AGI_ROUTE_CAMPAIGN: route.handler})
+        await agi.start()
+        sim.set_agi_address("127.0.0.1", agi.port)
+        conn = AmiConnection(host="127.0.0.1", port=sim.ami_port, username="callcenter", secret="callcenter",
+                             reconnect_min_s=0.02, reconnect_max_s=0.2, ping_interval_s=30)
+        r = Rig(sim=sim, callees=callees, port=port, route=route, agi=agi, conn=conn,
+                follower=AttemptFollower(send=conn.send))
+
+        def consume(item: object) -> None:
+            # the one ordered stream: typed once, then handed to the follower
+            if isinstance(item, Received):
+                headers = dict(item.message.items())
+                r.raw.append(headers)
+                r.follower.handle(parse_event(headers))
+
+        conn.start()
+        r.consumer = asyncio.create_task(conn.run(consume))
+        await conn.wait_live(WAIT_S)
+        started.append(r)
+        return r
+
+    yield factory
+    for r in started:
+        r.port.released.set()
+        if r.consumer is not None:
+            r.consumer.cancel()
+            await asyncio.gather(r.consumer, return_exceptions=True)
+        await r.conn.stop()
+        await r.agi.stop()
+        await r.sim.stop()
+        assert r.sim.clock.errors == [], r.sim.clock.errors
+
+
+# -- the Originate ----------------------------------------------------------------------------------------------------
+
+
+def test_originate_carries_the_attempt() -> None:
+    dial = AttemptDial(attempt_id=7, campaign_id=42, action_id="att-7", number_e164="+12125550123",
+                       caller_id_e164="+18005550100", caller_id_name="Acme", ring_s=25)
+    action = originate_action(dial)
+    assert {k: action[k] for k in ("Action", "ActionID", "Channel", "Context", "Exten", "Priority", "CallerID",
+                                   "Timeout", "Async")} == {
+        "Action": "Originate", "ActionID": "att-7", "Channel": "PJSIP/+12125550123@trunk", "Context": Context.CAMPAIGN,
+        "Exten": "+12125550123", "Priority": "1", "CallerID": '"Acme" <+18005550100>', "Timeout": "25000",
+        "Async": "true"}
+    assert action["Variable"] == [f"{ChannelVar.CAMPAIGN}=42", f"{ChannelVar.DIAL_ATTEMPT}=7",
+                                  f"{ChannelVar.AMD_NOTSURE}=human", f"{ChannelVar.MACHINE_ACTION}=hangup",
+                                  f"{ChannelVar.INFO_MESSAGE}={DEFAULT_INFO_MESSAGE}"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"number_e164": "020 7123 4567"}, "number_e164"),
+        ({"number_e164": "+44207123456\r\nAction: Hangup"}, "number_e164"),
+        ({"caller_id_e164": "12"}, "caller_id_e164"),
+        ({"caller_id_name": 'Acme" <+1>'}, "caller_id_name"),
+        ({"ring_s": 10}, "ring_s"),
+        ({"attempt_id": 0}, "attempt_id"),
+        ({"action_id": "a b"}, "action_id"),
+        ({"info_message": "hello,x"}, "info_message"),
+        ({"machine_action": "voicemail"}, "machine_action"),
+    ],
+)
+def test_bad_attempts_are_refused_naming_the_field(change: dict[str, Any], field: str) -> None:
+    values: dict[str, Any] = {"attempt_id": 7, "campaign_id": 42, "action_id": "att-7", "number_e164": "+12125550123",
+                              "caller_id_e164": "+18005550100", **change}
+    with pytest.raises(InvalidAttempt) as caught:
+        AttemptDial(**values)
+    assert caught.value.field == field
+
+
+# -- calls through the simulator --------------------------------------------------------------------------------------
+
+
+async def test_a_person_answers_and_the_free_agent_is_connected(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("human", talk_s=(30.0, 30.0), silence_patience_s=(6.0, 6.0)))
+    r.sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=1.0))
+    dial = r.attempt()
+
+    result = await r.run(dial)
+
+    assert (result.outcome, result.agent, result.amd_status) == (AttemptOutcome.CONNECTED, "1002", "HUMAN")
+    assert result.recognised_by == "DialEnd ANSWER to 1002"
+    assert r.port.asked == [(CAMPAIGN, dial.attempt_id)]
+    assert r.route.answers[-1].agent == "1002" and r.route.answers[-1].reason == "agent"
+    apps = [app for app, _ in r.apps(result.uniqueid)]
+    assert apps.index("AMD") < apps.index("AGI") < apps.index("Dial") and "Playback" not in apps
+    amd = [e for e in map(parse_event, r.raw) if isinstance(e, DialerUserEvent)]
+    assert [(e.user_event, e.attempt, e.status) for e in amd] == [("CcDialerAmd", str(dial.attempt_id), "HUMAN")]
+
+
+async def test_a_machine_is_detected_and_hung_up(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("machine"))
+
+    result = await r.run(r.attempt())
+
+    assert (result.outcome, result.amd_status, result.amd_cause) == (
+        AttemptOutcome.MACHINE, "MACHINE", "LONGGREETING-1500-1500")
+    assert r.port.asked == []  # no agent is reserved for a machine
+    apps = [app for app, _ in r.apps(result.uniqueid)]
+    assert "AGI" not in apps and "Playback" not in apps and apps[-1] == "Hangup"
+
+
+async def test_a_machine_gets_the_message_when_the_campaign_says_so(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("machine"))
+
+    result = await r.run(r.attempt(machine_action=MachineAction.MESSAGE, info_message="acme/callback-0800"))
+
+    assert result.outcome is AttemptOutcome.MACHINE
+    apps = r.apps(result.uniqueid)
+    assert ("WaitForSilence", "1500,1,20") in apps and ("Playback", "acme/callback-0800") in apps
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "outcome", "reason", "cause"),
+    [
+        ("busy", AttemptOutcome.BUSY, 0, 17),  # as captured: Reason 0, the channel's cause says busy
+        ("no_answer", AttemptOutcome.NO_ANSWER, 3, None),
+        ("congestion", AttemptOutcome.FAILED, 0, 34),
+    ],
+)
+async def test_unanswered_calls_map_to_their_outcomes(
+    rig: Factory, behaviour: str, outcome: AttemptOutcome, reason: int, cause: int | None
+) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always(behaviour))
+
+    result = await r.run(r.attempt())
+
+    assert (result.outcome, result.originate_reason, result.hangup_cause) == (outcome, reason, cause)
+    assert r.port.asked == [] and r.sim.pbx.stats.originates == 1
+
+
+async def test_no_answer_rings_the_campaigns_ring_time(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("no_answer"))
+    started = r.sim.clock.now_s()
+
+    result = await r.run(r.attempt(ring_s=31))
+
+    assert result.outcome is AttemptOutcome.NO_ANSWER
+    assert r.sim.clock.now_s() - started == pytest.approx(31.0, abs=0.1)  # simulated time: the Originate's Timeout
+
+
+async def test_no_agent_within_two_seconds_plays_the_message_and_abandons(rig: Factory) -> None:
+    r = await rig()  # the law's budget: 2000 ms
+    r.callees.set(NUMBER, CalleeProfile.always("human"))
+    r.port.stall = True
+
+    result = await r.run(r.attempt(info_message="acme/info"))
+
+    assert result.outcome is AttemptOutcome.ABANDONED
+    assert result.recognised_by == "CcDialerResult abandoned: information message played"
+    assert r.route.answers[-1].reason == "timeout" and r.route.answers[-1].agent is None
+    assert ("Playback", "acme/info") in r.apps(result.uniqueid)
+    assert not any(app == "Dial" for app, _ in r.apps(result.uniqueid))
+
+
+async def test_nobody_free_plays_the_default_message(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("human"))
+
+    result = await r.run(r.attempt(agent=None))
+
+    assert result.outcome is AttemptOutcome.ABANDONED
+    assert r.route.answers[-1].reason == "no-agent"
+    assert ("Playback", DEFAULT_INFO_MESSAGE) in r.apps(result.uniqueid)
+
+
+async def test_a_person_who_hangs_up_during_amd_is_a_callee_hangup(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("human", amd_human_s=(4.0, 4.0), silence_patience_s=(1.0, 1.0)))
+
+    result = await r.run(r.attempt())
+
+    assert result.outcome is AttemptOutcome.CALLEE_HANGUP
+    assert r.port.asked == []
+
+
+async def test_notsure_counts_as_the_campaign_says(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("notsure", silence_patience_s=(8.0, 8.0)))
+    r.sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=1.0))
+
+    as_human = await r.run(r.attempt())
+    as_machine = await r.run(r.attempt(amd_notsure="machine"))
+
+    assert (as_human.outcome, as_human.amd_status) == (AttemptOutcome.CONNECTED, "NOTSURE")
+    assert (as_machine.outcome, as_machine.amd_status) == (AttemptOutcome.MACHINE, "NOTSURE")
+
+
+async def test_an_originate_to_a_missing_context_fails_clearly_and_dials_nothing(rig: Factory, tmp_path: Path) -> None:
+    plans = tmp_path / "dialplans"
+    shutil.copytree(DIALPLANS, plans)
+    contexts = plans / "extensions_callcenter.conf"
+    contexts.write_text(contexts.read_text().replace(f"[{Context.CAMPAIGN}]", "[cc-campaign-renamed]"))
+    r = await rig(dialplan=plans / "extensions.conf")
+    dial = r.attempt()
+
+    result = await r.run(dial)
+
+    assert result.outcome is AttemptOutcome.FAILED
+    assert result.recognised_by == "Originate refused by Asterisk: Extension does not exist."
+    assert (r.sim.pbx.stats.originates, r.sim.pbx.stats.channels_created) == (0, 0)
+    assert r.follower.pending == ()  # over: nothing will send it again
+
+
+async def test_an_originate_the_ami_user_may_not_send_fails_clearly(rig: Factory, tmp_path: Path) -> None:
+    manager = tmp_path / "manager.conf"
+    manager.write_text((DIALPLANS / "manager.conf").read_text().replace("write = originate,agent,reporting,call",
+                                                                        "write = agent,reporting,call"))
+    r = await rig(manager_conf=manager)
+
+    result = await r.run(r.attempt())
+
+    assert result.outcome is AttemptOutcome.FAILED
+    assert result.recognised_by == "Originate refused by Asterisk: Permission denied"
+    assert r.sim.pbx.stats.originates == 0
+
+
+async def test_an_attempt_is_never_dialled_twice_while_it_runs(rig: Factory) -> None:
+    r = await rig()
+    r.callees.set(NUMBER, CalleeProfile.always("no_answer"))
+    dial = r.attempt()
+    future = await r.follower.dial(dial)
+
+    with pytest.raises(InvalidAttempt, match="already being dialled"):
+        await r.follower.dial(dial)
+
+    assert (await asyncio.wait_for(future, WAIT_S)).outcome is AttemptOutcome.NO_ANSWER
+    assert r.sim.pbx.stats.originates == 1
+
+
+# -- the campaign AGI route on its own (what a foreign or broken request gets) ----------------------------------------
+
+
+async def _agi_request(port: int, args: list[str]) -> list[str]:
+    """Act as Asterisk: send one campaign request, acknowledge every command, return the commands."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    headers = {"agi_network": "yes", "agi_network_script": AGI_ROUTE_CAMPAIGN, "agi_channel": "PJSIP/trunk-00000001",
+               "agi_uniqueid": "1795390000.1", "agi_context": Context.CAMPAIGN, "agi_extension": NUMBER}
+    headers.update({f"agi_arg_{i}": value for i, value in enumerate(args, 1)})
+    writer.write("".join(f"{k}: {v}\n" for k, v in headers.items()).encode() + b"\n")
+    commands = []
+    while line := await asyncio.wait_for(reader.readline(), WAIT_S):
+        commands.append(line.decode().rstrip("\n"))
+        writer.write(b"200 result=1\n")
+    writer.close()
+    return commands
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["42", "abc"], "bad-request: attempt id 'abc' is not a positive integer"),
+        (["42"], "bad-request: attempt id '' is not a positive integer"),
+        (["x", "7"], "bad-request: campaign id 'x' is not a positive integer"),
+        (["42", "999999"], "not-ours: attempt 999999 is not dialling in campaign 42"),
+    ],
+)
+async def test_a_request_that_is_not_ours_gets_no_agent_and_a_reason(args: list[str], reason: str) -> None:
+    port = Port()
+    route = CampaignAgentRoute(port=port)
+    async with FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
+                             routes={AGI_ROUTE_CAMPAIGN: route.handler}) as agi:
+        commands = await _agi_request(agi.port, args)
+    assert commands == ['SET VARIABLE CC_AGENT_RING_S "15"', 'SET VARIABLE CC_AGENT "none"']
+    assert route.answers[-1].reason == reason
+
+
+async def test_the_route_refuses_an_answer_that_is_not_an_extension() -> None:
+    port = Port()
+    port.agents[7] = "1002&PJSIP/9999"  # would dial two phones
+    route = CampaignAgentRoute(port=port)
+    async with FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
+                             routes={AGI_ROUTE_CAMPAIGN: route.handler}) as agi:
+        commands = await _agi_request(agi.port, ["42", "7"])
+    assert commands[-1] == 'SET VARIABLE CC_AGENT "none"' and route.answers[-1].reason == "error"
+
+
+def test_the_route_budget_cannot_exceed_the_laws_two_seconds() -> None:
+    with pytest.raises(ValueError, match="the law's limit"):
+        CampaignAgentRoute(port=Port(), budget_ms=2500)
+
+
+def test_the_campaign_route_cannot_take_over_the_inbound_router() -> None:
+    with pytest.raises(ValueError, match="inbound router"):
+        FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
+                      routes={"inbound": CampaignAgentRoute(port=Port()).handler})
+
+
+# -- the callee model -------------------------------------------------------------------------------------------------
+
+
+def test_callee_draws_are_reproducible_per_number_and_call() -> None:
+    profile = CalleeProfile(busy=0.2, answer=0.7, machine=0.3, notsure=0.1)
+    first, second = CalleeModel(seed=3, default=profile), CalleeModel(seed=3, default=profile)
+    numbers = [f"+4420712345{i:02d}" for i in range(40)]
+    a = [first.caller_for(n) for n in numbers] + [first.caller_for(numbers[0])]
+    b = [second.caller_for(n) for n in reversed(numbers)][::-1] + [second.caller_for(numbers[0])]
+    assert a == b  # the order calls are placed in does not change what each callee does
+    assert a[0] != a[-1] or a[0].talk_s != a[-1].talk_s  # a second call to a number is a new draw
+    assert {c.originate_answer for c in a} >= {"busy", "answer", "ignore"}
+    assert {c.amd_status for c in a if c.originate_answer == "answer"} >= {"HUMAN", "MACHINE"}
+    assert CalleeModel(seed=4, default=profile).caller_for(numbers[1]) != a[1]
+
+
+def test_callee_profiles_refuse_impossible_probabilities() -> None:
+    with pytest.raises(ValueError, match="busy"):
+        CalleeProfile(busy=1.5)
+    with pytest.raises(ValueError, match="busy \\+ congestion"):
+        CalleeProfile(busy=0.6, congestion=0.6)
+    with pytest.raises(ValueError, match="unknown callee behaviour"):
+        CalleeProfile.always("sometimes")
