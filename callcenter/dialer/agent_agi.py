@@ -60,7 +60,10 @@ class CampaignAgentRoute:
     """The handler for FastAgiServer(routes={AGI_ROUTE_CAMPAIGN: route})."""
 
     def __init__(self, *, port: AgentPort, budget_ms: int = round(INFORMATION_MESSAGE_WITHIN_S * 1000),
-                 agent_ring_s: int = 15, keep_answers: int = 1000) -> None:
+                 agent_ring_s: int = 2, keep_answers: int = 1000) -> None:
+        """``agent_ring_s``: Dial()'s timeout for the reserved agent's phone (whole seconds). Campaign agents' phones
+        are meant to auto-answer: the callee is already waiting in silence, and a phone still ringing after this
+        ends in the information message (abandoned) rather than keeping the callee on a silent line."""
         if not 1 <= budget_ms <= round(INFORMATION_MESSAGE_WITHIN_S * 1000):
             raise ValueError(f"budget_ms must be 1..{round(INFORMATION_MESSAGE_WITHIN_S * 1000)} (the law's limit)")
         if not 1 <= agent_ring_s <= 120:

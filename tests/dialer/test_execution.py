@@ -350,6 +350,65 @@ async def test_an_attempt_is_never_dialled_twice_while_it_runs(rig: Factory) -> 
     assert r.sim.pbx.stats.originates == 1
 
 
+# -- outcomes the simulator does not produce, from the events alone ---------------------------------------------------
+
+
+def _chan(event: type, uniqueid: str, **kw: Any) -> Any:
+    return event(channel="PJSIP/trunk-00000001", channel_state=6, caller_id_num=None, caller_id_name=None,
+                 connected_line_num=None, connected_line_name=None, context=Context.CAMPAIGN, exten=NUMBER, priority=1,
+                 uniqueid=uniqueid, linkedid=uniqueid, **kw)
+
+
+@pytest.mark.parametrize(
+    ("reason", "cause", "outcome", "said"),
+    [
+        (5, None, AttemptOutcome.BUSY, "OriginateResponse Reason 5"),
+        (8, None, AttemptOutcome.FAILED, "OriginateResponse Reason 8 (congestion)"),
+        (3, 19, AttemptOutcome.NO_ANSWER, "OriginateResponse Reason 3"),
+        (1, 19, AttemptOutcome.NO_ANSWER, "OriginateResponse Reason 1, hangup cause 19"),
+        (0, 17, AttemptOutcome.BUSY, "OriginateResponse Reason 0, hangup cause 17"),
+        (0, 1, AttemptOutcome.FAILED, "OriginateResponse Reason 0, hangup cause 1"),
+        (0, None, AttemptOutcome.FAILED, "OriginateResponse Reason 0, no channel was created"),
+    ],
+)
+async def test_every_originate_reason_maps_to_one_outcome(reason: int, cause: int | None, outcome: AttemptOutcome,
+                                                           said: str) -> None:
+    from callcenter.ami.events import HangupRequest, OriginateResponse, VarSet
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(action: dict[str, Any]) -> None:
+        sent.append(action)
+
+    follower = AttemptFollower(send=send)
+    dial = AttemptDial(attempt_id=7, campaign_id=42, action_id="att-7", number_e164=NUMBER,
+                       caller_id_e164="+442070000000")
+    future = await follower.dial(dial)
+    if cause is not None:
+        follower.handle(_chan(VarSet, "1.1", variable=ChannelVar.DIAL_ATTEMPT.value, value="7"))
+        follower.handle(_chan(VarSet, "2.2", variable=ChannelVar.DIAL_ATTEMPT.value, value="8"))  # someone else's
+        follower.handle(_chan(HangupRequest, "1.1", cause=cause))
+    follower.handle(OriginateResponse(action_id="att-7", response="Failure", channel=f"PJSIP/{NUMBER}@trunk",
+                                      reason=reason, uniqueid=None))
+
+    result = future.result()
+    assert (result.outcome, result.recognised_by, result.originate_reason) == (outcome, said, reason)
+    assert len(sent) == 1 and follower.pending == ()
+
+
+async def test_dialer_user_events_for_attempts_not_ours_are_counted_and_ignored() -> None:
+    async def send(action: dict[str, Any]) -> None:
+        return None
+
+    follower = AttemptFollower(send=send)
+    await follower.dial(AttemptDial(attempt_id=7, campaign_id=42, action_id="att-7", number_e164=NUMBER,
+                                    caller_id_e164="+442070000000"))
+    for attempt in ("8", "x7", ""):
+        follower.handle(_chan(DialerUserEvent, "1.1", user_event="CcDialerResult", attempt=attempt,
+                              outcome="abandoned"))
+    assert follower.foreign_events == 3 and len(follower.pending) == 1
+
+
 # -- the campaign AGI route on its own (what a foreign or broken request gets) ----------------------------------------
 
 
@@ -383,7 +442,7 @@ async def test_a_request_that_is_not_ours_gets_no_agent_and_a_reason(args: list[
     async with FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
                              routes={AGI_ROUTE_CAMPAIGN: route.handler}) as agi:
         commands = await _agi_request(agi.port, args)
-    assert commands == ['SET VARIABLE CC_AGENT_RING_S "15"', 'SET VARIABLE CC_AGENT "none"']
+    assert commands == ['SET VARIABLE CC_AGENT_RING_S "2"', 'SET VARIABLE CC_AGENT "none"']
     assert route.answers[-1].reason == reason
 
 
@@ -431,3 +490,20 @@ def test_callee_profiles_refuse_impossible_probabilities() -> None:
         CalleeProfile(busy=0.6, congestion=0.6)
     with pytest.raises(ValueError, match="unknown callee behaviour"):
         CalleeProfile.always("sometimes")
+
+
+def test_only_the_dialers_user_events_are_typed() -> None:
+    from callcenter.ami.events import AmiParseError
+
+    block = {"Channel": "PJSIP/trunk-00000001", "ChannelState": "6", "CallerIDNum": NUMBER, "CallerIDName": "<unknown>",
+             "ConnectedLineNum": "<unknown>", "ConnectedLineName": "<unknown>", "Context": Context.CAMPAIGN,
+             "Exten": NUMBER, "Priority": "3", "Uniqueid": "1.1", "Linkedid": "1.1", "Timestamp": "1795390655.1"}
+    amd = parse_event({"Event": "UserEvent", **block, "UserEvent": "CcDialerAmd", "Attempt": "7", "Status": "MACHINE",
+                       "Cause": "LONGGREETING-1500-1500"})
+    assert isinstance(amd, DialerUserEvent)
+    assert (amd.attempt, amd.status, amd.cause, amd.outcome, amd.uniqueid) == (
+        "7", "MACHINE", "LONGGREETING-1500-1500", None, "1.1")
+    assert parse_event({"Event": "UserEvent", **block, "UserEvent": "CcCallbackRequested", "DID": "8001"}) is None
+    assert parse_event_full({"Event": "UserEvent", **block, "UserEvent": "SomethingElse"}) is None
+    with pytest.raises(AmiParseError, match="Attempt"):
+        parse_event({"Event": "UserEvent", **block, "UserEvent": "CcDialerResult", "Outcome": "machine"})
