@@ -18,6 +18,9 @@ import pytest
 from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.channel_vars import AGI_ROUTE_CAMPAIGN, DEFAULT_INFO_MESSAGE, ChannelVar, Context
 from callcenter.ami.connection import AmiConnection, Received
+from callcenter.calls.live import LiveCalls
+from callcenter.calls.tracker import CallTracker
+from callcenter.events import CallDirection, CallEnded, CallOutcome, InProcessBus
 from callcenter.ami.events import DialerUserEvent, parse_event, parse_event_full
 from callcenter.dialer.agent_agi import CampaignAgentRoute, NotOurAttempt
 from callcenter.dialer.originate import (
@@ -68,6 +71,7 @@ class Rig:
     conn: AmiConnection
     follower: AttemptFollower
     raw: list[dict[str, str]] = field(default_factory=list)  # every AMI event, as headers
+    ended: list[CallEnded] = field(default_factory=list)  # the live model's CallEnded (what the CRM bridge writes)
     consumer: asyncio.Task[None] | None = None
 
     def attempt(self, number: str = NUMBER, *, agent: str | None = "1002", **kw: Any) -> AttemptDial:
@@ -121,8 +125,13 @@ async def rig(tmp_path: Path) -> AsyncIterator[Factory]:
         r = Rig(sim=sim, callees=callees, port=port, route=route, agi=agi, conn=conn,
                 follower=AttemptFollower(send=conn.send))
 
-        def consume(item: object) -> None:
-            # the one ordered stream: typed once, then handed to the follower
+        bus = InProcessBus()
+        live = LiveCalls(tracker=CallTracker(), bus=bus)
+        bus.subscribe(lambda event: r.ended.append(event) if isinstance(event, CallEnded) else None)
+
+        def consume(item: Any) -> None:
+            # the one ordered stream: the live model and the follower see every item in order
+            live(item)
             if isinstance(item, Received):
                 headers = dict(item.message.items())
                 r.raw.append(headers)
@@ -198,6 +207,10 @@ async def test_a_person_answers_and_the_free_agent_is_connected(rig: Factory) ->
 
     assert (result.outcome, result.agent, result.amd_status) == (AttemptOutcome.CONNECTED, "1002", "HUMAN")
     assert result.recognised_by == "DialEnd ANSWER to 1002"
+    (call,) = r.ended  # the live model ended the call before the follower's Hangup: same ordered stream
+    assert (call.call_id, call.direction, call.outcome, call.answered_by, call.campaign, call.originate_action_id) == (
+        result.linkedid, CallDirection.OUTBOUND, CallOutcome.ANSWERED, "1002", str(CAMPAIGN), dial.action_id)
+    assert call.talk_s == pytest.approx(30.0, abs=0.01)
     assert r.port.asked == [(CAMPAIGN, dial.attempt_id)]
     assert r.route.answers[-1].agent == "1002" and r.route.answers[-1].reason == "agent"
     apps = [app for app, _ in r.apps(result.uniqueid)]
@@ -273,6 +286,8 @@ async def test_no_agent_within_two_seconds_plays_the_message_and_abandons(rig: F
     assert r.route.answers[-1].reason == "timeout" and r.route.answers[-1].agent is None
     assert ("Playback", "acme/info") in r.apps(result.uniqueid)
     assert not any(app == "Dial" for app, _ in r.apps(result.uniqueid))
+    (call,) = r.ended
+    assert (call.outcome, call.answered_by, call.campaign) == (CallOutcome.ABANDONED, None, str(CAMPAIGN))
 
 
 async def test_nobody_free_plays_the_default_message(rig: Factory) -> None:
