@@ -1,4 +1,10 @@
-"""Who may see and change what: agents their own records, supervisors their team's, admins everything."""
+"""Who may see and change what: agents their own records, supervisors and campaign managers their team's, admins
+everything.
+
+A campaign manager's CRM scope is its team's supervisor's (``team_scoped``): the records its campaigns call are its
+team's, and it corrects them (a wrong number, a do-not-call flag, handing a lead to an agent). What it does NOT get
+that a supervisor has is decided where those things are: controlling agents and listening in (agent_routes,
+supervisor_routes), routing decisions, wrapping up calls (crm_core.dispositions), recordings and transcripts."""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ from crm_core.models import Activity, ActivityKind, Role, Task, Team, User
 
 # The scope of a read-only wallboard token (a TV's link): it reads the wallboard of its teams and nothing else.
 WALLBOARD_READ = "wallboard:read"
+
+
+# Roles whose CRM scope is their team (its members' records and its pool).
+TEAM_SCOPED = frozenset({Role.SUPERVISOR, Role.CAMPAIGN_MANAGER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +47,17 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role is Role.ADMIN
 
+    @property
+    def team_scoped(self) -> bool:
+        """Reads and writes its team's records (a supervisor, a campaign manager)."""
+        return self.role in TEAM_SCOPED
+
 
 def owner_filter(principal: Principal, column: Any) -> ColumnElement[bool]:
     """SQL condition on an owner column (responsible_id, assignee_id, user_id) for what `principal` may see."""
     if principal.role is Role.ADMIN:
         return true()
-    if principal.role is Role.SUPERVISOR:
+    if principal.team_scoped:
         team = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
         # Unassigned records are the team pool a supervisor hands out.
         return or_(column.in_(team), column.is_(None))
@@ -53,7 +68,7 @@ def activity_filter(principal: Principal) -> ColumnElement[bool]:
     """SQL condition on activities (calls and their recordings and transcripts included) for what ``principal`` may
     see: as ``owner_filter`` on the agent who did it, except that a call nobody of theirs took (unanswered, missed)
     is seen only by the supervisors of the call's own team (``Activity.team_id``), never by every supervisor."""
-    if principal.role is not Role.SUPERVISOR:
+    if not principal.team_scoped:
         return owner_filter(principal, Activity.user_id)
     team = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
     # `column == None` would render IS NULL: a supervisor without a team must not see every team-less call.
@@ -67,7 +82,7 @@ def activity_filter(principal: Principal) -> ColumnElement[bool]:
 async def can_own(session: AsyncSession, principal: Principal, owner_id: int | None) -> bool:
     if principal.role is Role.ADMIN:
         return True
-    if principal.role is Role.SUPERVISOR:
+    if principal.team_scoped:
         if owner_id is None:
             return True
         team_id = await session.scalar(select(User.team_id).where(User.id == owner_id))
@@ -103,7 +118,7 @@ def task_filter(principal: Principal) -> ColumnElement[bool]:
     # `column == None` would render IS NULL: a user without a team must not match every team-less task.
     if principal.team_id is None:
         return mine
-    if principal.role is Role.SUPERVISOR:
+    if principal.team_scoped:
         members = select(User.id).where(User.team_id == principal.team_id).scalar_subquery()
         return or_(Task.team_id == principal.team_id, Task.assignee_id.in_(members), mine)
     return or_(mine, and_(Task.assignee_id.is_(None), Task.team_id == principal.team_id))

@@ -77,6 +77,9 @@ async def check_may_dispose(
         handlers.add(activity.user_id)
     if principal.role is Role.ADMIN:
         return handlers
+    if principal.role is Role.CAMPAIGN_MANAGER:
+        # A call's wrap-up is its agent's (and their supervisor's): a campaign's outcomes come from the dialer.
+        raise Forbidden(NOT_YOURS, field="call_id")
     if principal.role is Role.AGENT:
         if principal.user_id in handlers:
             return handlers

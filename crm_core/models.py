@@ -53,6 +53,10 @@ class Role(str, enum.Enum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    # Launches dialer campaigns from saved reports: reads and writes its team's CRM records as the team's supervisor
+    # does, manages its team's campaigns and their do-not-call lists; no users, routing, agent control or recordings
+    # (crm_core.access, docs/dialer.md "Campaign API and roles").
+    CAMPAIGN_MANAGER = "campaign_manager"
 
 
 class LeadStatus(str, enum.Enum):

@@ -81,7 +81,7 @@ async def get_user(session: AsyncSession, principal: Principal, user_id: int) ->
     visible = user is not None and (
         principal.is_admin
         or user.id == principal.user_id
-        or (principal.role is Role.SUPERVISOR and user.team_id == principal.team_id)
+        or (principal.team_scoped and user.team_id == principal.team_id)
     )
     if not visible:
         raise NotFound(f"user {user_id} not found")
@@ -90,9 +90,9 @@ async def get_user(session: AsyncSession, principal: Principal, user_id: int) ->
 
 async def list_users(session: AsyncSession, principal: Principal) -> list[User]:
     query = select(User).order_by(User.id)
-    if principal.role is Role.SUPERVISOR:
+    if principal.team_scoped:  # a campaign manager too: its campaigns' agents are its team's
         query = query.where(User.team_id == principal.team_id)
-    elif principal.role is Role.AGENT:
+    elif principal.role is not Role.ADMIN:
         query = query.where(User.id == principal.user_id)
     return list(await session.scalars(query))
 
@@ -136,12 +136,12 @@ async def create_wallboard_token(
     """A read-only wallboard link for a TV: the wallboard of ``team_ids``, nothing else. It belongs to the supervisor
     or admin who made it, so it stops working when they lose access (deactivated, or moved to another team)."""
     if principal.user_id is None or principal.scope is not None or principal.role is Role.AGENT:
-        raise Forbidden("only supervisors and admins (with a full token) may make wallboard links")
+        raise Forbidden("only supervisors, campaign managers and admins (with a full token) may make wallboard links")
     wanted = sorted(set(team_ids))
     if not wanted:
         raise Invalid("name at least one team", field="team_ids")
-    if principal.role is Role.SUPERVISOR and wanted != [principal.team_id]:
-        raise Forbidden("supervisors may share only their own team's wallboard", field="team_ids")
+    if not principal.is_admin and wanted != [principal.team_id]:
+        raise Forbidden("only an admin may share another team's wallboard", field="team_ids")
     found = set(await session.scalars(select(Team.id).where(Team.id.in_(wanted))))
     if missing := [t for t in wanted if t not in found]:
         raise NotFound(f"team(s) {', '.join(map(str, missing))} not found", field="team_ids")

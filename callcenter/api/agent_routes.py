@@ -2,7 +2,8 @@
 
 Controls go to Asterisk as queue-member actions (QueuePause, QueueAdd, QueueRemove), so app_queue and our routing
 agree; the live model follows Asterisk's QueueMember* events rather than trusting the request. An agent may act on
-their own phone, a supervisor on their team's agents, an admin on anyone.
+their own phone, a supervisor on their team's agents, an admin on anyone. A campaign manager sees its team's agents
+(who can take its campaigns' calls) but controls none and reads no routing decisions: that is the floor's.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ async def _may_control(call: Call, agent: str) -> Any:
     principal = call.principal
     if principal.role is Role.ADMIN:
         return info
+    if principal.role is Role.CAMPAIGN_MANAGER:
+        raise Forbidden("campaign managers do not control agents: their supervisor or an admin does")
     if principal.role is Role.AGENT:
         if info.user_id != principal.user_id:
             raise Forbidden("agents control only their own phone")
@@ -120,7 +123,7 @@ async def list_agents(call: Call) -> Any:
     routing, live = _runtime(call)
     principal = call.principal
     team_users: set[int] | None = None
-    if principal.role is Role.SUPERVISOR:
+    if principal.team_scoped:
         team_users = set(await call.session.scalars(select(User.id).where(User.team_id == principal.team_id)))
     out = []
     for info in routing.directory.all_agents():
@@ -194,7 +197,7 @@ async def end_wrapup(call: Call) -> Any:
 
 @api.route("GET", V1 + "/routing/decisions", summary="Recent routing decisions (or one call's), newest first", response=DecisionOut, many=True, query=("call_id", "limit"), query_schemas={"limit": {"type": "integer", "minimum": 1, "maximum": 1000}}, tag="telephony")
 async def routing_decisions(call: Call) -> Any:
-    if call.principal.role is Role.AGENT:
+    if call.principal.role in (Role.AGENT, Role.CAMPAIGN_MANAGER):
         raise Forbidden("routing decisions are for supervisors and admins")
     routing, _ = _runtime(call)
     call_id = call.query_str("call_id", max_length=64)

@@ -108,7 +108,7 @@ async def live_calls(call: Call) -> Any:
     principal = call.principal
     extension = await _extension(call, principal)
     team_extensions: set[str] = set()
-    if principal.role is Role.SUPERVISOR and principal.team_id is not None:
+    if principal.team_scoped and principal.team_id is not None:
         team_extensions = set(await call.session.scalars(
             select(User.extension).where(User.team_id == principal.team_id, User.extension.is_not(None))
         ))
@@ -116,7 +116,7 @@ async def live_calls(call: Call) -> Any:
     for c in live.tracker.open_calls():
         if principal.role is Role.AGENT and extension not in (*c.agents_rung, *c.agents_talked):
             continue
-        if principal.role is Role.SUPERVISOR and not team_extensions & {*c.agents_rung, *c.agents_talked}:
+        if principal.team_scoped and not team_extensions & {*c.agents_rung, *c.agents_talked}:
             # A call none of their agents is on is theirs only if it is their team's (routing, else DID).
             if principal.team_id is None or await live_call_team_id(call, c.call_id, c.did) != principal.team_id:
                 continue

@@ -77,7 +77,7 @@ async def _phone_of(call: Call, body: SpyIn) -> str:
 @api.route("POST", V1 + "/calls/{call_id}/spy", summary="Listen, whisper or barge on a live call: ring my desk phone into ChanSpy on the agent's channel (AMI Originate)", body=SpyIn, response=SpyOut, status=202, tag="telephony")
 async def spy_on_call(call: Call) -> Any:
     principal = call.principal
-    if principal.role is Role.AGENT:
+    if principal.role in (Role.AGENT, Role.CAMPAIGN_MANAGER):
         raise Forbidden("listening in on calls is for supervisors and admins")
     body: SpyIn = call.body
     call_id = call.request.match_info["call_id"]

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Callable
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, func, literal_column, select, table, text, column
+from sqlalchemy import Select, false, func, literal_column, select, table, text, column
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.api.framework import Api, Call
@@ -24,7 +24,7 @@ from callcenter.recording.service import RecordingService
 from callcenter.recording.storage import read_range
 from crm_core.access import activity_filter
 from crm_core.errors import Forbidden, Invalid, NotFound
-from crm_core.models import Activity, AuditEntry, Team
+from crm_core.models import Activity, AuditEntry, Role, Team
 from crm_core.paging import MAX_LIMIT, Page
 from crm_core.recording_models import (
     PG_TS_CONFIG,
@@ -225,7 +225,9 @@ async def _visible_activity(call: Call, call_id: str) -> Activity | None:
     activity = await session.scalar(select(Activity).where(Activity.call_id == call_id))
     if call.principal.is_admin:
         return activity
-    if activity is not None:
+    # A campaign manager reads its team's records, not what was said on its calls: recordings and transcripts are
+    # for the agents on the call, their supervisors and admins.
+    if activity is not None and call.principal.role is not Role.CAMPAIGN_MANAGER:
         visible = await session.scalar(
             select(Activity.id).where(Activity.id == activity.id, activity_filter(call.principal))
         )
@@ -351,7 +353,10 @@ def _search_query(call: Call, q: str, dialect: str) -> Select[Any]:
                 .order_by(literal_column(f"bm25({SQLITE_FTS_TABLE})"), Transcript.id.desc()))
     if call.principal.is_admin:
         return stmt.outerjoin(Activity, Activity.call_id == Transcript.call_id)
-    return stmt.join(Activity, Activity.call_id == Transcript.call_id).where(activity_filter(call.principal))
+    joined = stmt.join(Activity, Activity.call_id == Transcript.call_id)
+    if call.principal.role is Role.CAMPAIGN_MANAGER:  # no transcripts (see _visible_activity)
+        return joined.where(false())
+    return joined.where(activity_filter(call.principal))
 
 
 @api.route("GET", V1 + "/transcripts/search", summary="Full-text search in the transcripts one may see", response=SearchHit, query=("q", "limit", "offset"), query_schemas={"q": {"type": "string", "maxLength": 300}}, tag=TAG)

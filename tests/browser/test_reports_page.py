@@ -158,9 +158,25 @@ async def test_an_agent_is_told_the_page_is_not_for_them(browser: Any, teams: Wo
     page = await _open(browser, await _page_url(teams, teams.agent_a1), errors, 1366, 768)
     notice = page.locator("#notice")
     await expect(notice).to_have_attribute("data-error", "role", timeout=WAIT_MS)
-    await expect(notice).to_contain_text("Reports are for supervisors and admins: this page is not for your role.")
+    await expect(notice).to_contain_text("Reports are for supervisors, campaign managers and admins: this page is not for your role.")
     await expect(page.locator("#main")).to_be_hidden()
     await page.screenshot(path=str(screenshot_path("reports-agent-refused-1366x768")), full_page=True)
+    assert errors == []
+
+
+async def test_a_campaign_manager_gets_the_page(browser: Any, teams: World) -> None:
+    """The reports page is also the campaign manager's (it launches campaigns from saved reports)."""
+    from playwright.async_api import expect
+
+    from crm_core.models import Role
+    from tests.api.test_campaign_manager_role import add_user
+
+    manager = await add_user(teams, Role.CAMPAIGN_MANAGER, teams.sup_a.team_id, "Cora Campaigns")
+    errors: list[str] = []
+    page = await _open(browser, await _page_url(teams, manager), errors, 1366, 768)
+    await expect(page.locator("#main")).to_be_visible(timeout=WAIT_MS)
+    await expect(page.locator("#viewer")).to_have_text("campaign_manager · Team A", timeout=WAIT_MS)
+    await expect(page.locator("#notice")).not_to_have_attribute("data-error", "role")
     assert errors == []
 
 

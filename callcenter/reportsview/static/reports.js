@@ -579,7 +579,9 @@ async function openReport(id) {
   await runReport(false);
 }
 
-const ROLE_NOTICE = "Reports are for supervisors and admins: this page is not for your role.";
+const ROLE_NOTICE = "Reports are for supervisors, campaign managers and admins: this page is not for your role.";
+// Who the page is for (the API scopes what each sees: a supervisor or campaign manager their team, an admin all).
+const REPORT_ROLES = new Set(["supervisor", "campaign_manager", "admin"]);
 
 // --- start ------------------------------------------------------------------------------------------------------------
 async function start() {
@@ -609,7 +611,7 @@ async function start() {
     notice("This is a read-only wallboard link: open the reports with your own login link.", "role");
     return;
   }
-  if (me.role !== "supervisor" && me.role !== "admin") {
+  if (!REPORT_ROLES.has(me.role)) {
     notice(`${ROLE_NOTICE} (${me.role})`, "role");
     return;
   }
