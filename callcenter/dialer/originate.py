@@ -5,10 +5,10 @@ in dialplans/extensions_callcenter.conf for why the trunk channel and not a Loca
 where the service reads it (docs/dialer.md, "Execution"):
 
 * before an answer, from OriginateResponse (ActionID = the attempt's action_id) and the channel's hangup cause: the
-  Reason is an AST_CONTROL_* value (main/manager.c hands pbx's ``reason`` over unchanged): 3 RINGING (rang out the
-  Timeout, captured in originate_noanswer), 5 BUSY, 8 CONGESTION, 4 ANSWER; chan_pjsip ends a 486 with the channel's
-  hangup (Reason 0, captured in originate_busy), so 0 and 1 are read through the cause of the HangupRequest / Hangup
-  that came first: 17 busy, 18/19 no answer, anything else failed;
+  Reason is an AST_CONTROL_* value (include/asterisk/frame.h: 1 HANGUP, 3 RINGING, 4 ANSWER, 5 BUSY, 8 CONGESTION).
+  Seen on a real Asterisk 20 with this Originate: 3 after ringing out the Timeout (originate_noanswer) and 0 after a
+  486 (originate_busy), whose HangupRequest said cause 17 first. So 5 and 8 are taken at their word when they come,
+  and 0 and 1 are read through the cause of the HangupRequest / Hangup: 17 busy, 18/19 no answer, others failed;
 * after the answer, from what [cc-campaign] did on the channel: UserEvent CcDialerAmd (AMDSTATUS), DialEnd ANSWER
   towards the agent (connected), UserEvent CcDialerResult (abandoned: the information message played; machine),
   and finally the channel's Hangup: an answered call with none of these is the callee hanging up first.
