@@ -1,0 +1,557 @@
+"""Predictive pacing (pure): how many numbers to dial now, from live measurements, never over the abandon cap.
+
+No I/O, no clock: the caller passes ``now_s`` and every measurement in :class:`PacingInputs`; the answer is a frozen
+:class:`PacingDecision` that carries the inputs, every estimate made on the way and a one-line ``why`` for the
+campaign page ("3 free, 2.4 about to be free in 12 s, answer rate 31% live, budget 1.2% of 3% left -> dial 9").
+
+Modes
+-----
+* preview: 0. The agent dials from the card; the pacer never dials by itself.
+* progressive: one call per free agent: ``free - calls in flight - answered calls waiting``, never below 0.
+* predictive: the model below; never fewer than progressive would dial (progressive reserves an agent per call, so
+  it cannot abandon), and progressive when the abandon budget of the legal window is spent or the measurements are
+  too few to trust (warming up).
+
+The model (predictive)
+----------------------
+A call dialled now reaches a verdict (answered, past answering-machine detection) after the time-to-answer ``D``
+(empirical, measured on answered calls from dial to verdict). Take the horizon ``H`` = a quantile of ``D``
+(``horizon_quantile``, the median by default) plus the legal connect limit (2 s): a live answer arriving by then needs
+an agent free by then, or it is abandoned.
+
+Agents available by ``H``: the free ones plus, for every busy agent, ``P(free within H | elapsed)`` from the
+empirical distributions conditioned on the time already spent:
+
+* in wrap-up for ``e`` seconds: ``(F_W(e + H) - F_W(e)) / (1 - F_W(e))``;
+* talking for ``e`` seconds: the rest of the talk plus a whole wrap-up, ``P(T + W <= e + H | T > e)``, computed as
+  the mean over a few wrap-up quantiles ``w`` of ``(F_T(e + H - w) - F_T(e)) / (1 - F_T(e))`` (exact enough, and
+  O(agents) per decision instead of O(agents x samples^2));
+* beyond every sample seen: 0 (an unusually long call says nothing about when it ends; assuming it ends soon would
+  overbook).
+
+Live answers by ``H``: each call in flight of age ``a`` answers live with ``P(live | unresolved at a)`` (Bayes over
+the measured mix: live and machine calls are still unresolved with the survival of ``D``, no-answers until the
+ring timeout, busy/failed only in their first seconds); answered calls waiting for an agent count as certain; each
+new dial answers live with the measured live ratio ``p``.
+
+So ``L`` (live answers) and ``A`` (agents) are sums of independent Bernoullis. The dialer is judged on the expected
+abandons ``E[(L - A)+]``: with the normal approximation (means and variances add; the new dials are taken as
+Poisson, variance ``n p`` instead of ``n p (1 - p)``: a little pessimistic, and it makes the count depend on ``n p``
+only, so a lower answer rate never dials fewer calls) and the continuity correction for integer counts
+(``E[(L - A)+] = E[(X + 0.5)+]``, closed form ``s phi(m/s) + m Phi(m/s)``). Why not the exact Poisson-binomial:
+it costs O(n^2) per candidate, the pacer runs every second for every campaign, and the error of the approximation
+is absorbed by the safety margin (the simulation in bench/dialer_sim.py measures the outcome against the cap).
+
+The budget (Ofcom: abandoned calls at most 3% of live calls per campaign over 24 h, counting an estimate of the
+answering-machine detector's false positives, i.e. people hung up on as machines; the FTC's 30 days works the same
+with another window). With ``f`` = P(AMD says machine | a person answered), every live verdict stands for
+``f / (1 - f)`` people hung up on: they are added to the abandoned count and to the live count (the regulator's
+formula). The largest ``n`` is chosen such that over the calls about to be answered
+
+    E[abandons](n) + E[false positives](n) <= target x (E[live](n) + E[false positives](n)) + spend x slack
+
+with ``target = cap x (1 - safety_margin)`` and ``slack = cap x live_so_far - abandons_so_far`` (what the window
+has left, in calls; only a share ``spend`` of it per decision because consecutive decisions see the same calls in
+flight). This keeps the expected rate of the window under the cap at every decision; the margin absorbs the
+model's errors and the randomness of a day. When the slack is gone (the window is at or over the cap) the pacer
+falls back to progressive, which adds no abandons. The scan stops at the first ``n`` that breaks the inequality and
+at ``max_lines_per_agent`` lines per logged-in agent (trunks are not infinite, and a tiny measured answer rate must
+not dial a thousand numbers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from callcenter.dialer.outcomes import CampaignMode
+
+__all__ = ["PacingDecision", "PacingInputs", "decide"]
+
+# Busy and failed calls resolve within seconds of the dial (congestion, busy tone); after this age a call still in
+# flight is ringing or answered, not busy.
+BUSY_FAILED_RESOLVED_S = 6.0
+# Fewer samples than this in a distribution: it says too little to dial ahead on (warming up -> progressive).
+MIN_DISTRIBUTION_SAMPLES = 5
+# Wrap-up quantiles averaged for a talking agent's "free within H" (see the module docstring).
+_WRAP_QUANTILES = (0.2, 0.5, 0.8)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PacingInputs:
+    """Everything the pacer knows at ``now_s``; counts are whole calls, durations seconds, ratios in [0, 1]."""
+
+    mode: CampaignMode
+    now_s: float
+    agents_free: int
+    # Busy agents: how long each has been talking / in wrap-up so far.
+    agents_talking_elapsed_s: tuple[float, ...] = ()
+    agents_wrapup_elapsed_s: tuple[float, ...] = ()
+    # Recent finished talks and wrap-ups (the caller keeps the last few hundred).
+    talk_samples_s: tuple[float, ...] = ()
+    wrapup_samples_s: tuple[float, ...] = ()
+    # Calls dialled and not resolved yet (ringing or in answering-machine detection), by age.
+    ringing_ages_s: tuple[float, ...] = ()
+    # Answered live, waiting for an agent (inside the connect limit).
+    calls_waiting_for_agent: int = 0
+    # Recent outcomes (the answer-rate measurement): AMD verdict live / machine, no answer, busy or failed.
+    recent_live_count: int = 0
+    recent_machine_count: int = 0
+    recent_no_answer_count: int = 0
+    recent_busy_failed_count: int = 0
+    # Recent answered calls (live or machine): seconds from dial to the verdict.
+    answer_delay_samples_s: tuple[float, ...] = ()
+    ring_timeout_s: float = 25.0
+    # The legal window so far (campaign day for Ofcom, 30 days for the TSR).
+    window_live_count: int = 0
+    window_abandoned_count: int = 0
+    abandon_cap_ratio: float = 0.03
+    # P(AMD says "machine" | a person answered): Ofcom counts these people as abandoned (estimated).
+    amd_false_positive_ratio: float = 0.0
+    connect_limit_s: float = 2.0
+    safety_margin_ratio: float = 0.2
+    feedback_prior_calls: int = 200
+    checkpoints_s: tuple[float, ...] = (0.0, 3.0, 6.0, 10.0, 15.0, 25.0)
+    min_outcome_samples: int = 20
+    max_lines_per_agent: float = 4.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PacingDecision:
+    """The dial count and how it was reached (shown live on the campaign page)."""
+
+    inputs: PacingInputs
+    dial_count: int
+    mode: CampaignMode
+    progressive_count: int
+    fallback: str | None  # why the predictive model was not used ("budget spent", "warming up", ...), else None
+    calls_in_flight: int
+    agents_logged_in: int
+    agents_soon_free_expected: float  # busy agents expected free within the horizon
+    horizon_s: float
+    live_ratio: float  # measured: AMD verdict live / all outcomes
+    machine_ratio: float
+    unanswered_ratio: float  # no answer, busy, failed
+    in_flight_live_expected: float
+    new_live_expected: float
+    expected_abandons: float
+    expected_amd_false_positives: float
+    allowed_abandons: float
+    window_abandon_ratio: float  # (abandoned + estimated AMD false positives) / (live + estimate), so far
+    budget_left_ratio: float  # cap minus the window's ratio (never below 0)
+    why: str
+
+
+def _check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}: expected a whole number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name}: must not be negative, got {value}")
+
+
+def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number of seconds, got {value!r}")
+    if value < 0 or (positive and value == 0):
+        raise ValueError(f"{name}: must be {'positive' if positive else 'at least 0'}, got {value}")
+
+
+def _check_ratio(name: str, value: float, *, below_one: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name}: expected a ratio in [0, 1], got {value!r}")
+    if value < 0 or value > 1 or (below_one and value == 1):
+        raise ValueError(f"{name}: must be in [0, 1{')' if below_one else ']'}, got {value}")
+
+
+def _check_samples(name: str, values: Sequence[float]) -> np.ndarray:
+    if not isinstance(values, (tuple, list)):
+        raise ValueError(f"{name}: expected a tuple of seconds, got {type(values).__name__}")
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: every value must be a finite number of seconds >= 0") from None
+    if array.ndim != 1 or any(isinstance(v, bool) for v in values[:1]) or not np.isfinite(array).all() or (array < 0).any():
+        raise ValueError(f"{name}: every value must be a finite number of seconds >= 0, got {list(values)[:5]!r}...")
+    return array
+
+
+def validate(inputs: PacingInputs) -> dict[str, np.ndarray]:
+    """Raise ValueError naming the first bad field; return the duration tuples as arrays."""
+    if not isinstance(inputs.mode, CampaignMode):
+        try:
+            CampaignMode(inputs.mode)
+        except ValueError:
+            raise ValueError(f"mode: expected one of {[m.value for m in CampaignMode]}, got {inputs.mode!r}") from None
+    if isinstance(inputs.now_s, bool) or not isinstance(inputs.now_s, (int, float)) or not math.isfinite(inputs.now_s):
+        raise ValueError(f"now_s: expected a finite number of seconds, got {inputs.now_s!r}")
+    for name in (
+        "agents_free",
+        "calls_waiting_for_agent",
+        "recent_live_count",
+        "recent_machine_count",
+        "recent_no_answer_count",
+        "recent_busy_failed_count",
+        "window_live_count",
+        "window_abandoned_count",
+        "min_outcome_samples",
+        "feedback_prior_calls",
+    ):
+        _check_count(name, getattr(inputs, name))
+    arrays: dict[str, np.ndarray] = {}
+    for name in (
+        "agents_talking_elapsed_s",
+        "agents_wrapup_elapsed_s",
+        "talk_samples_s",
+        "wrapup_samples_s",
+        "ringing_ages_s",
+        "answer_delay_samples_s",
+    ):
+        arrays[name] = _check_samples(name, getattr(inputs, name))
+    _check_seconds("ring_timeout_s", inputs.ring_timeout_s, positive=True)
+    _check_seconds("connect_limit_s", inputs.connect_limit_s)
+    _check_ratio("abandon_cap_ratio", inputs.abandon_cap_ratio)
+    _check_ratio("amd_false_positive_ratio", inputs.amd_false_positive_ratio, below_one=True)
+    _check_ratio("safety_margin_ratio", inputs.safety_margin_ratio)
+    if not isinstance(inputs.checkpoints_s, tuple) or not inputs.checkpoints_s:
+        raise ValueError("checkpoints_s: expected a non-empty tuple of seconds")
+    for checkpoint_s in inputs.checkpoints_s:
+        _check_seconds("checkpoints_s", checkpoint_s)
+    mlpa = inputs.max_lines_per_agent
+    if isinstance(mlpa, bool) or not isinstance(mlpa, (int, float)) or not math.isfinite(mlpa) or mlpa < 1:
+        raise ValueError(f"max_lines_per_agent: expected a finite number >= 1, got {mlpa!r}")
+    return arrays
+
+
+def _cdf(sorted_s: np.ndarray, x_s: np.ndarray) -> np.ndarray:
+    """Empirical CDF of ``sorted_s`` at every point of ``x_s``."""
+    return np.searchsorted(sorted_s, x_s, side="right") / len(sorted_s)
+
+
+def _poisson_binomial_pmfs(probs: np.ndarray) -> list[np.ndarray]:
+    """Per interval (column): the pmf of sum_i Bernoulli(probs[i, k]), one row of ``probs`` per term.
+
+    Terms whose chance stays under ``_SMALL_P`` in every interval (most talking agents) are summed as one Poisson
+    (Le Cam: the error is at most the sum of their squared chances), the others convolved exactly: O(terms) numpy
+    operations only for the agents who are really about to be free.
+    """
+    if len(probs) == 0:
+        return [np.ones(1) for _ in range(probs.shape[1])]
+    small = probs.max(axis=1) < _SMALL_P
+    big = probs[~small]
+    pmfs = np.zeros((probs.shape[1], len(big) + 1))
+    pmfs[:, 0] = 1.0
+    for count, p in enumerate(big, start=1):
+        column = p[:, None]
+        pmfs[:, 1 : count + 1] = pmfs[:, 1 : count + 1] * (1.0 - column) + pmfs[:, :count] * column
+        pmfs[:, 0] *= 1.0 - p
+    small_means = probs[small].sum(axis=0)
+    return [np.convolve(pmfs[k], _poisson_pmf(float(small_means[k]))) for k in range(probs.shape[1])]
+
+
+_SMALL_P = 0.2
+
+
+def _poisson_pmf(mean: float) -> np.ndarray:
+    if mean <= 0.0:
+        return np.ones(1)
+    size = min(len(_LOG_FACTORIALS), int(mean + 8.0 * math.sqrt(mean) + 10.0))
+    return np.exp(np.arange(size) * math.log(mean) - mean - _LOG_FACTORIALS[:size])
+
+
+def _binomial_pmf(trials: int, p: float) -> np.ndarray:
+    if trials <= 0 or p <= 0.0:
+        return np.ones(1)
+    if p >= 1.0:
+        pmf = np.zeros(trials + 1)
+        pmf[trials] = 1.0
+        return pmf
+    k = np.arange(trials + 1)
+    log_comb = _LOG_FACTORIALS[trials] - _LOG_FACTORIALS[: trials + 1] - _LOG_FACTORIALS[trials - k]
+    return np.exp(log_comb + k * math.log(p) + (trials - k) * math.log1p(-p))
+
+
+_LOG_FACTORIALS = np.array([math.lgamma(k + 1) for k in range(2048)], dtype=np.float64)
+
+
+class _Queue:
+    """Expected abandons of the calls in flight plus ``n`` new dials, by a Lindley recursion over the checkpoints.
+
+    With the greedy rule (a live answer takes any agent free by its verdict + the connect limit; an agent stays
+    free until taken) the abandons are ``max_t (L(t) - A(t + limit))+``: the running maximum, not the maximum of the
+    expectations (which underestimates by half or more when answers and free agents interleave). Between two
+    checkpoints the spare agents change by ``dA - dL``; the recursion ``spare = (spare + dA - dL)+``, abandons
+    ``+= (dL - dA - spare)+`` is carried on the whole distribution of ``spare``. ``dA`` per interval is the
+    Poisson-binomial of the agents' chances of freeing in it (exact for the agents about to be free, one Poisson for
+    the many with small chances); ``dL`` is binomial: the ``m`` calls in flight with their mean chance (the binomial
+    is the most spread of the sums with that mean, Hoeffding, so it errs on the safe side) plus ``n`` new dials with
+    the measured live share of that interval. Increments of different intervals are taken as independent.
+    """
+
+    __slots__ = ("agents_free", "certain_live", "agent_pmfs", "in_flight_pmfs", "new_shares")
+
+    def __init__(
+        self,
+        *,
+        agents_free: int,
+        certain_live: int,
+        agent_pmfs: list[np.ndarray],
+        in_flight_count: int,
+        in_flight_means: np.ndarray,
+        new_shares: np.ndarray,
+    ) -> None:
+        self.agents_free = agents_free
+        self.certain_live = certain_live
+        self.agent_pmfs = agent_pmfs
+        self.new_shares = new_shares
+        self.in_flight_pmfs: list[np.ndarray] = []
+        for k, mean in enumerate(in_flight_means):
+            pmf = _binomial_pmf(in_flight_count, float(mean) / in_flight_count) if in_flight_count else np.ones(1)
+            if k == 0 and certain_live:
+                pmf = np.concatenate((np.zeros(certain_live), pmf))
+            self.in_flight_pmfs.append(pmf)
+
+    def expected_abandons(self, new_dials: int, new_live_ratio: float) -> float:
+        spare = np.zeros(self.agents_free + 1)
+        spare[self.agents_free] = 1.0
+        abandons = 0.0
+        for k in range(len(self.new_shares)):
+            live = self.in_flight_pmfs[k]
+            if new_dials and self.new_shares[k] > 0:
+                live = np.convolve(live, _binomial_pmf(new_dials, new_live_ratio * float(self.new_shares[k])))
+            with_agents = np.convolve(spare, self.agent_pmfs[k])
+            if len(live) == 1:
+                spare = with_agents
+                continue
+            # value v = spare + dA - dL; index i of the convolution holds v = i - (len(live) - 1)
+            change = np.convolve(with_agents, live[::-1])
+            below = len(live) - 1
+            shortfall = change[:below]
+            abandons += float(shortfall @ np.arange(below, 0, -1))
+            spare = change[below:].copy()
+            spare[0] += shortfall.sum()
+            # Trim negligible tails so the arrays stay as short as the agents that can really be spare.
+            nonzero = np.nonzero(spare > 1e-12)[0]
+            if len(nonzero):
+                spare = spare[: nonzero[-1] + 1]
+        return abandons
+
+
+def _pct(ratio: float) -> str:
+    text = f"{ratio * 100:.1f}"
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def decide(inputs: PacingInputs) -> PacingDecision:
+    """The pacing decision for ``inputs`` (raises ValueError naming the field on bad input)."""
+    arrays = validate(inputs)
+    mode = CampaignMode(inputs.mode)
+    calls_in_flight = len(inputs.ringing_ages_s)
+    agents_logged_in = inputs.agents_free + len(inputs.agents_talking_elapsed_s) + len(inputs.agents_wrapup_elapsed_s)
+    progressive = max(0, inputs.agents_free - calls_in_flight - inputs.calls_waiting_for_agent)
+
+    outcomes = (
+        inputs.recent_live_count
+        + inputs.recent_machine_count
+        + inputs.recent_no_answer_count
+        + inputs.recent_busy_failed_count
+    )
+    live_ratio = inputs.recent_live_count / outcomes if outcomes else 0.0
+    machine_ratio = inputs.recent_machine_count / outcomes if outcomes else 0.0
+    no_answer_ratio = inputs.recent_no_answer_count / outcomes if outcomes else 0.0
+    busy_failed_ratio = inputs.recent_busy_failed_count / outcomes if outcomes else 0.0
+
+    cap = inputs.abandon_cap_ratio
+    f = inputs.amd_false_positive_ratio
+    fp_per_live = f / (1.0 - f)  # people hung up on as machines, per live verdict (Ofcom's estimate)
+    window_fp = inputs.window_live_count * fp_per_live
+    window_denominator = inputs.window_live_count + window_fp
+    window_numerator = inputs.window_abandoned_count + window_fp
+    window_ratio = window_numerator / window_denominator if window_denominator > 0 else 0.0
+    slack_calls = cap * window_denominator - window_numerator
+    budget_left_ratio = max(0.0, cap - window_ratio) if window_denominator > 0 else cap
+
+    def finish(
+        dial_count: int,
+        fallback: str | None,
+        *,
+        soon_free: float = 0.0,
+        horizon_s: float = 0.0,
+        in_flight_live: float = 0.0,
+        new_live: float = 0.0,
+        expected_abandons: float = 0.0,
+        expected_fp: float = 0.0,
+        allowed: float = 0.0,
+    ) -> PacingDecision:
+        budget = f"budget {_pct(budget_left_ratio)} of {_pct(cap)} left"
+        if mode is CampaignMode.PREVIEW:
+            why = f"preview: the agent dials ({inputs.agents_free} free) -> dial 0"
+        elif mode is CampaignMode.PROGRESSIVE:
+            why = f"progressive: {inputs.agents_free} free, {calls_in_flight} in flight -> dial {dial_count}"
+        elif fallback is not None:
+            why = (
+                f"{inputs.agents_free} free, {calls_in_flight} in flight, {budget}; {fallback}: "
+                f"one call per free agent -> dial {dial_count}"
+            )
+        else:
+            why = (
+                f"{inputs.agents_free} free, {soon_free:.1f} about to be free in {horizon_s:.0f} s, "
+                f"{calls_in_flight} in flight, answer rate {_pct(live_ratio)} live, {budget} "
+                f"-> dial {dial_count} (expected abandons {expected_abandons:.2f} of {allowed:.2f} allowed)"
+            )
+        return PacingDecision(
+            inputs=inputs,
+            dial_count=dial_count,
+            mode=mode,
+            progressive_count=progressive,
+            fallback=fallback,
+            calls_in_flight=calls_in_flight,
+            agents_logged_in=agents_logged_in,
+            agents_soon_free_expected=soon_free,
+            horizon_s=horizon_s,
+            live_ratio=live_ratio,
+            machine_ratio=machine_ratio,
+            unanswered_ratio=no_answer_ratio + busy_failed_ratio,
+            in_flight_live_expected=in_flight_live,
+            new_live_expected=new_live,
+            expected_abandons=expected_abandons,
+            expected_amd_false_positives=expected_fp,
+            allowed_abandons=allowed,
+            window_abandon_ratio=window_ratio,
+            budget_left_ratio=budget_left_ratio,
+            why=why,
+        )
+
+    if mode is CampaignMode.PREVIEW or agents_logged_in == 0:
+        return finish(0, None if mode is CampaignMode.PREVIEW else "no agents logged in")
+    if mode is CampaignMode.PROGRESSIVE:
+        return finish(progressive, None)
+    if window_denominator > 0 and slack_calls <= 0:
+        return finish(progressive, "abandon budget spent")
+    if (
+        outcomes < inputs.min_outcome_samples
+        or len(inputs.talk_samples_s) < MIN_DISTRIBUTION_SAMPLES
+        or len(inputs.wrapup_samples_s) < MIN_DISTRIBUTION_SAMPLES
+        or len(inputs.answer_delay_samples_s) < MIN_DISTRIBUTION_SAMPLES
+    ):
+        return finish(progressive, "warming up (too few measurements)")
+    target_ratio = cap * (1.0 - inputs.safety_margin_ratio)
+    # Dropped calls per live verdict that keep (drops + fp) / (live + fp) at the target, fp = live x fp_per_live.
+    drop_target_ratio = target_ratio * (1.0 + fp_per_live) - fp_per_live
+    if drop_target_ratio <= 0.0 or live_ratio == 0.0:
+        reason = "AMD false positives alone fill the cap" if live_ratio > 0 else "no live answers measured"
+        return finish(progressive, reason)
+    # Feedback from what the window really did: the drops per live call so far, shrunk towards the target by a
+    # prior of ``feedback_prior_calls`` calls (early in the day a few calls say little), scale the allowance by
+    # target / measured (within [1/4, 4]). The model's own errors (the receding horizon does not see the dials of
+    # the next seconds; the Poisson and independence approximations are pessimistic) differ with the team size:
+    # this integral feedback brings the window's rate to the target whatever their sign, slowly enough (it moves
+    # with the window's counts, not with each second) not to oscillate.
+    prior = inputs.feedback_prior_calls
+    measured_drop_ratio = (inputs.window_abandoned_count + prior * drop_target_ratio) / (inputs.window_live_count + prior)
+    feedback = min(4.0, max(0.25, drop_target_ratio / measured_drop_ratio)) if measured_drop_ratio > 0 else 4.0
+    drop_ratio = drop_target_ratio * feedback
+
+    delay_sorted = np.sort(arrays["answer_delay_samples_s"])
+    talk_sorted = np.sort(arrays["talk_samples_s"])
+    wrap_sorted = np.sort(arrays["wrapup_samples_s"])
+    times_s = np.asarray(sorted(inputs.checkpoints_s), dtype=np.float64)
+    horizons_s = times_s + inputs.connect_limit_s  # an answer at t needs an agent free by t + the limit
+
+    # P(busy agent free by each horizon | elapsed), one row per agent (see the module docstring).
+    rows: list[np.ndarray] = []
+    if inputs.agents_wrapup_elapsed_s:
+        elapsed = arrays["agents_wrapup_elapsed_s"]
+        below = _cdf(wrap_sorted, elapsed)
+        done = _cdf(wrap_sorted, elapsed[:, None] + horizons_s[None, :]) - below[:, None]
+        rows.append(np.where(below[:, None] < 1.0, np.clip(done, 0.0, None) / np.maximum(1e-12, 1.0 - below[:, None]), 0.0))
+    if inputs.agents_talking_elapsed_s:
+        elapsed = arrays["agents_talking_elapsed_s"]
+        wrap_q = wrap_sorted[[min(len(wrap_sorted) - 1, int(q * len(wrap_sorted))) for q in _WRAP_QUANTILES]]
+        below = _cdf(talk_sorted, elapsed)
+        ends = elapsed[:, None, None] + horizons_s[None, :, None] - wrap_q[None, None, :]
+        done = np.clip(_cdf(talk_sorted, ends) - below[:, None, None], 0.0, None).mean(axis=2)
+        rows.append(np.where(below[:, None] < 1.0, done / np.maximum(1e-12, 1.0 - below[:, None]), 0.0))
+    free_by = np.concatenate(rows) if rows else np.zeros((0, len(times_s)))
+    free_in = np.diff(free_by, axis=1, prepend=0.0).clip(0.0, 1.0)  # freeing inside each interval
+    agent_pmfs = _poisson_binomial_pmfs(free_in)
+
+    # Calls in flight: P(live verdict inside each interval | unresolved at its age) (Bayes over the measured mix).
+    ages = arrays["ringing_ages_s"]
+    survive = 1.0 - _cdf(delay_sorted, ages)
+    unresolved = (
+        (live_ratio + machine_ratio) * survive
+        + np.where(ages < inputs.ring_timeout_s, no_answer_ratio, 0.0)
+        + np.where(ages < BUSY_FAILED_RESOLVED_S, busy_failed_ratio, 0.0)
+    )
+    weight = np.where(unresolved > 0, live_ratio / np.maximum(unresolved, 1e-12), 0.0)
+    live_by = _cdf(delay_sorted, ages[:, None] + times_s[None, :]) - (1.0 - survive)[:, None]
+    in_flight_means = (np.diff(live_by, axis=1, prepend=0.0).clip(0.0, None) * weight[:, None]).sum(axis=0)
+    in_flight_live = inputs.calls_waiting_for_agent + float((weight * survive).sum())
+    delay_by = _cdf(delay_sorted, times_s)
+    new_shares = np.diff(delay_by, prepend=0.0)
+    queue = _Queue(
+        agents_free=inputs.agents_free,
+        certain_live=inputs.calls_waiting_for_agent,
+        agent_pmfs=agent_pmfs,
+        in_flight_count=len(ages),
+        in_flight_means=in_flight_means if len(ages) else np.zeros(len(times_s)),
+        new_shares=new_shares,
+    )
+    # "About to be free" on the page: busy agents expected free by the median answer (+ the connect limit).
+    median_index = int(np.searchsorted(times_s, float(delay_sorted[len(delay_sorted) // 2])))
+    median_index = min(median_index, len(times_s) - 1)
+    soon_free = float(free_by[:, median_index].sum()) if len(free_by) else 0.0
+    horizon_s = float(horizons_s[median_index])
+
+    max_lines = math.ceil(inputs.max_lines_per_agent * agents_logged_in)
+    max_new = max(0, max_lines - calls_in_flight - inputs.calls_waiting_for_agent)
+    def evaluate(n: int) -> tuple[float, float, float]:
+        """(expected abandons incl. AMD false positives, allowed, false positives) with n new dials."""
+        abandons = queue.expected_abandons(n, live_ratio)
+        expected_live = in_flight_live + n * live_ratio
+        fp = expected_live * fp_per_live
+        allowed = drop_ratio * expected_live + fp  # the false positives are allowed for: they are in drop_ratio
+        # The law's line, whatever the feedback: the window's expected rate after these calls stays under the cap.
+        window_allowed = cap * (window_denominator + expected_live + fp) - window_numerator
+        return abandons + fp, min(allowed, window_allowed), fp
+
+    # Expected abandons grow convexly with n (each extra dial adds its live share times P(no agent left), which
+    # grows with n) and the allowance linearly: the counts that fit form an interval [0, n*]. Doubling then
+    # bisection finds n* in O(log n*) evaluations.
+    best = evaluate(0)
+    chosen = 0
+    if best[0] <= best[1] and max_new > 0:
+        low, high = 0, 1
+        while True:
+            result = evaluate(high)
+            if result[0] > result[1]:
+                break
+            low, best = high, result
+            if high == max_new:
+                break
+            high = min(max_new, high * 2)
+        if low < high:
+            while high - low > 1:
+                middle = (low + high) // 2
+                result = evaluate(middle)
+                if result[0] <= result[1]:
+                    low, best = middle, result
+                else:
+                    high = middle
+        chosen = low
+    total_ab, allowed, fp = best
+    dial_count = max(progressive, chosen)
+    return finish(
+        dial_count,
+        None,
+        soon_free=soon_free,
+        horizon_s=horizon_s,
+        in_flight_live=in_flight_live,
+        new_live=chosen * live_ratio,
+        expected_abandons=total_ab - fp,
+        expected_fp=fp,
+        allowed=allowed,
+    )
