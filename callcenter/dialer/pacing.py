@@ -139,7 +139,9 @@ class PacingDecision:
     new_live_expected: float
     expected_abandons: float
     expected_amd_false_positives: float
-    allowed_abandons: float
+    allowed_abandons: float  # what the window can take (with false positives) and stay under the cap
+    marginal_abandon_ratio: float  # the last dialled call's risk of an abandon per live answer
+    marginal_limit_ratio: float  # the risk a call may carry (the target, moved by the window's feedback)
     window_abandon_ratio: float  # (abandoned + estimated AMD false positives) / (live + estimate), so far
     budget_left_ratio: float  # cap minus the window's ratio (never below 0)
     why: str
@@ -252,6 +254,8 @@ def _poisson_binomial_pmfs(probs: np.ndarray) -> list[np.ndarray]:
 
 
 _SMALL_P = 0.2
+_FEEDBACK_GAIN = 2.0
+_MARGINAL_START = 2.0
 
 
 def _poisson_pmf(mean: float) -> np.ndarray:
@@ -384,6 +388,8 @@ def decide(inputs: PacingInputs) -> PacingDecision:
         expected_abandons: float = 0.0,
         expected_fp: float = 0.0,
         allowed: float = 0.0,
+        marginal: float = 0.0,
+        marginal_limit: float = 0.0,
     ) -> PacingDecision:
         budget = f"budget {_pct(budget_left_ratio)} of {_pct(cap)} left"
         if mode is CampaignMode.PREVIEW:
@@ -399,7 +405,8 @@ def decide(inputs: PacingInputs) -> PacingDecision:
             why = (
                 f"{inputs.agents_free} free, {soon_free:.1f} about to be free in {horizon_s:.0f} s, "
                 f"{calls_in_flight} in flight, answer rate {_pct(live_ratio)} live, {budget} "
-                f"-> dial {dial_count} (expected abandons {expected_abandons:.2f} of {allowed:.2f} allowed)"
+                f"-> dial {dial_count} (last call's abandon risk {_pct(marginal)} of {_pct(marginal_limit)} allowed, "
+                f"expected abandons {expected_abandons:.2f})"
             )
         return PacingDecision(
             inputs=inputs,
@@ -419,6 +426,8 @@ def decide(inputs: PacingInputs) -> PacingDecision:
             expected_abandons=expected_abandons,
             expected_amd_false_positives=expected_fp,
             allowed_abandons=allowed,
+            marginal_abandon_ratio=marginal,
+            marginal_limit_ratio=marginal_limit,
             window_abandon_ratio=window_ratio,
             budget_left_ratio=budget_left_ratio,
             why=why,
@@ -451,8 +460,10 @@ def decide(inputs: PacingInputs) -> PacingDecision:
     # with the window's counts, not with each second) not to oscillate.
     prior = inputs.feedback_prior_calls
     measured_drop_ratio = (inputs.window_abandoned_count + prior * drop_target_ratio) / (inputs.window_live_count + prior)
-    feedback = min(4.0, max(0.25, drop_target_ratio / measured_drop_ratio)) if measured_drop_ratio > 0 else 4.0
-    drop_ratio = drop_target_ratio * feedback
+    correction = (drop_target_ratio / measured_drop_ratio) ** _FEEDBACK_GAIN if measured_drop_ratio > 0 else 4.0
+    # The last call's own risk may be above the average the window must keep (the first calls of a batch carry
+    # less): start at twice the target, and let the feedback move it within [1/2, 8] x the target.
+    marginal_limit_ratio = drop_target_ratio * _MARGINAL_START * min(4.0, max(0.25, correction))
 
     delay_sorted = np.sort(arrays["answer_delay_samples_s"])
     talk_sorted = np.sort(arrays["talk_samples_s"])
@@ -508,41 +519,48 @@ def decide(inputs: PacingInputs) -> PacingDecision:
 
     max_lines = math.ceil(inputs.max_lines_per_agent * agents_logged_in)
     max_new = max(0, max_lines - calls_in_flight - inputs.calls_waiting_for_agent)
-    def evaluate(n: int) -> tuple[float, float, float]:
-        """(expected abandons incl. AMD false positives, allowed, false positives) with n new dials."""
-        abandons = queue.expected_abandons(n, live_ratio)
+    abandons_memo: dict[int, float] = {}
+
+    def abandons(n: int) -> float:
+        if n not in abandons_memo:
+            abandons_memo[n] = queue.expected_abandons(n, live_ratio)
+        return abandons_memo[n]
+
+    def window_allowed(n: int) -> float:
+        """Abandons (with AMD false positives) the window can still take with n new dials, staying under the cap."""
         expected_live = in_flight_live + n * live_ratio
         fp = expected_live * fp_per_live
-        allowed = drop_ratio * expected_live + fp  # the false positives are allowed for: they are in drop_ratio
-        # The law's line, whatever the feedback: the window's expected rate after these calls stays under the cap.
-        window_allowed = cap * (window_denominator + expected_live + fp) - window_numerator
-        return abandons + fp, min(allowed, window_allowed), fp
+        return cap * (window_denominator + expected_live + fp) - window_numerator - fp
 
-    # Expected abandons grow convexly with n (each extra dial adds its live share times P(no agent left), which
-    # grows with n) and the allowance linearly: the counts that fit form an interval [0, n*]. Doubling then
-    # bisection finds n* in O(log n*) evaluations.
-    best = evaluate(0)
+    def fits(n: int) -> bool:
+        # The n-th call's risk of being a live answer left without an agent: the marginal expected abandons per
+        # live answer it brings. Dialling while that risk is under the limit equalises the price paid in abandons
+        # for each extra connect (the Lagrangian optimum), instead of letting one batch's average hide a last call
+        # that is almost sure to be abandoned. The law's line (the window under the cap) holds whatever the limit.
+        marginal = (abandons(n) - abandons(n - 1)) / live_ratio
+        return marginal <= marginal_limit_ratio and abandons(n) <= window_allowed(n)
+
+    # Expected abandons are convex in n (each extra dial adds its live share times P(no agent left), which grows
+    # with n), so the marginal risk grows with n and the counts that fit form an interval [0, n*]: doubling, then
+    # bisection, in O(log n*) evaluations.
     chosen = 0
-    if best[0] <= best[1] and max_new > 0:
-        low, high = 0, 1
-        while True:
-            result = evaluate(high)
-            if result[0] > result[1]:
-                break
-            low, best = high, result
-            if high == max_new:
-                break
-            high = min(max_new, high * 2)
-        if low < high:
-            while high - low > 1:
-                middle = (low + high) // 2
-                result = evaluate(middle)
-                if result[0] <= result[1]:
-                    low, best = middle, result
-                else:
-                    high = middle
+    if max_new > 0 and fits(1):
+        low, high = 1, 2
+        while high <= max_new and fits(high):
+            low, high = high, high * 2
+        high = min(high, max_new + 1)
+        while high - low > 1:
+            middle = (low + high) // 2
+            if fits(middle):
+                low = middle
+            else:
+                high = middle
         chosen = low
-    total_ab, allowed, fp = best
+    expected_live = in_flight_live + chosen * live_ratio
+    fp = expected_live * fp_per_live
+    total_ab = abandons(chosen) + fp
+    allowed = window_allowed(chosen) + fp
+    marginal_ratio = (abandons(chosen) - abandons(chosen - 1)) / live_ratio if chosen else 0.0
     dial_count = max(progressive, chosen)
     return finish(
         dial_count,
@@ -554,4 +572,6 @@ def decide(inputs: PacingInputs) -> PacingDecision:
         expected_abandons=total_ab - fp,
         expected_fp=fp,
         allowed=allowed,
+        marginal=marginal_ratio,
+        marginal_limit=marginal_limit_ratio,
     )
