@@ -24,7 +24,7 @@ from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
 from callcenter.api import report_routes, transfer_routes, wallboard_routes
-from callcenter.api import analytics_routes, sales_routes, saved_report_routes, schedule_routes, staffing_routes
+from callcenter.api import analytics_routes, campaign_routes, sales_routes, saved_report_routes, schedule_routes, staffing_routes
 from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
 from callcenter.api import auth_routes, redact
 from callcenter.api.auth import AUTH_THROTTLE, auth_middleware
@@ -546,7 +546,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 API_MODULES = (auth_routes, crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, transfer_routes, automation_routes, recording_routes, report_routes, wallboard_routes,
-               saved_report_routes, analytics_routes, sales_routes, staffing_routes, schedule_routes)
+               saved_report_routes, analytics_routes, sales_routes, staffing_routes, schedule_routes, campaign_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:

@@ -1,0 +1,420 @@
+"""Campaigns in the database (adapter): who may see and manage which, create / edit / start-pause-resume-stop, and the
+dial list as of now (the saved report re-evaluated, each row's number judged by compliance.may_dial).
+
+Who may do what (docs/dialer.md "Campaign API and roles"):
+- admins: every campaign, and the system-wide do-not-call list;
+- campaign managers: their team's campaigns (create, edit, start, pause, resume, stop) and those campaigns'
+  do-not-call lists;
+- supervisors: read their team's campaigns, and pause or stop them (the floor's brake when its agents are swamped),
+  never create, edit, start or resume one;
+- agents and restricted tokens: none (403: campaigns are not theirs at all).
+A campaign of another team is "not found" (404), so ids tell nothing about other teams.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.dialer import lifecycle
+from callcenter.dialer.campaign import CampaignDefinition, parse_campaign
+from callcenter.dialer.compliance import DialFacts, DialRules, PastAttempt, may_dial
+from callcenter.dialer.dnc_store import NumberFlags
+from callcenter.dialer.lifecycle import Action
+from callcenter.dialer.outcomes import AttemptOutcome, CampaignMode, CampaignState
+from callcenter.dialer.verdict import Permit, Reason, Refusal
+from callcenter.reports import saved
+from callcenter.reports.definition import DEFAULT_COLUMNS, MAX_COLUMNS, Checked, ReportEntity
+from callcenter.reports.query import Page, fetch_page, prepare
+from crm_core.access import Principal
+from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt, DncEntry
+from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
+from crm_core.models import CallConsent, Contact, Lead, Phone, Role, Team, User
+from crm_core.report_models import SavedReport
+from crm_core.types import utcnow
+
+__all__ = [
+    "DIALABLE", "ListPage", "ListRow", "create", "creator_scope", "dial_list_figures", "dial_list_page", "edit",
+    "get_campaign", "list_campaigns", "may_manage", "may_read", "may_use_dnc_of", "team_extensions", "transition",
+]
+
+# Records a campaign can call: those with numbers of their own (or, for a deal, its contact's / company's).
+DIALABLE = frozenset({ReportEntity.CONTACTS, ReportEntity.LEADS, ReportEntity.DEALS, ReportEntity.COMPANIES})
+# The column every dial-list row carries (callcenter.reports.query: a record's first number, as E.164).
+PHONE_COLUMN = "primary_phone"
+_READERS = frozenset({Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.SUPERVISOR})
+_MANAGERS = frozenset({Role.ADMIN, Role.CAMPAIGN_MANAGER})
+# What a supervisor may do to a campaign of their team.
+_SUPERVISOR_ACTIONS = frozenset({Action.PAUSE, Action.STOP})
+
+
+# -- who -------------------------------------------------------------------------------------------------------------
+
+
+def may_read(principal: Principal) -> None:
+    """Forbidden unless the caller's role reads campaigns at all."""
+    if principal.scope is not None or principal.role not in _READERS:
+        raise Forbidden("campaigns are for campaign managers, supervisors and admins")
+
+
+def may_manage(principal: Principal) -> None:
+    if principal.scope is not None or principal.role not in _MANAGERS:
+        raise Forbidden("only a campaign manager or an admin creates, changes and starts campaigns")
+
+
+def _visible(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_admin:
+        return true()
+    if principal.team_id is None:
+        return false()  # a manager of no team manages nothing (``== None`` would match every team-less campaign)
+    return Campaign.team_id == principal.team_id
+
+
+async def get_campaign(
+    session: AsyncSession, principal: Principal, campaign_id: int, *, for_update: bool = False
+) -> Campaign:
+    may_read(principal)
+    query = select(Campaign).where(Campaign.id == campaign_id, _visible(principal))
+    if for_update:
+        # Row lock on PostgreSQL (SQLite's writer lock serialises anyway): two clicks never both start it.
+        query = query.with_for_update()
+    campaign = await session.scalar(query)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found", field="id")
+    return campaign
+
+
+async def list_campaigns(session: AsyncSession, principal: Principal) -> Any:
+    may_read(principal)
+    return select(Campaign).where(_visible(principal)).order_by(Campaign.id.desc())
+
+
+async def may_use_dnc_of(session: AsyncSession, principal: Principal, campaign_id: int, *, write: bool) -> Campaign:
+    """The campaign whose do-not-call list the caller reads (its readers) or changes (its managers)."""
+    campaign = await get_campaign(session, principal, campaign_id)
+    if write:
+        may_manage(principal)
+    return campaign
+
+
+# -- create and edit -------------------------------------------------------------------------------------------------
+
+
+async def _check_sources(session: AsyncSession, principal: Principal, definition: CampaignDefinition,
+                         *, prefix: str = "") -> None:
+    """The team exists and is the caller's own (an admin: any); the caller may read the report, which lists records
+    with numbers. ``prefix``: where these fields are in the request (``changes.`` for an edit)."""
+    if await session.get(Team, definition.team_id) is None:
+        raise Invalid(f"team {definition.team_id} does not exist", field=prefix + "team_id")
+    if not principal.is_admin and definition.team_id != principal.team_id:
+        raise Forbidden("a campaign manager runs campaigns for their own team only", field=prefix + "team_id")
+    try:
+        report = await saved.get_saved(session, principal, definition.saved_report_id)
+    except NotFound:
+        raise Invalid(f"no saved report {definition.saved_report_id} that you may read",
+                      field=prefix + "saved_report_id") from None
+    if ReportEntity(report.entity) not in DIALABLE:
+        raise Invalid(f"a campaign calls contacts, leads, deals or companies; this report lists {report.entity}",
+                      field=prefix + "saved_report_id")
+
+
+def _columns_from(campaign: Campaign, definition: CampaignDefinition) -> None:
+    campaign.name, campaign.saved_report_id, campaign.team_id = (
+        definition.name, definition.saved_report_id, definition.team_id)
+    campaign.mode, campaign.priority = definition.mode, definition.priority
+    campaign.definition = definition.to_json()
+
+
+async def create(session: AsyncSession, principal: Principal, definition: CampaignDefinition) -> Campaign:
+    may_manage(principal)
+    await _check_sources(session, principal, definition)
+    campaign = Campaign(state=CampaignState.DRAFT, created_by_id=principal.user_id, version=1)
+    _columns_from(campaign, definition)
+    session.add(campaign)
+    await session.flush()
+    return campaign
+
+
+async def edit(
+    session: AsyncSession, principal: Principal, campaign_id: int, *, version: int, changes: dict[str, Any]
+) -> Campaign:
+    """Replace top-level fields of the definition (a whole ``law`` or ``windows`` at a time), checked as a new
+    definition; ``version`` must be the one the editor read, so an edit made on a stale copy is refused."""
+    may_manage(principal)
+    campaign = await get_campaign(session, principal, campaign_id, for_update=True)
+    if campaign.version != version:
+        raise Conflict(f"the campaign changed meanwhile: it is at version {campaign.version}; read it again",
+                       field="version", current_version=campaign.version)
+    if campaign.state not in lifecycle.EDITABLE:
+        raise Conflict(f"a {campaign.state.value} campaign cannot be changed"
+                       + (" (pause it first)" if campaign.state is CampaignState.RUNNING else ""),
+                       field="state", state=campaign.state.value)
+    try:
+        definition = parse_campaign({**campaign.definition, **changes})
+    except Invalid as exc:
+        raise Invalid(exc.message, field=f"changes.{exc.field}" if exc.field else "changes") from None
+    if (definition.team_id, definition.saved_report_id) != (campaign.team_id, campaign.saved_report_id):
+        await _check_sources(session, principal, definition, prefix="changes.")
+    _columns_from(campaign, definition)
+    campaign.version += 1
+    campaign.updated_at = utcnow()
+    await session.flush()
+    return campaign
+
+
+# -- the dial list ---------------------------------------------------------------------------------------------------
+
+
+async def creator_scope(session: AsyncSession, campaign: Campaign) -> tuple[Principal, SavedReport]:
+    """Whose scope the list is evaluated in (the campaign's creator, as they are now) and the report, or Conflict with
+    why the campaign has no list: the creator or the report is gone, or the creator may no longer read the report."""
+    creator = None if campaign.created_by_id is None else await session.get(User, campaign.created_by_id)
+    if creator is None or not creator.active:
+        raise Conflict("the campaign's creator is gone or deactivated: its list has no scope; create it again",
+                       field="created_by_id")
+    principal = Principal(user_id=creator.id, role=creator.role, team_id=creator.team_id)
+    if campaign.saved_report_id is None:
+        raise Conflict("the campaign's saved report was deleted: it has no list", field="saved_report_id")
+    try:
+        report = await saved.get_saved(session, principal, campaign.saved_report_id)
+    except NotFound:
+        raise Conflict("the campaign's creator may no longer read its saved report", field="saved_report_id") from None
+    return principal, report
+
+
+async def _checked_list(session: AsyncSession, report: SavedReport) -> Checked:
+    """The report as a dial list: its filters and sort (so its keyset cursor), its columns with the number first."""
+    definition = saved.definition_of(report)
+    shown = [c for c in (definition.columns or DEFAULT_COLUMNS[definition.entity]) if c != PHONE_COLUMN]
+    columns = [PHONE_COLUMN, *shown][:MAX_COLUMNS]
+    return await prepare(session, definition.model_copy(update={"columns": columns}))
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    record_id: int
+    e164: str | None
+    verdict: Permit | Refusal
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    entity: ReportEntity
+    checked: Checked
+    rows: list[ListRow]
+    next_cursor: str | None
+    refused: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def permitted(self) -> int:
+        return sum(1 for row in self.rows if row.verdict)
+
+
+def _epoch_s(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite gives back naive UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+async def _flags(
+    session: AsyncSession, campaign_id: int, wanted: Sequence[tuple[str, int | None, int | None]]
+) -> list[NumberFlags]:
+    """dnc_store.number_flags for a page of (e164, contact_id, lead_id) in four statements instead of one per row,
+    with the same meaning (tests/api/test_campaign_routes.py compares them). The check immediately before a dial
+    stays dnc_store's; this is the list's view of it."""
+    numbers = sorted({e164 for e164, _, _ in wanted})
+    listed = (await session.execute(
+        select(DncEntry.e164, DncEntry.campaign_id).where(
+            DncEntry.e164.in_(numbers), or_(DncEntry.campaign_id.is_(None), DncEntry.campaign_id == campaign_id))
+    )).all()
+    system = {e for e, c in listed if c is None}
+    on_campaign = {e for e, c in listed if c is not None}
+    owners: dict[str, set[tuple[str, int]]] = defaultdict(set)
+    for e164, contact_id, lead_id in (await session.execute(
+        select(Phone.e164, Phone.contact_id, Phone.lead_id).where(Phone.e164.in_(numbers))
+    )).all():
+        if contact_id is not None:
+            owners[e164].add(("c", contact_id))
+        if lead_id is not None:
+            owners[e164].add(("l", lead_id))
+    contact_ids = {i for rows in owners.values() for k, i in rows if k == "c"} | {c for _, c, _ in wanted if c}
+    lead_ids = {i for rows in owners.values() for k, i in rows if k == "l"} | {lead for _, _, lead in wanted if lead}
+    records: dict[tuple[str, int], tuple[bool, CallConsent]] = {}
+    for kind, model, ids in (("c", Contact, contact_ids), ("l", Lead, lead_ids)):
+        if ids:
+            for rid, flagged, consent in (await session.execute(
+                select(model.id, model.do_not_call, model.call_consent).where(model.id.in_(sorted(ids)))
+            )).all():
+                records[(kind, rid)] = (bool(flagged), CallConsent(consent))
+    out = []
+    for e164, contact_id, lead_id in wanted:
+        keys = set(owners.get(e164, ()))
+        if contact_id is not None:
+            keys.add(("c", contact_id))
+        if lead_id is not None:
+            keys.add(("l", lead_id))
+        found = [records[k] for k in keys if k in records]
+        consents = {consent for _, consent in found}
+        if CallConsent.REFUSED in consents:
+            consent = CallConsent.REFUSED
+        elif CallConsent.GRANTED in consents and CallConsent.UNKNOWN not in consents:
+            consent = CallConsent.GRANTED
+        else:
+            consent = CallConsent.UNKNOWN
+        out.append(NumberFlags(e164 in system, e164 in on_campaign, any(f for f, _ in found), consent))
+    return out
+
+
+async def _history(
+    session: AsyncSession, campaign_id: int, numbers: Sequence[str]
+) -> tuple[dict[str, list[PastAttempt]], dict[str, float]]:
+    """This campaign's attempts per number (oldest first; refusals are not attempts) and each number's latest
+    abandoned call by any campaign."""
+    attempts: dict[str, list[PastAttempt]] = defaultdict(list)
+    for e164, ended_at, outcome in (await session.execute(
+        select(CampaignAttempt.e164, CampaignAttempt.ended_at, CampaignAttempt.outcome)
+        .where(CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.e164.in_(numbers),
+               CampaignAttempt.state != AttemptState.REFUSED)
+        .order_by(CampaignAttempt.id)
+    )).all():
+        attempts[e164].append(PastAttempt(_epoch_s(ended_at), None if outcome is None else AttemptOutcome(outcome)))
+    abandoned = {
+        e164: s for e164, at in (await session.execute(
+            select(CampaignAttempt.e164, func.max(CampaignAttempt.ended_at))
+            .where(CampaignAttempt.e164.in_(numbers), CampaignAttempt.outcome == AttemptOutcome.ABANDONED)
+            .group_by(CampaignAttempt.e164)
+        )).all() if (s := _epoch_s(at)) is not None
+    }
+    return attempts, abandoned
+
+
+async def dial_list_page(
+    session: AsyncSession,
+    campaign: Campaign,
+    *,
+    cursor: str | None,
+    limit: int,
+    now: datetime | None = None,
+    scope: tuple[Principal, SavedReport] | None = None,
+    checked: Checked | None = None,
+) -> ListPage:
+    """One page of the dial list as of ``now``: the report's rows in its creator's scope, each with its number and
+    the verdict may_dial gives it now, paged with the report's keyset cursor (CursorError: field ``cursor``)."""
+    moment = now or utcnow()
+    principal, report = scope or await creator_scope(session, campaign)
+    checked = checked or await _checked_list(session, report)
+    page: Page = await fetch_page(session, principal, checked, cursor=cursor, limit=limit, now=moment)
+    entity = checked.definition.entity
+    definition = parse_campaign(campaign.definition)
+    rules: DialRules = definition.rules()
+    # Preview and progressive dial only for an agent already waiting: the 72 h rule's "reserved agent" holds.
+    reserved = definition.mode in (CampaignMode.PREVIEW, CampaignMode.PROGRESSIVE)
+
+    def links(row: dict[str, Any]) -> tuple[int | None, int | None]:
+        return (row["id"] if entity is ReportEntity.CONTACTS else None,
+                row["id"] if entity is ReportEntity.LEADS else None)
+
+    numbered = [(row[PHONE_COLUMN], *links(row)) for row in page.rows if row.get(PHONE_COLUMN)]
+    flags = iter(await _flags(session, campaign.id, numbered)) if numbered else iter(())
+    attempts, abandoned = await _history(session, campaign.id, sorted({n for n, _, _ in numbered}))
+    now_s = moment.timestamp()
+    rows: list[ListRow] = []
+    refused: dict[str, int] = defaultdict(int)
+    for row in page.rows:
+        e164 = row.get(PHONE_COLUMN)
+        verdict: Permit | Refusal
+        if not e164:
+            verdict = Refusal(Reason.INVALID_NUMBER, "the record has no phone number")
+        else:
+            f = next(flags)
+            facts = DialFacts(
+                e164=e164, on_system_dnc=f.on_system_dnc, on_campaign_dnc=f.on_campaign_dnc,
+                record_do_not_call=f.record_do_not_call, consent=f.consent, attempts=tuple(attempts.get(e164, ())),
+                last_abandoned_s=abandoned.get(e164), agent_reserved=reserved,
+            )
+            verdict = may_dial(now_s, facts, rules)
+        if isinstance(verdict, Refusal):
+            refused[verdict.reason.value] += 1
+        values = {k: v for k, v in row.items() if k not in ("id", PHONE_COLUMN)}
+        rows.append(ListRow(row["id"], e164, verdict, values))
+    return ListPage(entity, checked, rows, page.next_cursor, dict(refused))
+
+
+async def dial_list_figures(
+    session: AsyncSession, campaign: Campaign, *, now: datetime | None = None, batch: int = 1000
+) -> tuple[int, int, dict[str, int]]:
+    """(rows, permitted now, refused by reason) over the whole list, a keyset page at a time (memory flat in the
+    list's size: a list of 100,000 rows is read 1,000 at a time, never held)."""
+    moment = now or utcnow()  # one "now" for every page, as iter_rows does
+    scope = await creator_scope(session, campaign)
+    checked = await _checked_list(session, scope[1])
+    total = permitted = 0
+    refused: dict[str, int] = defaultdict(int)
+    cursor: str | None = None
+    while True:
+        page = await dial_list_page(session, campaign, cursor=cursor, limit=batch, now=moment, scope=scope,
+                                    checked=checked)
+        total += len(page.rows)
+        permitted += page.permitted
+        for reason, n in page.refused.items():
+            refused[reason] += n
+        if page.next_cursor is None:
+            return total, permitted, dict(refused)
+        cursor = page.next_cursor
+
+
+# -- start, pause, resume, stop --------------------------------------------------------------------------------------
+
+
+async def transition(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: int,
+    action: Action,
+    *,
+    logged_in_agents: Any,
+) -> Campaign:
+    """Apply a manager's action. ``logged_in_agents(team_id) -> awaitable list of extensions``: who of the team can
+    take calls now (the live model's, read by the API layer). Start and resume need the report to match something
+    in its creator's scope and an agent of the team logged in; each refusal is a Conflict naming the cause."""
+    may_read(principal)
+    if principal.role is Role.SUPERVISOR and action not in _SUPERVISOR_ACTIONS:
+        raise Forbidden(f"a supervisor may pause or stop their team's campaigns, not {action.value} them")
+    campaign = await get_campaign(session, principal, campaign_id, for_update=True)
+    try:
+        state = lifecycle.apply(campaign.state, action)
+    except lifecycle.NotAllowed as exc:
+        raise Conflict(exc.message, field="state", state=campaign.state.value,
+                       allowed=[a.value for a in lifecycle.allowed_actions(campaign.state)]) from None
+    if action in (Action.START, Action.RESUME):
+        page = await dial_list_page(session, campaign, cursor=None, limit=1)
+        if not page.rows:
+            raise Conflict("the saved report matches no record (in its creator's scope): there is nothing to call",
+                           field="saved_report_id")
+        if campaign.team_id is None or not await logged_in_agents(campaign.team_id):
+            raise Conflict("no agent of the campaign's team is logged in: nobody could take its calls",
+                           field="team_id")
+    who = f"user {principal.user_id}" if principal.user_id is not None else "the service"
+    campaign.state = state
+    campaign.state_reason = f"{action.value} by {who}"
+    campaign.version += 1
+    campaign.updated_at = utcnow()
+    await session.flush()
+    return campaign
+
+
+async def team_extensions(session: AsyncSession, team_id: int) -> list[str]:
+    """The extensions of the team's active users (who may be logged in to take its calls)."""
+    return list(await session.scalars(
+        select(User.extension).where(User.team_id == team_id, User.active.is_(True), User.extension.is_not(None))
+        .order_by(User.extension)
+    ))
