@@ -222,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
     admin = sub.add_parser("add-user", help="create a user and print an API token")
     admin.add_argument("name")
     admin.add_argument("--email")
-    admin.add_argument("--role", choices=[r.value for r in Role], default="admin")
+    admin.add_argument("--role", choices=["agent", "supervisor", "campaign_manager", "admin"], default="admin")
     admin.set_defaults(func=cmd_admin)
 
     demo = sub.add_parser("demo", help="sample CRM + service + PBX simulator making calls (Ctrl-C stops)")

@@ -5,6 +5,7 @@ listening in, routing decisions, recordings or transcripts; and its way into the
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from callcenter.app import LIVE
 from crm_core.access import Principal
@@ -111,3 +112,15 @@ async def test_the_campaign_manager_role_elsewhere(world: World) -> None:
     assert resp.status == 201
     status, session = await world.call(None, "POST", "/api/v1/auth/login", {"code": (await resp.json())["code"]})
     assert status == 201 and session["role"] == "campaign_manager"
+
+
+def test_the_cli_makes_a_campaign_manager(tmp_path: Any, monkeypatch: Any, capsys: Any) -> None:
+    """``callcenter add-user NAME --role campaign_manager`` (the parser lists every role)."""
+    import json
+
+    from callcenter.cli import main
+
+    monkeypatch.setenv("CALLCENTER_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
+    assert main(["add-user", "Cora Campaigns", "--role", "campaign_manager"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["role"] == "campaign_manager" and made["token"].startswith("cc_")
