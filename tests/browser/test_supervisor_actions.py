@@ -89,6 +89,26 @@ async def test_a_supervisor_pauses_an_agent_with_a_reason_from_the_wallboard(bro
             assert errors == []
 
 
+async def test_a_campaign_manager_is_offered_no_floor_actions(browser: object, tmp_path: Path) -> None:
+    """It sees its team's board, but agent control and listening in are not its (the API answers 403): no dialog."""
+    from playwright.async_api import expect
+
+    async with running_floor(tmp_path) as floor:
+        await floor.all_available()
+        async with floor.app[DATABASE].session() as s:
+            team_id = await s.scalar(select(User.team_id).where(User.extension == AGENT))
+            manager = await create_user(s, Principal.system(), UserIn(name="Cora Campaigns",
+                                                                      role=Role.CAMPAIGN_MANAGER, team_id=team_id))
+        async with floor.http_as(manager.id) as http:
+            page, errors = await _open_wallboard(browser, floor, http)
+            agent = page.locator(f'[data-agent="{AGENT}"]:not([data-call-id])')
+            await expect(agent).to_contain_text("available", timeout=WAIT_MS)
+            await expect(page.locator("#viewer")).to_contain_text("campaign_manager", timeout=WAIT_MS)
+            await agent.click()  # the click handler opens the dialog synchronously when actions are allowed
+            assert await page.locator("#cc-actions:visible").count() == 0
+            assert errors == []
+
+
 async def test_a_supervisor_reassigns_a_missed_calls_callback_from_the_wallboard(browser: object, tmp_path: Path) -> None:
     from playwright.async_api import expect
 

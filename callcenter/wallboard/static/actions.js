@@ -241,7 +241,9 @@
   function allowed() {
     const p = board().principal;
     if (!p) return true;  // not known yet: the server decides and says no if it must
-    return p.role !== "agent" && !p.read_only && !p.readonly;
+    // A campaign manager watches its team's board but does not run the floor (no agent control, no listening in:
+    // the API refuses them), so it is offered no actions rather than buttons that answer 403.
+    return p.role !== "agent" && p.role !== "campaign_manager" && !p.read_only && !p.readonly;
   }
 
   function target(node) {
