@@ -67,7 +67,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from callcenter.dialer import pacing  # noqa: E402
-from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome, CampaignMode  # noqa: E402
+from callcenter.dialer.outcomes import AttemptOutcome, CampaignMode  # noqa: E402
 
 CAP_RATIO = 0.03
 STRATEGIES = ("ours", "ratio 1.0", "ratio 1.5", "ratio 2.0", "ratio 3.0", "vicidial", "oracle")
@@ -422,7 +422,8 @@ def simulate(
             attempt = obj  # type: ignore[assignment]
             del ringing[id(attempt)]
             kind_ = attempt.callee.kind
-            end(attempt, {NO_ANSWER: AttemptOutcome.NO_ANSWER, BUSY: AttemptOutcome.BUSY}.get(kind_, AttemptOutcome.FAILED))
+            unanswered = {NO_ANSWER: AttemptOutcome.NO_ANSWER, BUSY: AttemptOutcome.BUSY}
+            end(attempt, unanswered.get(kind_, AttemptOutcome.FAILED))
             note_outcome(2 if kind_ == NO_ANSWER else 3)
         elif kind == "verdict":
             attempt = obj  # type: ignore[assignment]
@@ -582,7 +583,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed_s = time.perf_counter() - started
     by_key = {(r.strategy, r.agents, r.seed): r for r in results}
 
-    print(f"Dialer campaign day: {args.hours:g} h, seeds 1..{seeds}, cap {CAP_RATIO:.0%} (legal figure, AMD estimate in)")
+    print(
+        f"Dialer campaign day: {args.hours:g} h, seeds 1..{seeds}, cap {CAP_RATIO:.0%} "
+        "(legal figure, AMD estimate in)"
+    )
     header = (
         f"{'agents':>6} {'strategy':<10} {'occupancy':>9} {'conn/ag-h':>9} {'aband day':>9} {'max day':>8} "
         f"{'worst hr':>8} {'wait s':>7} {'under cap':>9}"
@@ -615,7 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         compliant = [
             s for s in STRATEGIES if s not in ("ours", "oracle") and summary[str(n)][s]["under_cap_every_seed"]
         ]
-        best = max(compliant, key=lambda s: summary[str(n)][s]["occupancy"], default=None)  # type: ignore[arg-type,return-value]
+        table = summary[str(n)]
+        best = max(compliant, key=lambda s: float(table[s]["occupancy"]), default=None)
         # Per seed: ours above every compliant baseline on that seed's identical traffic.
         beats_all = all(
             by_key[("ours", n, seed)].occupancy > by_key[(s, n, seed)].occupancy
@@ -631,7 +636,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "best_compliant_baseline": best,
             "occupancy_vs_best": round(ours_occ / best_occ, 4) if best_occ else None,
             "connects_vs_best": (
-                round(float(ours["connects_per_agent_hour"]) / float(summary[str(n)][best]["connects_per_agent_hour"]), 4)
+                round(float(ours["connects_per_agent_hour"]) / float(table[best]["connects_per_agent_hour"]), 4)
                 if best
                 else None
             ),
@@ -642,7 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"  {n} agents: ours {ours_occ:.1%} occupancy vs best compliant baseline "
             f"{best or '-'} {best_occ if best_occ is not None else float('nan'):.1%} "
-            f"(x{ratios[str(n)]['occupancy_vs_best']}); oracle {oracle_occ:.1%}, gap {(oracle_occ - ours_occ) * 100:.1f} "
+            f"(x{ratios[str(n)]['occupancy_vs_best']}); oracle {oracle_occ:.1%}, "
+            f"gap {(oracle_occ - ours_occ) * 100:.1f} "
             f"points; target {'met' if met else 'NOT met'}"
         )
     print(f"\n{len(jobs)} runs in {elapsed_s:.1f} s ({args.workers} workers)")

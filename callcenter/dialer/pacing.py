@@ -182,7 +182,8 @@ def _check_samples(name: str, values: Sequence[float]) -> np.ndarray:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: every value must be a finite number of seconds >= 0") from None
-    if array.ndim != 1 or any(isinstance(v, bool) for v in values[:1]) or not np.isfinite(array).all() or (array < 0).any():
+    bad = array.ndim != 1 or any(isinstance(v, bool) for v in values)
+    if bad or not np.isfinite(array).all() or (array < 0).any():
         raise ValueError(f"{name}: every value must be a finite number of seconds >= 0, got {list(values)[:5]!r}...")
     return array
 
@@ -460,13 +461,15 @@ def decide(inputs: PacingInputs) -> PacingDecision:
         reason = "AMD false positives alone fill the cap" if live_ratio > 0 else "no live answers measured"
         return finish(progressive, reason)
     # Feedback from what the window really did: the drops per live call so far, shrunk towards the target by a
-    # prior of ``feedback_prior_calls`` calls (early in the day a few calls say little), scale the allowance by
-    # target / measured (within [1/4, 4]). The model's own errors (the receding horizon does not see the dials of
-    # the next seconds; the Poisson and independence approximations are pessimistic) differ with the team size:
+    # prior of ``feedback_prior_calls`` calls (early in the day a few calls say little), scale the limit by
+    # (target / measured)^2 (within [1/4, 4]). The model's own errors (the receding horizon does not see the dials
+    # of the next seconds; the binomial and independence approximations are pessimistic) differ with team size:
     # this integral feedback brings the window's rate to the target whatever their sign, slowly enough (it moves
     # with the window's counts, not with each second) not to oscillate.
     prior = inputs.feedback_prior_calls
-    measured_drop_ratio = (inputs.window_abandoned_count + prior * drop_target_ratio) / (inputs.window_live_count + prior)
+    measured_drop_ratio = (inputs.window_abandoned_count + prior * drop_target_ratio) / (
+        inputs.window_live_count + prior
+    )
     correction = (drop_target_ratio / measured_drop_ratio) ** _FEEDBACK_GAIN if measured_drop_ratio > 0 else 4.0
     # The last call's own risk may be above the average the window must keep (the first calls of a batch carry
     # less): start at twice the target, and let the feedback move it within [1/2, 8] x the target.
@@ -484,7 +487,8 @@ def decide(inputs: PacingInputs) -> PacingDecision:
         elapsed = arrays["agents_wrapup_elapsed_s"]
         below = _cdf(wrap_sorted, elapsed)
         done = _cdf(wrap_sorted, elapsed[:, None] + horizons_s[None, :]) - below[:, None]
-        rows.append(np.where(below[:, None] < 1.0, np.clip(done, 0.0, None) / np.maximum(1e-12, 1.0 - below[:, None]), 0.0))
+        done = np.clip(done, 0.0, None) / np.maximum(1e-12, 1.0 - below[:, None])
+        rows.append(np.where(below[:, None] < 1.0, done, 0.0))
     if inputs.agents_talking_elapsed_s:
         elapsed = arrays["agents_talking_elapsed_s"]
         wrap_q = wrap_sorted[[min(len(wrap_sorted) - 1, int(q * len(wrap_sorted))) for q in _WRAP_QUANTILES]]

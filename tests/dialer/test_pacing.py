@@ -132,7 +132,12 @@ def test_the_cap_binds_near_its_edge() -> None:
 def test_budget_spent_falls_back_to_progressive(abandoned: int, fp_ratio: float) -> None:
     # 400 live: 12 abandoned is exactly 3%; with AMD false positives at 1% of people, 9 + ~4 estimated is over it.
     decision = decide(
-        measured(agents_free=5, window_abandoned_count=abandoned, amd_false_positive_ratio=fp_ratio, ringing_ages_s=(1.0,))
+        measured(
+            agents_free=5,
+            window_abandoned_count=abandoned,
+            amd_false_positive_ratio=fp_ratio,
+            ringing_ages_s=(1.0,),
+        )
     )
     assert decision.fallback == "abandon budget spent"
     assert decision.dial_count == 4
