@@ -179,6 +179,7 @@ def test_amd_false_positives_alone_over_the_cap_means_progressive() -> None:
         ("wrapup_samples_s", (10.0, -3.0)),
         ("ringing_ages_s", (1.0, float("inf"))),
         ("agents_talking_elapsed_s", ("x",)),
+        ("talk_samples_s", (12.0, True)),
         ("answer_delay_samples_s", [1.0, None]),
         ("checkpoints_s", ()),
         ("mode", "bogus"),
