@@ -46,7 +46,9 @@ class CampaignIn(CampaignDefinition):
         try:
             return parse_campaign(json_data)
         except Invalid as exc:
-            raise BadRequest(exc.message, field=exc.field or "body") from None
+            # parse_campaign calls the whole document "definition"; here it is the request's body.
+            field = "body" if exc.field in (None, "", "definition") else exc.field
+            raise BadRequest(exc.message, field=field) from None
 
 
 class CampaignPatchIn(_In):

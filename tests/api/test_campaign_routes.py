@@ -278,6 +278,8 @@ async def test_bad_input_is_refused_naming_the_field(world: World) -> None:
     for body, status_wanted, field in cases:
         status, err = await world.call(cm_a, "POST", BASE, body)
         assert (status, err["error"]["field"]) == (status_wanted, field), (body, err)
+    status, err = await world.call(cm_a, "POST", BASE, [campaign_body(report_a, team)])
+    assert status == 400 and err["error"]["field"] == "body"
     activities = await saved_report(world, cm_a, {"entity": "activities"})
     status, err = await world.call(cm_a, "POST", BASE, campaign_body(activities, team))
     assert status == 400 and err["error"]["field"] == "saved_report_id" and "contacts" in err["error"]["message"]
