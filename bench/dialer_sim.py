@@ -1,9 +1,9 @@
 """Seeded discrete-event simulation of a dialer campaign day, driving the REAL pacing code (issue 15).
 
-"ours" is ``callcenter.dialer.pacing.decide`` in predictive mode, fed every second with what the dialer measures
-live (agents free / talking / in wrap-up with their elapsed time, the last 300 talks, wrap-ups and answer delays,
-the last 500 outcomes, the calls in flight by age, the campaign day's live and abandoned counts). Nothing of the
-traffic is known to it in advance.
+"ours" is ``callcenter.dialer.pacing.decide`` in predictive mode, fed at every decision (every 2 s, ``--tick``)
+with what the dialer measures live (agents free / talking / in wrap-up with their elapsed time, the last 300
+talks, wrap-ups and answer delays, the last 500 outcomes, the calls in flight by age, the campaign day's live and
+abandoned counts). Nothing of the traffic is known to it in advance.
 
 The campaign (one 8 h day = the legal window; Ofcom counts 24 h per campaign, a campaign running 8 h a day):
 
@@ -28,14 +28,14 @@ Strategies on identical traffic:
 * ours: the pacing module (its docstring has the model).
 * ratio R (1.0, 1.5, 2.0, 3.0): round(R x free agents) lines, minus the calls in flight and waiting.
 * vicidial: VICIdial's ADAPT_HARD_LIMIT, as read in AST_VDadapt.pl (``calculate_dial_level``) and
-  AST_VDauto_dial.pl: every second a snapshot of ready agents, answered calls waiting for an agent, and logged-in
-  agents; every 15 s (its 15-snapshot window) ``differential = avg(ready) - avg(waiting)`` and the dial level
-  becomes ``level x (1 + differential / avg(agents))`` (adaptive intensity 0, dl_diff_target 0), capped at the
-  adaptive maximum 3.0 and floored at 1.0; halved if over 20 calls in the last minute dropped more than 50%; set
-  to 1.0 (HARD_LIMIT) once today's drop percentage of answered calls exceeds the campaign's 3% (after 50 calls;
-  with VICIdial's Ofcom option the same legal figure as everybody here). The dialler places
-  ``ceil(level x (ready + in-call agents)) - (ringing + waiting + in-call calls)`` calls; agents in wrap-up (its
-  dispo screen, PAUSED) do not count. Starting level 1.0.
+  AST_VDauto_dial.pl: a snapshot per decision of ready agents, answered calls waiting for an agent and logged-in
+  agents; every 15 s (its 15-snapshot window, one a second there) ``differential = avg(ready) - avg(waiting)``
+  and the dial level becomes ``level x (1 + differential / avg(agents))`` (adaptive intensity 0, dl_diff_target
+  0), capped at the adaptive maximum 3.0 and floored at 1.0; halved when more than half of over 20 live answers of
+  the last minute were dropped; set to 1.0 (HARD_LIMIT) once today's drop percentage of answered calls exceeds the
+  campaign's 3% (after 50 calls; with VICIdial's Ofcom option, the same legal figure as everybody here). The
+  dialler places ``ceil(level x (ready + in-call agents)) - (ringing + waiting + in-call calls)`` calls; agents in
+  wrap-up (its dispo screen, PAUSED) do not count. Starting level 1.0.
 * oracle: knows every outcome and every agent's free time: dials only the numbers that will answer live, timed so
   that the person answers exactly when an agent frees up; no ringing wait, no abandon. The ceiling.
 
