@@ -33,6 +33,20 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 FORMATS = ("+1 {a} {b} {c}", "({a}) {b}-{c}", "{a}.{b}.{c}", "+1{a}{b}{c}", "1-{a}-{b}-{c}")
 
 
+def sqlite_seed_row(path: Path, columns: str) -> tuple | None:
+    """The ``bench_seed`` row of a kept SQLite data set (what it was seeded with), or None: no file, no mark."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute(f"SELECT {columns} FROM bench_seed").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 def number_of(i: int) -> tuple[str, str, str]:
     # Up to 8,000,000 distinct possible NANP numbers: area 200..999 x line 0000..9999 on exchange 555.
     return str(200 + i // 10_000), "555", f"{i % 10_000:04d}"

@@ -148,16 +148,7 @@ def _insert(table: str, cols: tuple[str, ...]) -> str:
 
 
 def sqlite_mark(path: Path) -> str | None:
-    if not path.exists():
-        return None
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            row = conn.execute("SELECT mark FROM bench_seed").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
+    row = phone_lookup.sqlite_seed_row(path, "mark")
     return row[0] if row else None
 
 

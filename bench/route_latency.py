@@ -119,17 +119,7 @@ def _sqlite_ts(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def sqlite_seeded(path: Path, contacts: int) -> bool:
-    if not path.exists():
-        return False
-    try:
-        conn = sqlite3.connect(path)
-        try:
-            row = conn.execute("SELECT mark, contacts FROM bench_seed").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False
-    return row == (SEED_MARK, contacts)
+    return phone_lookup.sqlite_seed_row(path, "mark, contacts") == (SEED_MARK, contacts)
 
 
 def seed_sqlite(path: Path, contacts: int) -> None:
