@@ -53,6 +53,7 @@ class CallSumsKeeper:
         self.rule = rule
         self.fcr_window_s = float(fcr_window_s)
         self.max_changes = max_changes
+        self.pass_done = asyncio.Event()  # set after each pass of run(), failed or not (what a waiter can await)
 
     async def _lock(self, session: AsyncSession) -> None:
         if self.db.dialect == "postgresql":
@@ -112,21 +113,32 @@ class CallSumsKeeper:
             await session.execute(delete(CallSumsChange).where(CallSumsChange.id.in_([i for i, _ in logged])))
             return len(quarters)
 
-    async def catch_up(self) -> int:
-        """Rebuild if the settings changed, then recompute until nothing is logged; the quarter-hours recomputed."""
-        await self.rebuild_if_needed()
+    async def refresh_all(self) -> int:
+        """Recompute until nothing is logged; the quarter-hours recomputed."""
         total = 0
         while done := await self.refresh_once():
             total += done
         return total
 
+    async def catch_up(self) -> int:
+        """Rebuild if the settings changed, then recompute until nothing is logged."""
+        await self.rebuild_if_needed()
+        return await self.refresh_all()
+
     async def run(self, *, interval_s: float) -> None:
-        """The service's loop: catch up, then again every ``interval_s`` (a failed pass is logged and retried)."""
+        """The service's loop: rebuild once if the settings changed (only at start: two instances with different
+        settings would otherwise rebuild each other's sums on every pass; the one started last owns them and the
+        other's reports add their calls up), then take in the changes every ``interval_s``."""
+        rebuilt = False
         while True:
             try:
-                await self.catch_up()
+                if not rebuilt:
+                    await self.rebuild_if_needed()
+                    rebuilt = True
+                await self.refresh_all()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a lost database connection: the log keeps every change until the next pass
                 log.exception("call sums: pass failed; retrying in %ss", interval_s)
+            self.pass_done.set()
             await asyncio.sleep(interval_s)

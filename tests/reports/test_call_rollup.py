@@ -4,6 +4,7 @@ test_call_sums_store)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -106,3 +107,31 @@ async def test_reports_read_the_sums_and_the_cut_ends_from_the_calls(db: Databas
     assert await offered(day_s, day_s + DAY_S) == 8
     async with db.session() as session:
         assert await session.scalar(select(func.count()).select_from(CallSumsChange)) == 0
+
+
+async def test_the_service_keeper_builds_the_sums_then_takes_in_each_change(db: Database) -> None:
+    async with db.session() as session:
+        session.add(call(1, DAY + timedelta(hours=10)))
+    keeper = CallSumsKeeper(db, rule=RULE, fcr_window_s=7 * DAY_S)
+    task = asyncio.create_task(keeper.run(interval_s=0.05))
+
+    async def team_offered() -> int:
+        async with db.session() as session:
+            logged = await session.scalar(select(func.count()).select_from(CallSumsChange))
+            total = await session.scalar(select(func.sum(CallSumsQuarter.offered)).where(
+                CallSumsQuarter.grouping == "team"))
+        return -1 if logged else int(total or 0)  # -1: a change not yet taken in
+
+    async def until(expected: int) -> None:
+        while await team_offered() != expected:
+            keeper.pass_done.clear()
+            await keeper.pass_done.wait()
+
+    try:
+        await asyncio.wait_for(until(1), timeout=30)  # built on start
+        async with db.session() as session:
+            session.add(call(2, DAY + timedelta(hours=11)))
+        await asyncio.wait_for(until(2), timeout=30)  # the next pass takes the new call in
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
