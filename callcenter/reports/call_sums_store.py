@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger, Integer, Select, String, and_, case, cast, func, literal, null, or_, select, text, union_all,
+    BigInteger, Integer, Select, String, and_, case, cast, func, literal, null, or_, select, union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -238,11 +238,6 @@ async def call_sums_by_group(
 
     A call's team: its last routing decision's, else its DID's (report.call_team), so the DID of the calls without a
     routing team is read along."""
-    if session.get_bind().dialect.name == "postgresql":
-        # The planner cannot know how few quarter-hours are logged (a queue table's statistics are always stale), so
-        # its cost estimate for their calls crosses jit_above_cost and compiling the statement takes a second of a
-        # report that runs in milliseconds. For this transaction only.
-        await session.execute(text("SET LOCAL jit = off"))
     source = await _source(session, from_s=from_s, to_s=to_s, group=group, rule=rule, fcr_window_s=fcr_window_s,
                            team=team)
     segments = offset_segments(from_s, to_s, zone)
