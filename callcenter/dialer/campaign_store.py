@@ -13,6 +13,8 @@ A campaign of another team is "not found" (404), so ids tell nothing about other
 
 from __future__ import annotations
 
+import asyncio
+
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -327,25 +329,34 @@ async def dial_list_page(
     flags = iter(await _flags(session, campaign.id, numbered)) if numbered else iter(())
     attempts, abandoned = await _history(session, campaign.id, sorted({n for n, _, _ in numbered}))
     now_s = moment.timestamp()
-    rows: list[ListRow] = []
-    refused: dict[str, int] = defaultdict(int)
-    for row in page.rows:
-        e164 = row.get(PHONE_COLUMN)
-        verdict: Permit | Refusal
-        if not e164:
-            verdict = Refusal(Reason.INVALID_NUMBER, "the record has no phone number")
-        else:
-            f = next(flags)
-            facts = DialFacts(
-                e164=e164, on_system_dnc=f.on_system_dnc, on_campaign_dnc=f.on_campaign_dnc,
-                record_do_not_call=f.record_do_not_call, consent=f.consent, attempts=tuple(attempts.get(e164, ())),
-                last_abandoned_s=abandoned.get(e164), agent_reserved=reserved,
-            )
-            verdict = may_dial(now_s, facts, rules)
-        if isinstance(verdict, Refusal):
-            refused[verdict.reason.value] += 1
-        values = {k: v for k, v in row.items() if k not in ("id", PHONE_COLUMN)}
-        rows.append(ListRow(row["id"], e164, verdict, values))
+    flag_list = list(flags)
+
+    def judge() -> tuple[list[ListRow], dict[str, int]]:
+        # libphonenumber's validation is ~0.1 ms a number: a 1,000-row page is judged in a thread, off the event loop.
+        numbered_flags = iter(flag_list)
+        rows: list[ListRow] = []
+        refused: dict[str, int] = defaultdict(int)
+        for row in page.rows:
+            e164 = row.get(PHONE_COLUMN)
+            verdict: Permit | Refusal
+            if not e164:
+                verdict = Refusal(Reason.INVALID_NUMBER, "the record has no phone number")
+            else:
+                f = next(numbered_flags)
+                facts = DialFacts(
+                    e164=e164, on_system_dnc=f.on_system_dnc, on_campaign_dnc=f.on_campaign_dnc,
+                    record_do_not_call=f.record_do_not_call, consent=f.consent,
+                    attempts=tuple(attempts.get(e164, ())), last_abandoned_s=abandoned.get(e164),
+                    agent_reserved=reserved,
+                )
+                verdict = may_dial(now_s, facts, rules)
+            if isinstance(verdict, Refusal):
+                refused[verdict.reason.value] += 1
+            values = {k: v for k, v in row.items() if k not in ("id", PHONE_COLUMN)}
+            rows.append(ListRow(row["id"], e164, verdict, values))
+        return rows, refused
+
+    rows, refused = await asyncio.to_thread(judge)
     return ListPage(entity, checked, rows, page.next_cursor, dict(refused))
 
 
