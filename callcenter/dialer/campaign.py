@@ -33,6 +33,8 @@ from callcenter.dialer.compliance import (
     RetryRules,
     check_caller_id,
 )
+from callcenter.ami.channel_vars import DEFAULT_INFO_MESSAGE
+from callcenter.dialer.originate import SOUND_NAME, AmdNotSure, MachineAction
 from callcenter.dialer.outcomes import AttemptOutcome, CampaignMode
 from callcenter.dialer.windows import WEEKDAYS, CallingWindows, Hours, load_zone, parse_hhmm
 from callcenter.reports.definition import field_path
@@ -40,7 +42,7 @@ from crm_core.errors import Invalid
 from crm_core.input_rules import INT64_MAX, TooDeep, check_json, check_text
 
 __all__ = [
-    "AbandonSpec", "CampaignDefinition", "HoursSpec", "LawSpec", "RetryRuleSpec", "RetrySpec", "WindowsSpec",
+    "AbandonSpec", "AnsweringSpec", "CampaignDefinition", "HoursSpec", "LawSpec", "RetryRuleSpec", "RetrySpec", "WindowsSpec",
     "parse_campaign",
 ]
 
@@ -170,6 +172,23 @@ class LawSpec(_Strict):
         return seconds
 
 
+class AnsweringSpec(_Strict):
+    """What [cc-campaign] does once the callee answers: how AMD()'s NOTSURE counts, what a machine gets, and the
+    information message (who called, a number to call back) a person hears when no agent is free within 2 s."""
+
+    amd_notsure: AmdNotSure = AmdNotSure.HUMAN
+    machine_action: MachineAction = MachineAction.HANGUP
+    info_message: str = Field(default=DEFAULT_INFO_MESSAGE, max_length=128)
+
+    @field_validator("info_message")
+    @classmethod
+    def _sound(cls, name: str) -> str:
+        if not SOUND_NAME.match(name):
+            raise ValueError("must be a sound file name without extension (letters, digits, _ / -), "
+                             "as Playback() takes it")
+        return name
+
+
 class CampaignDefinition(_Strict):
     """What a campaign dials (a saved report's rows), who takes the calls (a team), how and when, within which law.
     ``priority``: 1 to 10, higher first when several campaigns share agents."""
@@ -184,6 +203,7 @@ class CampaignDefinition(_Strict):
     retry: RetrySpec = Field(default_factory=RetrySpec)
     law: LawSpec = Field(default_factory=LawSpec)
     priority: int = Field(default=5, ge=1, le=10)
+    answering: AnsweringSpec = Field(default_factory=AnsweringSpec)
 
     @field_validator("name")
     @classmethod

@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 _E164: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # a sound file name as Playback() takes it: no extension, no ',' (it would start Playback's options) or '&'
-_SOUND: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,127}$")
+SOUND_NAME: Final = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_/-]{0,127}$")
 _ACTION_ID: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _INT64_MAX: Final = 2**63 - 1
 
@@ -139,8 +139,8 @@ class AttemptDial:
             raise InvalidAttempt("ring_s", f"must ring {MIN_RING_S:g}..{MAX_RING_S:g} s, got {self.ring_s!r}")
         object.__setattr__(self, "amd_notsure", _enum(AmdNotSure, "amd_notsure", self.amd_notsure))
         object.__setattr__(self, "machine_action", _enum(MachineAction, "machine_action", self.machine_action))
-        if not isinstance(self.info_message, str) or not _SOUND.match(self.info_message):
-            raise InvalidAttempt("info_message", f"must be a sound file name ({_SOUND.pattern})")
+        if not isinstance(self.info_message, str) or not SOUND_NAME.match(self.info_message):
+            raise InvalidAttempt("info_message", f"must be a sound file name ({SOUND_NAME.pattern})")
         if not isinstance(self.trunk, str) or not re.match(r"^[A-Za-z0-9_.-]{1,64}$", self.trunk):
             raise InvalidAttempt("trunk", f"bad endpoint name {self.trunk!r}")
 
