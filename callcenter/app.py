@@ -15,6 +15,8 @@ from aiohttp import web
 from callcenter import __version__
 from callcenter.agentview import STATIC as AGENT_STATIC
 from callcenter.reportsview import STATIC as REPORTS_STATIC
+from callcenter.campaignview import STATIC as CAMPAIGNS_STATIC
+from callcenter.webshared import STATIC as SHARED_STATIC
 from callcenter.ami.agi import FastAgiServer
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
@@ -525,6 +527,11 @@ async def reports_page(_request: web.Request) -> web.FileResponse:
     return web.FileResponse(REPORTS_STATIC / "index.html", headers=PAGE_HEADERS)
 
 
+async def campaigns_page(_request: web.Request) -> web.FileResponse:
+    """Public like the wallboard's page; the campaigns on it come from the API with the manager's token."""
+    return web.FileResponse(CAMPAIGNS_STATIC / "index.html", headers=PAGE_HEADERS)
+
+
 async def wallboard_ws(request: web.Request) -> web.StreamResponse:
     return await wallboard_routes.wallboard_websocket(request, hub=request.app[HUB], db=request.app[DATABASE])
 
@@ -605,6 +612,9 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_static("/agent/static", AGENT_STATIC)
     app.router.add_get("/reports", reports_page)
     app.router.add_static("/reports/static", REPORTS_STATIC)
+    app.router.add_get("/campaigns", campaigns_page)
+    app.router.add_static("/campaigns/static", CAMPAIGNS_STATIC)
+    app.router.add_static("/shared/static", SHARED_STATIC)  # signin.js, every page's sign-in
     for route in routes.routes:
         app.router.add_route(route.method, route.path, bind(route, db=database, rules=rules, on_write=app[WRITE_HOOKS]))
     return app

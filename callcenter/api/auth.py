@@ -28,7 +28,7 @@ AUTH_THROTTLE = web.AppKey("auth_throttle", FailureThrottle)
 LOGIN_PATH = "/api/v1/auth/login"
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics", LOGIN_PATH})
 # Static pages anyone may load: they hold no data; what they show comes from the API with the viewer's token.
-PUBLIC_PAGES = ("/wallboard", "/agent", "/reports")
+PUBLIC_PAGES = ("/wallboard", "/agent", "/reports", "/campaigns", "/shared")
 WEBSOCKETS = frozenset({"/api/v1/wallboard/ws", "/api/v1/agent/ws"})
 # What a restricted token may reach (method, path); a scope not listed here reaches nothing.
 SCOPED_ROUTES = {

@@ -29,6 +29,7 @@ class LoginLinkOut(BaseModel):
     wallboard_url: str
     agent_url: str
     reports_url: str
+    campaigns_url: str
 
 
 class LoginIn(In):
@@ -45,7 +46,7 @@ class SessionOut(BaseModel):
 
 
 def login_urls(code: str) -> dict[str, str]:
-    return {page + "_url": f"/{page}?login={code}" for page in ("wallboard", "agent", "reports")}
+    return {page + "_url": f"/{page}?login={code}" for page in ("wallboard", "agent", "reports", "campaigns")}
 
 
 @api.route("POST", V1 + "/auth/ws-ticket", summary="A one-time ticket (30 s) to open a WebSocket with ?ticket=", response=TicketOut, status=201, tag="auth")
