@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crm_core import (
     agent_log_models, call_rollup_models, dialer_models, mail_models, models, recording_models, report_models,
-    sales_models,
+    sales_models, script_models,
 )
 
 Base = models.Base
@@ -12,5 +12,5 @@ include_name = recording_models.include_name
 
 __all__ = [
     "Base", "include_name", "agent_log_models", "call_rollup_models", "dialer_models", "mail_models", "report_models",
-    "sales_models",
+    "sales_models", "script_models",
 ]

@@ -12,6 +12,7 @@ Sunday's too from a default would be surprised in the worst way).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,19 +37,27 @@ from callcenter.dialer.compliance import (
 from callcenter.ami.channel_vars import DEFAULT_INFO_MESSAGE
 from callcenter.dialer.originate import SOUND_NAME, AmdNotSure, MachineAction
 from callcenter.dialer.outcomes import AttemptOutcome, CampaignMode
+from callcenter.dialer.scripts import MAX_SCRIPT_CHARS, parse_script
 from callcenter.dialer.windows import WEEKDAYS, CallingWindows, Hours, load_zone, parse_hhmm
 from callcenter.reports.definition import field_path
 from crm_core.errors import Invalid
 from crm_core.input_rules import INT64_MAX, TooDeep, check_json, check_text
+from crm_core.models import CallConsent, Disposition, LeadStatus
 
 __all__ = [
-    "AbandonSpec", "AnsweringSpec", "CampaignDefinition", "HoursSpec", "LawSpec", "RetryRuleSpec", "RetrySpec", "WindowsSpec",
-    "parse_campaign",
+    "AbandonSpec", "AnsweringSpec", "CampaignDefinition", "DispositionSpec", "HoursSpec", "LawSpec", "RetryRuleSpec",
+    "RetrySpec", "WindowsSpec", "parse_campaign",
 ]
 
 MAX_JSON_DEPTH = 8  # the deepest a definition goes is 4 (windows.mon[0].start)
 MAX_JSON_BYTES = 64 * 1024
 MAX_HOURS_PER_DAY = 8
+MAX_DISPOSITIONS = 30
+DISPOSITION_CODE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+CUSTOM_KEY = re.compile(r"^custom\.[A-Za-z0-9_]{1,64}$")
+# Record fields a campaign disposition may set (on a contact or lead; custom.<key> on any record that has that field):
+# the calling rules and the record's own custom fields, never owners, names or numbers.
+SETTABLE_FIELDS = {"do_not_call": "true or false", "call_consent": "granted, refused or unknown"}
 
 
 class _Strict(BaseModel):
@@ -189,6 +198,57 @@ class AnsweringSpec(_Strict):
         return name
 
 
+class DispositionSpec(_Strict):
+    """A campaign's own disposition code (``promised_to_pay``): what the agent picks on a call of this campaign, what
+    the call's disposition is then (``counts_as``, one of the fixed list the reports group by) and what it does to
+    the called record, in the transaction that saves the wrap-up (callcenter.dialer.dispositions)."""
+
+    label: str = Field(min_length=1, max_length=80)
+    counts_as: Disposition
+    # {"call_consent": "refused", "custom.promised_on": "2026-12-24"}: SETTABLE_FIELDS or custom.<key>.
+    set_fields: dict[str, str | bool | int | float | None] = Field(default_factory=dict, max_length=20)
+    stage: int | None = Field(default=None, ge=1, le=INT64_MAX)  # move the record's open deal to this stage (id)
+    lead_status: LeadStatus | None = None  # a called lead's new status
+    campaign_dnc: bool = False  # put the number on this campaign's do-not-call list
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, label: str) -> str:
+        if not label.strip():
+            raise ValueError("must not be blank")
+        return check_text(label, multiline=False)
+
+    @field_validator("lead_status")
+    @classmethod
+    def _not_converted(cls, status: LeadStatus | None) -> LeadStatus | None:
+        if status is LeadStatus.CONVERTED:
+            raise ValueError("a lead is converted by converting it, not by a disposition")
+        return status
+
+
+def _check_set_field(key: str, value: Any) -> str | None:
+    """Why ``key: value`` may not be in a disposition's set_fields, or None."""
+    if key == "do_not_call":
+        return None if isinstance(value, bool) else "must be true or false"
+    if key == "call_consent":
+        allowed = [c.value for c in CallConsent]
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+    if CUSTOM_KEY.match(key):
+        return None if not isinstance(value, str) else _text_problem(value)
+    return (f"{key!r} is not a field a disposition may set (allowed: {', '.join(SETTABLE_FIELDS)}, "
+            "custom.<key> of a custom field)")
+
+
+def _text_problem(value: str) -> str | None:
+    if len(value) > 500:
+        return "at most 500 characters"
+    try:
+        check_text(value, multiline=False)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 class CampaignDefinition(_Strict):
     """What a campaign dials (a saved report's rows), who takes the calls (a team), how and when, within which law.
     ``priority``: 1 to 10, higher first when several campaigns share agents."""
@@ -204,6 +264,29 @@ class CampaignDefinition(_Strict):
     law: LawSpec = Field(default_factory=LawSpec)
     priority: int = Field(default=5, ge=1, le=10)
     answering: AnsweringSpec = Field(default_factory=AnsweringSpec)
+    # Shown to the agent during the campaign's calls, fields filled in (callcenter.dialer.scripts: {contact.first_name}).
+    script: str | None = Field(default=None, max_length=MAX_SCRIPT_CHARS)
+    # The campaign's own disposition codes and what each does to the called record (DispositionSpec).
+    dispositions: dict[str, DispositionSpec] = Field(default_factory=dict, max_length=MAX_DISPOSITIONS)
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, script: str | None) -> str | None:
+        if script is not None:
+            parse_script(script)
+        return script
+
+    @model_validator(mode="after")
+    def _disposition_codes(self) -> CampaignDefinition:
+        for code, spec in self.dispositions.items():
+            if not DISPOSITION_CODE.match(code):
+                raise _Located(("dispositions", code), "a disposition code is lower-case letters, digits and _ "
+                               "(at most 40, starting with a letter), e.g. promised_to_pay")
+            for key, value in spec.set_fields.items():
+                problem = _check_set_field(key, value)
+                if problem is not None:
+                    raise _Located(("dispositions", code, "set_fields", key), problem)
+        return self
 
     @field_validator("name")
     @classmethod
