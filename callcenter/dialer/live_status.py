@@ -11,7 +11,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["CampaignLive", "LiveStatusSource", "Status"]
+from aiohttp import web
+
+__all__ = ["CampaignLive", "DIALER", "LiveStatusSource", "Status"]
 
 
 class Status:
@@ -49,3 +51,7 @@ class LiveStatusSource(Protocol):
     it now (not running, or its lease lapsed)."""
 
     async def live_status(self, campaign_id: int) -> CampaignLive | None: ...
+
+
+# The running service's LiveStatusSource (the campaign runner), absent when no AMI session is configured.
+DIALER = web.AppKey("dialer", Any)
