@@ -1,7 +1,8 @@
 """The agent's screen pop, pushed: while an agent's desk phone rings, their browser gets the caller's CRM card.
 
 One WebSocket per agent page (``/api/v1/agent/ws?ticket=...``, a one-time ticket from POST /api/v1/auth/ws-ticket). Messages: ``hello`` (who I am and my state),
-``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop), ``answered`` and ``ended`` for my calls,
+``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop; script: the call's script filled in, as
+GET /api/v1/calls/{call_id}/script, or null), ``answered`` and ``ended`` for my calls,
 and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
 offline). An agent sees the card of whoever rings their phone, even another manager's customer: they are about to
 talk to them.
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from callcenter.api.auth import PRINCIPAL
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.call_routes import ScreenPopOut, card
+from callcenter.dialer import script_store
 from callcenter.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging, EventBus
 from crm_core import records
 from crm_core.access import Principal
@@ -60,6 +62,28 @@ async def pop_for(db: Database, rules: PhoneRules, number: str | None, viewer: P
         return await card(session, owner.entity, record, parsed.e164, viewer=viewer)
 
 
+async def script_for(db: Database, rules: PhoneRules, on_call: script_store.CallOnPhone | None, user_id: int) -> Any:
+    """The call's script for this agent (campaign, deal stage or segment), filled in; None when none applies."""
+    if on_call is None:
+        return None
+    async with db.read_session() as session:
+        return await script_store.resolve(session, rules, on_call, user_id)
+
+
+def _live_call_of(request: web.Request) -> Any:
+    """call id -> what the resolver needs of the live call (its customer, CC_CAMPAIGN, CC_DIAL_ATTEMPT), or None."""
+    from callcenter.api.script_routes import on_call_of
+    from callcenter.app import LIVE  # the composition root owns the key
+
+    live = request.app.get(LIVE)
+
+    def find(call_id: str) -> script_store.CallOnPhone | None:
+        found = next((c for c in live.tracker.open_calls() if c.call_id == call_id), None) if live else None
+        return on_call_of(found) if found is not None else None
+
+    return find
+
+
 async def agent_websocket(
     request: web.Request, *, db: Database, rules: PhoneRules, bus: EventBus, caller_of: Any, state_of: Any
 ) -> web.StreamResponse:
@@ -76,18 +100,20 @@ async def agent_websocket(
     sockets: set[web.WebSocketResponse] = request.app.get(SOCKETS, set())
     sockets.add(ws)
     request.app[OPEN_SOCKETS].add(ws, principal)  # closed when the token is revoked or the user's access changes
-    events: asyncio.Queue[tuple[object, str | None]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+    events: asyncio.Queue[tuple[object, str | None, Any]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
     popped: set[str] = set()
+    live_call_of = _live_call_of(request)
 
     def on_event(event: Any) -> None:
         # Decided here, in the bus's order, not when the queue is read: by then a short call may be over and gone
         # from the live model (no number for its card), and its CallEnded must still find it popped.
-        number = None
+        number = on_call = None
         if isinstance(event, CallRinging):
             if event.agent != extension or event.call_id in popped:
                 return  # not my phone, or rung again (next attempt): the page already shows it
             popped.add(event.call_id)
             number = caller_of(event.call_id)
+            on_call = live_call_of(event.call_id)  # its campaign and dial attempt pick the script
         elif isinstance(event, CallEnded):
             # Also the end of a call this page did not pop itself (opened or reconnected during it).
             mine = extension in (event.answered_by, *event.agents_rung, *event.agents_talked)
@@ -97,7 +123,7 @@ async def agent_websocket(
         elif getattr(event, "agent", None) != extension:
             return
         try:
-            events.put_nowait((event, number))
+            events.put_nowait((event, number, on_call))
         except asyncio.QueueFull:
             log.warning("agent %s page is not reading; %s dropped", extension, type(event).__name__)
 
@@ -113,8 +139,8 @@ async def agent_websocket(
             if getter not in done:
                 getter.cancel()
                 break
-            event, number = getter.result()
-            await _send(ws, event, number, db=db, rules=rules, viewer=principal)
+            event, number, on_call = getter.result()
+            await _send(ws, event, number, db=db, rules=rules, viewer=principal, on_call=on_call)
     finally:
         sockets.discard(ws)
         request.app[OPEN_SOCKETS].discard(ws)
@@ -126,7 +152,8 @@ async def agent_websocket(
 
 
 async def _send(
-    ws: web.WebSocketResponse, event: object, number: str | None, *, db: Database, rules: PhoneRules, viewer: Principal
+    ws: web.WebSocketResponse, event: object, number: str | None, *, db: Database, rules: PhoneRules, viewer: Principal,
+    on_call: Any = None,
 ) -> None:
     if isinstance(event, CallRinging):
         try:
@@ -135,8 +162,13 @@ async def _send(
             # The phone rings regardless: show the number without a card rather than nothing.
             log.exception("screen pop lookup failed", extra={"call_id": event.call_id})
             pop = None
+        try:
+            script = await script_for(db, rules, on_call, viewer.user_id) if viewer.user_id is not None else None
+        except Exception:
+            log.exception("call script lookup failed", extra={"call_id": event.call_id})  # the card still goes
+            script = None
         await ws.send_json({"type": "ringing", "call_id": event.call_id, "number": number, "queue": event.queue,
-                            "card": pop.model_dump() if pop else None})
+                            "card": pop.model_dump() if pop else None, "script": script})
     elif isinstance(event, CallAnswered):
         await ws.send_json({"type": "answered", "call_id": event.call_id})
     elif isinstance(event, CallEnded):
