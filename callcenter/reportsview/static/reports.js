@@ -1,11 +1,11 @@
 // The reports page: team figures with their chart, the sales funnel, staffing, saved reports. No build step.
-// Signing in is the wallboard's: the page is opened with a one-time login code (?login=..., 5 minutes, once), removed
-// from the address bar at once and exchanged for this tab's own session token (sessionStorage); no token ever
-// travels in a URL. Images and exports are fetched with the token and shown from blob: URLs for the same reason.
+// Signing in is every page's (/shared/static/signin.js): a one-time login code (?login=...) exchanged for this tab's
+// own session token; no token ever travels in a URL. Images and exports are fetched with the token and shown from
+// blob: URLs for the same reason.
 // Each tab asks the OpenAPI document whether its report exists on this server, and says so plainly when it does not.
 "use strict";
+import { forgetToken, takeToken } from "/shared/static/signin.js";
 
-const KEY = "cc_token";
 let token = "";
 let me = null;
 let paths = new Set();
@@ -18,26 +18,6 @@ class ApiError extends Error {
     this.status = status;
     this.field = error.field;
   }
-}
-
-async function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const code = params.get("login");
-  if (code !== null || params.has("token")) {
-    params.delete("login");
-    params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
-  }
-  if (code) {
-    const resp = await fetch("/api/v1/auth/login", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ code }),
-    });
-    const data = await resp.json().catch(() => null);
-    if (!resp.ok) throw new ApiError(resp.status, data);
-    sessionStorage.setItem(KEY, data.token);
-  }
-  return sessionStorage.getItem(KEY) || "";
 }
 
 async function request(method, path, body) {
@@ -602,7 +582,7 @@ async function start() {
   } catch (e) {
     $("viewer").textContent = e.status === 403 ? "signed in" : "signed out";
     if (e.status === 403) { notice(ROLE_NOTICE, "role"); return; }  // an agent: /wallboard/me is not theirs either
-    if (e.status === 401) sessionStorage.removeItem(KEY);
+    if (e.status === 401) forgetToken();
     notice(`Could not sign in: ${e.message}. Open a new login link.`, "signin");
     return;
   }

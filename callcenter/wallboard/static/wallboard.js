@@ -3,30 +3,16 @@
 // every row carries data-agent / data-call-id / data-task-id for it.
 "use strict";
 // --- signing in: no token ever travels in a URL ----------------------------------------------------------------------
-// The page is opened with a one-time login code (?login=..., 5 minutes, once); it is removed from the address bar at
-// once and exchanged for this browser tab's own session token, kept in sessionStorage. The WebSocket is opened with a
-// one-time ticket got with that token (a browser cannot send a header on a WebSocket).
-const TOKEN_KEY = "cc_token";
-let token = sessionStorage.getItem(TOKEN_KEY) || "";
+// The shared sign-in (/shared/static/signin.js: a one-time login code exchanged for this tab's session token). This
+// stays a classic script (actions.js and the rendering tests use its globals), so the module is imported dynamically.
+// The WebSocket is opened with a one-time ticket got with that token (a browser cannot send a header on a WebSocket).
+let token = "";
+let signin = null;  // the shared module, once loaded
 
 async function signIn() {
-  const params = new URLSearchParams(location.search);
-  const code = params.get("login");
-  const stale = params.has("token");  // an old link that carried the token itself: no longer accepted
-  if (code !== null || stale) {
-    params.delete("login"); params.delete("token");
-    const rest = params.toString();
-    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
-  }
-  if (code) {
-    const resp = await fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
-                                                     body: JSON.stringify({ code }) });
-    const data = await resp.json().catch(() => null);
-    if (!resp.ok) throw signInError((data && data.error && data.error.message) || "the login link did not work (" + resp.status + ")");
-    token = data.token;
-    sessionStorage.setItem(TOKEN_KEY, token);
-  }
-  if (!token) throw signInError(stale ? "links with ?token= are no longer accepted: ask for a login link" : "open the wallboard with a login link (POST /api/v1/tokens/{id}/login-link)");
+  signin = await import("/shared/static/signin.js");
+  token = await signin.takeToken();
+  if (!token) throw signInError("open the wallboard with a login link (POST /api/v1/tokens/{id}/login-link)");
   return token;
 }
 
@@ -71,7 +57,7 @@ function loadViewer() {
 }
 
 function signedOut(message) {
-  sessionStorage.removeItem(TOKEN_KEY);
+  if (signin) signin.forgetToken();
   token = ""; window.ccWallboard.token = "";
   showSignInError(message + " — open a new login link");
 }
