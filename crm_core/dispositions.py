@@ -105,9 +105,13 @@ async def record_disposition(
     customer_e164: str | None,
     now: datetime,
     team_id: int | None = None,
+    pool: bool = False,
 ) -> Task | None:
     """Write the wrap-up onto ``activity`` (locked by the caller); a callback disposition also keeps one callback task
-    due at ``callback_at``; another disposition cancels the one an earlier request made. ``notes=None`` keeps them."""
+    due at ``callback_at``; another disposition cancels the one an earlier request made. ``notes=None`` keeps them.
+
+    ``pool``: the callback is for the team, not the handler: unassigned in ``team_id``'s pool (any of its agents
+    takes it). A callback already kept for this call or number is handed to the pool too."""
     activity.disposition = disposition
     activity.disposition_at = now
     if notes is not None:
@@ -128,10 +132,10 @@ async def record_disposition(
         try:
             # The promise is the handler's, so it goes in their team's pool if it ever leaves them.
             # A call nobody took: the callback waits in the call's team's pool (``team_id``).
-            if assignee_id:
+            if assignee_id and not pool:
                 team_id = await session.scalar(select(User.team_id).where(User.id == assignee_id))
             async with session.begin_nested():
-                task = _new_callback(activity, key, callback_at, assignee_id, customer_e164, team_id)
+                task = _new_callback(activity, key, callback_at, None if pool else assignee_id, customer_e164, team_id)
                 session.add(task)
                 await session.flush()
             return task
@@ -145,7 +149,11 @@ async def record_disposition(
         if f"call {activity.call_id}" not in task.description:
             task.description += f"\npromised on call {activity.call_id}"
         task.due_at = callback_at
-        if assignee_id is not None:
+        if pool:
+            task.assignee_id = None
+            if team_id is not None:
+                task.team_id = team_id
+        elif assignee_id is not None:
             task.assignee_id = assignee_id
     await session.flush()
     return task

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.dialer import lifecycle
+from callcenter.dialer import dispositions, lifecycle
 from callcenter.dialer.campaign import CampaignDefinition, parse_campaign
 from callcenter.dialer.compliance import DialFacts, DialRules, PastAttempt, may_dial
 from callcenter.dialer.dnc_store import NumberFlags
@@ -136,6 +136,7 @@ def _columns_from(campaign: Campaign, definition: CampaignDefinition) -> None:
 async def create(session: AsyncSession, principal: Principal, definition: CampaignDefinition) -> Campaign:
     may_manage(principal)
     await _check_sources(session, principal, definition)
+    await dispositions.check_references(session, definition)
     campaign = Campaign(state=CampaignState.DRAFT, created_by_id=principal.user_id, version=1)
     _columns_from(campaign, definition)
     session.add(campaign)
@@ -163,6 +164,8 @@ async def edit(
         raise Invalid(exc.message, field=f"changes.{exc.field}" if exc.field else "changes") from None
     if (definition.team_id, definition.saved_report_id) != (campaign.team_id, campaign.saved_report_id):
         await _check_sources(session, principal, definition, prefix="changes.")
+    if "dispositions" in changes or "team_id" in changes:
+        await dispositions.check_references(session, definition, prefix="changes.")
     _columns_from(campaign, definition)
     campaign.version += 1
     campaign.updated_at = utcnow()
