@@ -16,9 +16,10 @@ from sqlalchemy import select
 
 from callcenter.api.framework import Api, BadRequest, Call
 from callcenter.api.saved_report_routes import _CURSOR, ReportColumnOut, _json
-from callcenter.dialer import campaign_store, dnc_store
+from callcenter.dialer import campaign_store, dnc_store, figures
 from callcenter.dialer.campaign import CampaignDefinition, parse_campaign
 from callcenter.dialer.lifecycle import Action, allowed_actions
+from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.verdict import Refusal
 from callcenter.events import AgentState
 from callcenter.reports.query import MAX_CURSOR_CHARS, MAX_PAGE_ROWS, CursorError, columns_of
@@ -106,6 +107,59 @@ class DialListOut(BaseModel):
 class WholeListFiguresOut(ListFiguresOut):
     campaign_id: int
     as_of: datetime
+
+
+class AttemptFiguresOut(BaseModel):
+    planned: int  # claimed, Originate not sent yet
+    dialled: int  # Originate sent (ringing, answered or ended)
+    ringing: int  # dialled, not answered yet
+    answered_live: int  # by a person: connected, abandoned, callee hung up before an agent took it
+    answered_machine: int  # AMD said machine
+    connected: int
+    abandoned: int
+    refused: int  # checked immediately before the dial and not dialled
+
+
+class AbandonFiguresOut(BaseModel):
+    """Over the campaign's legal window (law.abandon.window_s back from now), as compliance.abandon_rate_pct."""
+
+    window_s: float
+    cap_pct: float
+    amd_false_positive_rate: float
+    live_answered: int
+    abandoned: int
+    machine: int
+    false_positives_est: float  # machine x amd_false_positive_rate: counted as abandoned and as live
+    rate_pct: float
+    budget: float  # abandoned calls the window can still take (the pacing's compliance.abandon_budget)
+
+
+class AgentFiguresOut(BaseModel):
+    agent_id: int | None  # null: the agent's user was deleted
+    name: str | None
+    extension: str | None
+    connected: int
+    talk_s: float | None  # of the calls whose activity has a talk time (timed_calls); null: none has yet
+    timed_calls: int
+
+
+class ProgressOut(BaseModel):
+    numbers_attempted: int
+    numbers_finished: int  # done for this campaign: a final outcome, or their attempts used up
+    numbers_in_flight: int
+
+
+class CampaignFiguresOut(BaseModel):
+    campaign_id: int
+    state: str
+    as_of: datetime
+    attempts: AttemptFiguresOut
+    abandon: AbandonFiguresOut
+    outcomes: dict[str, int]  # every outcome, 0 included
+    agents: list[AgentFiguresOut]
+    refused: dict[str, int]  # refused immediately before the dial, by reason
+    progress: ProgressOut  # the whole list's size: GET .../list/figures (slow on a long list)
+    live: dict[str, Any] | None  # callcenter.dialer.live_status.CampaignLive; null: no instance paces it now
 
 
 class DncIn(_In):
@@ -274,6 +328,23 @@ async def dial_list_figures(call: Call) -> Any:
         campaign = await campaign_store.get_campaign(session, call.principal, call.path_int("id"))
         rows, permitted, refused = await campaign_store.dial_list_figures(session, campaign, now=now)
     return {"campaign_id": campaign.id, "as_of": now, "rows": rows, "permitted": permitted, "refused": refused}
+
+
+@api.route(
+    "GET", V1 + "/campaigns/{id}/figures",
+    summary="The campaign's figures now: dialled, ringing, answered (live / machine), connected, abandoned and the "
+    "abandon rate over its legal window, outcomes, connected calls per agent, refusals by reason, the numbers' "
+    "progress, and what the dialer is doing (live)",
+    response=CampaignFiguresOut, tag=TAG,
+)
+async def campaign_figures(call: Call) -> Any:
+    campaign = await campaign_store.get_campaign(call.session, call.principal, call.path_int("id"))
+    now = utcnow()
+    body = await figures.campaign_figures(call.session, campaign.id, parse_campaign(campaign.definition), now=now)
+    source = call.request.app.get(DIALER)  # absent: no telephony configured, nothing is dialled here
+    live = None if source is None else await source.live_status(campaign.id)
+    return {"campaign_id": campaign.id, "state": campaign.state.value, "as_of": now, **body,
+            "live": None if live is None else live.to_json()}
 
 
 # -- do-not-call -----------------------------------------------------------------------------------------------------

@@ -79,7 +79,8 @@ async def _seed(db: Database) -> dict[str, Actor]:
 
 @pytest.fixture
 def make_world(db_url: str, aiohttp_client: Any) -> Any:
-    async def make(config: Any = None, **env: str) -> World:
+    async def make(config: Any = None, *, prepare: Any = None, **env: str) -> World:
+        """``prepare(app)``: called before the app starts (keys set later would change a started app)."""
         settings = load_settings(
             config,
             environ={
@@ -92,7 +93,10 @@ def make_world(db_url: str, aiohttp_client: Any) -> Any:
         )
         db = Database.from_url(db_url)
         actors = await _seed(db)
-        client = await aiohttp_client(build_app(settings, database=db))
+        app = build_app(settings, database=db)
+        if prepare is not None:
+            prepare(app)
+        client = await aiohttp_client(app)
         return World(client=client, db=db, **actors)
 
     return make

@@ -1,0 +1,153 @@
+"""A campaign's figures from its attempts (adapter): what the campaign page polls every 2 s.
+
+Three grouped statements over ``dialer_attempts`` of one campaign, each led by ``campaign_id`` (the index
+``ix_dialer_attempts_campaign_ended`` and the unique (campaign, number, attempt) key lead with it): the attempts by
+state / outcome / refusal reason (with the legal window's share in the same pass), the connected calls per agent
+with their talk time, and each number's progress. The whole list's size is not here: walking a report of 100,000
+rows takes seconds (campaign_store.dial_list_figures), so the page asks for it on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.dialer.campaign import CampaignDefinition
+from callcenter.dialer.compliance import AbandonCounts, AbandonPolicy, abandon_budget, abandon_rate_pct
+from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome
+from callcenter.dialer.verdict import Reason
+from crm_core.dialer_models import AttemptState, CampaignAttempt
+from crm_core.models import Activity, User
+
+__all__ = ["campaign_figures"]
+
+# Attempts whose Originate was sent (a planned one is not dialled yet; a refused one never is).
+_DIALLED = (AttemptState.DIALLING, AttemptState.ANSWERED, AttemptState.ENDED)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """Attempts of one (state, outcome, refusal reason), all time and within the legal window."""
+
+    state: AttemptState
+    outcome: AttemptOutcome | None
+    reason: Reason | None
+    total: int
+    in_window: int
+
+
+async def _tallies(session: AsyncSession, campaign_id: int, since: datetime, now: datetime) -> list[_Tally]:
+    a = CampaignAttempt
+    in_window = func.sum(case((and_(a.ended_at > since, a.ended_at <= now), 1), else_=0))
+    rows = (await session.execute(
+        select(a.state, a.outcome, a.refusal_reason, func.count(), in_window)
+        .where(a.campaign_id == campaign_id)
+        .group_by(a.state, a.outcome, a.refusal_reason)
+    )).all()
+    return [_Tally(AttemptState(s), None if o is None else AttemptOutcome(o), None if r is None else Reason(r),
+                   int(n), int(w or 0)) for s, o, r, n, w in rows]
+
+
+async def _agents(session: AsyncSession, campaign_id: int) -> list[dict[str, Any]]:
+    """Connected calls per agent and their talk time (the call activity's, once the CRM writer has it: null until
+    then, and for calls whose activity is gone)."""
+    a = CampaignAttempt
+    rows = (await session.execute(
+        select(a.agent_id, User.name, User.extension, func.count(), func.sum(Activity.talk_s), func.count(Activity.talk_s))
+        .outerjoin(User, User.id == a.agent_id)
+        .outerjoin(Activity, Activity.id == a.activity_id)
+        .where(a.campaign_id == campaign_id, a.outcome == AttemptOutcome.CONNECTED)
+        .group_by(a.agent_id, User.name, User.extension)
+        .order_by(func.count().desc(), a.agent_id)
+    )).all()
+    return [{"agent_id": agent_id, "name": name, "extension": ext, "connected": int(n),
+             "talk_s": None if not timed else float(talk or 0.0), "timed_calls": int(timed)}
+            for agent_id, name, ext, n, talk, timed in rows]
+
+
+def _finished_when(definition: CampaignDefinition, last: Any, attempts: Any, same: Any) -> Any:
+    """SQL: the number is done for this campaign (retry_verdict would say finished or max_attempts for ever): its
+    last attempt ended with an outcome the campaign does not retry, or it used up its attempts (per number, or of
+    that outcome)."""
+    retry = definition.retry
+    ruled = {o: r for o in AttemptOutcome if (r := getattr(retry, o.value, None)) is not None}
+    final = [o for o in AttemptOutcome if o not in ruled]
+    used_up = [and_(last == o, same >= r.max_attempts) for o, r in ruled.items()]
+    return and_(last.is_not(None), or_(last.in_(final), attempts >= retry.max_attempts_per_number, *used_up))
+
+
+async def _progress(session: AsyncSession, campaign_id: int, definition: CampaignDefinition) -> dict[str, int]:
+    """Numbers attempted, finished and in flight. Per (number, outcome) groups, then each number's latest group by
+    window functions: one statement, rows per number never reach Python."""
+    a = CampaignAttempt
+    groups = (
+        select(a.e164.label("e164"), a.outcome.label("outcome"), func.count().label("n"), func.max(a.id).label("last_id"),
+               func.sum(case((a.outcome.is_(None), 1), else_=0)).label("open"))
+        .where(a.campaign_id == campaign_id, a.state != AttemptState.REFUSED)
+        .group_by(a.e164, a.outcome)
+        .subquery()
+    )
+    ranked = select(
+        groups.c.e164, groups.c.outcome, groups.c.n,
+        func.sum(groups.c.n).over(partition_by=groups.c.e164).label("attempts"),
+        func.sum(groups.c.open).over(partition_by=groups.c.e164).label("open"),
+        func.row_number().over(partition_by=groups.c.e164, order_by=groups.c.last_id.desc()).label("rank"),
+    ).subquery()
+    latest = select(ranked).where(ranked.c.rank == 1).subquery()
+    finished = _finished_when(definition, latest.c.outcome, latest.c.attempts, latest.c.n)
+    row = (await session.execute(select(
+        func.count(),
+        func.sum(case((and_(latest.c.open == 0, finished), 1), else_=0)),
+        func.sum(case((latest.c.open > 0, 1), else_=literal(0))),
+    ).select_from(latest))).one()
+    return {"numbers_attempted": int(row[0]), "numbers_finished": int(row[1] or 0), "numbers_in_flight": int(row[2] or 0)}
+
+
+async def campaign_figures(
+    session: AsyncSession, campaign_id: int, definition: CampaignDefinition, *, now: datetime
+) -> dict[str, Any]:
+    """The figures as the API gives them (callcenter.api.campaign_routes.CampaignFiguresOut)."""
+    spec = definition.law.abandon
+    policy = AbandonPolicy(float(spec.window_s), spec.cap_pct, spec.amd_false_positive_rate)
+    tallies = await _tallies(session, campaign_id, now - timedelta(seconds=policy.window_s), now)
+
+    def total(*, states: Any = None, outcomes: Any = None, window: bool = False) -> int:
+        return sum(t.in_window if window else t.total for t in tallies
+                   if (states is None or t.state in states) and (outcomes is None or t.outcome in outcomes))
+
+    machine = {AttemptOutcome.MACHINE}
+    counts = AbandonCounts(live_answered=total(outcomes=LIVE_ANSWERED, window=True),
+                           abandoned=total(outcomes={AttemptOutcome.ABANDONED}, window=True),
+                           machine=total(outcomes=machine, window=True))
+    refused: dict[str, int] = {}
+    for t in tallies:
+        if t.state is AttemptState.REFUSED and t.reason is not None:
+            refused[t.reason.value] = refused.get(t.reason.value, 0) + t.total
+    return {
+        "attempts": {
+            "planned": total(states={AttemptState.PLANNED}),
+            "dialled": total(states=_DIALLED),
+            "ringing": total(states={AttemptState.DIALLING}),
+            "answered_live": total(outcomes=LIVE_ANSWERED),
+            "answered_machine": total(outcomes=machine),
+            "connected": total(outcomes={AttemptOutcome.CONNECTED}),
+            "abandoned": total(outcomes={AttemptOutcome.ABANDONED}),
+            "refused": sum(refused.values()),
+        },
+        "abandon": {
+            "window_s": policy.window_s, "cap_pct": policy.cap_pct,
+            "amd_false_positive_rate": policy.amd_false_positive_rate,
+            "live_answered": counts.live_answered, "abandoned": counts.abandoned, "machine": counts.machine,
+            "false_positives_est": counts.machine * policy.amd_false_positive_rate,
+            "rate_pct": abandon_rate_pct(counts, policy),
+            "budget": abandon_budget(counts, policy),
+        },
+        "outcomes": {o.value: total(outcomes={o}) for o in AttemptOutcome},
+        "agents": await _agents(session, campaign_id),
+        "refused": refused,
+        "progress": await _progress(session, campaign_id, definition),
+    }
