@@ -18,6 +18,11 @@ from callcenter.reportsview import STATIC as REPORTS_STATIC
 from callcenter.campaignview import STATIC as CAMPAIGNS_STATIC
 from callcenter.webshared import STATIC as SHARED_STATIC
 from callcenter.ami.agi import FastAgiServer
+from callcenter.ami.channel_vars import AGI_ROUTE_CAMPAIGN
+from callcenter.dialer.agent_agi import CampaignAgentRoute
+from callcenter.dialer.lease import MemoryLeases, RedisLeases
+from callcenter.dialer.live_status import DIALER
+from callcenter.dialer.runner import DialerRunner, DialerSettings
 from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
@@ -349,8 +354,38 @@ def _wallboard_hub(app: web.Application, settings: Settings) -> Hub:
     return Hub(state=state, config={"thresholds": thresholds})
 
 
+async def _dialer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The campaign runner, fed by the one ordered AMI stream (a tap on the live model's ingest, after the tracker)."""
+    config = app[SETTINGS].dialer
+    connection = app[AMI]
+    if connection is None or not config.enabled:
+        yield
+        return
+    settings = DialerSettings(tick_s=config.tick_s, lease_ttl_s=config.lease_ttl_s, trunk=config.trunk,
+                              agent_ring_s=config.agent_ring_s, lost_grace_s=config.lost_grace_s)
+    client = app[REDIS]
+    leases = RedisLeases(client, settings.instance) if client is not None else MemoryLeases(settings.instance)
+    live = app[LIVE]
+    runner = DialerRunner(db=app[DATABASE], live=live, store=app[ROUTING].store, send=connection.send,
+                          ami_live=lambda: connection.state is AmiState.LIVE, leases=leases, settings=settings)
+    app[DIALER] = runner
+    live.ingest.taps.append(runner.handle)
+    unsubscribe = app[BUS].subscribe(runner.on_domain_event)
+    task = asyncio.create_task(runner.run(), name="dialer")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await runner.stop()
+    if callable(unsubscribe):
+        unsubscribe()
+    live.ingest.taps.remove(runner.handle)
+
+
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     agi = app[SETTINGS].agi
+    runner = app.get(DIALER)
+    routes = {} if runner is None else {
+        AGI_ROUTE_CAMPAIGN: CampaignAgentRoute(port=runner, agent_ring_s=runner.settings.agent_ring_s).handler}
     server = FastAgiServer(
         host=agi.host,
         port=agi.port,
@@ -358,6 +393,7 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
         queue_timeout_s=agi.queue_timeout_s,
         time_budget_ms=agi.time_budget_ms,
         decide=app[ROUTING].service.decide,
+        routes=routes,
     )
     await server.start()
     app[AGI] = server
@@ -599,6 +635,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)
     app.cleanup_ctx.append(_ami_ctx)
+    app.cleanup_ctx.append(_dialer_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)
     app.router.add_get("/healthz", healthz)

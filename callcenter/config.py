@@ -80,6 +80,17 @@ class AgiSettings(_Section):
     queue_timeout_s: int = Field(default=300, ge=1)
 
 
+class DialerConfig(_Section):
+    """The campaign runner (callcenter/dialer/runner.py); runs whenever an AMI session is configured."""
+
+    enabled: bool = True
+    tick_s: float = Field(default=1.0, gt=0, le=60)
+    lease_ttl_s: float = Field(default=10.0, ge=2, le=600)
+    trunk: str = Field(default="trunk", pattern=r"^[A-Za-z0-9_.-]{1,64}$")  # the PJSIP endpoint customers are dialled on
+    agent_ring_s: int = Field(default=2, ge=1, le=30)
+    lost_grace_s: float = Field(default=60.0, ge=5, le=3600)
+
+
 class CallSettings(_Section):
     # After-call work: the agent is offered no new call for this long after hanging up.
     wrapup_s: float = Field(default=0.0, ge=0, le=3600)
@@ -149,6 +160,7 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     agi: AgiSettings = Field(default_factory=AgiSettings)
+    dialer: DialerConfig = Field(default_factory=DialerConfig)
     calls: CallSettings = Field(default_factory=CallSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)

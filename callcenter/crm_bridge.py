@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.automation.facts import CallLogged, LeadCreated, WrapUpLogged
+from callcenter.dialer import attempt_store
 from callcenter.events import (
     AgentStateChanged,
     CallDirection,
@@ -241,6 +242,8 @@ class CrmBridge:
                                     source="phone", channel=call.did, call_id=call.call_id)
                     )
             activity = await self._upsert_activity(session, call, number, owner, answered_by, agent_ids)
+            if call.originate_action_id:
+                await attempt_store.link_activity(session, call.originate_action_id, activity)
             if activity.team_id is None:
                 # Whose supervisors see the call while nobody of theirs took it (crm_core.access.activity_filter);
                 # kept once set (a live disposition or link sets it from the first routing decision).

@@ -17,6 +17,7 @@ from callcenter.ami import actions
 from callcenter.app import AGI, AMI, BUS, DATABASE, LIVE, ROUTING, build_app
 from callcenter.config import load_settings
 from callcenter.events import AgentState, CallEnded, CallRouted
+from callcenter.pbxsim.callees import CalleeModel
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.demo_crm import SeededCrm, seed_crm
@@ -112,8 +113,10 @@ class Floor(BusWatch):
 
 
 @asynccontextmanager
-async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[str, ...] = ()) -> AsyncIterator[Floor]:
-    """``extra_phones``: more desk phones on the simulator (a supervisor's), in no queue and in nobody's CRM record."""
+async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[str, ...] = (),
+                        callees: CalleeModel | None = None, phone: dict[str, Any] | None = None) -> AsyncIterator[Floor]:
+    """``extra_phones``: more desk phones on the simulator (a supervisor's), in no queue and in nobody's CRM record;
+    ``callees``: the people a dialer campaign calls (pbxsim.callees); ``phone``: AgentPhone options for every agent."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
     await upgrade_async(url)
     db = Database.from_url(url)
@@ -121,10 +124,11 @@ async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[s
     await db.dispose()
     sim = Simulator(
         settings=SimulatorSettings(
-            phones=tuple(AgentPhone(extension=e) for e in (*EXTENSIONS, *extra_phones)), monitor_dir=tmp_path / "rec",
-            seed=5,
+            phones=tuple(AgentPhone(extension=e, **(phone or {})) for e in (*EXTENSIONS, *extra_phones)),
+            monitor_dir=tmp_path / "rec", seed=5,
         ),
         clock=VirtualClock(start_epoch_s=time.time()),
+        callees=callees,
     )
     await sim.start()
     config = tmp_path / "callcenter.toml"

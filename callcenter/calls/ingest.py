@@ -36,7 +36,7 @@ class IngestCounters:
 class AmiIngest:
     """frames -> typed events -> tracker -> ``publish`` (e.g. ``InProcessBus.publish``)."""
 
-    __slots__ = ("tracker", "splitter", "counters", "unknown_names", "recent_parse_errors", "_publish")
+    __slots__ = ("tracker", "splitter", "counters", "unknown_names", "recent_parse_errors", "_publish", "taps")
 
     def __init__(
         self,
@@ -51,6 +51,8 @@ class AmiIngest:
         self.unknown_names: collections.Counter[str] = collections.Counter()
         self.recent_parse_errors: collections.deque[str] = collections.deque(maxlen=16)
         self._publish = publish
+        # Other followers of the typed stream (the dialer's AttemptFollower), called after the tracker, in order.
+        self.taps: list[Callable[[object], None]] = []
 
     @property
     def malformed_frames(self) -> int:
@@ -96,6 +98,11 @@ class AmiIngest:
             publish = self._publish
             for domain_event in emitted:
                 publish(domain_event)
+        for tap in self.taps:
+            try:
+                tap(event)
+            except Exception:  # a follower's bug must not stop the live model's stream
+                log.exception("AMI tap %r failed on %s", tap, name)
 
     def reset_connection(self) -> None:
         """A new TCP connection starts: drop any partial frame (the tracker keeps its state; resync follows)."""

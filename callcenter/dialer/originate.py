@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -187,6 +188,8 @@ class AttemptResult:
     amd_status: str | None = None  # AMDSTATUS: HUMAN, MACHINE, NOTSURE, HANGUP
     amd_cause: str | None = None
     agent: str | None = None  # the extension connected (CONNECTED) or named by the service then not reached
+    answered_s: float | None = None  # when the callee answered (the OriginateResponse Success), by the follower's clock
+    verdict_s: float | None = None  # when AMD() gave its verdict (CcDialerAmd): the pacing's time to answer
 
 
 @dataclass(slots=True)
@@ -204,7 +207,8 @@ class _Attempt:
     dialplan_outcome: str | None = None
     agent: str | None = None
     connected_agent: str | None = None
-    notes: list[str] = field(default_factory=list)
+    answered_s: float | None = None
+    verdict_s: float | None = None
 
 
 Send = Callable[[actions.Action], Awaitable[Any]]
@@ -218,8 +222,9 @@ class AttemptFollower:
     this class; the runner's retry rules decide about a new attempt.
     """
 
-    def __init__(self, *, send: Send) -> None:
+    def __init__(self, *, send: Send, clock: Callable[[], float] = time.time) -> None:
         self._send = send
+        self._clock = clock
         self._by_action: dict[str, _Attempt] = {}
         self._by_attempt: dict[int, _Attempt] = {}
         self._by_uniqueid: dict[str, _Attempt] = {}
@@ -249,6 +254,15 @@ class AttemptFollower:
         except AmiError as exc:
             self._finish(attempt, AttemptOutcome.FAILED, f"Originate failed: {exc}")
         return attempt.future
+
+    def give_up(self, attempt_id: int, why: str) -> bool:
+        """End an attempt whose events will not come (the AMI session was lost while it ran and no call of it is
+        open after the resync) as FAILED with ``why``; never re-sent. False when it is not pending."""
+        attempt = self._by_attempt.get(attempt_id)
+        if attempt is None:
+            return False
+        self._finish(attempt, AttemptOutcome.FAILED, why)
+        return True
 
     # -- events ---------------------------------------------------------------------------------------------------
 
@@ -283,6 +297,7 @@ class AttemptFollower:
         attempt.originate_reason = event.reason
         if event.response.lower() == "success":
             attempt.answered = True
+            attempt.answered_s = self._clock()
             if event.uniqueid and attempt.uniqueid is None:
                 attempt.uniqueid = event.uniqueid
                 self._by_uniqueid[event.uniqueid] = attempt
@@ -300,6 +315,7 @@ class AttemptFollower:
             return
         if event.user_event == USER_EVENT_DIALER_AMD:
             attempt.amd_status, attempt.amd_cause = event.status, event.cause
+            attempt.verdict_s = self._clock()
         elif event.user_event == USER_EVENT_DIALER_RESULT:
             attempt.dialplan_outcome = (event.outcome or "").lower()
             attempt.agent = event.agent if event.agent and event.agent != "none" else attempt.agent
@@ -353,6 +369,8 @@ class AttemptFollower:
             amd_status=attempt.amd_status,
             amd_cause=attempt.amd_cause,
             agent=attempt.connected_agent or attempt.agent,
+            answered_s=attempt.answered_s,
+            verdict_s=attempt.verdict_s,
         )
         log.info("dialer attempt %d (%s) %s: %s", dial.attempt_id, dial.action_id, outcome.value, why)
         attempt.future.set_result(result)

@@ -1,0 +1,510 @@
+"""The campaign runner: paces running campaigns, claims and dials their numbers, and writes what each attempt became.
+
+Per tick (``DialerSettings.tick_s``, and at once when an attempt ends):
+
+1. the running campaigns, grouped by team; a team's campaigns are paced by the instance holding its lease
+   (callcenter/dialer/lease.py), highest priority first, so they share the team's agents without overdialling;
+2. per campaign, the pacing (callcenter/dialer/pacing.py) from live measurements: the team's agents as the live model
+   has them, the calls in flight, this campaign's recent outcomes and answer delays, the legal window's counts;
+3. the next permitted numbers from the dial list (list_walk.py); each is claimed immediately before its dial
+   (attempt_store.claim: the lists, flags, consent, retries and window read again, the row written before the
+   Originate) and dialled through the AttemptFollower, which the one ordered AMI stream feeds (``handle``);
+4. each result is written to its attempt row; the CRM bridge writes the call's activity from the live model's
+   CallEnded and links it to the attempt (attempt_store.link_activity); an attempt with no channel at all (an
+   Originate Asterisk refused) gets its activity here, so every attempt is in the CRM.
+
+The campaign's callee answered by a person reaches ``agent_for`` through FastAGI (agent_agi.py): a free agent of the
+team is reserved in the routing store (the same reservations inbound routing makes, so no agent is offered an
+inbound and a campaign call at once) within the 2 s the law gives.
+
+Nothing is dialled twice: the claim's unique attempt number, the follower refusing a second Originate of an attempt,
+and attempts lost with an instance or an AMI session never re-sent (they end ``failed`` with why; the retry rules
+decide about a new attempt later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+
+from callcenter.dialer import attempt_store, campaign_store
+from callcenter.dialer.agent_agi import NotOurAttempt
+from callcenter.dialer.campaign import CampaignDefinition, parse_campaign
+from callcenter.dialer.compliance import retry_verdict
+from callcenter.dialer.lease import Leases
+from callcenter.dialer.list_walk import Candidate, ListWalk
+from callcenter.dialer.live_status import CampaignLive, Status
+from callcenter.dialer.originate import AttemptDial, AttemptFollower, AttemptResult
+from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome, CampaignMode, CampaignState
+from callcenter.dialer.pacing import PacingDecision, PacingInputs, decide
+from callcenter.dialer.verdict import Refusal
+from callcenter.events import AgentState, AgentStateChanged, CallEnded
+from callcenter.reports.definition import ReportEntity
+from crm_core.db import Database
+from crm_core.dialer_models import Campaign
+from crm_core.errors import Conflict
+from crm_core.models import User
+from crm_core.types import utcnow
+
+__all__ = ["DialerRunner", "DialerSettings"]
+
+log = logging.getLogger("callcenter.dialer")
+
+SAMPLES: Final = 300  # talk / wrap-up / answer-delay samples kept (the pacer's distributions)
+OUTCOMES_KEPT: Final = 400  # recent outcomes per campaign (the answer-rate measurement)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DialerSettings:
+    tick_s: float = 1.0
+    lease_ttl_s: float = 10.0  # an instance silent this long loses its teams to another
+    trunk: str = "trunk"  # the PJSIP endpoint customers are dialled through
+    agent_ring_s: int = 2  # Dial()'s timeout on the reserved agent's phone (campaign phones auto-answer)
+    reservation_ttl_s: float = 6.0  # an agent reserved for an answered call is held at most this long
+    page_rows: int = 200  # dial-list rows read per page
+    scan_rows_per_tick: int = 2000  # rows judged at most per campaign per tick
+    lost_grace_s: float = 60.0  # after ring time: an attempt with no call and no result is lost
+    directory_refresh_s: float = 30.0
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+
+@dataclass(slots=True)
+class _InFlight:
+    attempt_id: int
+    campaign_id: int
+    team_id: int
+    e164: str
+    action_id: str
+    dialled_s: float
+    ring_s: float
+    reserved_agent: str | None = None  # preview: the agent who asked for the call
+    verdict_s: float | None = None  # a person answered (the AGI asked for an agent)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the runner keeps per campaign between ticks."""
+
+    campaign_id: int
+    walk: ListWalk = field(default_factory=ListWalk)
+    outcomes: collections.deque[AttemptOutcome] = field(default_factory=lambda: collections.deque(maxlen=OUTCOMES_KEPT))
+    answer_delays_s: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=SAMPLES))
+    decision: PacingDecision | None = None
+    status: str = Status.IDLE
+    detail: str = ""
+
+
+class DialerRunner:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        live: Any,  # LiveCalls: the agents' states and the open calls
+        store: Any,  # RoutingStore: agent reservations shared with inbound routing
+        send: Callable[[Any], Any],  # the AMI session's send
+        ami_live: Callable[[], bool],
+        leases: Leases,
+        settings: DialerSettings = DialerSettings(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db, self.live, self.store, self.leases, self.settings = db, live, store, leases, settings
+        self._ami_live = ami_live
+        self._clock = clock
+        self.follower = AttemptFollower(send=send, clock=clock)
+        self._in_flight: dict[int, _InFlight] = {}
+        self._runs: dict[int, _Run] = {}
+        self._held_teams: set[int] = set()
+        self._team_ext: dict[int, tuple[str, ...]] = {}
+        self._team_ext_at_s = -1e18
+        self._agent_since: dict[str, tuple[AgentState, float]] = {}
+        self._talk_s: collections.deque[float] = collections.deque(maxlen=SAMPLES)
+        self._wrapup_s: collections.deque[float] = collections.deque(maxlen=SAMPLES)
+        self.wakeup = asyncio.Event()
+        self.ticks = 0
+        self.tick_done = asyncio.Event()  # set after every tick (tests wait on it, never on time)
+
+    # -- inputs ---------------------------------------------------------------------------------------------------
+
+    def handle(self, event: Any) -> None:
+        """One typed event of the one ordered AMI stream (AmiIngest's tap)."""
+        self.follower.handle(event)
+
+    def on_domain_event(self, event: object) -> None:
+        """Bus subscriber: talk and wrap-up durations (the pacer's distributions)."""
+        if isinstance(event, AgentStateChanged):
+            previous = self._agent_since.get(event.agent)
+            if previous is not None:
+                state, since_s = previous
+                if state is AgentState.TALKING and event.state is not AgentState.TALKING:
+                    self._talk_s.append(max(0.0, event.at_s - since_s))
+                elif state is AgentState.WRAP_UP and event.state is not AgentState.WRAP_UP:
+                    self._wrapup_s.append(max(0.0, event.at_s - since_s))
+            self._agent_since[event.agent] = (event.state, event.at_s)
+        elif isinstance(event, CallEnded) and event.originate_action_id:
+            self.wakeup.set()
+
+    # -- the AGI's question ---------------------------------------------------------------------------------------
+
+    async def agent_for(self, campaign_id: int, attempt_id: int) -> str | None:
+        flight = self._in_flight.get(attempt_id)
+        if flight is None or flight.campaign_id != campaign_id:
+            raise NotOurAttempt(f"attempt {attempt_id} is not being dialled by campaign {campaign_id} here")
+        now_s = self._clock()
+        flight.verdict_s = now_s
+        run = self._runs.get(campaign_id)
+        if run is not None:
+            run.answer_delays_s.append(max(0.0, now_s - flight.dialled_s))
+        if flight.reserved_agent is not None:
+            return flight.reserved_agent
+        free = sorted(
+            (since, ext) for ext in self._team_ext.get(flight.team_id, ())
+            if (rec := self.live.tracker.agents.agents.get(ext)) is not None and rec.state is AgentState.AVAILABLE
+            for since in (rec.since_s if rec.since_s is not None else 0.0,)
+        )
+        # Longest idle first, as the inbound router's "least recent" does.
+        won = await self.store.reserve(call_id=f"dialer-{attempt_id}", attempt=1, candidates=[e for _, e in free],
+                                       now_s=now_s, ttl_s=self.settings.reservation_ttl_s)
+        return won[0] if won else None
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dialer tick failed; next tick in %.1f s", self.settings.tick_s)
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), self.settings.tick_s)
+            except asyncio.TimeoutError:
+                pass
+            self.wakeup.clear()
+
+    async def tick(self) -> None:
+        now_s = self._clock()
+        async with self.db.read_session() as session:
+            running = list(await session.scalars(
+                select(Campaign).where(Campaign.state == CampaignState.RUNNING)
+                .order_by(Campaign.priority.desc(), Campaign.id)
+            ))
+            if now_s - self._team_ext_at_s >= self.settings.directory_refresh_s or any(
+                    c.team_id not in self._team_ext for c in running):
+                teams = {c.team_id for c in running if c.team_id is not None}
+                self._team_ext = {t: tuple(await campaign_store.team_extensions(session, t)) for t in teams}
+                self._team_ext_at_s = now_s
+            session.expunge_all()
+        by_team: dict[int, list[Campaign]] = collections.defaultdict(list)
+        for campaign in running:
+            if campaign.team_id is not None:
+                by_team[campaign.team_id].append(campaign)
+        for team_id, campaigns in by_team.items():
+            if not await self.leases.hold(team_id, ttl_s=self.settings.lease_ttl_s):
+                self._held_teams.discard(team_id)
+                continue
+            if team_id not in self._held_teams:
+                self._held_teams.add(team_id)
+                log.info("dialer: pacing team %d's campaigns on %s", team_id, self.settings.instance)
+            await self._sweep_lost([c for c in campaigns], now_s)
+            for campaign in campaigns:
+                await self._pace(campaign, now_s)
+        for team_id in list(self._held_teams - set(by_team)):
+            if not any(f.team_id == team_id for f in self._in_flight.values()):
+                await self.leases.release(team_id)
+                self._held_teams.discard(team_id)
+        for campaign_id in list(self._runs):
+            if campaign_id not in {c.id for c in running}:
+                del self._runs[campaign_id]  # paused or stopped: its next run starts a fresh pass
+        self.ticks += 1
+        self.tick_done.set()
+
+    # -- one campaign ---------------------------------------------------------------------------------------------
+
+    async def _pace(self, campaign: Campaign, now_s: float) -> None:
+        run = self._runs.setdefault(campaign.id, _Run(campaign.id))
+        definition = parse_campaign(campaign.definition)
+        team = self._team_ext.get(campaign.team_id or 0, ())
+        states = {ext: self.live.agent_state(ext)[0] for ext in team}
+        if not self._ami_live():
+            run.status, run.detail = Status.WAITING_FOR_ASTERISK, "the AMI session is down: nothing is dialled"
+        elif not any(s is not AgentState.OFFLINE for s in states.values()):
+            run.status, run.detail = Status.WAITING_FOR_AGENTS, "no agent of the team is logged in"
+        elif run.walk.asleep(now_s):
+            run.status = Status.WAITING_FOR_WINDOW
+            run.detail = "no number is callable now (calling hours, retry delays, calls in flight)"
+        else:
+            decision = decide(await self._inputs(campaign, definition, run, states, now_s))
+            run.decision = decision
+            run.status, run.detail = Status.DIALLING, decision.why
+            dialled = await self._dial(campaign, definition, run, decision.dial_count, now_s)
+            if campaign.state is not CampaignState.RUNNING:
+                pass  # finished or paused by the walk: _end said why
+            elif dialled:
+                run.detail = f"dialled {dialled}: {decision.why}"
+            elif run.walk.asleep(now_s):
+                run.status = Status.WAITING_FOR_WINDOW
+                run.detail = "no number is callable now (calling hours, retry delays, calls in flight)"
+        await self._publish_status(campaign, run, states, now_s)
+
+    def _campaign_in_flight(self, campaign_id: int) -> int:
+        return sum(1 for f in self._in_flight.values() if f.campaign_id == campaign_id)
+
+    async def _inputs(self, campaign: Campaign, definition: CampaignDefinition, run: _Run,
+                      states: dict[str, AgentState], now_s: float) -> PacingInputs:
+        talking, wrapup = [], []
+        for ext, state in states.items():
+            since = self._agent_since.get(ext, (state, now_s))[1]
+            if state is AgentState.TALKING:
+                talking.append(max(0.0, now_s - since))
+            elif state is AgentState.WRAP_UP:
+                wrapup.append(max(0.0, now_s - since))
+        team_flights = [f for f in self._in_flight.values() if f.team_id == campaign.team_id]
+        ringing = tuple(max(0.0, now_s - f.dialled_s) for f in team_flights if f.verdict_s is None)
+        waiting = sum(1 for f in team_flights if f.verdict_s is not None and f.reserved_agent is None)
+        outcomes = collections.Counter(run.outcomes)
+        abandon = definition.law.abandon
+        async with self.db.read_session() as session:
+            counts = await attempt_store.window_counts(session, campaign.id, now_s=now_s, window_s=abandon.window_s)
+        return PacingInputs(
+            mode=definition.mode,
+            now_s=now_s,
+            agents_free=sum(1 for s in states.values() if s is AgentState.AVAILABLE),
+            agents_talking_elapsed_s=tuple(talking),
+            agents_wrapup_elapsed_s=tuple(wrapup),
+            talk_samples_s=tuple(self._talk_s),
+            wrapup_samples_s=tuple(self._wrapup_s),
+            ringing_ages_s=ringing,
+            calls_waiting_for_agent=waiting,
+            recent_live_count=sum(outcomes[o] for o in LIVE_ANSWERED),
+            recent_machine_count=outcomes[AttemptOutcome.MACHINE],
+            recent_no_answer_count=outcomes[AttemptOutcome.NO_ANSWER],
+            recent_busy_failed_count=outcomes[AttemptOutcome.BUSY] + outcomes[AttemptOutcome.FAILED],
+            answer_delay_samples_s=tuple(run.answer_delays_s),
+            ring_timeout_s=definition.law.ring_s,
+            window_live_count=counts.live_answered,
+            window_abandoned_count=counts.abandoned,
+            abandon_cap_ratio=abandon.cap_pct / 100.0,
+            amd_false_positive_ratio=abandon.amd_false_positive_rate,
+        )
+
+    async def _next(self, campaign: Campaign, run: _Run, now_s: float) -> Candidate | None:
+        """The next permitted number not in flight here, walking the list as far as this tick's budget allows."""
+        walk = run.walk
+        busy = {f.e164 for f in self._in_flight.values() if f.campaign_id == campaign.id}
+        scanned = 0
+        while True:
+            while walk.buffer:
+                candidate = walk.buffer.popleft()
+                if candidate.e164 not in busy:
+                    return candidate
+            if scanned >= self.settings.scan_rows_per_tick or walk.asleep(now_s):
+                return None
+            try:
+                async with self.db.read_session() as session:
+                    page = await campaign_store.dial_list_page(session, campaign, cursor=walk.cursor,
+                                                               limit=self.settings.page_rows)
+            except Conflict as exc:
+                await self._end(campaign, run, CampaignState.PAUSED, f"paused by the dialer: {exc.message}",
+                                Status.NO_LIST)
+                return None
+            scanned += len(page.rows)
+            contact = page.entity is ReportEntity.CONTACTS
+            lead = page.entity is ReportEntity.LEADS
+            for row in page.rows:
+                if isinstance(row.verdict, Refusal):
+                    walk.refused(row.verdict)
+                elif row.e164 is not None and row.e164 not in busy:
+                    walk.take(Candidate(row.record_id, row.e164, row.record_id if contact else None,
+                                        row.record_id if lead else None, row.values))
+            walk.page_read(page.next_cursor, len(page.rows))
+            if page.next_cursor is None:
+                if walk.buffer:
+                    walk.found_this_pass = True
+                if walk.end_pass(now_s, in_flight=self._campaign_in_flight(campaign.id)) and not walk.buffer:
+                    await self._end(campaign, run, CampaignState.FINISHED,
+                                    f"the list is done after {walk.passes} passes: every number reached its end",
+                                    Status.IDLE)
+                    return None
+
+    async def _dial(self, campaign: Campaign, definition: CampaignDefinition, run: _Run, wanted: int,
+                    now_s: float) -> int:
+        dialled = 0
+        reserved = definition.mode in (CampaignMode.PREVIEW, CampaignMode.PROGRESSIVE)
+        if wanted == 0:
+            # Walk on anyway (up to the next callable number, kept for later): the list's end must be seen while
+            # every agent is busy too, or a campaign whose agents never free up at the right moment never finishes.
+            candidate = await self._next(campaign, run, now_s)
+            if candidate is not None:
+                run.walk.buffer.appendleft(candidate)
+            return 0
+        while dialled < wanted:
+            candidate = await self._next(campaign, run, now_s)
+            if candidate is None:
+                break
+            async with self.db.session() as session:
+                claimed = await attempt_store.claim(
+                    session, campaign_id=campaign.id, definition=definition, e164=candidate.e164,
+                    contact_id=candidate.contact_id, lead_id=candidate.lead_id, now_s=now_s, agent_reserved=reserved)
+            if isinstance(claimed, Refusal):
+                continue
+            await self._originate(campaign, definition, run, candidate, claimed)
+            dialled += 1
+        return dialled
+
+    async def _originate(self, campaign: Campaign, definition: CampaignDefinition, run: _Run, candidate: Candidate,
+                         claimed: attempt_store.Claimed, *, reserved_agent: str | None = None) -> None:
+        answering = definition.answering
+        dial = AttemptDial(
+            attempt_id=claimed.attempt_id, campaign_id=campaign.id, action_id=claimed.action_id,
+            number_e164=candidate.e164, caller_id_e164=definition.caller_id,
+            ring_s=definition.law.ring_s, amd_notsure=answering.amd_notsure, machine_action=answering.machine_action,
+            info_message=answering.info_message, trunk=self.settings.trunk,
+        )
+        flight = _InFlight(claimed.attempt_id, campaign.id, campaign.team_id or 0, candidate.e164, claimed.action_id,
+                           self._clock(), definition.law.ring_s, reserved_agent=reserved_agent)
+        self._in_flight[claimed.attempt_id] = flight
+        future = await self.follower.dial(dial)
+        async with self.db.session() as session:
+            await attempt_store.mark_dialling(session, claimed.attempt_id, at_s=flight.dialled_s)
+        flight.task = asyncio.create_task(self._follow(flight, future, definition),
+                                          name=f"dialer-attempt-{claimed.attempt_id}")
+
+    async def _follow(self, flight: _InFlight, future: asyncio.Future[AttemptResult],
+                      definition: CampaignDefinition) -> None:
+        result = await future
+        try:
+            await self._record(flight, result, definition)
+        except Exception:
+            log.exception("dialer: attempt %d ended %s but could not be written; it stays in flight in the database "
+                          "and is resolved as lost later", flight.attempt_id, result.outcome.value)
+        finally:
+            self._in_flight.pop(flight.attempt_id, None)
+            run = self._runs.get(flight.campaign_id)
+            if run is not None and not self._campaign_in_flight(flight.campaign_id):
+                run.walk.asleep_until_s = None  # the list may be done now that its last call ended: walk it again
+            self.wakeup.set()
+
+    async def _record(self, flight: _InFlight, result: AttemptResult, definition: CampaignDefinition) -> None:
+        now_s = self._clock()
+        run = self._runs.get(flight.campaign_id)
+        if run is not None:
+            run.outcomes.append(result.outcome)
+            if result.outcome is AttemptOutcome.MACHINE and result.verdict_s is not None:
+                run.answer_delays_s.append(max(0.0, result.verdict_s - flight.dialled_s))
+        async with self.db.session() as session:
+            agent_id = None  # the agent who talked; one reserved but never reached is only in the activity's meta
+            if result.agent and result.outcome is AttemptOutcome.CONNECTED:
+                agent_id = await session.scalar(select(User.id).where(User.extension == result.agent))
+            row = await attempt_store.record_result(session, result, ended_s=now_s, answered_s=result.answered_s,
+                                                    agent_id=agent_id)
+            if row is None:
+                return
+            if row.activity_id is not None:
+                await attempt_store.describe_on_activity(session, row, recognised_by=result.recognised_by)
+            elif result.uniqueid is None:
+                # No channel was ever made: no CallEnded will come, so the bridge writes nothing. Write it here.
+                await attempt_store.write_failed_activity(session, row, recognised_by=result.recognised_by,
+                                                          team_id=flight.team_id)
+            if result.outcome in _RETRY_ENDS and definition.retry.after_last.value == "agent_task":
+                attempts, _ = await campaign_store._history(session, row.campaign_id, [row.e164])
+                verdict = retry_verdict(now_s, attempts.get(row.e164, ()), definition.rules().retry)
+                if isinstance(verdict, Refusal) and verdict.retry_at_s is None:
+                    await attempt_store.file_agent_task(session, row, team_id=flight.team_id, campaign_name=definition.name)
+
+    # -- attempts lost with an instance or an AMI session ---------------------------------------------------------
+
+    async def _sweep_lost(self, campaigns: Sequence[Campaign], now_s: float) -> None:
+        """Attempts whose end will never be seen: dialled by an instance that died (or this process before a
+        restart), or pending here while the AMI session was lost and no call of theirs is open after the resync.
+        After the ring time and a grace, each ends from its CRM activity when the bridge wrote one, else ``failed``
+        with why; none is re-sent."""
+        if not self._ami_live():
+            return  # no resync yet: the live model cannot say which calls are still open
+        open_actions = {c.originate_action_id for c in self.live.tracker.open_calls() if c.originate_action_id}
+        by_id = {c.id: c for c in campaigns}
+        async with self.db.read_session() as session:
+            rows = await attempt_store.unfinished(session, list(by_id))
+            session.expunge_all()
+        for row in rows:
+            ring_s = float(by_id[row.campaign_id].definition.get("law", {}).get("ring_s", 25.0))
+            started = row.dialled_at or row.created_at
+            if row.action_id in open_actions or now_s - started.timestamp() < ring_s + self.settings.lost_grace_s:
+                continue
+            mine = self._in_flight.get(row.id)
+            why = ("the AMI session was lost while it ran and no call of it is open after the resync"
+                   if mine is not None else "the instance dialling it stopped before its end was seen")
+            if mine is not None:
+                self.follower.give_up(row.id, f"lost: {why}; not re-sent")  # its _follow writes it
+                continue
+            async with self.db.session() as session:
+                await attempt_store.resolve_lost(session, row.id, now_s=now_s, why=why)
+
+    # -- state and status -----------------------------------------------------------------------------------------
+
+    async def _end(self, campaign: Campaign, run: _Run, state: CampaignState, reason: str, status: str) -> None:
+        async with self.db.session() as session:
+            row = await session.get(Campaign, campaign.id, with_for_update=True)
+            if row is None or row.state is not CampaignState.RUNNING:
+                return
+            row.state, row.state_reason = state, reason[:300]
+            row.version += 1
+            row.updated_at = utcnow()
+        campaign.state = state
+        run.status, run.detail = status, reason
+        log.info("campaign %d %s: %s", campaign.id, state.value, reason)
+
+    async def _publish_status(self, campaign: Campaign, run: _Run, states: dict[str, AgentState],
+                              now_s: float) -> None:
+        flights = [f for f in self._in_flight.values() if f.campaign_id == campaign.id]
+        open_actions = {c.originate_action_id: c for c in self.live.tracker.open_calls() if c.originate_action_id}
+        talking = sum(1 for f in flights if f.verdict_s is not None and f.action_id in open_actions
+                      and open_actions[f.action_id].answered_by)
+        live = CampaignLive(
+            campaign_id=campaign.id, at_s=now_s, status=run.status, detail=run.detail,
+            instance=self.settings.instance,
+            ringing=sum(1 for f in flights if f.verdict_s is None),
+            waiting_for_agent=sum(1 for f in flights if f.verdict_s is not None) - talking,
+            talking=talking,
+            agents=dict(collections.Counter(s.value for s in states.values())),
+            pacing=None if run.decision is None else _decision_json(run.decision),
+            next_dial_at_s=run.walk.asleep_until_s if run.walk.asleep(now_s) else None,
+        )
+        await self.leases.put_status(live, ttl_s=max(3 * self.settings.tick_s, self.settings.lease_ttl_s))
+
+    async def live_status(self, campaign_id: int) -> CampaignLive | None:
+        return await self.leases.get_status(campaign_id)
+
+    async def stop(self) -> None:
+        tasks = [f.task for f in self._in_flight.values() if f.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for team_id in list(self._held_teams):
+            await self.leases.release(team_id)
+        self._held_teams.clear()
+
+
+# Outcomes after which the number may be used up by the retry rules (after_last: agent_task files a callback).
+_RETRY_ENDS: Final = frozenset({AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED,
+                                AttemptOutcome.MACHINE})
+
+
+def _decision_json(decision: PacingDecision) -> dict[str, Any]:
+    keep = ("dial_count", "progressive_count", "fallback", "calls_in_flight", "agents_logged_in",
+            "agents_soon_free_expected", "live_ratio", "machine_ratio", "unanswered_ratio", "expected_abandons",
+            "allowed_abandons", "window_abandon_ratio", "budget_left_ratio", "why")
+    out: dict[str, Any] = {name: getattr(decision, name) for name in keep}
+    out["mode"] = decision.mode.value
+    return out

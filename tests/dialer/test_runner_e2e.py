@@ -1,0 +1,274 @@
+"""A campaign end to end: the whole service (build_app with the campaign runner, FastAGI, the CRM bridge) against the
+simulator with seeded callees, over real sockets, from a saved report created and started through the HTTP API.
+Waits are on the runner's ticks and the bus, bounded; the simulator's virtual clock makes rings and talks instant."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from callcenter.ami.connection import Received
+from callcenter.app import DATABASE, GAP_RECOVERY, LIVE
+from callcenter.dialer.live_status import DIALER
+from callcenter.dialer.outcomes import AttemptOutcome, CampaignState
+from callcenter.events import AgentState, CallEnded
+from callcenter.pbxsim.callees import CalleeModel, CalleeProfile
+from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
+from crm_core.access import Principal
+from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
+from crm_core.models import Activity, Role, Team
+from crm_core.schemas import UserIn
+from crm_core.users import create_user
+from tests.floor import EXTENSIONS, WAIT_S, Floor, running_floor
+
+ALL_DAY = [{"start": "00:00", "end": "24:00"}]
+WINDOWS = {day: ALL_DAY for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+TOML = """
+[dialer]
+tick_s = 0.2
+agent_ring_s = 5
+lost_grace_s = 5
+"""
+# Progressive: one call per free agent. Consent "not_refused": the sample CRM's contacts have none recorded.
+REPORT = {"entity": "contacts", "columns": ["last_name"], "sort": {"field": "last_name"}}
+
+
+def number_of(last_name: str) -> str:
+    return customer_number(next(i for i, c in enumerate(_CUSTOMERS) if c[1] == last_name))
+
+
+def callees(**behaviour: str) -> CalleeModel:
+    """People answer after 2-4 s and talk 5-10 s (simulated time); ``behaviour``: last name -> what they always do."""
+    model = CalleeModel(seed=11, default=CalleeProfile(answer_after_s=(2.0, 4.0), talk_s=(5.0, 10.0),
+                                                       silence_patience_s=(6.0, 8.0)))
+    for last_name, what in behaviour.items():
+        model.set(number_of(last_name), CalleeProfile.always(what, answer_after_s=(2.0, 4.0), talk_s=(5.0, 10.0)))
+    return model
+
+
+async def manager(floor: Floor) -> int:
+    async with floor.app[DATABASE].session() as s:
+        team_id = await s.scalar(select(Team.id))
+        user = await create_user(s, Principal.system(), UserIn(name="Cora Campaigns", role=Role.CAMPAIGN_MANAGER,
+                                                               team_id=team_id))
+        return user.id
+
+
+async def launch(floor: Floor, user_id: int, **over: Any) -> int:
+    async with floor.http_as(user_id) as http:
+        resp = await http.post("/api/v1/reports/saved", json={"name": "Customers", "definition": REPORT})
+        assert resp.status == 201, await resp.text()
+        report_id = (await resp.json())["id"]
+        async with floor.app[DATABASE].session() as s:
+            team_id = await s.scalar(select(Team.id))
+        body = {"name": "Renewals", "saved_report_id": report_id, "team_id": team_id, "caller_id": "+12125550100",
+                "mode": "progressive", "windows": WINDOWS, "law": {"consent": "not_refused"}, **over}
+        resp = await http.post("/api/v1/campaigns", json=body)
+        assert resp.status == 201, await resp.text()
+        campaign_id = (await resp.json())["id"]
+        resp = await http.post(f"/api/v1/campaigns/{campaign_id}/start")
+        assert resp.status == 200, await resp.text()
+        return campaign_id
+
+
+async def until(floor: Floor, check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 4 * WAIT_S) -> Any:
+    """Re-check after every dialer tick (the runner signals each), up to ``timeout_s``."""
+    runner = floor.app[DIALER]
+
+    async def watch() -> Any:
+        while True:
+            runner.tick_done.clear()
+            if result := await check():
+                return result
+            await runner.tick_done.wait()
+
+    try:
+        return await asyncio.wait_for(watch(), timeout_s)
+    except TimeoutError:
+        seen = [(r.e164, r.attempt_no, r.state.value, r.outcome, r.refusal_reason)
+                for c in (await _campaign_ids(floor)) for r in await attempts(floor, c)]
+        raise AssertionError(f"timed out waiting for {what}; attempts: {seen}") from None
+
+
+async def _campaign_ids(floor: Floor) -> list[int]:
+    async with floor.app[DATABASE].read_session() as s:
+        return list(await s.scalars(select(Campaign.id)))
+
+
+def record_ami(floor: Floor) -> list[dict[str, str]]:
+    """Every AMI event the service receives, as headers (the dialplan's Newexten show what the callee heard)."""
+    raw: list[dict[str, str]] = []
+    recovery = floor.app[GAP_RECOVERY]
+    inner = recovery.inner
+
+    def recording(item: Any) -> Any:
+        if isinstance(item, Received):
+            raw.append(dict(item.message.items()))
+        return inner(item)
+
+    recovery.inner = recording
+    return raw
+
+
+async def attempts(floor: Floor, campaign_id: int) -> list[CampaignAttempt]:
+    async with floor.app[DATABASE].read_session() as s:
+        rows = list(await s.scalars(select(CampaignAttempt).where(CampaignAttempt.campaign_id == campaign_id)
+                                    .order_by(CampaignAttempt.id)))
+        s.expunge_all()
+        return rows
+
+
+async def campaign_row(floor: Floor, campaign_id: int) -> Campaign:
+    async with floor.app[DATABASE].read_session() as s:
+        row = await s.get(Campaign, campaign_id)
+        assert row is not None
+        s.expunge(row)
+        return row
+
+
+async def finished(floor: Floor, campaign_id: int) -> Campaign | None:
+    row = await campaign_row(floor, campaign_id)
+    return row if row.state is CampaignState.FINISHED else None
+
+
+async def test_a_campaign_dials_its_list_by_the_rules_and_writes_every_attempt(tmp_path: Path) -> None:
+    model = callees(Lovelace="machine", Dijkstra="busy", Liskov="no_answer", Allen="congestion")
+    async with running_floor(tmp_path, TOML, callees=model) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        async with floor.http_as(cm) as http:  # on the system-wide list before the start: never dialled
+            resp = await http.post("/api/v1/dnc", json={"e164": number_of("Knuth"), "reason": "asked"})
+        assert resp.status == 403  # a campaign manager reads the system-wide list, admins change it
+        async with floor.app[DATABASE].session() as s:
+            from callcenter.dialer import dnc_store
+            await dnc_store.add(s, number_of("Knuth"), reason="TPS")
+        campaign_id = await launch(floor, cm, retry={
+            "busy": {"delay_s": 0, "max_attempts": 2}, "no_answer": {"delay_s": 3, "max_attempts": 3},
+            "failed": None, "machine": None})
+
+        # Liskov never answers: after its first attempt, its number goes on the campaign's list before the 3 s retry.
+        liskov = number_of("Liskov")
+        await floor.wait(lambda: any(isinstance(e, CallEnded) and e.customer == liskov for e in floor.seen),
+                         "Liskov's first attempt rang out")
+        async with floor.http_as(cm) as http:
+            resp = await http.post("/api/v1/dnc", json={"e164": liskov, "campaign_id": campaign_id,
+                                                        "reason": "asked not to be called"})
+            assert resp.status in (200, 201), await resp.text()
+
+        campaign = await until(floor, lambda: finished(floor, campaign_id), "the campaign to finish")
+        assert "list is done" in (campaign.state_reason or "")
+        rows = await attempts(floor, campaign_id)
+        dialled = [r for r in rows if r.action_id is not None]
+        by_number: dict[str, list[AttemptOutcome | None]] = {}
+        for r in dialled:
+            by_number.setdefault(r.e164, []).append(r.outcome)
+        assert by_number == {
+            number_of("Hopper"): [AttemptOutcome.CONNECTED],
+            number_of("Turing"): [AttemptOutcome.CONNECTED],
+            number_of("Thompson"): [AttemptOutcome.CONNECTED],
+            number_of("Lovelace"): [AttemptOutcome.MACHINE],
+            number_of("Dijkstra"): [AttemptOutcome.BUSY, AttemptOutcome.BUSY],  # retried at once, up to 2
+            number_of("Liskov"): [AttemptOutcome.NO_ANSWER],  # the DNC entry stopped its retries
+            number_of("Allen"): [AttemptOutcome.FAILED],
+        }
+        assert number_of("Knuth") not in {r.e164 for r in rows}
+        # Nothing dialled twice: one Originate per attempt row, each attempt ended.
+        assert floor.sim.pbx.stats.originates == len(dialled)
+        assert all(r.state is AttemptState.ENDED for r in dialled)
+        connected = [r for r in dialled if r.outcome is AttemptOutcome.CONNECTED]
+        assert all(r.agent_id in floor.crm.agents.values() for r in connected)
+        machine = next(r for r in dialled if r.outcome is AttemptOutcome.MACHINE)
+        assert machine.amd_result == "MACHINE"
+
+        # Every attempt is a CRM activity tied both ways; connected calls were talked by an agent of the team.
+        async def all_linked() -> bool:
+            return all(r.activity_id for r in await attempts(floor, campaign_id) if r.action_id)
+        await until(floor, all_linked, "every attempt linked to its activity")
+        async with floor.app[DATABASE].read_session() as s:
+            for r in await attempts(floor, campaign_id):
+                if r.action_id is None:
+                    continue
+                activity = await s.get(Activity, r.activity_id)
+                assert activity is not None and activity.direction.value == "outbound"
+                dialer = activity.call_meta["dialer"]
+                assert (dialer["attempt_id"], dialer["campaign_id"], dialer["outcome"]) == (
+                    r.id, campaign_id, r.outcome.value if r.outcome else None)
+                assert activity.to_e164 == r.e164 and activity.team_id is not None
+        talked = [e for e in floor.seen if isinstance(e, CallEnded) and e.campaign == str(campaign_id)
+                  and e.answered_by]
+        assert Counter(e.customer for e in talked) == Counter(
+            {number_of("Hopper"): 1, number_of("Turing"): 1, number_of("Thompson"): 1})
+        assert {e.answered_by for e in talked} <= set(EXTENSIONS)
+
+
+async def test_no_agent_answering_plays_the_message_and_counts_an_abandon(tmp_path: Path) -> None:
+    model = callees()
+    async with running_floor(tmp_path, TOML, callees=model, phone={"answer_probability": 0.0}) as floor:
+        raw = record_ami(floor)
+        await floor.all_available()
+        cm = await manager(floor)
+        # One person to call: a report of one contact.
+        async with floor.http_as(cm) as http:
+            resp = await http.post("/api/v1/reports/saved", json={"name": "One", "definition": {
+                **REPORT, "filters": [{"field": "last_name", "op": "eq", "value": "Hopper"}]}})
+            assert resp.status == 201, await resp.text()
+        campaign_id = await launch(floor, cm, saved_report_id=(await resp.json())["id"], retry={"abandoned": None})
+        campaign = await until(floor, lambda: finished(floor, campaign_id), "the campaign to finish")
+        (row,) = await attempts(floor, campaign_id)
+        assert (row.outcome, row.abandoned, row.agent_id) == (AttemptOutcome.ABANDONED, True, None)
+        # The callee heard the information message (the shipped default sound) after the dialplan counted it.
+        apps = [(h.get("Application"), h.get("AppData")) for h in raw if h.get("Event") == "Newexten"]
+        assert ("Playback", "cc-dialer-info") in apps
+        counted = next(i for i, (app, data) in enumerate(apps)
+                       if app == "UserEvent" and data.startswith(f"CcDialerResult,Attempt: {row.id},Outcome: abandoned"))
+        assert counted < apps.index(("Playback", "cc-dialer-info"))
+        assert campaign.state is CampaignState.FINISHED
+
+
+async def test_a_running_campaign_whose_agents_all_log_off_waits_and_says_why(tmp_path: Path) -> None:
+    async with running_floor(tmp_path, TOML, callees=callees(Hopper="no_answer")) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        for ext in EXTENSIONS:  # their phones go away: nobody of the team can take a call
+            floor.sim.pbx.unregister(ext)
+        await floor.wait(lambda: all(floor.app[LIVE].agent_state(e)[0] is AgentState.OFFLINE for e in EXTENSIONS),
+                         "every agent offline")
+        async with floor.http_as(cm) as http:  # starting it now is refused, naming the cause
+            resp = await http.post("/api/v1/reports/saved", json={"name": "Customers", "definition": REPORT})
+            report_id = (await resp.json())["id"]
+            async with floor.app[DATABASE].session() as s:
+                team_id = await s.scalar(select(Team.id))
+            resp = await http.post("/api/v1/campaigns", json={
+                "name": "Renewals", "saved_report_id": report_id, "team_id": team_id, "caller_id": "+12125550100",
+                "mode": "progressive", "windows": WINDOWS, "law": {"consent": "not_refused"}})
+            campaign_id = (await resp.json())["id"]
+            resp = await http.post(f"/api/v1/campaigns/{campaign_id}/start")
+            assert resp.status == 409 and (await resp.json())["error"]["field"] == "team_id"
+            floor.sim.pbx.register("1002")
+            await floor.wait(lambda: floor.app[LIVE].agent_state("1002")[0] is AgentState.AVAILABLE, "1002 back")
+            resp = await http.post(f"/api/v1/campaigns/{campaign_id}/start")
+            assert resp.status == 200, await resp.text()
+        await until(floor, lambda: _dialled(floor, campaign_id), "the first dial")
+        floor.sim.pbx.unregister("1002")  # mid-campaign
+
+        async def waiting() -> Any:
+            live = await floor.app[DIALER].live_status(campaign_id)
+            return live if live is not None and live.status == "waiting_for_agents" else None
+        live = await until(floor, waiting, "the campaign to wait for agents")
+        assert "no agent" in live.detail and live.agents == {"offline": 3}
+        dialled = len([r for r in await attempts(floor, campaign_id) if r.action_id])
+        # Nothing more is dialled while nobody is there: the next ticks leave the attempts as they are.
+        for _ in range(5):
+            floor.app[DIALER].tick_done.clear()
+            await asyncio.wait_for(floor.app[DIALER].tick_done.wait(), WAIT_S)
+        assert len([r for r in await attempts(floor, campaign_id) if r.action_id]) == dialled
+        assert (await campaign_row(floor, campaign_id)).state is CampaignState.RUNNING
+
+
+async def _dialled(floor: Floor, campaign_id: int) -> bool:
+    return any(r.action_id for r in await attempts(floor, campaign_id))
