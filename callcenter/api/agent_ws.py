@@ -2,7 +2,8 @@
 
 One WebSocket per agent page (``/api/v1/agent/ws?ticket=...``, a one-time ticket from POST /api/v1/auth/ws-ticket). Messages: ``hello`` (who I am and my state),
 ``ringing`` (call id, number, card: the same card as GET /api/v1/screen-pop; script: the call's script filled in, as
-GET /api/v1/calls/{call_id}/script, or null), ``answered`` and ``ended`` for my calls,
+GET /api/v1/calls/{call_id}/script, or null; campaign: a campaign call's campaign and its disposition codes, or
+null), ``answered`` and ``ended`` for my calls,
 and ``state`` when my own state changes (available, ringing, talking, wrap-up, paused with reason,
 offline). An agent sees the card of whoever rings their phone, even another manager's customer: they are about to
 talk to them.
@@ -62,12 +63,16 @@ async def pop_for(db: Database, rules: PhoneRules, number: str | None, viewer: P
         return await card(session, owner.entity, record, parsed.e164, viewer=viewer)
 
 
-async def script_for(db: Database, rules: PhoneRules, on_call: script_store.CallOnPhone | None, user_id: int) -> Any:
-    """The call's script for this agent (campaign, deal stage or segment), filled in; None when none applies."""
+async def script_for(
+    db: Database, rules: PhoneRules, on_call: script_store.CallOnPhone | None, user_id: int
+) -> tuple[Any, Any]:
+    """The call's script for this agent (campaign, deal stage or segment) filled in, and a campaign call's campaign
+    with its disposition codes; None for what does not apply."""
     if on_call is None:
-        return None
+        return None, None
     async with db.read_session() as session:
-        return await script_store.resolve(session, rules, on_call, user_id)
+        return (await script_store.resolve(session, rules, on_call, user_id),
+                await script_store.campaign_codes(session, on_call))
 
 
 def _live_call_of(request: web.Request) -> Any:
@@ -162,13 +167,14 @@ async def _send(
             # The phone rings regardless: show the number without a card rather than nothing.
             log.exception("screen pop lookup failed", extra={"call_id": event.call_id})
             pop = None
+        script = campaign = None
         try:
-            script = await script_for(db, rules, on_call, viewer.user_id) if viewer.user_id is not None else None
+            if viewer.user_id is not None:
+                script, campaign = await script_for(db, rules, on_call, viewer.user_id)
         except Exception:
             log.exception("call script lookup failed", extra={"call_id": event.call_id})  # the card still goes
-            script = None
         await ws.send_json({"type": "ringing", "call_id": event.call_id, "number": number, "queue": event.queue,
-                            "card": pop.model_dump() if pop else None, "script": script})
+                            "card": pop.model_dump() if pop else None, "script": script, "campaign": campaign})
     elif isinstance(event, CallAnswered):
         await ws.send_json({"type": "answered", "call_id": event.call_id})
     elif isinstance(event, CallEnded):

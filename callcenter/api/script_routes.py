@@ -64,8 +64,21 @@ class ScriptPartOut(BaseModel):
     missing: bool = False  # no value on the record: shown as a gap
 
 
+class CampaignCodeOut(BaseModel):
+    code: str
+    label: str
+    counts_as: str  # the fixed disposition it is booked as
+
+
+class CallCampaignOut(BaseModel):
+    id: int
+    name: str
+    codes: list[CampaignCodeOut]  # POST .../disposition {"campaign_code": code}
+
+
 class FilledScriptOut(BaseModel):
     call_id: str
+    campaign: CallCampaignOut | None = None  # a campaign call's campaign and its own disposition codes
     source: str | None  # campaign, stage, segment; null: no script applies
     name: str | None
     campaign_id: int | None = None
@@ -111,7 +124,8 @@ async def delete_script(call: Call) -> Any:
 
 
 @api.route("GET", V1 + "/calls/{call_id}/script", summary="The script of a live call the asking agent is on, the "
-           "customer's fields filled in (the campaign's, else the caller's deal stage's or segment's)",
+           "customer's fields filled in (the campaign's, else the caller's deal stage's or segment's), and a campaign "
+           "call's disposition codes",
            response=FilledScriptOut, tag="telephony")
 async def call_script(call: Call) -> Any:
     from callcenter.app import LIVE  # the composition root owns the key
@@ -124,10 +138,12 @@ async def call_script(call: Call) -> Any:
     extension = await call.session.scalar(select(User.extension).where(User.id == me)) if me is not None else None
     if not extension or extension not in (live.answered_by, *live.agents_rung, *live.agents_talked):
         raise Forbidden("a call's script is shown to the agents on the call", field="call_id")
-    filled = await script_store.resolve(call.session, call.rules, on_call_of(live), me)
+    on_call = on_call_of(live)
+    filled = await script_store.resolve(call.session, call.rules, on_call, me)
+    campaign = await script_store.campaign_codes(call.session, on_call)
     if filled is None:
-        return {"call_id": call_id, "source": None, "name": None, "text": "", "parts": []}
-    return {"call_id": call_id, **filled}
+        return {"call_id": call_id, "campaign": campaign, "source": None, "name": None, "text": "", "parts": []}
+    return {"call_id": call_id, "campaign": campaign, **filled}
 
 
 def on_call_of(live: Any) -> script_store.CallOnPhone:

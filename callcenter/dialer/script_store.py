@@ -28,7 +28,10 @@ from crm_core.records import PhoneRules
 from crm_core.script_models import CallScript
 from crm_core.types import utcnow
 
-__all__ = ["CallOnPhone", "check_body", "create", "delete", "get", "list_scripts", "may_manage", "resolve", "update"]
+__all__ = [
+    "CallOnPhone", "campaign_codes", "check_body", "create", "delete", "get", "list_scripts", "may_manage", "resolve",
+    "update",
+]
 
 MANAGERS = frozenset({Role.ADMIN, Role.SUPERVISOR})
 
@@ -196,3 +199,13 @@ async def resolve(session: AsyncSession, rules: PhoneRules, on_call: CallOnPhone
         return None  # checked when saved; a placeholder retired since must not break the call pop
     values = await script_values(session, found, agent=agent, campaign=campaign, e164=e164 or on_call.customer)
     return {"source": source, "name": name, **ref, **fill(parsed_script, values).to_json()}
+
+
+async def campaign_codes(session: AsyncSession, on_call: CallOnPhone) -> dict[str, Any] | None:
+    """A campaign call's campaign and its own disposition codes, for the agent's wrap-up form; None for other calls."""
+    campaign = await campaign_of(session, on_call.campaign) if on_call.campaign else None
+    if campaign is None:
+        return None
+    codes = (campaign.definition or {}).get("dispositions", {})
+    return {"id": campaign.id, "name": campaign.name,
+            "codes": [{"code": code, "label": spec["label"], "counts_as": spec["counts_as"]} for code, spec in codes.items()]}

@@ -134,8 +134,12 @@ async function restoreOnce() {
           return null;
         })
       : null;
+    const extra = await call("GET", `/api/v1/calls/${encodeURIComponent(mine.call_id)}/script`).catch((error) => {
+      notice(`Could not load the call's script: ${error.message}`);
+      return null;
+    });
     if (!panel.idle) return;  // a pop came over the socket meanwhile: it is newer
-    panel.ringing({ call_id: mine.call_id, number: mine.customer, card });
+    panel.ringing({ call_id: mine.call_id, number: mine.customer, card, script: extra, campaign: extra && extra.campaign });
     if (mine.answered_by === me.agent || myState === "talking") panel.answered({ call_id: mine.call_id });
     return;
   }

@@ -1,4 +1,4 @@
-// The call panel: the caller's CRM card, the quick lead (create for an unknown caller, update an existing lead) and
+// The call panel: the caller's CRM card and the call's script (fields filled in by the server), the quick lead (create for an unknown caller, update an existing lead) and
 // the wrap-up (disposition + notes) after the call. Everything from the server is put in as text, never as HTML.
 "use strict";
 import { ApiError } from "./api.js";
@@ -33,6 +33,7 @@ export class CallPanel {
     $("lead-form").addEventListener("submit", (e) => { e.preventDefault(); this.saveLead(); });
     $("wrap-form").addEventListener("submit", (e) => { e.preventDefault(); this.saveWrapUp(); });
     $("dispositions").addEventListener("change", () => this.showCallbackTime());
+    $("campaign-codes").addEventListener("change", () => this.showCallbackTime());
   }
 
   // The fixed list of dispositions comes from the server's own OpenAPI document: defined once, there.
@@ -52,7 +53,9 @@ export class CallPanel {
   get idle() { return !this.current || this.current.phase === "ended"; }
 
   ringing(msg) {
-    this.current = { call_id: msg.call_id, number: msg.number, card: msg.card, phase: "ringing" };
+    this.current = { call_id: msg.call_id, number: msg.number, card: msg.card, script: msg.script || null,
+                     campaign: msg.campaign || null, phase: "ringing" };
+    this.renderCampaignCodes(this.current.campaign);
     this.resetForms();
     this.render();
   }
@@ -79,6 +82,39 @@ export class CallPanel {
     $("call-phase").textContent = PHASES[c.phase] + (c.outcome ? ` (${label(c.outcome)})` : "");
     $("call-number").textContent = c.number || "withheld number";
     this.renderCard(c.card);
+    this.renderScript(c.script);
+  }
+
+  // The script as the server filled it: literal text and the customer's fields, each put in as text (a name with
+  // markup in it shows as typed); a field the record has no value for shows as a gap named by its placeholder.
+  renderScript(script) {
+    const parts = (script && script.parts) || [];
+    $("script").hidden = !parts.length;
+    $("script-name").textContent = parts.length ? script.name || "" : "";
+    $("script-text").replaceChildren(...parts.map((part) => {
+      if (!part.field) return document.createTextNode(part.text);
+      const span = el("span", part.missing ? `[${part.field}]` : part.text, part.missing ? "field missing" : "field");
+      span.dataset.field = part.field;
+      return span;
+    }));
+  }
+
+  // A campaign call: the campaign's own codes beside the fixed list (saving one applies what the campaign says to
+  // the record); other calls: none.
+  renderCampaignCodes(campaign) {
+    const box = $("campaign-codes");
+    const codes = (campaign && campaign.codes) || [];
+    box.hidden = !codes.length;
+    $("campaign-legend").textContent = campaign ? `Campaign: ${campaign.name}` : "Campaign";
+    box.replaceChildren($("campaign-legend"), ...codes.map((code) => {
+      const input = el("input");
+      Object.assign(input, { type: "radio", name: "disposition", value: `campaign:${code.code}`,
+                             id: `campaign-code-${code.code}`, required: true });
+      input.dataset.countsAs = code.counts_as;
+      const item = el("label");
+      item.append(input, " " + code.label);
+      return item;
+    }));
   }
 
   renderCard(card) {
@@ -189,8 +225,9 @@ export class CallPanel {
 
   showCallbackTime() {
     const chosen = document.querySelector('input[name="disposition"]:checked');
-    const callback = Boolean(chosen && chosen.value === "callback");
+    const callback = Boolean(chosen && (chosen.value === "callback" || chosen.dataset.countsAs === "callback"));
     $("callback-row").hidden = !callback;
+    $("callback-for-row").hidden = !callback;
     const input = $("callback-at");
     input.required = callback;
     if (callback && !input.value) {
@@ -204,15 +241,23 @@ export class CallPanel {
     const c = this.current;
     const result = $("wrap-result");
     const chosen = document.querySelector('input[name="disposition"]:checked');
-    const body = { disposition: chosen.value, notes: $("notes").value };
-    if (chosen.value === "callback") body.callback_at = new Date($("callback-at").value).toISOString();
+    const code = chosen.value.startsWith("campaign:") ? chosen.value.slice("campaign:".length) : null;
+    const body = code ? { campaign_code: code, notes: $("notes").value } : { disposition: chosen.value, notes: $("notes").value };
+    if (!$("callback-row").hidden) {
+      body.callback_at = new Date($("callback-at").value).toISOString();
+      body.callback_for = $("callback-for").value;
+    }
     result.className = "";
     result.textContent = "saving…";
     try {
       const saved = await this.call("POST", `/api/v1/calls/${encodeURIComponent(c.call_id)}/disposition`, body);
       result.className = "saved";
       result.dataset.disposition = saved.disposition;
-      result.textContent = `Saved: ${label(saved.disposition)}` + (saved.callback_due_at ? `, call back ${when(saved.callback_due_at)}` : "");
+      const who = saved.callback_task_id && saved.callback_assignee_id === null ? " (my team)" : "";
+      const skipped = (saved.effects || []).filter((e) => !e.applied).map((e) => e.detail);
+      result.textContent = `Saved: ${label(saved.campaign_code || saved.disposition)}`
+        + (saved.callback_due_at ? `, call back ${when(saved.callback_due_at)}${who}` : "")
+        + (skipped.length ? `; not applied: ${skipped.join("; ")}` : "");
       this.onSaved();
     } catch (error) {
       result.className = "failed";
