@@ -386,6 +386,9 @@ async function loadStaffing() {
 const ENTITIES = ["contacts", "companies", "leads", "deals", "activities", "tasks"];
 const NO_VALUE = new Set(["is_null", "not_null"]);
 const LISTS = new Set(["in", "not_in", "between"]);
+// Who may make a campaign of a saved report, and of which (callcenter/dialer/campaign_store.py).
+const CALLERS = new Set(["campaign_manager", "admin"]);
+const CALLABLE = new Set(["contacts", "leads", "deals", "companies"]);
 const saved = { id: null, canEdit: false, fields: [], cursor: null, shown: 0, definition: null };
 
 async function initSaved() {
@@ -520,6 +523,12 @@ function setSaved(report) {
   for (const fmt of ["csv", "xlsx"]) $(`export-${fmt}`).disabled = !saved.id;
   $("saved-status").textContent = saved.id ? `saved as #${saved.id}${report.version ? `, version ${report.version}` : ""}` : "not saved: save to export";
   $("versions-box").hidden = !saved.id;
+  // A saved list of people or companies can be called: the campaign page's form, this report preselected (only its
+  // id in the address; the tab's token goes with the tab).
+  const callable = saved.id && CALLERS.has(me.role) && CALLABLE.has(report.entity);
+  $("call-list").hidden = !callable;
+  if (callable) $("call-list").href = `/campaigns?report=${saved.id}`;
+  else $("call-list").removeAttribute("href");
   if (saved.id) loadVersions(saved.id).catch((e) => showError("saved-error", e));
 }
 // Who changed the report when, newest first (the names of the users the viewer may see).
