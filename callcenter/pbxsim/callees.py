@@ -16,8 +16,10 @@ from callcenter.pbxsim.callmodel import Caller, HangupSide
 
 __all__ = ["CalleeModel", "CalleeProfile"]
 
-# app_amd.c's AMDCAUSE texts with amd.conf's defaults (greeting 1500 ms, after-greeting silence 800 ms, total 5000 ms)
-_CAUSE = {"HUMAN": "HUMAN-300-800", "MACHINE": "LONGGREETING-1500-1500", "NOTSURE": "TOOLONG-5000"}
+# app_amd.c's AMDCAUSE texts with the shipped amd.conf (greeting 1500 ms, after-greeting silence 800 ms, total 5000 ms).
+# HUMAN is "HUMAN-<silence heard>-<after_greeting_silence>", decided the moment the silence reaches 800 ms: always
+# HUMAN-800-800 (Asterisk 20.20.1, 20 ms frames). A chatty machine may also end as MAXWORDS-3-2 (seen there too).
+_CAUSE = {"HUMAN": "HUMAN-800-800", "MACHINE": "LONGGREETING-1500-1500", "NOTSURE": "TOOLONG-5000"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

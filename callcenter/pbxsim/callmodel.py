@@ -84,7 +84,7 @@ class Caller:
     # As a dialer campaign's callee (pbxsim.callees): what AMD() concludes and how long it listens, and how long a
     # person stays on a silent line (nobody speaks to them) before hanging up; None: never (a machine records on).
     amd_status: str = "HUMAN"  # MACHINE | HUMAN | NOTSURE (app_amd.c's AMDSTATUS)
-    amd_cause: str = "HUMAN-300-800"
+    amd_cause: str = "HUMAN-800-800"  # app_amd.c: silence heard - after_greeting_silence
     amd_s: float = 1.5
     silence_patience_s: float | None = None
     dtmf: str = "1"  # what the caller presses when the dialplan Read()s a digit (callback offer)

@@ -155,7 +155,9 @@ class Operations:
         )
         leg.dialed = number
         pbx.emit.newexten(leg, "AppDial2", "(Outgoing Line)")
-        for name, value in variables:
+        # manager.c action_originate reads the Variable headers with astman_get_variables (ORDER_REVERSE): the channel
+        # announces them last one first (seen on Asterisk 20.20.1: tests/real_asterisk/test_dialer_campaign.py)
+        for name, value in reversed(variables):
             pbx.set_var(leg, name, value)
         if cid != (None, None):
             leg.caller_num, leg.caller_name = cid

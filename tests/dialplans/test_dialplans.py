@@ -312,3 +312,19 @@ def test_a_blind_transferred_customer_nobody_takes_waits_in_the_queue() -> None:
     branch_app, branch_args = steps[dial + 1]
     assert branch_app == "GotoIf" and "BLINDTRANSFER" in branch_args and "ANSWER" in branch_args, steps
     assert "Queue" in apps[dial + 1:], steps
+
+
+def test_amd_is_shipped_with_the_settings_the_dialer_assumes() -> None:
+    """app_amd declines to load without amd.conf ("Configuration file amd.conf missing"), and then [cc-campaign]'s
+    AMD() does not exist: seen on a real Asterisk 20.20.1 (tests/real_asterisk/test_dialer_campaign.py). The values are
+    the ones docs/dialer.md and the simulator's callees (HUMAN-800-800 ...) are written for."""
+    assert "AMD(" in CC_CONTEXTS.read_text()
+    text = (DIALPLANS / "amd.conf").read_text()
+    body = text.split("[general]", 1)[1]
+    lines = (line.split(";", 1)[0].strip() for line in body.splitlines())
+    settings = {k.strip(): v.strip() for k, _, v in (line.partition("=") for line in lines if "=" in line)}
+    assert settings == {
+        "total_analysis_time": "5000", "silence_threshold": "256", "initial_silence": "2500",
+        "after_greeting_silence": "800", "greeting": "1500", "min_word_length": "100", "maximum_word_length": "5000",
+        "between_words_silence": "50", "maximum_number_of_words": "2",
+    }

@@ -1,7 +1,7 @@
 """A real Asterisk run from an installed binary with the project's shipped configs, and sipp desk phones and trunk.
 
-The shipped extensions.conf, extensions_callcenter.conf, queues.conf, manager.conf and features.conf are copied
-unchanged; pjsip.conf
+The shipped extensions.conf, extensions_callcenter.conf, queues.conf, manager.conf, features.conf and amd.conf are
+copied unchanged; pjsip.conf
 is the shipped one adapted only for where the phones are (static contacts on loopback instead of registrations, the
 trunk on 127.0.0.2). Everything listens on loopback. Nothing here builds Asterisk: it runs the one it is given.
 """
@@ -21,8 +21,11 @@ from callcenter.pbxsim.simulator import DIALPLANS
 HERE = Path(__file__).resolve().parent
 MEDIA = HERE.parent / "data" / "ami-traces" / "media"  # the captures' caller speech, raw u-law
 # features.conf: its atxfer code is what AMI Atxfer (the transfer API's attended mode) feeds the agent's channel
-SHIPPED_UNCHANGED = ("extensions.conf", "extensions_callcenter.conf", "queues.conf", "manager.conf", "features.conf")
+# amd.conf: app_amd declines to load without it, and [cc-campaign]'s AMD() would not exist
+SHIPPED_UNCHANGED = ("extensions.conf", "extensions_callcenter.conf", "queues.conf", "manager.conf", "features.conf",
+                     "amd.conf")
 TRUNK_IP = "127.0.0.2"  # the trunk's own loopback address: Asterisk identifies it by IP, as the sample says
+TRUNK_PORT = 5060  # where the trunk AOR's contact sends calls out (the dialled customer's sipp listens there)
 AMI_PORT = 5038  # the shipped manager.conf's
 AGI_PORT = 4573  # the shipped dialplan's CC_AGI_HOSTPORT
 AMI_SECRET = "change-me"  # the shipped manager.conf's
@@ -71,10 +74,28 @@ class RealAsterisk:
     def conf(self) -> Path:
         return self.etc / "asterisk.conf"
 
+    @property
+    def sounds_dir(self) -> Path:
+        """sounds/en of this instance's astdatadir: a test puts the sound files its dialplan plays here (Playback
+        looks a relative name up in <astdatadir>/sounds/<language>/)."""
+        return self.root / "data" / "sounds" / "en"
+
+    def _data_dir(self, installed: Path) -> Path:
+        """astdatadir: the installed one's entries (its documentation XML above all) linked, but sounds/en a folder
+        of this instance's own, so that a test's sounds never land in the installation."""
+        data = self.sounds_dir.parent.parent
+        self.sounds_dir.mkdir(parents=True, exist_ok=True)
+        for src, dst, own in ((installed, data, "sounds"), (installed / "sounds", data / "sounds", "en"),
+                              (installed / "sounds" / "en", self.sounds_dir, None)):
+            for entry in sorted(src.iterdir()) if src.is_dir() else ():
+                if entry.name != own and not (dst / entry.name).exists():
+                    (dst / entry.name).symlink_to(entry)
+        return data
+
     def write_configs(self) -> None:
         prefix = self.binary.resolve().parent.parent
         modules = os.environ.get("CALLCENTER_TEST_ASTERISK_MODULES") or str(prefix / "lib" / "asterisk" / "modules")
-        data = prefix / "var" / "lib" / "asterisk"  # its documentation XML: Stasis will not start without it
+        data = self._data_dir(prefix / "var" / "lib" / "asterisk")  # its documentation XML: Stasis needs it
         self.etc.mkdir(parents=True, exist_ok=True)
         for sub in ("lib", "spool/monitor", "run", "log/cdr-csv", "log/cdr-custom", "log/cel-custom"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -179,6 +200,21 @@ class Sipp:
         return await self._run(*args, "-i", "127.0.0.1", "-p", str(port), "-mp", str(port + 1000), "-rtp_echo",
                                name=f"phone-{ext}")
 
+    async def callee(self, scenario: str, *, fill: dict[str, str], name: str = "callee",
+                     ) -> asyncio.subprocess.Process:
+        """A dialled customer behind the trunk: a sipp UAS on the trunk AOR's contact (TRUNK_IP:TRUNK_PORT) that takes
+        one call as the scenario in sipp/ says and exits; ``fill`` replaces its @NAME@ placeholders. Returns once
+        the SIP port is bound, so an Originate sent next cannot reach a port nobody listens on yet."""
+        text = (HERE / "sipp" / scenario).read_text()
+        for key, value in fill.items():
+            text = text.replace(f"@{key}@", value)
+        path = self.root / f"{name}.xml"
+        path.write_text(text)
+        proc = await self._run("-sf", str(path), "-i", TRUNK_IP, "-p", str(TRUNK_PORT),
+                               "-mp", str(self._media_port()), "-m", "1", "-timeout", "180s", name=name)
+        await wait_udp_bound(TRUNK_IP, TRUNK_PORT, proc)
+        return proc
+
     async def call(self, *, caller: str, did: str, talk_ms: int, calls: int = 1) -> asyncio.subprocess.Process:
         """A customer calling the DID from the trunk (the process ends when sipp has placed and ended its calls)."""
         shutil.copy(MEDIA / "caller.ulaw", self.root / "caller.ulaw")
@@ -236,6 +272,23 @@ class Sipp:
                 await asyncio.wait_for(proc.wait(), 10)
             except TimeoutError:
                 os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _udp_bound(ip: str, port: int) -> bool:
+    """Whether a socket is bound to ip:port over UDP (/proc/net/udp: little-endian hex address, hex port)."""
+    local = "".join(f"{int(part):02X}" for part in reversed(ip.split("."))) + f":{port:04X}"
+    lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return any(line.split()[1] == local for line in lines)
+
+
+async def wait_udp_bound(ip: str, port: int, proc: asyncio.subprocess.Process, timeout_s: float = 10.0) -> None:
+    async def poll() -> None:
+        while not _udp_bound(ip, port):
+            if proc.returncode is not None:
+                raise RuntimeError(f"sipp exited ({proc.returncode}) before binding {ip}:{port}")
+            await asyncio.sleep(0.05)  # sipp says nothing when it is ready: the bound port is all there is to see
+
+    await asyncio.wait_for(poll(), timeout_s)
 
 
 @dataclass
