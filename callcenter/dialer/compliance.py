@@ -25,6 +25,7 @@ from types import MappingProxyType
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+from callcenter.dialer.number_facts import number_facts
 from callcenter.dialer.outcomes import LIVE_ANSWERED, RETRYABLE, AttemptOutcome
 from callcenter.dialer.verdict import Permit, Reason, Refusal
 from callcenter.dialer.windows import DEFAULT_WINDOWS, CallingWindows, load_zone, permitted
@@ -216,10 +217,13 @@ class PastAttempt:
     outcome: AttemptOutcome | None
 
 
+_NO_RETRY_RULE_APPLIES = Permit()  # frozen: one for every number never tried
+
+
 def retry_verdict(now_s: float, attempts: Sequence[PastAttempt], rules: RetryRules) -> Permit | Refusal:
     """May this number be dialled again by this campaign now, by its retry rules? ``attempts`` oldest first."""
     if not attempts:
-        return Permit()
+        return _NO_RETRY_RULE_APPLIES
     if any(a.outcome is None or a.ended_s is None for a in attempts):
         return Refusal(Reason.IN_FLIGHT, "an attempt to this number is still going on")
     last = attempts[-1]
@@ -290,7 +294,8 @@ class DialFacts:
     agent_reserved: bool = False  # an agent waits for this call (preview / progressive, or a reserved redial)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "consent", CallConsent(self.consent))  # "refused" as read from a row is the enum
+        if type(self.consent) is not CallConsent:  # the enum already (a dial list's rows): no lookup per row
+            object.__setattr__(self, "consent", CallConsent(self.consent))  # "refused" as read from a row is the enum
 
 
 def may_dial(now_s: float, facts: DialFacts, rules: DialRules) -> Permit | Refusal:
@@ -323,13 +328,12 @@ def may_dial(now_s: float, facts: DialFacts, rules: DialRules) -> Permit | Refus
 def _invalid_number(e164: str) -> str:
     if not isinstance(e164, str) or not e164.startswith("+"):
         return f"{e164!r} is not an E.164 number"
-    try:
-        number = phonenumbers.parse(e164, None)
-    except NumberParseException as exc:
-        return f"{e164!r} is not a phone number: {exc}"
+    facts = number_facts(e164)  # parsed once per number and cached: a list is walked on every pass
+    if facts.parse_error is not None:
+        return f"{e164!r} is not a phone number: {facts.parse_error}"
     # Lists are keyed on the canonical form: a number written otherwise could slip past its do-not-call entry.
-    if phonenumbers.format_number(number, PhoneNumberFormat.E164) != e164:
+    if not facts.canonical:
         return f"{e164!r} is not in canonical E.164 form"
-    if not phonenumbers.is_valid_number(number):
+    if not facts.valid:
         return f"{e164} is not a valid, allocated number"
     return ""
