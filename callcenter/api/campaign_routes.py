@@ -158,7 +158,8 @@ class CampaignFiguresOut(BaseModel):
     outcomes: dict[str, int]  # every outcome, 0 included
     agents: list[AgentFiguresOut]
     refused: dict[str, int]  # refused immediately before the dial, by reason
-    progress: ProgressOut  # the whole list's size: GET .../list/figures (slow on a long list)
+    # null when asked with progress=false (it is the costly part); the whole list's size: GET .../list/figures
+    progress: ProgressOut | None
     live: dict[str, Any] | None  # callcenter.dialer.live_status.CampaignLive; null: no instance paces it now
 
 
@@ -180,6 +181,7 @@ class DncEntryOut(BaseModel):
 
 
 _E164_QUERY = {"type": "string", "maxLength": 64}
+_BOOL_QUERY = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 _ROWS_LIMIT = {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_ROWS}
 
 
@@ -335,12 +337,14 @@ async def dial_list_figures(call: Call) -> Any:
     summary="The campaign's figures now: dialled, ringing, answered (live / machine), connected, abandoned and the "
     "abandon rate over its legal window, outcomes, connected calls per agent, refusals by reason, the numbers' "
     "progress, and what the dialer is doing (live)",
-    response=CampaignFiguresOut, tag=TAG,
+    response=CampaignFiguresOut, query=("progress",), tag=TAG, query_schemas={"progress": _BOOL_QUERY},
 )
 async def campaign_figures(call: Call) -> Any:
     campaign = await campaign_store.get_campaign(call.session, call.principal, call.path_int("id"))
     now = utcnow()
-    body = await figures.campaign_figures(call.session, campaign.id, parse_campaign(campaign.definition), now=now)
+    progress = call.query_bool("progress") is not False
+    body = await figures.campaign_figures(call.session, campaign.id, parse_campaign(campaign.definition), now=now,
+                                          progress=progress)
     source = call.request.app.get(DIALER)  # absent: no telephony configured, nothing is dialled here
     live = None if source is None else await source.live_status(campaign.id)
     return {"campaign_id": campaign.id, "state": campaign.state.value, "as_of": now, **body,

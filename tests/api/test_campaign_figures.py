@@ -86,7 +86,8 @@ async def write_attempts(world: World, campaign_id: int, now: datetime) -> None:
                 activity_id = activity.id
             s.add(CampaignAttempt(
                 campaign_id=campaign_id, e164=e164, attempt_no=no, state=state, outcome=outcome,
-                abandoned=outcome is AttemptOutcome.ABANDONED, dialled_at=None if state is AttemptState.REFUSED else ended,
+                abandoned=outcome is AttemptOutcome.ABANDONED,
+                dialled_at=None if state is AttemptState.REFUSED else ended,
                 ended_at=ended, agent_id=None if agent is None else agents[agent], activity_id=activity_id,
                 action_id=None if state is AttemptState.REFUSED else f"dialer-{campaign_id}-{i}",
                 refusal_reason=reason))
@@ -149,10 +150,13 @@ async def test_the_figures_count_the_attempts(live_world: tuple[World, FakeLive]
     assert (body["abandon"]["live_answered"], body["abandon"]["abandoned"], body["abandon"]["machine"]) == (5, 1, 0)
     assert body["abandon"]["rate_pct"] == pytest.approx(20.0)
     assert body["progress"]["numbers_finished"] == 6  # 105 may be tried a third time
-    # A campaign nobody paces now: no live status.
+    # A campaign nobody paces now: no live status. Without the numbers' progress (the costly part), the rest.
     fake.statuses.clear()
-    status, body = await world.call(cm_a, "GET", f"{BASE}/{cid}/figures")
-    assert status == 200 and body["live"] is None
+    status, body = await world.call(cm_a, "GET", f"{BASE}/{cid}/figures", params={"progress": "false"})
+    assert status == 200 and body["live"] is None and body["progress"] is None
+    assert body["attempts"]["dialled"] == 12
+    status, err = await world.call(cm_a, "GET", f"{BASE}/{cid}/figures", params={"progress": "maybe"})
+    assert status == 400 and err["error"]["field"] == "progress"
 
 
 async def test_a_campaign_without_attempts_and_without_a_dialer(world: World) -> None:

@@ -120,14 +120,14 @@ async def test_a_manager_calls_a_saved_list_starts_pauses_and_watches_it(
     await expect(page.locator("#detail-error")).to_contain_text("team_id: no agent of the campaign's team is logged in",
                                                                 timeout=WAIT_MS)
     log_in(world, "1002")
+    # The dialer's work as it will be seen once started (its attempts and its live status): the start refreshes the
+    # figures at once, the numbers' progress included (otherwise asked every fifth poll).
+    await write_attempts(world, cid, datetime.now(timezone.utc))
+    fake.statuses[cid] = live_for(cid)
     await page.get_by_role("button", name="Start").click()
     await expect(page.locator("#detail-state")).to_have_attribute("data-state", "running", timeout=WAIT_MS)
     await expect(actions).to_have_text(["Pause", "Stop"])
     await expect(page.locator("#detail-error")).to_be_hidden()
-
-    # The dialer paces it: its attempts and live status show within the next polls.
-    await write_attempts(world, cid, datetime.now(timezone.utc))
-    fake.statuses[cid] = live_for(cid)
     await expect(page.locator("#live")).to_have_attribute("data-status", "dialling", timeout=WAIT_MS)
     await expect(page.locator('#pacing dd[data-key="why"]')).to_have_text("2 free agents at 30 % answer rate")
     await expect(page.locator('#pacing dd[data-key="dial_count"]')).to_have_text("3")
@@ -146,7 +146,8 @@ async def test_a_manager_calls_a_saved_list_starts_pauses_and_watches_it(
     assert outcomes == [[k.replace("_", " "), n] for k, n in figures["outcomes"].items()]
     await expect(page.locator("#agents tbody tr")).to_have_text(["Alice Agent (1002)22:00", "Arno Agent (1003)10:46"])
     await expect(page.locator("#refusals tbody tr")).to_have_text(["dnc system2", "outside window1"])
-    await expect(page.locator("#progress")).to_have_text("10 numbers attempted: 7 finished, 3 in flight.")
+    await expect(page.locator("#progress")).to_have_text("10 numbers attempted: 7 finished, 3 in flight.",
+                                                         timeout=WAIT_MS)
 
     # The dial list: each record's verdict and why, as the API says.
     await page.get_by_role("button", name="Preview the dial list").click()

@@ -77,6 +77,7 @@ async function act(action) {
   $("action-status").textContent = `${words(action)}…`;
   const c = await api("POST", `/api/v1/campaigns/${current.id}/${action}`);
   renderCampaign(c);
+  poller.start(c.id);  // its figures now, progress included
   $("action-status").textContent = `${ACTION_LABELS[action]}: the campaign is ${c.state}`;
   await loadCampaigns();
 }
