@@ -50,6 +50,7 @@ async def test_a_login_link_is_spent_on_first_use_and_its_session_dies_with_the_
     status, link = await world.call(world.agent_a1, "POST", "/api/v1/auth/login-link")
     assert status == 201 and link["agent_url"] == f"/agent?login={link['code']}"
     assert link["reports_url"] == f"/reports?login={link['code']}"
+    assert link["campaigns_url"] == f"/campaigns?login={link['code']}"
     assert _token(world.agent_a1) not in str(link)
     status, session = await world.call(None, "POST", "/api/v1/auth/login", {"code": link["code"]})
     assert status == 201 and session["user_id"] == world.agent_a1.id and session["token"] != _token(world.agent_a1)
