@@ -367,7 +367,10 @@ async def _dialer_ctx(app: web.Application) -> AsyncIterator[None]:
     leases = RedisLeases(client, settings.instance) if client is not None else MemoryLeases(settings.instance)
     live = app[LIVE]
     runner = DialerRunner(db=app[DATABASE], live=live, store=app[ROUTING].store, send=connection.send,
-                          ami_live=lambda: connection.state is AmiState.LIVE, leases=leases, settings=settings)
+                          ami_session=lambda: connection.generation if (
+                              connection.state is AmiState.LIVE and live.synced_generation == connection.generation
+                          ) else None,
+                          leases=leases, settings=settings)
     app[DIALER] = runner
     live.ingest.taps.append(runner.handle)
     unsubscribe = app[BUS].subscribe(runner.on_domain_event)

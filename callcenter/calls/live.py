@@ -26,6 +26,8 @@ class LiveCalls:
         self.bus = bus
         self.ingest = AmiIngest(tracker=tracker, publish=bus.publish)
         self.wrapup_pacer: Any = None  # the WrapupPacer holding wrap-ups in the queues, while an AMI session is set up
+        # The AMI session whose resync the model has taken in (0: none yet); after it, its open calls are complete.
+        self.synced_generation = 0
 
     def __call__(self, item: Item) -> None:
         if isinstance(item, Received):
@@ -41,8 +43,10 @@ class LiveCalls:
             )
             for event in emitted:
                 self.bus.publish(event)
+            self.synced_generation = item.generation
             log.info("live model resynced: %d open calls", len(self.tracker.open_calls()))
         elif isinstance(item, Disconnected):
+            self.synced_generation = 0
             log.warning("live model paused until the AMI session is back (%s)", item.reason)
 
     def tick(self, now_s: float) -> None:

@@ -33,6 +33,7 @@ from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, T
 
 __all__ = [
     "Claimed", "attempt_meta", "claim", "describe_on_activity", "file_agent_task", "link_activity", "mark_dialling",
+    "not_sent",
     "record_result", "resolve_lost", "unfinished", "window_counts", "write_failed_activity",
 ]
 
@@ -103,6 +104,15 @@ async def mark_dialling(session: AsyncSession, attempt_id: int, *, at_s: float) 
     row = await session.get(CampaignAttempt, attempt_id)
     if row is not None and row.state is AttemptState.PLANNED:
         row.state, row.dialled_at = AttemptState.DIALLING, _utc(at_s)
+
+
+async def not_sent(session: AsyncSession, attempt_id: int, *, why: str) -> None:
+    """The Originate never left: the row stays as a record (``refused``, ``not_sent``), and, refusals not counting as
+    attempts, the number is as callable as before."""
+    row = await _locked(session, id=attempt_id)
+    if row is not None and row.state in (AttemptState.PLANNED, AttemptState.DIALLING):
+        row.state, row.refusal_reason = AttemptState.REFUSED, Reason.NOT_SENT
+        log.warning("campaign %d attempt %d (%s) not dialled: %s", row.campaign_id, row.id, row.e164, why)
 
 
 async def record_result(

@@ -190,6 +190,7 @@ class AttemptResult:
     agent: str | None = None  # the extension connected (CONNECTED) or named by the service then not reached
     answered_s: float | None = None  # when the callee answered (the OriginateResponse Success), by the follower's clock
     verdict_s: float | None = None  # when AMD() gave its verdict (CcDialerAmd): the pacing's time to answer
+    sent: bool = True  # False: the Originate never left (no AMI session), so nothing was dialled
 
 
 @dataclass(slots=True)
@@ -247,7 +248,7 @@ class AttemptFollower:
         except AmiActionFailed as exc:
             self._finish(attempt, AttemptOutcome.FAILED, f"Originate refused by Asterisk: {exc.message or exc}")
         except AmiNotConnected as exc:
-            self._finish(attempt, AttemptOutcome.FAILED, f"Originate not sent: {exc}")
+            self._finish(attempt, AttemptOutcome.FAILED, f"Originate not sent: {exc}", sent=False)
         except AmiTimeout as exc:
             # Asterisk may have queued it: say so; never send it again (nothing dialled twice)
             self._finish(attempt, AttemptOutcome.FAILED, f"no answer to the Originate, not re-sent: {exc}")
@@ -255,13 +256,16 @@ class AttemptFollower:
             self._finish(attempt, AttemptOutcome.FAILED, f"Originate failed: {exc}")
         return attempt.future
 
-    def give_up(self, attempt_id: int, why: str) -> bool:
-        """End an attempt whose events will not come (the AMI session was lost while it ran and no call of it is
-        open after the resync) as FAILED with ``why``; never re-sent. False when it is not pending."""
+    def give_up(self, attempt_id: int, why: str, *, outcome: AttemptOutcome = AttemptOutcome.FAILED,
+                agent: str | None = None) -> bool:
+        """End an attempt whose own events will not come (the AMI session was lost while it ran): with what its call
+        showed (the live model's end of it, from the resync), else FAILED; never re-sent. False when not pending."""
         attempt = self._by_attempt.get(attempt_id)
         if attempt is None:
             return False
-        self._finish(attempt, AttemptOutcome.FAILED, why)
+        if agent is not None:
+            attempt.connected_agent = agent
+        self._finish(attempt, outcome, why)
         return True
 
     # -- events ---------------------------------------------------------------------------------------------------
@@ -349,7 +353,7 @@ class AttemptFollower:
             self._finish(attempt, AttemptOutcome.CALLEE_HANGUP,
                          f"answered, hung up before an agent (AMD {attempt.amd_status or 'unfinished'})")
 
-    def _finish(self, attempt: _Attempt, outcome: AttemptOutcome, why: str) -> None:
+    def _finish(self, attempt: _Attempt, outcome: AttemptOutcome, why: str, *, sent: bool = True) -> None:
         dial = attempt.dial
         self._by_action.pop(dial.action_id, None)
         self._by_attempt.pop(dial.attempt_id, None)
@@ -371,6 +375,7 @@ class AttemptFollower:
             agent=attempt.connected_agent or attempt.agent,
             answered_s=attempt.answered_s,
             verdict_s=attempt.verdict_s,
+            sent=sent,
         )
         log.info("dialer attempt %d (%s) %s: %s", dial.attempt_id, dial.action_id, outcome.value, why)
         attempt.future.set_result(result)

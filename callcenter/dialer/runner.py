@@ -48,7 +48,7 @@ from callcenter.dialer.originate import AttemptDial, AttemptFollower, AttemptRes
 from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome, CampaignMode, CampaignState
 from callcenter.dialer.pacing import PacingDecision, PacingInputs, decide
 from callcenter.dialer.verdict import Refusal
-from callcenter.events import AgentState, AgentStateChanged, CallEnded
+from callcenter.events import AgentState, AgentStateChanged, CallEnded, CallOutcome
 from callcenter.reports.definition import ReportEntity
 from crm_core.db import Database
 from crm_core.dialer_models import Campaign
@@ -62,6 +62,7 @@ log = logging.getLogger("callcenter.dialer")
 
 SAMPLES: Final = 300  # talk / wrap-up / answer-delay samples kept (the pacer's distributions)
 OUTCOMES_KEPT: Final = 400  # recent outcomes per campaign (the answer-rate measurement)
+CALLS_ENDED_KEPT: Final = 2000  # the live model's ends of dialler calls, by ActionID (for attempts lost with AMI)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +88,7 @@ class _InFlight:
     action_id: str
     dialled_s: float
     ring_s: float
+    generation: int  # the AMI session it was dialled in
     reserved_agent: str | None = None  # preview: the agent who asked for the call
     verdict_s: float | None = None  # a person answered (the AGI asked for an agent)
     task: asyncio.Task[None] | None = None
@@ -113,13 +115,13 @@ class DialerRunner:
         live: Any,  # LiveCalls: the agents' states and the open calls
         store: Any,  # RoutingStore: agent reservations shared with inbound routing
         send: Callable[[Any], Any],  # the AMI session's send
-        ami_live: Callable[[], bool],
+        ami_session: Callable[[], int | None],  # the live AMI session's generation once resynced, else None
         leases: Leases,
         settings: DialerSettings = DialerSettings(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.db, self.live, self.store, self.leases, self.settings = db, live, store, leases, settings
-        self._ami_live = ami_live
+        self._ami_session = ami_session
         self._clock = clock
         self.follower = AttemptFollower(send=send, clock=clock)
         self._in_flight: dict[int, _InFlight] = {}
@@ -128,6 +130,7 @@ class DialerRunner:
         self._team_ext: dict[int, tuple[str, ...]] = {}
         self._team_ext_at_s = -1e18
         self._agent_since: dict[str, tuple[AgentState, float]] = {}
+        self._calls_ended: dict[str, CallEnded] = {}
         self._talk_s: collections.deque[float] = collections.deque(maxlen=SAMPLES)
         self._wrapup_s: collections.deque[float] = collections.deque(maxlen=SAMPLES)
         self.wakeup = asyncio.Event()
@@ -152,6 +155,10 @@ class DialerRunner:
                     self._wrapup_s.append(max(0.0, event.at_s - since_s))
             self._agent_since[event.agent] = (event.state, event.at_s)
         elif isinstance(event, CallEnded) and event.originate_action_id:
+            # Kept for an attempt whose own events are lost with the AMI session: the resync's end of its call.
+            self._calls_ended[event.originate_action_id] = event
+            while len(self._calls_ended) > CALLS_ENDED_KEPT:
+                self._calls_ended.pop(next(iter(self._calls_ended)))
             self.wakeup.set()
 
     # -- the AGI's question ---------------------------------------------------------------------------------------
@@ -237,7 +244,7 @@ class DialerRunner:
         definition = parse_campaign(campaign.definition)
         team = self._team_ext.get(campaign.team_id or 0, ())
         states = {ext: self.live.agent_state(ext)[0] for ext in team}
-        if not self._ami_live():
+        if self._ami_session() is None:
             run.status, run.detail = Status.WAITING_FOR_ASTERISK, "the AMI session is down: nothing is dialled"
         elif not any(s is not AgentState.OFFLINE for s in states.values()):
             run.status, run.detail = Status.WAITING_FOR_AGENTS, "no agent of the team is logged in"
@@ -373,7 +380,8 @@ class DialerRunner:
             info_message=answering.info_message, trunk=self.settings.trunk,
         )
         flight = _InFlight(claimed.attempt_id, campaign.id, campaign.team_id or 0, candidate.e164, claimed.action_id,
-                           self._clock(), definition.law.ring_s, reserved_agent=reserved_agent)
+                           self._clock(), definition.law.ring_s, self._ami_session() or 0,
+                           reserved_agent=reserved_agent)
         self._in_flight[claimed.attempt_id] = flight
         future = await self.follower.dial(dial)
         async with self.db.session() as session:
@@ -398,6 +406,10 @@ class DialerRunner:
 
     async def _record(self, flight: _InFlight, result: AttemptResult, definition: CampaignDefinition) -> None:
         now_s = self._clock()
+        if not result.sent:
+            async with self.db.session() as session:  # nothing was dialled: the number stays as callable as it was
+                await attempt_store.not_sent(session, result.attempt_id, why=result.recognised_by)
+            return
         run = self._runs.get(flight.campaign_id)
         if run is not None:
             run.outcomes.append(result.outcome)
@@ -426,30 +438,41 @@ class DialerRunner:
     # -- attempts lost with an instance or an AMI session ---------------------------------------------------------
 
     async def _sweep_lost(self, campaigns: Sequence[Campaign], now_s: float) -> None:
-        """Attempts whose end will never be seen: dialled by an instance that died (or this process before a
-        restart), or pending here while the AMI session was lost and no call of theirs is open after the resync.
-        After the ring time and a grace, each ends from its CRM activity when the bridge wrote one, else ``failed``
-        with why; none is re-sent."""
-        if not self._ami_live():
-            return  # no resync yet: the live model cannot say which calls are still open
+        """Attempts whose end will never be seen, each ended from its CRM activity when the bridge wrote one, else
+        ``failed`` with why; none is re-sent:
+
+        * ours, dialled in an AMI session that was lost since, with no call of theirs open after the new session's
+          resync (the resync lists every channel, so one missing has ended): at once;
+        * rows left by an instance that died (or by this process before a restart): once their ring time and a grace
+          have passed with no call of theirs open (until then its Originate may still be on its way).
+        """
+        session_now = self._ami_session()
+        if session_now is None:
+            return  # no resynced session: the live model cannot say which calls are still open
         open_actions = {c.originate_action_id for c in self.live.tracker.open_calls() if c.originate_action_id}
+        for flight in list(self._in_flight.values()):
+            if flight.generation < session_now and flight.action_id not in open_actions:
+                call = self._calls_ended.get(flight.action_id)
+                outcome, agent = _outcome_of_call(call)
+                self.follower.give_up(
+                    flight.attempt_id, outcome=outcome, agent=agent,
+                    why="the AMI session was lost while it ran; " + (
+                        f"its call ended {call.outcome.value} (resync)" if call is not None
+                        else "no call of it is open after the resync and none was seen; not re-sent"))
         by_id = {c.id: c for c in campaigns}
         async with self.db.read_session() as session:
             rows = await attempt_store.unfinished(session, list(by_id))
             session.expunge_all()
         for row in rows:
+            if row.id in self._in_flight or row.action_id in open_actions:
+                continue
             ring_s = float(by_id[row.campaign_id].definition.get("law", {}).get("ring_s", 25.0))
             started = row.dialled_at or row.created_at
-            if row.action_id in open_actions or now_s - started.timestamp() < ring_s + self.settings.lost_grace_s:
-                continue
-            mine = self._in_flight.get(row.id)
-            why = ("the AMI session was lost while it ran and no call of it is open after the resync"
-                   if mine is not None else "the instance dialling it stopped before its end was seen")
-            if mine is not None:
-                self.follower.give_up(row.id, f"lost: {why}; not re-sent")  # its _follow writes it
+            if now_s - started.timestamp() < ring_s + self.settings.lost_grace_s:
                 continue
             async with self.db.session() as session:
-                await attempt_store.resolve_lost(session, row.id, now_s=now_s, why=why)
+                await attempt_store.resolve_lost(
+                    session, row.id, now_s=now_s, why="the instance dialling it stopped before its end was seen")
 
     # -- state and status -----------------------------------------------------------------------------------------
 
@@ -499,6 +522,16 @@ class DialerRunner:
 # Outcomes after which the number may be used up by the retry rules (after_last: agent_task files a callback).
 _RETRY_ENDS: Final = frozenset({AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED,
                                 AttemptOutcome.MACHINE})
+
+
+def _outcome_of_call(call: CallEnded | None) -> tuple[AttemptOutcome, str | None]:
+    """What the live model's end of a dialler call says the attempt became (no call seen: failed)."""
+    if call is None:
+        return AttemptOutcome.FAILED, None
+    if call.answered_by:
+        return AttemptOutcome.CONNECTED, call.answered_by
+    return {CallOutcome.ABANDONED: AttemptOutcome.ABANDONED, CallOutcome.BUSY: AttemptOutcome.BUSY,
+            CallOutcome.MISSED: AttemptOutcome.NO_ANSWER}.get(call.outcome, AttemptOutcome.FAILED), None
 
 
 def _decision_json(decision: PacingDecision) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class Reason(enum.StrEnum):
     ABANDONED_RECENTLY = "abandoned_recently"  # abandoned less than 72 h ago and no agent reserved for it
     NO_TIME_ZONE = "no_time_zone"  # the number maps to no usable zone and the campaign names no fallback
     OUTSIDE_WINDOW = "outside_window"  # outside the campaign's calling hours in the callee's local time
+    NOT_SENT = "not_sent"  # claimed, but the Originate could not be sent (no AMI session): nothing was dialled
 
 
 @dataclass(frozen=True, slots=True)

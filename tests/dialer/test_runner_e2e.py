@@ -13,9 +13,10 @@ from typing import Any
 from sqlalchemy import select
 
 from callcenter.ami.connection import Received
-from callcenter.app import DATABASE, GAP_RECOVERY, LIVE
+from callcenter.app import AMI, DATABASE, GAP_RECOVERY, LIVE
 from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import AttemptOutcome, CampaignState
+from callcenter.dialer.verdict import Reason
 from callcenter.events import AgentState, CallEnded
 from callcenter.pbxsim.callees import CalleeModel, CalleeProfile
 from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
@@ -272,3 +273,43 @@ async def test_a_running_campaign_whose_agents_all_log_off_waits_and_says_why(tm
 
 async def _dialled(floor: Floor, campaign_id: int) -> bool:
     return any(r.action_id for r in await attempts(floor, campaign_id))
+
+
+async def test_ami_lost_mid_campaign_waits_then_resolves_its_calls_and_dials_nothing_twice(tmp_path: Path) -> None:
+    model = CalleeModel(seed=3, default=CalleeProfile(answer_after_s=(2.0, 4.0), talk_s=(40.0, 60.0),
+                                                      silence_patience_s=(6.0, 8.0)))
+    async with running_floor(tmp_path, TOML, callees=model) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        campaign_id = await launch(floor, cm, retry={"failed": None, "abandoned": None})
+        live = floor.app[LIVE]
+        await floor.wait(lambda: sum(1 for e in EXTENSIONS if live.agent_state(e)[0] is AgentState.TALKING) >= 1,
+                         "an agent talking on a campaign call")
+        server, conn = floor.sim.server, floor.app[AMI]
+        server.refuse_logins = True
+        server.drop_connections()
+
+        async def waiting() -> Any:
+            status = await floor.app[DIALER].live_status(campaign_id)
+            return status if status is not None and status.status == "waiting_for_asterisk" else None
+        status = await until(floor, waiting, "the campaign to wait for Asterisk")
+        assert "AMI" in status.detail
+        in_flight_at_loss = {r.id for r in await attempts(floor, campaign_id) if r.state is not AttemptState.ENDED}
+        assert in_flight_at_loss  # the calls up when the session went
+        server.refuse_logins = False
+        await conn.wait_live(WAIT_S)
+
+        campaign = await until(floor, lambda: finished(floor, campaign_id), "the campaign to finish")
+        everything = await attempts(floor, campaign_id)
+        # An Originate the lost session could not send is kept as such (nothing dialled); the number stays callable.
+        assert all(r.refusal_reason is Reason.NOT_SENT for r in everything if r.state is AttemptState.REFUSED)
+        rows = [r for r in everything if r.state is not AttemptState.REFUSED]
+        assert campaign.state is CampaignState.FINISHED
+        # Every number once (all are people who take the call), one Originate per attempt, all ended.
+        assert Counter(r.e164 for r in rows) == Counter({customer_number(i): 1 for i in range(len(_CUSTOMERS))})
+        assert floor.sim.pbx.stats.originates == len(rows)
+        assert all(r.state is AttemptState.ENDED for r in rows)
+        # The calls that spanned the loss ended by what the resync showed of them, never "dialled again".
+        lost = [r for r in rows if r.id in in_flight_at_loss]
+        assert {r.outcome for r in lost} <= {AttemptOutcome.CONNECTED, AttemptOutcome.FAILED}
+        assert any(r.outcome is AttemptOutcome.CONNECTED and r.agent_id for r in lost)
