@@ -584,6 +584,8 @@ class Task(Base):
     callback_e164: Mapped[str | None] = mapped_column(String(20))
     missed_count: Mapped[int] = mapped_column(default=0)
     attempt_count: Mapped[int] = mapped_column(default=0)
+    # A dialer campaign's callback (promised on one of its calls): the campaign it is for (callcenter.dialer).
+    campaign_id: Mapped[int | None] = _fk("dialer_campaigns.id")
     # What created it automatically (an automation rule and its fact), so a replayed fact never makes a second task.
     source_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = _created()

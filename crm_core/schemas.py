@@ -465,6 +465,7 @@ class TaskOut(Out):
     company_id: int | None
     lead_id: int | None
     deal_id: int | None
+    campaign_id: int | None = None  # a dialer campaign's callback: that campaign
     created_at: datetime
 
 

@@ -276,14 +276,12 @@ async def _pool_team(call: Call, campaign: Any, handler: int | None, call_team_i
 
 
 def _link_callback(task: Any, found: Any, campaign: Any) -> None:
-    """A campaign call's callback names the called record (a live call's activity has no links yet) and the
-    campaign (in its text: tasks have no campaign column)."""
+    """A campaign call's callback names the campaign and the called record (a live call's activity has no links
+    yet)."""
     if found is not None and not any((task.contact_id, task.lead_id, task.company_id)):
         for key, value in found.links.items():
             setattr(task, key, value)
-    mark = f"campaign {campaign.id} ({campaign.name})"
-    if mark not in task.description:
-        task.description += f"\n{mark}"
+    task.campaign_id = campaign.id
 
 
 def _customer(call: Call, activity: Any, live: Any) -> str | None:

@@ -165,7 +165,9 @@ async def test_callbacks_for_me_or_for_the_teams_pool(world: World) -> None:
     me, team = tasks[mine["callback_task_id"]], tasks[pool["callback_task_id"]]
     assert (me.assignee_id, me.team_id, me.contact_id, me.due_at) == (world.agent_a1.id, world.sup_a.team_id, data.ann, due)
     assert (team.assignee_id, team.team_id, team.contact_id) == (None, world.sup_a.team_id, data.bob)
-    assert f"campaign {cid} (Overdue invoices)" in me.description and f"campaign {cid}" in team.description
+    assert me.campaign_id == team.campaign_id == cid
+    status, page = await world.call(world.agent_a1, "GET", "/api/v1/tasks", params={"kind": "callback", "status": "open"})
+    assert {t["id"]: t["campaign_id"] for t in page["items"]} == {me.id: cid, team.id: cid}
     # The pool's callback is every team A agent's to take, none of team B's.
     for who, seen in ((world.agent_a2, True), (world.agent_b1, False)):
         status, page = await world.call(who, "GET", "/api/v1/tasks", params={"kind": "callback", "status": "open"})

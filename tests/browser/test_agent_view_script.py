@@ -97,4 +97,4 @@ async def test_the_script_beside_the_card_then_a_campaigns_script_codes_and_a_po
             activity = await s.scalar(select(Activity).where(Activity.call_id == call.call_id))
             task = await s.scalar(select(Task).where(Task.source_key == f"disposition:{call.call_id}"))
         assert activity.call_meta["campaign_disposition"] == "call_later"
-        assert (task.assignee_id, task.team_id, task.contact_id) == (None, team_id, contact.id)
+        assert (task.assignee_id, task.team_id, task.contact_id, task.campaign_id) == (None, team_id, contact.id, campaign_id)

@@ -1,4 +1,4 @@
-"""inbound call scripts per team, by deal stage or client segment (tag)
+"""inbound call scripts per team, by deal stage or client segment (tag); a callback task's dialer campaign
 
 Revision ID: 0017
 Revises: 0016
@@ -45,7 +45,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("team_id", "segment", name="uq_call_scripts_team_id_segment"),
     )
     op.create_index(op.f("ix_call_scripts_team_id"), "call_scripts", ["team_id"])
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("campaign_id", ID, nullable=True))
+        batch_op.create_foreign_key(batch_op.f("fk_tasks_campaign_id_dialer_campaigns"), "dialer_campaigns",
+                                    ["campaign_id"], ["id"], ondelete="SET NULL")
+        batch_op.create_index(batch_op.f("ix_tasks_campaign_id"), ["campaign_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tasks_campaign_id"))
+        batch_op.drop_constraint(batch_op.f("fk_tasks_campaign_id_dialer_campaigns"), type_="foreignkey")
+        batch_op.drop_column("campaign_id")
     op.drop_table("call_scripts")
