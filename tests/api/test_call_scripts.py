@@ -5,13 +5,14 @@ field, and the resolver's choice for a call: the campaign's script, else the cal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from callcenter.api.script_routes import on_call_of
-from callcenter.app import PHONE_RULES
+from callcenter.app import LIVE, PHONE_RULES
 from callcenter.calls.model import Call as LiveCall
 from callcenter.dialer import script_store
 from callcenter.dialer.script_store import CallOnPhone
@@ -21,6 +22,7 @@ from crm_core.models import Company, Contact, Deal, Lead, Phone, Pipeline, Pipel
 from tests.api.conftest import Actor, World
 from tests.api.test_campaign_manager_role import add_user
 from tests.api.test_campaign_routes import campaign, saved_report
+from tests.api.test_supervisor_routes import CALL_A, CALL_B, _answered_calls
 
 BASE = "/api/v1/call-scripts"
 
@@ -197,3 +199,28 @@ def test_the_live_calls_channel_variables_pick_the_campaign() -> None:
     live = LiveCall(call_id="1.2", started_s=0.0, direction=CallDirection.OUTBOUND, first_uniqueid=None,
                     customer="+442079460101", variables={"CC_CAMPAIGN": "7", "CC_DIAL_ATTEMPT": "41"})
     assert on_call_of(live) == CallOnPhone(call_id="1.2", customer="+442079460101", campaign="7", dial_attempt="41")
+
+
+async def test_the_script_of_a_live_call_is_for_the_agents_on_it(make_world: Any, traces_dir: Path) -> None:
+    world = await make_world()
+    talking, _ = _answered_calls(traces_dir)  # a real capture: CALL_A answered by 1002 (Alice), CALL_B by 1004 (Bea)
+    for h in talking:
+        world.client.app[LIVE].ingest.feed_headers(h)
+    live = {c.call_id: c for c in world.client.app[LIVE].tracker.open_calls()}
+    caller = live[CALL_A].customer or live[CALL_A].caller
+    async with world.db.session() as s:
+        contact = Contact(first_name="Cleo", last_name="Caller", tags=["vip"])
+        s.add(contact)
+        await s.flush()
+        s.add(Phone(e164=caller, raw=caller, contact_id=contact.id))
+    assert (await make(world, world.sup_a, name="VIP", segment="vip", body="Hi {contact.first_name}"))[0] == 201
+    status, got = await world.call(world.agent_a1, "GET", f"/api/v1/calls/{CALL_A}/script")
+    assert status == 200 and (got["source"], got["text"], got["campaign"]) == ("segment", "Hi Cleo", None), got
+    # Bea is on the same caller's other call, in team B, which has no script: none, not team A's.
+    status, got = await world.call(world.agent_b1, "GET", f"/api/v1/calls/{CALL_B}/script")
+    assert status == 200 and (got["source"], got["parts"]) == (None, []), got
+    for who in (world.agent_a2, world.sup_a, world.admin, world.agent_b1):
+        status, err = await world.call(who, "GET", f"/api/v1/calls/{CALL_A}/script")
+        assert status == 403 and err["error"]["field"] == "call_id", (who, err)
+    status, err = await world.call(world.agent_a1, "GET", "/api/v1/calls/1795390000.9/script")
+    assert status == 404 and err["error"]["field"] == "call_id"
