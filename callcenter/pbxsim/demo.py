@@ -216,6 +216,7 @@ async def run_demo(
         _print(out, f"demo: wallboard {base}{await _login_path(app[DATABASE], token_id, 'wallboard')}")
         _print(out, f"demo: agent view of {AGENTS[0]} {base}{await _login_path(app[DATABASE], agent_token_id, 'agent')}")
         _print(out, f"demo: reports {base}{await _login_path(app[DATABASE], token_id, 'reports')}")
+        _print(out, f"demo: campaigns {base}{await _login_path(app[DATABASE], token_id, 'campaigns')}")
         _print(out, f"demo: API token for curl: Authorization: Bearer {token}")
         _print(out, f"demo: the links work once, within 5 minutes; a new one: curl -X POST -H 'Authorization: Bearer "
                     f"{token}' {base}/api/v1/tokens/{token_id}/login-link")
@@ -330,7 +331,8 @@ DEMO_ADMIN_EMAIL = "demo-admin@example.com"
 
 
 async def _login_path(db: Any, token_id: int, page: str) -> str:
-    """A one-time login link (path) to ``page`` ("wallboard", "agent" or "reports") signed in as ``token_id``."""
+    """A one-time login link (path) to ``page`` ("wallboard", "agent", "reports" or "campaigns") signed in as
+    ``token_id``."""
     from callcenter.api.auth_routes import login_urls
     from crm_core.users import LOGIN_CODE, issue_ticket
 

@@ -277,11 +277,12 @@ async def test_the_printed_links_and_token_work_against_the_running_demo(tmp_pat
         (wallboard,) = [line.split()[-1] for line in lines if line.startswith("demo: wallboard ")]
         (agent,) = [line.split()[-1] for line in lines if line.startswith("demo: agent view of 1002 ")]
         (reports,) = [line.split()[-1] for line in lines if line.startswith("demo: reports ")]
+        (campaigns,) = [line.split()[-1] for line in lines if line.startswith("demo: campaigns ")]
         (token,) = [line.split()[-1] for line in lines if line.startswith("demo: API token for curl")]
         async with ClientSession(f"http://127.0.0.1:{port}") as http:
             async with http.get("/api/v1/wallboard/me", headers={"Authorization": f"Bearer {token}"}) as resp:
                 assert resp.status == 200 and (await resp.json())["role"] == "admin"
-            for link, role in ((wallboard, "admin"), (agent, "agent"), (reports, "admin")):
+            for link, role in ((wallboard, "admin"), (agent, "agent"), (reports, "admin"), (campaigns, "admin")):
                 assert link.startswith(f"http://127.0.0.1:{port}/")
                 async with http.get(link) as resp:
                     assert resp.status == 200  # the page itself
