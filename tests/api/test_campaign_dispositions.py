@@ -6,14 +6,16 @@ said; callbacks for the agent or for the team's pool."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import CRM_BRIDGE
+from callcenter.ami.channel_vars import ChannelVar
+from callcenter.app import CRM_BRIDGE, LIVE
 from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
-from crm_core.dialer_models import DncEntry
+from crm_core.dialer_models import CampaignAttempt, DncEntry
 from crm_core.models import (
     Activity, AuditEntry, CallConsent, Contact, CustomFieldDef, Deal, DealStageChange, Entity, FieldType, Lead,
     LeadStatus, Role, Task,
@@ -23,6 +25,7 @@ from tests.api.conftest import Actor, World
 from tests.api.test_call_scripts import Crm, crm
 from tests.api.test_campaign_manager_role import add_user
 from tests.api.test_campaign_routes import BASE, campaign_body, saved_report
+from tests.api.test_supervisor_routes import CALL_A, _answered_calls
 
 ANN, BOB, LENA = "+442079460101", "+442079460102", "+442079460103"
 
@@ -214,3 +217,39 @@ async def test_only_the_handler_or_their_supervisor_picks_the_code(world: World)
     for who, expected in ((world.agent_a2, 403), (world.agent_b1, 403), (cm, 403), (world.sup_a, 200)):
         status, out = await dispose(world, "1795390000.8", {"campaign_code": "refused"}, who)
         assert status == expected, (who, out)
+
+
+async def test_a_live_campaign_call_wrapped_up_before_it_is_logged_acts_on_the_dialled_record(
+    make_world: Any, traces_dir: Path
+) -> None:
+    world = await make_world()
+    data, _, cid = await setup(world)
+    async with world.db.session() as s:
+        # The dialer called Bob's row; the number on the line is another (the capture's caller).
+        attempt = CampaignAttempt(campaign_id=cid, e164="+12125550101", contact_id=data.bob, attempt_no=1)
+        s.add(attempt)
+        await s.flush()
+        attempt_id = attempt.id
+    talking, _ = _answered_calls(traces_dir)  # a real capture: CALL_A answered by 1002 (Alice) and still going
+    trunk = next(h for h in talking if h["Event"] == "VarSet" and h["Linkedid"] == CALL_A)
+    # What the dialer's Originate announces on the customer's channel (VarSet, as Asterisk does).
+    dialer_vars = [{**trunk, "Timestamp": talking[-1]["Timestamp"], "Variable": name, "Value": value}
+                   for name, value in ((ChannelVar.CAMPAIGN.value, str(cid)),
+                                       (ChannelVar.DIAL_ATTEMPT.value, str(attempt_id)))]
+    for h in [*talking, *dialer_vars]:
+        world.client.app[LIVE].ingest.feed_headers(h)
+    status, out = await dispose(world, CALL_A, {"campaign_code": "promised_to_pay"})
+    assert status == 200, out
+    assert [(e["target"], e["applied"]) for e in out["effects"]] == [
+        (f"contact {data.bob} call_consent", True), (f"contact {data.bob} custom.promised_on", True),
+        (f"contact {data.bob} deal", False)]
+    due = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    status, out = await dispose(world, CALL_A, {"campaign_code": "call_later", "callback_at": due.isoformat()})
+    assert status == 200 and out["callback_assignee_id"] == world.agent_a1.id, out
+    async with world.db.session() as s:
+        bob = await s.get(Contact, data.bob)
+        task = await s.get(Task, out["callback_task_id"])
+        activity = await s.scalar(select(Activity).where(Activity.call_id == CALL_A))
+    assert bob.custom == {"promised_on": "2026-12-24"} and bob.call_consent is CallConsent.GRANTED
+    assert (task.contact_id, task.campaign_id, task.callback_e164) == (data.bob, cid, "+12125550101")
+    assert activity.call_meta == {"campaign": str(cid), "campaign_disposition": "call_later"}
