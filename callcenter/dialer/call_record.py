@@ -119,6 +119,11 @@ async def script_values(
     if found is None:
         return values
     record = found.record
+    # Custom fields, each kind's own ({contact.custom.contract_no}); a company's also when a contact of it is called.
+    owners = [(found.entity.value, record), ("company", found.company), ("deal", found.deal)]
+    for entity, row in owners:
+        for key, value in ((getattr(row, "custom", None) or {}) if row is not None else {}).items():
+            values.setdefault(f"{entity}.custom.{key}", value)
     if found.entity is Entity.CONTACT:
         full = " ".join(p for p in (record.first_name, record.last_name) if p)
         values.update({"contact.first_name": record.first_name, "contact.last_name": record.last_name,

@@ -32,6 +32,7 @@ from callcenter.dialer.compliance import DialFacts, DialRules, PastAttempt, may_
 from callcenter.dialer.dnc_store import NumberFlags
 from callcenter.dialer.lifecycle import Action
 from callcenter.dialer.outcomes import AttemptOutcome, CampaignMode, CampaignState
+from callcenter.dialer.script_store import check_custom_fields
 from callcenter.dialer.verdict import Permit, Reason, Refusal
 from callcenter.reports import saved
 from callcenter.reports.definition import DEFAULT_COLUMNS, MAX_COLUMNS, Checked, ReportEntity
@@ -139,6 +140,7 @@ async def create(session: AsyncSession, principal: Principal, definition: Campai
     may_manage(principal)
     await _check_sources(session, principal, definition)
     await dispositions.check_references(session, definition)
+    await check_custom_fields(session, definition.script, field="script")
     campaign = Campaign(state=CampaignState.DRAFT, created_by_id=principal.user_id, version=1)
     _columns_from(campaign, definition)
     session.add(campaign)
@@ -168,6 +170,8 @@ async def edit(
         await _check_sources(session, principal, definition, prefix="changes.")
     if "dispositions" in changes or "team_id" in changes:
         await dispositions.check_references(session, definition, prefix="changes.")
+    if "script" in changes:
+        await check_custom_fields(session, definition.script, field="changes.script")
     _columns_from(campaign, definition)
     campaign.version += 1
     campaign.updated_at = utcnow()

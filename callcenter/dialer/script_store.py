@@ -22,7 +22,7 @@ from callcenter.dialer.call_record import CalledRecord, called_record, campaign_
 from callcenter.dialer.scripts import fill, parse_script
 from crm_core.access import Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
-from crm_core.models import Pipeline, PipelineStage, Role, Team, User
+from crm_core.models import CustomFieldDef, Entity, Pipeline, PipelineStage, Role, Team, User
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 from crm_core.script_models import CallScript
@@ -47,6 +47,18 @@ def check_body(body: str, *, field: str = "body") -> str:
     except ValueError as exc:
         raise Invalid(str(exc), field=field) from None
     return body
+
+
+async def check_custom_fields(session: AsyncSession, body: str | None, *, field: str) -> None:
+    """Every {<entity>.custom.<key>} of the script is a defined custom field of that kind of record."""
+    if not body:
+        return
+    for entity, key in sorted(parse_script(body).custom_fields):
+        found = await session.scalar(select(CustomFieldDef.id).where(CustomFieldDef.entity == Entity(entity),
+                                                                     CustomFieldDef.key == key))
+        if found is None:
+            raise Invalid(f"unknown placeholder {{{entity}.custom.{key}}}: {entity}s have no custom field {key!r}",
+                          field=field)
 
 
 def _visible(principal: Principal) -> Select[Any]:
@@ -115,7 +127,8 @@ async def create(session: AsyncSession, principal: Principal, data: dict[str, An
     _check_key(data.get("stage_id"), data.get("segment"))
     if data.get("stage_id") is not None:
         await _check_stage(session, team_id, data["stage_id"])
-    script = CallScript(team_id=team_id, name=data["name"], body=check_body(data["body"]), stage_id=data.get("stage_id"),
+    await check_custom_fields(session, check_body(data["body"]), field="body")
+    script = CallScript(team_id=team_id, name=data["name"], body=data["body"], stage_id=data.get("stage_id"),
                         segment=data.get("segment"), priority=data.get("priority", 0), created_by_id=principal.user_id)
     session.add(script)
     await _flush_unique(session, script)
@@ -127,7 +140,7 @@ async def update(session: AsyncSession, principal: Principal, script_id: int, ch
     if "team_id" in changes and changes["team_id"] != script.team_id:
         raise Invalid("a script stays with its team (make a new one for another team)", field="team_id")
     if "body" in changes:
-        check_body(changes["body"])
+        await check_custom_fields(session, check_body(changes["body"]), field="body")
     stage_id = changes.get("stage_id", script.stage_id)
     segment = changes.get("segment", script.segment)
     _check_key(stage_id, segment)

@@ -5,6 +5,9 @@ nothing else is special. There are no expressions, filters or attribute lookups:
 catalogue (``PLACEHOLDERS``) and filling is one pass of string replacement, so neither a script nor a customer's data
 can run code or reach anything but the catalogued values (a value that itself reads ``{agent.name}`` stays that text).
 
+``{contact.custom.<key>}`` (also ``company``, ``lead``, ``deal``) is a record's custom field; which keys exist is data,
+checked against the definitions when the script is saved.
+
 A script is checked when it is saved (``parse_script``): an unknown placeholder or a stray brace is a ValueError naming
 it. Filled scripts are returned as parts (literal text and filled fields) as well as one text, so a page can show the
 fields apart and put everything in as text, never as HTML.
@@ -19,7 +22,7 @@ from typing import Any
 
 from crm_core.input_rules import check_text
 
-__all__ = ["MAX_SCRIPT_CHARS", "PLACEHOLDERS", "FilledScript", "Part", "Script", "fill", "parse_script"]
+__all__ = ["CUSTOM_PLACEHOLDER", "MAX_SCRIPT_CHARS", "PLACEHOLDERS", "FilledScript", "Part", "Script", "fill", "parse_script"]
 
 MAX_SCRIPT_CHARS = 10_000
 
@@ -44,6 +47,10 @@ PLACEHOLDERS: dict[str, str] = {
     "agent.first_name": "the agent's first name",
     "campaign.name": "the campaign's name (campaign calls)",
 }
+
+# A record's custom field ({contact.custom.contract_no}): its key is checked against the custom field definitions when
+# the script is saved (script_store.check_custom_fields), as the catalogue above cannot know them.
+CUSTOM_PLACEHOLDER = re.compile(r"^(contact|company|lead|deal)\.custom\.([a-z][a-z0-9_]{0,63})$")
 
 # "{{", "}}", a placeholder, or a lone brace (an error); everything between is literal text.
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -72,6 +79,11 @@ class Script:
     @property
     def fields(self) -> set[str]:
         return {name for _, name in self.parts if name is not None}
+
+    @property
+    def custom_fields(self) -> set[tuple[str, str]]:
+        """(entity, key) of every custom-field placeholder."""
+        return {(m.group(1), m.group(2)) for name in self.fields if (m := CUSTOM_PLACEHOLDER.match(name))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +117,9 @@ def parse_script(text: str) -> Script:
         if name is None:
             raise ValueError(f"a lone {token!r} at character {match.start() + 1}: write {token * 2} for a brace")
         name = name.strip()
-        if name not in PLACEHOLDERS:
-            raise ValueError(f"unknown placeholder {{{name}}} (known: {', '.join(sorted(PLACEHOLDERS))})")
+        if name not in PLACEHOLDERS and not CUSTOM_PLACEHOLDER.match(name):
+            raise ValueError(f"unknown placeholder {{{name}}} (known: {', '.join(sorted(PLACEHOLDERS))}, and "
+                             "<contact|company|lead|deal>.custom.<key> for a custom field)")
         parts.append(("".join(literal), None))
         literal = []
         parts.append(("", name))

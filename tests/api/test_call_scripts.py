@@ -18,7 +18,9 @@ from callcenter.dialer import script_store
 from callcenter.dialer.script_store import CallOnPhone
 from callcenter.events import CallDirection
 from crm_core.dialer_models import CampaignAttempt
-from crm_core.models import Company, Contact, Deal, Lead, Phone, Pipeline, PipelineStage, Role
+from crm_core.models import (
+    Company, Contact, CustomFieldDef, Deal, Entity, FieldType, Lead, Phone, Pipeline, PipelineStage, Role,
+)
 from tests.api.conftest import Actor, World
 from tests.api.test_campaign_manager_role import add_user
 from tests.api.test_campaign_routes import campaign, saved_report
@@ -106,6 +108,7 @@ async def test_a_supervisor_keeps_their_teams_scripts_and_nobody_elses(world: Wo
     [
         ({"segment": "vip", "body": "Hi {contact.nickname}"}, 422, "body", "unknown placeholder {contact.nickname}"),
         ({"segment": "vip", "body": "Hi {"}, 422, "body", "a lone '{'"),
+        ({"segment": "vip", "body": "Hi {lead.custom.tier}"}, 422, "body", "leads have no custom field 'tier'"),
         ({}, 422, "segment", "exactly one"),
         ({"segment": "vip", "stage_id": "NEW"}, 422, "stage_id", "exactly one"),
         ({"stage_id": 999999}, 422, "stage_id", "no pipeline stage 999999"),
@@ -141,7 +144,11 @@ async def resolve(world: World, agent: Actor, **call: Any) -> dict[str, Any] | N
 
 async def test_inbound_calls_get_their_stage_script_else_a_segment_script_else_none(world: World) -> None:
     data = await crm(world)
-    body = "Hello {customer.name} of {company.name}: {deal.title} ({deal.stage}, {deal.amount} {deal.currency}). I am {agent.first_name}."
+    async with world.db.session() as s:
+        s.add(CustomFieldDef(entity=Entity.CONTACT, key="tier", label="Tier", field_type=FieldType.STRING))
+        (await s.get(Contact, data.ann)).custom = {"tier": "gold"}
+    body = ("Hello {customer.name} of {company.name}: {deal.title} ({deal.stage}, {deal.amount} {deal.currency})."
+            " I am {agent.first_name}. {contact.custom.tier}")
     status, stage = await make(world, world.sup_a, name="Renewals", stage_id=data.new, body=body)
     assert status == 201, stage
     assert (await make(world, world.sup_a, name="VIP", segment="vip", priority=1, body="VIP {contact.last_name}"))[0] == 201
@@ -151,7 +158,7 @@ async def test_inbound_calls_get_their_stage_script_else_a_segment_script_else_n
 
     ann = await resolve(world, world.agent_a1, customer="+44 20 7946 0101")  # open deal in "New": the stage's
     assert ann is not None and (ann["source"], ann["name"], ann["script_id"]) == ("stage", "Renewals", stage["id"])
-    assert ann["text"] == "Hello Ann Carter of Acme & <Sons>: Renewal (New, 1200.00 EUR). I am Alice."
+    assert ann["text"] == "Hello Ann Carter of Acme & <Sons>: Renewal (New, 1200.00 EUR). I am Alice. gold"
     bob = await resolve(world, world.agent_a1, customer="+442079460102")  # no deal; vip and smb: smb's priority wins
     assert bob is not None and (bob["source"], bob["text"]) == ("segment", "SMB Bob <b>Bold</b>")
     lena = await resolve(world, world.agent_a1, customer="+442079460103")

@@ -77,20 +77,23 @@ async def dispose(world: World, call_id: str, body: dict[str, Any], actor: Actor
         ({"set_fields": {"custom.promised_on": "soon"}}, "dispositions.promised_to_pay.set_fields.custom.promised_on",
          "must be a date"),
         ({"set_fields": {"owner": 3}}, "dispositions.promised_to_pay.set_fields.owner", "not a field"),
+        ("SCRIPT", "script", "contacts have no custom field 'shoe_size'"),
     ],
 )
-async def test_bad_mappings_are_refused_at_save_naming_the_field(world: World, change: dict[str, Any], field: str,
+async def test_bad_mappings_are_refused_at_save_naming_the_field(world: World, change: Any, field: str,
                                                                 message: str) -> None:
     data, cm, cid = await setup(world)
-    if change.get("stage") == "OTHER":
-        change = {"stage": data.other_team_stage}
-    bad = {"promised_to_pay": {**codes(data)["promised_to_pay"], **change}}
+    if change == "SCRIPT":  # the script's own check, made where the campaign's references are
+        bad_change: dict[str, Any] = {"script": "Your size: {contact.custom.shoe_size}"}
+    else:
+        if change.get("stage") == "OTHER":
+            change = {"stage": data.other_team_stage}
+        bad_change = {"dispositions": {"promised_to_pay": {**codes(data)["promised_to_pay"], **change}}}
     report = (await world.call(cm, "GET", f"{BASE}/{cid}"))[1]["saved_report_id"]
-    status, err = await world.call(cm, "POST", BASE, campaign_body(report, cm.team_id, dispositions=bad))
+    status, err = await world.call(cm, "POST", BASE, campaign_body(report, cm.team_id, **bad_change))
     assert status == 400 and err["error"]["field"] == field and message in err["error"]["message"], err
     status, current = await world.call(cm, "GET", f"{BASE}/{cid}")
-    status, err = await world.call(cm, "PATCH", f"{BASE}/{cid}", {"version": current["version"],
-                                                                   "changes": {"dispositions": bad}})
+    status, err = await world.call(cm, "PATCH", f"{BASE}/{cid}", {"version": current["version"], "changes": bad_change})
     assert status == 400 and err["error"]["field"] == "changes." + field, err
 
 

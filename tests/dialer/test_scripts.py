@@ -40,6 +40,8 @@ def test_a_value_is_text_never_markup_nor_a_placeholder_again() -> None:
         ("Hello {contact.first_name", "a lone '{' at character 7"),
         ("Hello }", "a lone '}' at character 7"),
         ("Hello {}", "unknown placeholder {}"),
+        ("Hello {contact.custom.Shoe}", "unknown placeholder {contact.custom.Shoe}"),
+        ("Hello {user.custom.salary}", "unknown placeholder {user.custom.salary}"),
         ("bell \x07", "control characters"),
     ],
 )
@@ -48,9 +50,11 @@ def test_bad_scripts_are_refused_naming_what(text: str, message: str) -> None:
         parse_script(text)
 
 
-def test_every_catalogued_placeholder_parses() -> None:
+def test_every_catalogued_placeholder_parses_and_custom_fields_by_kind() -> None:
     script = parse_script(" ".join("{%s}" % name for name in PLACEHOLDERS))
-    assert script.fields == set(PLACEHOLDERS)
+    assert script.fields == set(PLACEHOLDERS) and script.custom_fields == set()
+    custom = parse_script("{contact.custom.contract_no} {deal.custom.renewal_on} {contact.custom.contract_no}")
+    assert custom.custom_fields == {("contact", "contract_no"), ("deal", "renewal_on")}
 
 
 def _invalid(extra: dict[str, Any]) -> Invalid:
