@@ -105,6 +105,27 @@ def _transfer(action: str) -> tuple[tuple[str, str], ...]:
             ("Context", "cc-agents"))
 
 
+_DIALER_PHONES = (AgentPhone(extension="1002"), AgentPhone(extension="1003"))
+_CAMPAIGN_NUMBER = "+442071234567"
+
+
+def _campaign_originate(attempt: int) -> Step:
+    """The dialer's own Originate (callcenter.dialer.originate.originate_action), as the dialer_* captures sent it."""
+    return Step(at_s=0.004, kind="action", action=(
+        ("Action", "Originate"), ("ActionID", f"dial-{attempt}"), ("Channel", f"PJSIP/{_CAMPAIGN_NUMBER}@trunk"),
+        ("Context", "cc-campaign"), ("Exten", _CAMPAIGN_NUMBER), ("Priority", "1"),
+        ("CallerID", '"Acme Collections" <+442070000000>'), ("Timeout", "20000"), ("Async", "true"),
+        ("Variable", "CC_CAMPAIGN=42"), ("Variable", f"CC_DIAL_ATTEMPT={attempt}"), ("Variable", "CC_AMD_NOTSURE=human"),
+        ("Variable", "CC_MACHINE_ACTION=hangup"), ("Variable", "CC_INFO_MESSAGE=cc-dialer-info")))
+
+
+def _callee(amd_status: str, amd_cause: str, amd_s: float, *, talk_s: float = _LONG) -> Caller:
+    """The dialer_* captures' customer (sipp/callee_answers.xml): answers 1 s after the INVITE, AMD() hears its
+    greeting for ``amd_s``; a person stays on a silent line (Asterisk hangs up after the message)."""
+    return Caller(number=_CAMPAIGN_NUMBER, name="", originate_answer="answer", answers_after_s=1.0, talk_s=talk_s,
+                  amd_status=amd_status, amd_cause=amd_cause, amd_s=amd_s, silence_patience_s=None)
+
+
 TRACE_SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -290,6 +311,33 @@ TRACE_SCENARIOS: dict[str, Scenario] = {
                 Step(at_s=1.423, kind="action", action=_transfer("Atxfer")),
             ),
             answers={"1002": (_answer(0.004),)},
+        ),
+        # The dialer's customer-first call on the shipped [cc-campaign] (tests/real_asterisk/capture_dialer.py): the
+        # customer answers after 1 s; the campaign route answers CC_AGENT at once.
+        Scenario(
+            # "Hello?": AMD HUMAN after 1.5 s, agent 1002 answers in 3 ms, the customer hangs up 8 s after answering
+            name="dialer_connected",
+            config="config-dialer",
+            phones=_DIALER_PHONES,
+            steps=(_campaign_originate(7001),),
+            answers={"1002": (_answer(0.003),)},
+            customers={_CAMPAIGN_NUMBER: _callee("HUMAN", "HUMAN-800-800", 1.501, talk_s=6.497)},
+        ),
+        Scenario(
+            # nobody free: the 3 s information message, then Asterisk hangs up
+            name="dialer_abandoned",
+            config="config-dialer",
+            phones=_DIALER_PHONES,
+            steps=(_campaign_originate(7002),),
+            customers={_CAMPAIGN_NUMBER: _callee("HUMAN", "HUMAN-800-800", 1.422)},
+        ),
+        Scenario(
+            # a machine's long greeting: AMD MACHINE (MAXWORDS-3-2) after 1.5 s, hung up
+            name="dialer_machine",
+            config="config-dialer",
+            phones=_DIALER_PHONES,
+            steps=(_campaign_originate(7003),),
+            customers={_CAMPAIGN_NUMBER: _callee("MACHINE", "MAXWORDS-3-2", 1.498)},
         ),
     )
 }

@@ -274,6 +274,25 @@ class Sipp:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+async def _run(*argv: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {out.decode(errors='replace')}")
+
+
+async def speech(text: str, out: Path, *, sox_format: list[str], pad: tuple[float, float],
+                 length_s: float | None = None) -> None:
+    """``text`` spoken by espeak-ng, made 8 kHz mono by sox in ``sox_format``, with ``pad`` seconds of silence before /
+    after, cut or padded to exactly ``length_s`` when given (the simulator's Playback lasts 3 s)."""
+    wav = out.with_suffix(".espeak.wav")
+    await _run("espeak-ng", "-v", "en", "-w", str(wav), text)
+    effects = ["pad", str(pad[0]), str(pad[1])]
+    if length_s is not None:
+        effects += ["pad", "0", str(length_s), "trim", "0", str(length_s)]
+    await _run("sox", str(wav), "-r", "8000", "-c", "1", *sox_format, str(out), *effects)
+
+
 def _udp_bound(ip: str, port: int) -> bool:
     """Whether a socket is bound to ip:port over UDP (/proc/net/udp: little-endian hex address, hex port)."""
     local = "".join(f"{int(part):02X}" for part in reversed(ip.split("."))) + f":{port:04X}"

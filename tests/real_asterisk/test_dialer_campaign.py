@@ -26,7 +26,7 @@ from callcenter.ami.events import DialerUserEvent, parse_event, parse_event_full
 from callcenter.dialer.agent_agi import CampaignAgentRoute, NotOurAttempt
 from callcenter.dialer.originate import AttemptDial, AttemptFollower, AttemptResult
 from callcenter.dialer.outcomes import AttemptOutcome
-from tests.real_asterisk.pbx import AGI_PORT, AMI_PORT, AMI_SECRET, AmiTap, RealAsterisk, Sipp, binaries
+from tests.real_asterisk.pbx import AGI_PORT, AMI_PORT, AMI_SECRET, AmiTap, RealAsterisk, Sipp, binaries, speech
 
 WAIT_S = 30.0  # bound on an answered call's whole life (greeting, AMD's verdict, agent or message, hang-up)
 CAMPAIGN = 42
@@ -35,6 +35,12 @@ PHONES = {"1002": 5072}  # the agent's desk phone: sipp's built-in UAS, which an
 RING_S = 15.0  # the law's shortest ring time (compliance.MIN_RING_S)
 HUMAN = "hello"  # one short word then silence: AMD's HUMAN (after_greeting_silence 800 ms)
 MACHINE = "machine"  # a long recorded greeting: AMD's MACHINE
+HUMAN_TEXT = "Hello?"
+MACHINE_TEXT = ("Hello, you have reached the Smith family. We cannot take your call right now, please leave a message "
+                "after the tone.")
+INFO_TEXT = "This was a call from Acme Collections. Please call us back on 020 7000 0000."
+ULAW = ["-t", "ul"]  # what sipp streams: headerless 8 kHz u-law
+WAV_8K = ["-b", "16", "-e", "signed-integer"]  # what Playback takes (format_wav)
 _ids = itertools.count(5001)
 
 
@@ -90,19 +96,6 @@ class Rig:
         return [h["Value"] for h in self.events(uniqueid, "VarSet") if h.get("Variable") == variable]
 
 
-async def _run(*argv: str) -> None:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(proc.communicate(), WAIT_S)
-    assert proc.returncode == 0, f"{argv[0]} failed: {out.decode(errors='replace')}"
-
-
-async def speech(text: str, out: Path, *, sox_format: list[str], pad: tuple[float, float]) -> None:
-    """``text`` spoken by espeak-ng, resampled to 8 kHz mono by sox, with ``pad`` seconds of silence before / after."""
-    wav = out.with_suffix(".espeak.wav")
-    await _run("espeak-ng", "-v", "en", "-w", str(wav), text)
-    await _run("sox", str(wav), "-r", "8000", "-c", "1", *sox_format, str(out), "pad", str(pad[0]), str(pad[1]))
-
-
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
@@ -113,13 +106,10 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     pbx = RealAsterisk(binary=asterisk_bin, root=tmp_path / "asterisk", phones=PHONES)
     sipp = Sipp(binary=sipp_bin, root=tmp_path)
     # the callee's greetings (raw u-law, as sipp streams them) and the information message (what Playback takes)
-    await speech("Hello?", tmp_path / f"{HUMAN}.ulaw", sox_format=["-t", "ul"], pad=(0.2, 3.0))
-    await speech("Hello, you have reached the Smith family. We cannot take your call right now, please leave a "
-                 "message after the tone.", tmp_path / f"{MACHINE}.ulaw", sox_format=["-t", "ul"], pad=(0.2, 2.0))
+    await speech(HUMAN_TEXT, tmp_path / f"{HUMAN}.ulaw", sox_format=ULAW, pad=(0.2, 3.0))
+    await speech(MACHINE_TEXT, tmp_path / f"{MACHINE}.ulaw", sox_format=ULAW, pad=(0.2, 2.0))
     pbx.sounds_dir.mkdir(parents=True, exist_ok=True)
-    await speech("This was a call from Acme Collections. Please call us back on 020 7000 0000.",
-                 pbx.sounds_dir / f"{DEFAULT_INFO_MESSAGE}.wav", sox_format=["-b", "16", "-e", "signed-integer"],
-                 pad=(0.0, 0.0))
+    await speech(INFO_TEXT, pbx.sounds_dir / f"{DEFAULT_INFO_MESSAGE}.wav", sox_format=WAV_8K, pad=(0.0, 0.0))
     await pbx.start()
     tap = AmiTap(tmp_path / "ami.log")  # what Asterisk published, for reading after a failure
     await tap.start()
