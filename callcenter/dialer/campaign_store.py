@@ -248,6 +248,12 @@ def _one_of(dialect: str, column: Any, values: Sequence[Any]) -> ColumnElement[b
     return column.in_(select(each.c.value))
 
 
+async def _core(session: AsyncSession, statement: Any) -> Any:
+    """A statement of plain columns run on the session's connection (its transaction), skipping the ORM's result
+    processing: ~3 ms of a page's five statements of 1,000 rows each."""
+    return await (await session.connection()).execute(statement)
+
+
 async def _flags(
     session: AsyncSession, campaign_id: int, wanted: Sequence[tuple[str, int | None, int | None]]
 ) -> list[NumberFlags]:
@@ -258,13 +264,13 @@ async def _flags(
     numbers = sorted({e164 for e164, _, _ in wanted})
     # Every entry of these numbers (the e164 index), the other campaigns' left out here: with "campaign_id IS NULL OR
     # campaign_id = ?" in the statement SQLite walked the campaign_id index through the whole system-wide list.
-    listed = (await session.execute(
+    listed = (await _core(session,
         select(DncEntry.e164, DncEntry.campaign_id).where(_one_of(dialect, DncEntry.e164, numbers))
     )).all()
     system = {e for e, c in listed if c is None}
     on_campaign = {e for e, c in listed if c == campaign_id}
     owners: dict[str, set[tuple[str, int]]] = defaultdict(set)
-    for e164, contact_id, lead_id in (await session.execute(
+    for e164, contact_id, lead_id in (await _core(session,
         select(Phone.e164, Phone.contact_id, Phone.lead_id).where(_one_of(dialect, Phone.e164, numbers))
     )).all():
         if contact_id is not None:
@@ -276,7 +282,7 @@ async def _flags(
     records: dict[tuple[str, int], tuple[bool, CallConsent]] = {}
     for kind, model, ids in (("c", Contact, contact_ids), ("l", Lead, lead_ids)):
         if ids:
-            for rid, flagged, consent in (await session.execute(
+            for rid, flagged, consent in (await _core(session,
                 select(model.id, model.do_not_call, model.call_consent).where(_one_of(dialect, model.id, sorted(ids)))
             )).all():
                 records[(kind, rid)] = (bool(flagged), CallConsent(consent))
@@ -321,7 +327,7 @@ async def _history(
     abandoned call by any campaign."""
     dialect = session.get_bind().dialect.name
     attempts: dict[str, list[PastAttempt]] = defaultdict(list)
-    for e164, ended_at, outcome in (await session.execute(
+    for e164, ended_at, outcome in (await _core(session,
         select(CampaignAttempt.e164, CampaignAttempt.ended_at, CampaignAttempt.outcome)
         .where(CampaignAttempt.campaign_id == campaign_id, _one_of(dialect, CampaignAttempt.e164, numbers),
                CampaignAttempt.state != AttemptState.REFUSED)
@@ -329,7 +335,7 @@ async def _history(
     )).all():
         attempts[e164].append(PastAttempt(_epoch_s(ended_at), None if outcome is None else AttemptOutcome(outcome)))
     abandoned = {
-        e164: s for e164, at in (await session.execute(
+        e164: s for e164, at in (await _core(session,
             select(CampaignAttempt.e164, func.max(CampaignAttempt.ended_at))
             .where(_one_of(dialect, CampaignAttempt.e164, numbers),
                    CampaignAttempt.outcome == AttemptOutcome.ABANDONED)
