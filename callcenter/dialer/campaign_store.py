@@ -285,7 +285,9 @@ async def _flags(
             for rid, flagged, consent in (await _core(session,
                 select(model.id, model.do_not_call, model.call_consent).where(_one_of(dialect, model.id, sorted(ids)))
             )).all():
-                records[(kind, rid)] = (bool(flagged), CallConsent(consent))
+                # The column type gives the enum already (no second lookup per row); a raw string becomes one.
+                consent = consent if type(consent) is CallConsent else CallConsent(consent)
+                records[(kind, rid)] = (bool(flagged), consent)
     # A row's records are its number's owners plus its own record, which is nearly always one of them: the flags of
     # the owners alone are then computed once per number.
     per_number: dict[str, NumberFlags] = {}
