@@ -1131,8 +1131,10 @@ KNOWN_IGNORED_EVENTS: Final = frozenset(
 # VarSet is ~60 % of all AMI traffic; only these variables matter downstream, the rest are dropped before typing.
 # DIALSTATUS: the only trace of a CHANUNAVAIL attempt; QUEUESTATUS: tells a queue timeout from a caller abandon;
 # MIXMONITOR_FILENAME: the recording path (MixMonitorStart has none); BRIDGEPEER/MEMBERINTERFACE: who is bridged /
-# which queue member took the call; CC_*: our own routing variables (names defined once in the dialplan module).
-KEEP_VARIABLES: Final = frozenset({"DIALSTATUS", "QUEUESTATUS", "MIXMONITOR_FILENAME", "BRIDGEPEER", "MEMBERINTERFACE"})
+# which queue member took the call; PLAYBACKSTATUS: whether the dialer's information message was heard (FAILED: the
+# file is missing); CC_*: our own routing variables (names defined once in the dialplan module).
+KEEP_VARIABLES: Final = frozenset({"DIALSTATUS", "QUEUESTATUS", "MIXMONITOR_FILENAME", "BRIDGEPEER", "MEMBERINTERFACE",
+                                   "PLAYBACKSTATUS"})
 KEEP_VARIABLE_PREFIX: Final = "CC_"
 # Newexten is the second largest stream; the tracker only needs dial targets (CHANUNAVAIL attempts create no
 # channel), the queue name and the MixMonitor r()/t() leg files.

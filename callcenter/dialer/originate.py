@@ -81,6 +81,10 @@ CAUSE_NO_USER_RESPONSE: Final = 18
 CAUSE_NO_ANSWER: Final = 19
 
 AMD_MACHINE: Final = "MACHINE"
+# app_playback sets it after Playback(): FAILED when the file could not be opened (not installed, the channel already
+# gone); a callee hanging up during the message still ends SUCCESS. Seen on Asterisk 20.20.1 without cc-dialer-info.
+PLAYBACK_STATUS: Final = "PLAYBACKSTATUS"
+PLAYBACK_FAILED: Final = "FAILED"
 
 
 class InvalidAttempt(ValueError):
@@ -210,6 +214,7 @@ class _Attempt:
     connected_agent: str | None = None
     answered_s: float | None = None
     verdict_s: float | None = None
+    message_failed: bool = False  # Playback() of the information message reported FAILED
 
 
 Send = Callable[[actions.Action], Awaitable[Any]]
@@ -287,6 +292,11 @@ class AttemptFollower:
             self._on_hangup(event)
 
     def _on_varset(self, event: VarSet) -> None:
+        if event.variable == PLAYBACK_STATUS:
+            attempt = self._by_uniqueid.get(event.uniqueid)
+            if attempt is not None and event.value == PLAYBACK_FAILED:
+                attempt.message_failed = True
+            return
         if event.variable != ChannelVar.DIAL_ATTEMPT:
             return
         attempt = self._by_attempt.get(_int(event.value) or 0)
@@ -345,6 +355,13 @@ class AttemptFollower:
     def _conclude_answered(self, attempt: _Attempt) -> None:
         if attempt.connected_agent:
             self._finish(attempt, AttemptOutcome.CONNECTED, f"DialEnd ANSWER to {attempt.connected_agent}")
+        elif attempt.dialplan_outcome == "abandoned" and attempt.message_failed:
+            # still abandoned, but the law's message was not heard: said where the attempt's record keeps it
+            log.warning("dialer attempt %d: the information message did not play (PLAYBACKSTATUS FAILED): is the "
+                        "sound file %r installed on Asterisk?", attempt.dial.attempt_id, attempt.dial.info_message)
+            self._finish(attempt, AttemptOutcome.ABANDONED,
+                         f"CcDialerResult abandoned: information message NOT played ({attempt.dial.info_message}: "
+                         "PLAYBACKSTATUS FAILED)")
         elif attempt.dialplan_outcome == "abandoned":
             self._finish(attempt, AttemptOutcome.ABANDONED, "CcDialerResult abandoned: information message played")
         elif attempt.dialplan_outcome == "machine" or attempt.amd_status == AMD_MACHINE:

@@ -265,7 +265,14 @@ async def app_wait(pbx: Pbx, ch: Channel, data: str) -> Flow:
 async def app_playback(pbx: Pbx, ch: Channel, data: str) -> Flow:
     if ch.state != UP and "noanswer" not in data:
         pbx.set_state(ch, UP)
-    await pause(pbx, ch, 3.0)  # a short prompt
+    available = pbx.config.sounds
+    for name in (n.strip() for n in split_args(data)[0].split("&")):
+        if available is not None and name not in available:
+            # app_playback.c: a file that cannot be opened -> FAILED, nothing heard, the dialplan goes on (res 0)
+            pbx.set_var(ch, "PLAYBACKSTATUS", "FAILED")
+            return Flow.NEXT
+        if not await pause(pbx, ch, 3.0):  # a short prompt; a hang-up during it still ends SUCCESS (as app_playback)
+            break
     pbx.set_var(ch, "PLAYBACKSTATUS", "SUCCESS")
     return Flow.NEXT
 

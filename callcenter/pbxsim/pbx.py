@@ -52,6 +52,9 @@ class PbxConfig:
     atxfer_code: str = ""
     # res_musiconhold has the queues' class (musiconhold.conf): without it MOH does not start (no MusicOnHold events)
     music_on_hold: bool = True
+    # the sound files Playback finds (names as Playback takes them); None: every one. A name missing here fails as on
+    # Asterisk 20 ("File ... does not exist in any format"): PLAYBACKSTATUS FAILED at once, the dialplan goes on
+    sounds: frozenset[str] | None = None
 
 
 @dataclass(slots=True)

@@ -60,6 +60,8 @@ class SimulatorSettings:
     speed: float | None = None
     start_epoch_s: float | None = None
     dialplan_globals: dict[str, str] = field(default_factory=dict)
+    # the sound files Playback finds (e.g. the dialer's cc-dialer-info); None: every one (see PbxConfig.sounds)
+    sounds: frozenset[str] | None = None
 
 
 class Simulator:
@@ -89,7 +91,7 @@ class Simulator:
             queues=load_queues_conf(s.queues_conf),
             seed=s.seed,
             config=PbxConfig(monitor_dir=s.monitor_dir.resolve(), record_audio=s.record_audio,
-                             atxfer_code=load_atxfer_code(s.features_conf)),
+                             atxfer_code=load_atxfer_code(s.features_conf), sounds=s.sounds),
             customers=customer,
             persistent_members=read_persistent_members(s.queues_conf),
         )

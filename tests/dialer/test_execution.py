@@ -103,12 +103,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Factory]:
     started: list[Rig] = []
 
     async def factory(*, dialplan: Path = DIALPLANS / "extensions.conf", manager_conf: Path = DIALPLANS / "manager.conf",
-                      budget_ms: int = 2000) -> Rig:
+                      budget_ms: int = 2000, sounds: frozenset[str] | None = None) -> Rig:
         callees = CalleeModel(seed=7, default=CalleeProfile(answer_after_s=(2.0, 4.0), talk_s=(20.0, 40.0),
                                                             silence_patience_s=(6.0, 8.0)))
         sim = Simulator(
             settings=SimulatorSettings(dialplan=dialplan, manager_conf=manager_conf, monitor_dir=tmp_path / "monitor",
-                                       record_audio=False,
+                                       record_audio=False, sounds=sounds,
                                        phones=(AgentPhone(extension="1002"), AgentPhone(extension="1003"))),
             clock=VirtualClock(start_epoch_s=time.time()),
             callees=callees,
@@ -299,6 +299,22 @@ async def test_nobody_free_plays_the_default_message(rig: Factory) -> None:
     assert result.outcome is AttemptOutcome.ABANDONED
     assert r.route.answers[-1].reason == "no-agent"
     assert ("Playback", DEFAULT_INFO_MESSAGE) in r.apps(result.uniqueid)
+
+
+async def test_an_information_message_asterisk_cannot_find_is_said_not_played(rig: Factory) -> None:
+    """As on Asterisk 20.20.1 without the sound file (tests/real_asterisk/test_dialer_campaign.py): Playback sets
+    PLAYBACKSTATUS FAILED and the dialplan hangs up; the attempt is abandoned all the same, and says the law's
+    message was not heard."""
+    r = await rig(sounds=frozenset({DEFAULT_INFO_MESSAGE}))
+    r.callees.set(NUMBER, CalleeProfile.always("human"))
+
+    result = await r.run(r.attempt(agent=None, info_message="acme/not-recorded"))
+
+    assert result.outcome is AttemptOutcome.ABANDONED
+    assert result.recognised_by == ("CcDialerResult abandoned: information message NOT played (acme/not-recorded: "
+                                    "PLAYBACKSTATUS FAILED)")
+    statuses = [h["Value"] for h in r.raw if h.get("Event") == "VarSet" and h.get("Variable") == "PLAYBACKSTATUS"]
+    assert statuses == ["FAILED"]
 
 
 async def test_a_person_who_hangs_up_during_amd_is_a_callee_hangup(rig: Factory) -> None:

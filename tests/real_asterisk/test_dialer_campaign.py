@@ -208,6 +208,20 @@ async def test_a_person_nobody_is_free_for_hears_the_information_message(rig: Ri
     assert [(e.attempt, e.outcome) for e in abandoned] == [(str(dial.attempt_id), "abandoned")]
 
 
+async def test_an_information_message_asterisk_cannot_find_is_said_not_played(rig: Rig) -> None:
+    """A sound file that is not installed: app_playback warns, sets PLAYBACKSTATUS FAILED and the dialplan hangs up;
+    the callee heard nothing, and the attempt's record must say so."""
+    callee = await rig.sipp.callee("callee_answers.xml", fill=_callee())
+    dial = rig.attempt(agent=None, info_message="acme/not-recorded")
+
+    result = await rig.run(dial, callee)
+
+    assert result.outcome is AttemptOutcome.ABANDONED, result
+    assert result.recognised_by == ("CcDialerResult abandoned: information message NOT played (acme/not-recorded: "
+                                    "PLAYBACKSTATUS FAILED)")
+    assert rig.var(result.uniqueid, "PLAYBACKSTATUS") == ["FAILED"]
+
+
 async def test_an_answering_machine_is_detected_and_hung_up(rig: Rig) -> None:
     callee = await rig.sipp.callee("callee_answers.xml", fill=_callee(MACHINE))
     dial = rig.attempt()
