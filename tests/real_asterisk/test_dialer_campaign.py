@@ -97,7 +97,13 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+def phone_scenarios() -> dict[str, tuple[str, int | None]]:
+    """The agents' desk phones that behave otherwise for one test: ext -> (scenario in sipp/, its @HOLD_MS@)."""
+    return {}
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, phone_scenarios: dict[str, tuple[str, int | None]]) -> AsyncIterator[Rig]:
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"the dialer's real-Asterisk test makes its speech with {' and '.join(missing)}: not found")
@@ -114,7 +120,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     tap = AmiTap(tmp_path / "ami.log")  # what Asterisk published, for reading after a failure
     await tap.start()
     for ext, phone_port in PHONES.items():
-        await sipp.phone(ext, phone_port)
+        scenario, hold_ms = phone_scenarios.get(ext, ("uas", None))
+        await sipp.phone(ext, phone_port, scenario=scenario, hold_ms=hold_ms)
     port = Port()
     route = CampaignAgentRoute(port=port)
     agi = FastAgiServer(host="127.0.0.1", port=AGI_PORT, default_queue="support", queue_timeout_s=60,
@@ -206,6 +213,21 @@ async def test_a_person_nobody_is_free_for_hears_the_information_message(rig: Ri
     assert rig.var(result.uniqueid, "PLAYBACKSTATUS") == ["SUCCESS"]
     abandoned = [e for e in map(parse_event, rig.raw) if isinstance(e, DialerUserEvent) and e.outcome]
     assert [(e.attempt, e.outcome) for e in abandoned] == [(str(dial.attempt_id), "abandoned")]
+
+
+@pytest.mark.parametrize("phone_scenarios", [{"1002": ("phone_rings.xml", 10_000)}])
+async def test_an_agent_whose_phone_does_not_answer_in_time_leaves_the_callee_with_the_message(rig: Rig) -> None:
+    """The reserved agent's phone still rings after CC_AGENT_RING_S (2 s; it would answer after 10 s): Dial gives up,
+    the callee hears the information message, and the attempt is abandoned naming the agent who was not reached."""
+    callee = await rig.sipp.callee("callee_answers.xml", fill=_callee())
+    dial = rig.attempt(agent="1002")
+
+    result = await rig.run(dial, callee)
+
+    assert (result.outcome, result.agent) == (AttemptOutcome.ABANDONED, "1002"), result
+    assert rig.var(result.uniqueid, "DIALSTATUS")[-1] == "NOANSWER"
+    assert rig.var(result.uniqueid, "PLAYBACKSTATUS") == ["SUCCESS"]
+    assert result.recognised_by == "CcDialerResult abandoned: information message played"
 
 
 async def test_an_information_message_asterisk_cannot_find_is_said_not_played(rig: Rig) -> None:
