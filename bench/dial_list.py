@@ -1,7 +1,7 @@
 """A campaign's whole dial list judged as of now: 100,000 contacts of one team, on SQLite and PostgreSQL.
 
 Ours: `campaign_store.dial_list_figures` (the saved report re-evaluated in its creator's scope a keyset page of 1,000
-at a time, four statements of lists and flags and two of history per page, `compliance.may_dial` per row), what
+at a time, four statements of lists and flags and two of history per page (five without leads), `compliance.may_dial` per row), what
 GET /api/v1/campaigns/{id}/list/figures answers and what the campaign runner walks on each pass over its list. Timed
 on a cold process (the number cache empty: the first pass) and again warm (the runner's next passes), each database
 in a fresh child process so its RSS is its own.
@@ -365,10 +365,13 @@ async def main() -> None:
                 if name == "postgresql" and not args.keep:
                     await pg_drop()
     measured = [figures[name] for name in ("sqlite", "postgresql") if name in figures]
+    complete = len(measured) == 2 and args.rows >= 100_000
+    # The runner's passes after its first (the number cache filled) apart, and every pass including a fresh
+    # process's first.
+    figures["target_met_repeat_passes"] = bool(
+        complete and all(m["warm_s"] < 10 and m["rss_growth_warm_mb"] < 5 for m in measured))
     figures["target_met"] = bool(
-        len(measured) == 2 and args.rows >= 100_000
-        and all(m["cold_s"] < 10 and m["warm_s"] < 10 and m["rss_growth_warm_mb"] < 5 for m in measured)
-    )
+        figures["target_met_repeat_passes"] and all(m["cold_s"] < 10 for m in measured))
     print(json.dumps(figures, default=str))
 
 
