@@ -381,13 +381,14 @@ async def _dialer_ctx(app: web.Application) -> AsyncIterator[None]:
     await runner.stop()
     if callable(unsubscribe):
         unsubscribe()
-    live.ingest.taps.remove(runner.handle)
+    if runner.handle in live.ingest.taps:
+        live.ingest.taps.remove(runner.handle)
 
 
 async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     agi = app[SETTINGS].agi
     runner = app.get(DIALER)
-    routes = {} if runner is None else {
+    routes = {} if not isinstance(runner, DialerRunner) else {
         AGI_ROUTE_CAMPAIGN: CampaignAgentRoute(port=runner, agent_ring_s=runner.settings.agent_ring_s).handler}
     server = FastAgiServer(
         host=agi.host,

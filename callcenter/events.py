@@ -331,6 +331,11 @@ _ENUM_FIELDS: Final[dict[str, type[enum.StrEnum]]] = {
 }
 
 
+def is_domain_event(event: object) -> bool:
+    """One of the call and agent events instances share (not a local fact such as automation's CallLogged)."""
+    return type(event).__name__ in _EVENT_TYPES
+
+
 def event_to_dict(event: object) -> dict[str, Any]:
     """JSON-ready dict with a ``type`` key; enums become their string values, tuples become lists."""
     if type(event).__name__ not in _EVENT_TYPES:

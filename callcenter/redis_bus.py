@@ -13,7 +13,7 @@ import logging
 import uuid
 from typing import Any
 
-from callcenter.events import EventBus, event_from_dict, event_to_dict
+from callcenter.events import EventBus, event_from_dict, event_to_dict, is_domain_event
 from callcenter.redis_keys import EVENTS_CHANNEL
 
 log = logging.getLogger("callcenter.bus")
@@ -53,8 +53,10 @@ class RedisFanout:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _on_local(self, event: object) -> None:
-        if event is self._incoming:
-            return  # came from another instance: do not send it back out
+        if event is self._incoming or not is_domain_event(event):
+            # From another instance (not sent back out), or a local fact (automation's CallLogged, made by the
+            # instance whose bridge wrote the call).
+            return
         try:
             self.outbox.put_nowait({"origin": self.instance_id, "event": event_to_dict(event)})
         except asyncio.QueueFull:

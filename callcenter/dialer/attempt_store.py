@@ -228,17 +228,23 @@ async def write_failed_activity(session: AsyncSession, row: CampaignAttempt, *, 
     return activity
 
 
-async def resolve_lost(session: AsyncSession, attempt_id: int, *, now_s: float, why: str) -> CampaignAttempt | None:
-    """End an attempt whose end nobody saw: from its call's activity when the CRM bridge wrote one, else failed."""
+async def resolve_lost(session: AsyncSession, attempt_id: int, *, now_s: float, why: str,
+                       outcome: AttemptOutcome | None = None, agent_id: int | None = None) -> CampaignAttempt | None:
+    """End an attempt whose own end its dialling instance never saw: with ``outcome`` when the caller read it from the
+    call's end, else from the call's activity when the CRM bridge wrote one, else failed."""
     row = await _locked(session, id=attempt_id)
     if row is None or row.state in (AttemptState.ENDED, AttemptState.REFUSED):
         return None
     activity = None if row.activity_id is None else await session.get(Activity, row.activity_id)
-    outcome = _FROM_CALL.get(activity.result or "", AttemptOutcome.FAILED) if activity is not None else AttemptOutcome.FAILED
+    if outcome is None:
+        outcome = (_FROM_CALL.get(activity.result or "", AttemptOutcome.FAILED) if activity is not None
+                   else AttemptOutcome.FAILED)
+    if outcome is AttemptOutcome.CONNECTED:
+        row.agent_id = agent_id
     row.state, row.outcome = AttemptState.ENDED, outcome
     row.abandoned = outcome is AttemptOutcome.ABANDONED
     row.ended_at = activity.ended_at if activity is not None and activity.ended_at else _utc(now_s)
-    said = f"lost: {why}; " + (f"outcome from its call ({activity.result})" if activity is not None else "not re-sent")
+    said = f"lost: {why}; not re-sent"
     if activity is not None:
         activity.call_meta = {**activity.call_meta, "dialer": attempt_meta(row, recognised_by=said)}
     else:

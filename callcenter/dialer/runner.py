@@ -51,7 +51,7 @@ from callcenter.dialer.verdict import Refusal
 from callcenter.events import AgentState, AgentStateChanged, CallEnded, CallOutcome
 from callcenter.reports.definition import ReportEntity
 from crm_core.db import Database
-from crm_core.dialer_models import Campaign
+from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
 from crm_core.errors import Conflict
 from crm_core.models import User
 from crm_core.types import utcnow
@@ -164,25 +164,51 @@ class DialerRunner:
     # -- the AGI's question ---------------------------------------------------------------------------------------
 
     async def agent_for(self, campaign_id: int, attempt_id: int) -> str | None:
-        flight = self._in_flight.get(attempt_id)
-        if flight is None or flight.campaign_id != campaign_id:
-            raise NotOurAttempt(f"attempt {attempt_id} is not being dialled by campaign {campaign_id} here")
+        """Asterisk's AGI may reach any instance, not only the one dialling: an attempt not in flight here is read
+        from the database (one primary-key read) and given an agent from the same shared reservations."""
         now_s = self._clock()
-        flight.verdict_s = now_s
-        run = self._runs.get(campaign_id)
-        if run is not None:
-            run.answer_delays_s.append(max(0.0, now_s - flight.dialled_s))
-        if flight.reserved_agent is not None:
-            return flight.reserved_agent
+        flight = self._in_flight.get(attempt_id)
+        if flight is not None and flight.campaign_id == campaign_id:
+            flight.verdict_s = now_s
+            run = self._runs.get(campaign_id)
+            if run is not None:
+                run.answer_delays_s.append(max(0.0, now_s - flight.dialled_s))
+            if flight.reserved_agent is not None:
+                return flight.reserved_agent
+            team_id, action_id = flight.team_id, flight.action_id
+        else:
+            team_id, action_id = await self._dialling(campaign_id, attempt_id)
+        # Reserved under the call's own id, so the routing store's CallRinging / CallEnded confirm and release it
+        # like an inbound call's (under another id it would hold the agent until the reservation expired).
+        call_id = next((c.call_id for c in self.live.tracker.open_calls() if c.originate_action_id == action_id),
+                       f"dialer-{attempt_id}")
         free = sorted(
-            (since, ext) for ext in self._team_ext.get(flight.team_id, ())
+            (since, ext) for ext in await self._extensions(team_id)
             if (rec := self.live.tracker.agents.agents.get(ext)) is not None and rec.state is AgentState.AVAILABLE
             for since in (rec.since_s if rec.since_s is not None else 0.0,)
         )
         # Longest idle first, as the inbound router's "least recent" does.
-        won = await self.store.reserve(call_id=f"dialer-{attempt_id}", attempt=1, candidates=[e for _, e in free],
+        won = await self.store.reserve(call_id=call_id, attempt=1, candidates=[e for _, e in free],
                                        now_s=now_s, ttl_s=self.settings.reservation_ttl_s)
         return won[0] if won else None
+
+    async def _dialling(self, campaign_id: int, attempt_id: int) -> tuple[int, str | None]:
+        """(team, ActionID) of an attempt another instance dials."""
+        async with self.db.read_session() as session:
+            found = (await session.execute(
+                select(CampaignAttempt.state, Campaign.team_id, CampaignAttempt.action_id)
+                .join(Campaign, Campaign.id == CampaignAttempt.campaign_id)
+                .where(CampaignAttempt.id == attempt_id, CampaignAttempt.campaign_id == campaign_id))).first()
+        if found is None or found[0] not in (AttemptState.PLANNED, AttemptState.DIALLING) or found[1] is None:
+            raise NotOurAttempt(f"attempt {attempt_id} of campaign {campaign_id} is not being dialled")
+        return found[1], found[2]
+
+    async def _extensions(self, team_id: int) -> tuple[str, ...]:
+        known = self._team_ext.get(team_id)
+        if known is None:
+            async with self.db.read_session() as session:
+                known = self._team_ext[team_id] = tuple(await campaign_store.team_extensions(session, team_id))
+        return known
 
     # -- the loop -------------------------------------------------------------------------------------------------
 
@@ -466,13 +492,18 @@ class DialerRunner:
         for row in rows:
             if row.id in self._in_flight or row.action_id in open_actions:
                 continue
+            call = self._calls_ended.get(row.action_id or "")
             ring_s = float(by_id[row.campaign_id].definition.get("law", {}).get("ring_s", 25.0))
             started = row.dialled_at or row.created_at
-            if now_s - started.timestamp() < ring_s + self.settings.lost_grace_s:
-                continue
+            if call is None and row.activity_id is None and now_s - started.timestamp() < ring_s + self.settings.lost_grace_s:
+                continue  # no end seen (no call end, no activity the CRM bridge wrote): its Originate may be on its way
+            outcome, agent = _outcome_of_call(call) if call is not None else (None, None)
             async with self.db.session() as session:
+                agent_id = agent and await session.scalar(select(User.id).where(User.extension == agent))
                 await attempt_store.resolve_lost(
-                    session, row.id, now_s=now_s, why="the instance dialling it stopped before its end was seen")
+                    session, row.id, now_s=now_s, outcome=outcome, agent_id=agent_id,
+                    why="the instance dialling it stopped before its end was seen" + (
+                        f"; its call ended {call.outcome.value}" if call is not None else ""))
 
     # -- state and status -----------------------------------------------------------------------------------------
 

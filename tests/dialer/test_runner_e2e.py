@@ -13,7 +13,11 @@ from typing import Any
 from sqlalchemy import select
 
 from callcenter.ami.connection import Received
-from callcenter.app import AMI, DATABASE, GAP_RECOVERY, LIVE
+import redis.asyncio as aioredis
+
+from callcenter.app import AMI, BUS, DATABASE, GAP_RECOVERY, LIVE
+from callcenter.dialer.lease import RedisLeases
+from callcenter.dialer.runner import DialerRunner, DialerSettings
 from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import AttemptOutcome, CampaignState
 from callcenter.dialer.verdict import Reason
@@ -25,6 +29,7 @@ from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
 from crm_core.models import Activity, Role, Team
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
+from tests.conftest import require_service
 from tests.floor import EXTENSIONS, WAIT_S, Floor, running_floor
 
 ALL_DAY = [{"start": "00:00", "end": "24:00"}]
@@ -36,6 +41,7 @@ agent_ring_s = 5
 lost_grace_s = 5
 """
 # Progressive: one call per free agent. Consent "not_refused": the sample CRM's contacts have none recorded.
+LEASE_REDIS = "redis://127.0.0.1:6379/9"  # a database of its own: the test flushes it
 REPORT = {"entity": "contacts", "columns": ["last_name"], "sort": {"field": "last_name"}}
 
 
@@ -313,3 +319,85 @@ async def test_ami_lost_mid_campaign_waits_then_resolves_its_calls_and_dials_not
         lost = [r for r in rows if r.id in in_flight_at_loss]
         assert {r.outcome for r in lost} <= {AttemptOutcome.CONNECTED, AttemptOutcome.FAILED}
         assert any(r.outcome is AttemptOutcome.CONNECTED and r.agent_id for r in lost)
+
+
+async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_nothing(tmp_path: Path) -> None:
+    """Two instances share the database and Redis: A paces the team (its lease), then dies mid-campaign without a
+    word. B, which followed the same AMI stream and bus all along, takes the lease once it expires, ends A's attempts
+    from what their calls did, and dials the rest; every number is dialled once."""
+    require_service("Redis", "127.0.0.1", 6379)
+    redis = aioredis.from_url(LEASE_REDIS)
+    await redis.flushdb()
+    model = CalleeModel(seed=5, default=CalleeProfile(answer_after_s=(2.0, 4.0), talk_s=(20.0, 30.0),
+                                                      silence_patience_s=(6.0, 8.0)))
+    toml = TOML + f'\nlease_ttl_s = 2\n[redis]\nurl = "{LEASE_REDIS}"\n'
+    try:
+        async with running_floor(tmp_path, toml, callees=model) as floor:
+            a = floor.app[DIALER]
+            assert isinstance(a.leases, RedisLeases)
+            await floor.all_available()
+            campaign_id = await launch(floor, await manager(floor),
+                                       retry={"failed": None, "abandoned": None, "no_answer": None})
+            await until(floor, lambda: _in_flight_count(floor, campaign_id), "A dialling")
+            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
+                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
+                             settings=DialerSettings(tick_s=0.2, lease_ttl_s=2, lost_grace_s=5, agent_ring_s=5,
+                                                     instance="instance-b"))
+            floor.app[LIVE].ingest.taps.append(b.handle)
+            floor.app[BUS].subscribe(b.on_domain_event)
+            b_task = asyncio.create_task(b.run())
+            try:
+                await until_b(b, lambda: _ticked(b), "B's first ticks")
+                assert not b._in_flight  # B ticks but A holds the team
+                # A dies: its loop and its attempts' followers stop, its lease is left to expire.
+                doomed = [t for t in asyncio.all_tasks()
+                          if t.get_name() == "dialer" or t.get_name().startswith("dialer-attempt-")]
+                assert any(t.get_name() == "dialer" for t in doomed)
+                for task in doomed:
+                    task.cancel()
+                _, pending = await asyncio.wait(doomed, timeout=WAIT_S)
+                assert not pending
+                floor.app[LIVE].ingest.taps.remove(a.handle)
+                stranded = {r.id for r in await attempts(floor, campaign_id) if r.state is not AttemptState.ENDED}
+                assert stranded
+
+                b.tick_done.clear()
+                campaign = await until_b(b, lambda: finished(floor, campaign_id), "B to finish the campaign")
+                assert campaign.state is CampaignState.FINISHED
+                everything = await attempts(floor, campaign_id)
+                rows = [r for r in everything if r.state is not AttemptState.REFUSED]
+                assert Counter(r.e164 for r in rows) == Counter({customer_number(i): 1 for i in range(len(_CUSTOMERS))})
+                assert floor.sim.pbx.stats.originates == len(rows)
+                assert all(r.state is AttemptState.ENDED and r.outcome is not None for r in rows)
+                assert {r.id for r in rows} > stranded  # B ended A's and dialled the rest
+                status = await b.live_status(campaign_id)
+                assert status is None or status.instance == "instance-b"
+            finally:
+                b_task.cancel()
+                await asyncio.gather(b_task, return_exceptions=True)
+                await b.stop()
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def _ticked(runner: DialerRunner) -> bool:
+    return runner.ticks >= 2
+
+
+async def _in_flight_count(floor: Floor, campaign_id: int) -> int:
+    return sum(1 for r in await attempts(floor, campaign_id) if r.state is AttemptState.DIALLING)
+
+
+async def until_b(runner: DialerRunner, check: Callable[[], Awaitable[Any]], what: str) -> Any:
+    async def watch() -> Any:
+        while True:
+            runner.tick_done.clear()
+            if result := await check():
+                return result
+            await runner.tick_done.wait()
+
+    try:
+        return await asyncio.wait_for(watch(), 4 * WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
