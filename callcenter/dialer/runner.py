@@ -291,6 +291,11 @@ class DialerRunner:
                 run.detail = "no number is callable now (calling hours, retry delays, calls in flight)"
         await self._publish_status(campaign, run, states, now_s)
 
+    def _talking_actions(self) -> set[str]:
+        """ActionIDs of dialler calls an agent has answered (the live model's open calls)."""
+        return {c.originate_action_id for c in self.live.tracker.open_calls()
+                if c.originate_action_id and c.answered_by}
+
     def _campaign_in_flight(self, campaign_id: int) -> int:
         return sum(1 for f in self._in_flight.values() if f.campaign_id == campaign_id)
 
@@ -305,7 +310,9 @@ class DialerRunner:
                 wrapup.append(max(0.0, now_s - since))
         team_flights = [f for f in self._in_flight.values() if f.team_id == campaign.team_id]
         ringing = tuple(max(0.0, now_s - f.dialled_s) for f in team_flights if f.verdict_s is None)
-        waiting = sum(1 for f in team_flights if f.verdict_s is not None and f.reserved_agent is None)
+        talking = self._talking_actions()
+        # A person answered and no agent has taken the call yet (inside the 2 s): an agent is about to be used.
+        waiting = sum(1 for f in team_flights if f.verdict_s is not None and f.action_id not in talking)
         outcomes = collections.Counter(run.outcomes)
         abandon = definition.law.abandon
         async with self.db.read_session() as session:
@@ -522,9 +529,8 @@ class DialerRunner:
     async def _publish_status(self, campaign: Campaign, run: _Run, states: dict[str, AgentState],
                               now_s: float) -> None:
         flights = [f for f in self._in_flight.values() if f.campaign_id == campaign.id]
-        open_actions = {c.originate_action_id: c for c in self.live.tracker.open_calls() if c.originate_action_id}
-        talking = sum(1 for f in flights if f.verdict_s is not None and f.action_id in open_actions
-                      and open_actions[f.action_id].answered_by)
+        answered = self._talking_actions()
+        talking = sum(1 for f in flights if f.action_id in answered)
         live = CampaignLive(
             campaign_id=campaign.id, at_s=now_s, status=run.status, detail=run.detail,
             instance=self.settings.instance,

@@ -401,3 +401,26 @@ async def until_b(runner: DialerRunner, check: Callable[[], Awaitable[Any]], wha
         return await asyncio.wait_for(watch(), 4 * WAIT_S)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def test_a_campaign_whose_report_is_deleted_is_paused_with_the_reason(tmp_path: Path) -> None:
+    async with running_floor(tmp_path, TOML, callees=callees(Hopper="no_answer")) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        campaign_id = await launch(floor, cm, retry={"no_answer": {"delay_s": 3600, "max_attempts": 2}})
+        await until(floor, lambda: _dialled(floor, campaign_id), "the first dial")
+        report_id = (await campaign_row(floor, campaign_id)).saved_report_id
+        async with floor.http_as(cm) as http:
+            resp = await http.delete(f"/api/v1/reports/saved/{report_id}")
+            assert resp.status == 204, await resp.text()
+
+        async def paused() -> Campaign | None:
+            row = await campaign_row(floor, campaign_id)
+            return row if row.state is CampaignState.PAUSED else None
+        campaign = await until(floor, paused, "the dialer to pause the campaign")
+        assert "saved report was deleted" in (campaign.state_reason or "")
+        dialled = floor.sim.pbx.stats.originates
+        for _ in range(3):  # nothing more is dialled
+            floor.app[DIALER].tick_done.clear()
+            await asyncio.wait_for(floor.app[DIALER].tick_done.wait(), WAIT_S)
+        assert floor.sim.pbx.stats.originates == dialled
