@@ -424,3 +424,25 @@ async def test_a_campaign_whose_report_is_deleted_is_paused_with_the_reason(tmp_
             floor.app[DIALER].tick_done.clear()
             await asyncio.wait_for(floor.app[DIALER].tick_done.wait(), WAIT_S)
         assert floor.sim.pbx.stats.originates == dialled
+
+
+async def test_a_connected_campaign_call_pops_the_card_and_the_campaigns_script_on_the_agents_page(
+        tmp_path: Path) -> None:
+    async with running_floor(tmp_path, TOML, callees=callees()) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        agent = EXTENSIONS[0]
+        for ext in EXTENSIONS[1:]:  # one agent takes the calls: the pop must reach exactly that page
+            floor.sim.pbx.unregister(ext)
+        await floor.wait(lambda: all(floor.app[LIVE].agent_state(e)[0] is AgentState.OFFLINE for e in EXTENSIONS[1:]),
+                         "the other agents offline")
+        async with floor.http_as(floor.crm.agents[agent]) as http, http.ws_connect("/api/v1/agent/ws") as ws:
+            hello = await ws.receive_json(timeout=WAIT_S)
+            assert hello["type"] == "hello"
+            campaign_id = await launch(floor, cm, script="Hello {contact.first_name}, calling about your renewal.")
+            while (pop := await ws.receive_json(timeout=WAIT_S))["type"] != "ringing":
+                pass
+        assert pop["campaign"]["id"] == campaign_id
+        first_name = next(c[0] for i, c in enumerate(_CUSTOMERS) if customer_number(i) == pop["number"])
+        assert pop["script"]["text"] == f"Hello {first_name}, calling about your renewal."
+        assert pop["card"] is not None
