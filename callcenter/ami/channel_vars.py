@@ -39,6 +39,19 @@ class ChannelVar(StrEnum):
     # Written by the FastAGI campaign route, read by [cc-campaign].
     AGENT = "CC_AGENT"  # the reserved agent's extension, or NO_AGENT
     AGENT_RING_S = "CC_AGENT_RING_S"  # how long the reserved agent's phone may ring before the call is abandoned
+    # Written by the FastAGI outbound route (AGI_ROUTE_OUTBOUND), read by [cc-outbound] with CC_ACTION (dial or
+    # hangup) and CC_REASON; the dialplan clears CC_ACTION first, so an unreachable service means "out as before".
+    DIAL_NUMBER = "CC_DIAL_NUMBER"  # the dialled number normalised with the team's region (E.164)
+    PRESENTED_NUM = "CC_PRESENTED_NUM"  # caller id number presented to the customer (team / DID policy)
+
+
+class DialplanFunction(StrEnum):
+    """Asterisk dialplan functions the FastAGI answer writes with SET VARIABLE (res_agi hands a name ending in ')'
+    to the function's write callback, as Set() does)."""
+
+    # The caller's name on the inbound channel: Dial() and Queue() present it to the agent's phone (the INVITE's From
+    # display name), and a transferred customer keeps it (callcenter.routing.caller_name).
+    CALLER_NAME = "CALLERID(name)"
 
 
 class OriginateVar(StrEnum):
@@ -126,6 +139,18 @@ DEFAULT_INFO_MESSAGE: Final = "cc-dialer-info"
 # AMI UserEvents raised by [cc-campaign]; both carry Attempt: <CC_DIAL_ATTEMPT>.
 USER_EVENT_DIALER_AMD: Final = "CcDialerAmd"  # Status: <AMDSTATUS>, Cause: <AMDCAUSE>
 USER_EVENT_DIALER_RESULT: Final = "CcDialerResult"  # Outcome: abandoned | machine, Agent: <CC_AGENT>
+
+# FastAGI script [cc-outbound] asks for a call dialled from a desk phone (9<number>); callcenter.routing.outbound
+# serves it: AGI(agi://.../outbound,<number>,<endpoint>)
+AGI_ROUTE_OUTBOUND: Final = "outbound"
+
+
+class OutboundAgiArg(IntEnum):
+    """Positions of the AGI() arguments [cc-outbound] passes to the outbound route."""
+
+    NUMBER = 1  # the digits dialled after the 9
+    ENDPOINT = 2  # ${CHANNEL(endpoint)}: the desk phone that dialled = the agent's extension
+
 
 NO_DIAL_STATUS: Final = "NONE"  # what the dialplan passes as LAST_DIAL_STATUS before the first Dial()
 
