@@ -43,6 +43,11 @@ class ChannelVar(StrEnum):
     # hangup) and CC_REASON; the dialplan clears CC_ACTION first, so an unreachable service means "out as before".
     DIAL_NUMBER = "CC_DIAL_NUMBER"  # the dialled number normalised with the team's region (E.164)
     PRESENTED_NUM = "CC_PRESENTED_NUM"  # caller id number presented to the customer (team / DID policy)
+    # Written by the FastAGI feature-code route (AGI_ROUTE_FEATURE), read by [cc-features]; the dialplan clears
+    # CC_FEATURE_RESULT before AGI(), so an unreachable service reads as "no answer" (an error prompt), never as ok.
+    FEATURE_RESULT = "CC_FEATURE_RESULT"  # one of FeatureResult
+    FEATURE_PROMPT = "CC_FEATURE_PROMPT"  # the sound Playback() answers the agent with (FeaturePrompt)
+    FEATURE_DIAL = "CC_FEATURE_DIAL"  # E.164 "call back my last missed caller" dials ([cc-dial-customer])
 
 
 class DialplanFunction(StrEnum):
@@ -139,6 +144,64 @@ DEFAULT_INFO_MESSAGE: Final = "cc-dialer-info"
 # AMI UserEvents raised by [cc-campaign]; both carry Attempt: <CC_DIAL_ATTEMPT>.
 USER_EVENT_DIALER_AMD: Final = "CcDialerAmd"  # Status: <AMDSTATUS>, Cause: <AMDCAUSE>
 USER_EVENT_DIALER_RESULT: Final = "CcDialerResult"  # Outcome: abandoned | machine, Agent: <CC_AGENT>
+
+class FeatureCode(StrEnum):
+    """What an agent's desk phone asks for with a feature code ([cc-features] passes it as agi_arg_1).
+
+    The digits are the dialplan's (FEATURE_DIGITS); the service only ever sees these words."""
+
+    LOGIN = "login"  # into their team's queues
+    LOGOUT = "logout"
+    PAUSE = "pause"  # agi_arg_2: the reason code (digits after *46), empty for a pause without reason
+    UNPAUSE = "unpause"
+    WRAPUP_END = "wrapup-end"
+    CALLBACK = "callback"  # call back my last missed caller
+
+
+# The digits dialled on the desk phone, as [cc-features] spells them (tests/dialplans checks both agree).
+FEATURE_DIGITS: Final[dict[FeatureCode, str]] = {
+    FeatureCode.LOGIN: "*44",
+    FeatureCode.LOGOUT: "*45",
+    FeatureCode.PAUSE: "*46",  # *46<reason code>
+    FeatureCode.UNPAUSE: "*47",
+    FeatureCode.WRAPUP_END: "*48",
+    FeatureCode.CALLBACK: "*49",
+}
+
+
+class FeatureAgiArg(IntEnum):
+    """Positions of the AGI() arguments [cc-features] passes to the feature route."""
+
+    CODE = 1  # a FeatureCode
+    ARG = 2  # the pause reason code
+    ENDPOINT = 3  # ${CHANNEL(endpoint)}: the PJSIP endpoint that dialled = the agent's extension
+
+
+class FeatureResult(StrEnum):
+    """Values of CC_FEATURE_RESULT."""
+
+    OK = "ok"  # done (for callback: CC_FEATURE_DIAL holds the number to dial)
+    REFUSED = "refused"  # not for this phone / this input (no agent, unknown reason code, nothing to end or call)
+    ERROR = "error"  # the service or Asterisk failed: nothing changed
+
+
+class FeaturePrompt(StrEnum):
+    """CC_FEATURE_PROMPT: sounds of Asterisk's core sound set (asterisk-core-sounds-en), so no site recording is
+    needed; a missing file only makes Playback fail (PLAYBACKSTATUS=FAILED) and the call end."""
+
+    DONE = "beep"  # pause, unpause, end of wrap-up
+    LOGGED_IN = "agent-loginok"  # "agent logged in"
+    LOGGED_OUT = "agent-loggedoff"  # "agent logged off"
+    REFUSED = "invalid"  # "that is not valid": unknown reason code, nothing to end / call back
+    NO_AGENT = "feature-not-avail-line"  # "that feature is not available on this line": a phone of no agent
+    ERROR = "an-error-has-occurred"
+
+
+AGI_ROUTE_FEATURE: Final = "feature"
+# Custom device state of an agent, shown on supervisors' BLF keys through [cc-features] hints (callcenter.deskphone.blf)
+AGENT_DEVICE_PREFIX: Final = "Custom:agent-"
+# Hint extensions: *7<extension> in [cc-features]; dialling one rings the agent.
+BLF_HINT_PREFIX: Final = "*7"
 
 # FastAGI script [cc-outbound] asks for a call dialled from a desk phone (9<number>); callcenter.routing.outbound
 # serves it: AGI(agi://.../outbound,<number>,<endpoint>)
