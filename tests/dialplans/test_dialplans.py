@@ -18,6 +18,8 @@ from callcenter.ami.agi import RouteDecision
 from callcenter.ami.channel_vars import (
     AGI_ROUTE_CAMPAIGN,
     AGI_ROUTE_FEATURE,
+    AGI_ROUTE_OUTBOUND,
+    OutboundAgiArg,
     ALL_CC_NAMES,
     DEFAULT_INFO_MESSAGE,
     NO_AGENT,
@@ -204,7 +206,7 @@ def _agi_calls() -> dict[str, list[str]]:
 
 def test_agi_call_matches_the_request_parser() -> None:
     calls = _agi_calls()
-    assert set(calls) == {AgiRoute.INBOUND.value, AGI_ROUTE_CAMPAIGN, AGI_ROUTE_FEATURE}
+    assert set(calls) == {AgiRoute.INBOUND.value, AGI_ROUTE_CAMPAIGN, AGI_ROUTE_FEATURE, AGI_ROUTE_OUTBOUND}
     agi_data = ",".join(calls[AgiRoute.INBOUND])
     url, *args = split_app_args(agi_data)
     assert url == f"agi://${{{DialplanGlobal.AGI_HOSTPORT}}}/{AgiRoute.INBOUND}"
@@ -213,6 +215,18 @@ def test_agi_call_matches_the_request_parser() -> None:
     assert NO_DIAL_STATUS in args[AgiArg.LAST_DIAL_STATUS - 1]
     assert args[AgiArg.LINKEDID - 1] == "${CHANNEL(linkedid)}"
     assert len(args) == max(AgiArg)
+
+
+def test_outbound_agi_call_passes_number_and_endpoint() -> None:
+    url, *args = _agi_calls()[AGI_ROUTE_OUTBOUND]
+    assert url == f"agi://${{{DialplanGlobal.AGI_HOSTPORT}}}/{AGI_ROUTE_OUTBOUND}"
+    assert args[OutboundAgiArg.NUMBER - 1] == "${EXTEN}"
+    assert args[OutboundAgiArg.ENDPOINT - 1] == "${CHANNEL(endpoint)}"
+    assert len(args) == max(OutboundAgiArg)
+    # 9<number> reaches it, and a service that does not answer still lets the call out over the trunk as before
+    assert "exten => _9X.,1,Goto(cc-outbound,${EXTEN:1},1)" in dialplan_text()
+    body = dialplan_text().split("[cc-outbound]", 1)[1].split("\n[", 1)[0]
+    assert 'same => n,GotoIf($["${CC_ACTION}" = "hangup"]?refused)\n same => n,Dial(PJSIP/${EXTEN}@trunk,30,T)' in body
 
 
 def test_campaign_agi_call_passes_campaign_and_attempt() -> None:
