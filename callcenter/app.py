@@ -34,7 +34,7 @@ from callcenter.api import report_routes, transfer_routes, wallboard_routes
 from callcenter.api import analytics_routes, campaign_routes, sales_routes, saved_report_routes, schedule_routes, staffing_routes
 from callcenter.api.agent_ws import agent_websocket, close_on_shutdown
 from callcenter.api import auth_routes, redact
-from callcenter.api import script_routes
+from callcenter.api import preview_routes, script_routes
 from callcenter.api.auth import AUTH_THROTTLE, auth_middleware
 from callcenter.api.sockets import OPEN_SOCKETS, OpenSockets, watch_on_startup
 from callcenter.api.throttle import FailureThrottle
@@ -595,7 +595,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 API_MODULES = (auth_routes, crm_routes, call_routes, disposition_routes, agent_routes, supervisor_routes, transfer_routes, automation_routes, recording_routes, report_routes, wallboard_routes,
                saved_report_routes, analytics_routes, sales_routes, staffing_routes, schedule_routes, campaign_routes,
-               script_routes)
+               script_routes, preview_routes)
 
 
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:

@@ -56,7 +56,7 @@ from crm_core.errors import Conflict
 from crm_core.models import User
 from crm_core.types import utcnow
 
-__all__ = ["DialerRunner", "DialerSettings"]
+__all__ = ["DialerRunner", "DialerSettings", "PreviewCard", "PreviewDialled", "PreviewRefused"]
 
 log = logging.getLogger("callcenter.dialer")
 
@@ -76,6 +76,7 @@ class DialerSettings:
     scan_rows_per_tick: int = 2000  # rows judged at most per campaign per tick
     lost_grace_s: float = 60.0  # after ring time: an attempt with no call and no result is lost
     directory_refresh_s: float = 30.0
+    preview_hold_s: float = 900.0  # a preview card shown this long without a dial or skip goes back to the list
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
 
@@ -105,6 +106,39 @@ class _Run:
     decision: PacingDecision | None = None
     status: str = Status.IDLE
     detail: str = ""
+    held: dict[str, _Held] = field(default_factory=dict)  # preview cards shown, by agent extension
+    walking: asyncio.Lock = field(default_factory=asyncio.Lock)  # one walk at a time (ticks and agents' requests)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    candidate: Candidate
+    since_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewCard:
+    """The card a preview agent holds: the record and the number they may dial."""
+
+    campaign_id: int
+    candidate: Candidate
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewDialled:
+    attempt_id: int
+    e164: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRefused:
+    """Why there is no card, or why the card's dial was refused: ``field`` names what (state, mode, extension, card,
+    list, agent_state, dialer, or e164 with the number's refusal ``reason``), as the API's 409 does."""
+
+    field: str
+    message: str
+    retry_at_s: float | None = None
+    reason: str | None = None  # a refusal of the number (callcenter.dialer.verdict.Reason)
 
 
 class DialerRunner:
@@ -209,6 +243,86 @@ class DialerRunner:
             async with self.db.read_session() as session:
                 known = self._team_ext[team_id] = tuple(await campaign_store.team_extensions(session, team_id))
         return known
+
+    # -- preview mode: the agent sees the card and dials it ----------------------------------------------------------
+    # Any instance serves these (no lease): cards are held per instance, and the claim's unique attempt number keeps
+    # two instances' agents from dialling one number (the second gets an in-flight refusal and takes the next card).
+
+    async def _preview_campaign(self, campaign_id: int, agent: str) -> tuple[Campaign, _Run] | PreviewRefused:
+        async with self.db.read_session() as session:
+            campaign = await session.get(Campaign, campaign_id)
+            if campaign is not None:
+                session.expunge(campaign)
+        if campaign is None or campaign.state is not CampaignState.RUNNING:
+            state = "gone" if campaign is None else campaign.state.value
+            return PreviewRefused("state", f"the campaign is {state}, not running")
+        if campaign.mode is not CampaignMode.PREVIEW:
+            return PreviewRefused("mode", f"the campaign dials {campaign.mode.value}, not preview")
+        if agent not in await self._extensions(campaign.team_id or 0):
+            self._team_ext.pop(campaign.team_id or 0, None)  # maybe just added to the team: read it again next time
+            if agent not in await self._extensions(campaign.team_id or 0):
+                return PreviewRefused("extension", f"extension {agent} is not an agent of the campaign's team")
+        return campaign, self._runs.setdefault(campaign.id, _Run(campaign.id))
+
+    async def preview_next(self, campaign_id: int, agent: str) -> PreviewCard | PreviewRefused:
+        """The card ``agent`` holds, or the next permitted number of the list held for them."""
+        found = await self._preview_campaign(campaign_id, agent)
+        if isinstance(found, PreviewRefused):
+            return found
+        campaign, run = found
+        now_s = self._clock()
+        for ext, held in list(run.held.items()):
+            if now_s - held.since_s > self.settings.preview_hold_s:
+                del run.held[ext]  # its agent went away: the number is callable again (the next pass finds it)
+        if (held := run.held.get(agent)) is not None:
+            return PreviewCard(campaign.id, held.candidate)
+        candidate = await self._next(campaign, run, now_s)
+        if candidate is not None:
+            run.held[agent] = _Held(candidate, now_s)
+            return PreviewCard(campaign.id, candidate)
+        if campaign.state is not CampaignState.RUNNING:
+            return PreviewRefused("state", f"the campaign is {campaign.state.value}: {run.detail}")
+        if run.walk.asleep(now_s):
+            return PreviewRefused("list", "no number is callable now (calling hours, retry delays, calls in flight)",
+                                  retry_at_s=run.walk.asleep_until_s)
+        return PreviewRefused("list", "no callable number found in this part of the list yet; ask again",
+                              retry_at_s=now_s + self.settings.tick_s)
+
+    async def preview_dial(self, campaign_id: int, agent: str) -> PreviewDialled | PreviewRefused:
+        """Dial the card ``agent`` holds (customer first, the call reserved for them): the attempt, or why not.
+        The number is checked again immediately before the dial (a do-not-call entry added while the card was shown
+        refuses it); the card is given up either way."""
+        found = await self._preview_campaign(campaign_id, agent)
+        if isinstance(found, PreviewRefused):
+            return found
+        campaign, run = found
+        if agent not in run.held:
+            return PreviewRefused("card", "no card is shown to you: take the next card first")
+        if self._ami_session() is None:
+            return PreviewRefused("dialer", "the AMI session is down: nothing is dialled")
+        if (state := self.live.agent_state(agent)[0]) is not AgentState.AVAILABLE:
+            return PreviewRefused("agent_state", f"you are {state.value}: a preview call needs you available")
+        candidate = run.held.pop(agent).candidate
+        definition = parse_campaign(campaign.definition)
+        now_s = self._clock()
+        async with self.db.session() as session:
+            claimed = await attempt_store.claim(
+                session, campaign_id=campaign.id, definition=definition, e164=candidate.e164,
+                contact_id=candidate.contact_id, lead_id=candidate.lead_id, now_s=now_s, agent_reserved=True)
+        if isinstance(claimed, Refusal):
+            run.walk.asleep_until_s = None  # the list may hold more now that this card is gone
+            return PreviewRefused("e164", f"{candidate.e164} may not be dialled now: {claimed.detail}",
+                                  retry_at_s=claimed.retry_at_s, reason=claimed.reason.value)
+        await self._originate(campaign, definition, run, candidate, claimed, reserved_agent=agent)
+        return PreviewDialled(claimed.attempt_id, candidate.e164)
+
+    async def preview_skip(self, campaign_id: int, agent: str) -> bool:
+        """Give the card up undialled: the number stays callable (the walk's next pass finds it). False: no card."""
+        run = self._runs.get(campaign_id)
+        if run is None or run.held.pop(agent, None) is None:
+            return False
+        run.walk.asleep_until_s = None  # a list asleep only because of held cards has something again
+        return True
 
     # -- the loop -------------------------------------------------------------------------------------------------
 
@@ -340,9 +454,15 @@ class DialerRunner:
         )
 
     async def _next(self, campaign: Campaign, run: _Run, now_s: float) -> Candidate | None:
-        """The next permitted number not in flight here, walking the list as far as this tick's budget allows."""
+        async with run.walking:
+            return await self._walk_next(campaign, run, now_s)
+
+    async def _walk_next(self, campaign: Campaign, run: _Run, now_s: float) -> Candidate | None:
+        """The next permitted number not in flight here nor on a preview card shown here, walking the list as far as
+        this tick's budget allows."""
         walk = run.walk
         busy = {f.e164 for f in self._in_flight.values() if f.campaign_id == campaign.id}
+        busy |= {h.candidate.e164 for h in run.held.values()}
         scanned = 0
         while True:
             while walk.buffer:
@@ -372,7 +492,9 @@ class DialerRunner:
             if page.next_cursor is None:
                 if walk.buffer:
                     walk.found_this_pass = True
-                if walk.end_pass(now_s, in_flight=self._campaign_in_flight(campaign.id)) and not walk.buffer:
+                # A card shown counts as in flight: the list is not done while an agent may still dial it.
+                in_flight = self._campaign_in_flight(campaign.id) + len(run.held)
+                if walk.end_pass(now_s, in_flight=in_flight) and not walk.buffer:
                     await self._end(campaign, run, CampaignState.FINISHED,
                                     f"the list is done after {walk.passes} passes: every number reached its end",
                                     Status.IDLE)
