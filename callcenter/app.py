@@ -18,6 +18,8 @@ from callcenter.reportsview import STATIC as REPORTS_STATIC
 from callcenter.campaignview import STATIC as CAMPAIGNS_STATIC
 from callcenter.webshared import STATIC as SHARED_STATIC
 from callcenter.ami.agi import FastAgiServer
+from callcenter.ami.channel_vars import AGI_ROUTE_FEATURE
+from callcenter.deskphone import wiring as deskphone
 from callcenter.ami.channel_vars import AGI_ROUTE_CAMPAIGN
 from callcenter.dialer.agent_agi import CampaignAgentRoute
 from callcenter.dialer.lease import MemoryLeases, RedisLeases
@@ -390,6 +392,7 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = app.get(DIALER)
     routes = {} if not isinstance(runner, DialerRunner) else {
         AGI_ROUTE_CAMPAIGN: CampaignAgentRoute(port=runner, agent_ring_s=runner.settings.agent_ring_s).handler}
+    routes[AGI_ROUTE_FEATURE] = deskphone.feature_route(app)  # desk phones' feature codes
     server = FastAgiServer(
         host=agi.host,
         port=agi.port,
@@ -639,6 +642,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)
     app.cleanup_ctx.append(_ami_ctx)
+    app.cleanup_ctx.append(deskphone.blf_ctx)  # agents' states on supervisors' BLF keys
     app.cleanup_ctx.append(_dialer_ctx)
     if settings.agi.enabled:
         app.cleanup_ctx.append(_agi_ctx)

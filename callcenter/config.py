@@ -96,6 +96,20 @@ class CallSettings(_Section):
     wrapup_s: float = Field(default=0.0, ge=0, le=3600)
 
 
+class DeskPhoneSettings(_Section):
+    """Agents' desk phones (callcenter/deskphone): the pause reason codes dialled as *46<code>."""
+
+    # code (1-4 digits) -> reason text, as shown on the agent page and the wallboard; *46 alone pauses without one
+    pause_reasons: dict[str, str] = Field(default_factory=lambda: {"1": "lunch", "2": "training", "3": "break"})
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _reasons(cls, value: dict[str, str]) -> dict[str, str]:
+        from callcenter.deskphone.features import parse_pause_reasons
+
+        return parse_pause_reasons(value)
+
+
 class CrmSettings(_Section):
     default_region: str = "US"
     # The company's own numbers (DIDs, switchboard, agent extensions) never become CRM records.
@@ -162,6 +176,7 @@ class Settings(_Section):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     dialer: DialerConfig = Field(default_factory=DialerConfig)
     calls: CallSettings = Field(default_factory=CallSettings)
+    deskphone: DeskPhoneSettings = Field(default_factory=DeskPhoneSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)

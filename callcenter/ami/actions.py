@@ -242,6 +242,21 @@ def setvar(*, channel: str, variable: str, value: str) -> Action:
     return _action("Setvar", {"Channel": channel, "Variable": variable, "Value": line.split("=", 1)[1]})
 
 
+_CUSTOM_DEVICE = re.compile(r"^Custom:[A-Za-z0-9_.-]{1,64}$")
+DEVICE_STATES: Final = frozenset(
+    {"UNKNOWN", "NOT_INUSE", "INUSE", "BUSY", "INVALID", "UNAVAILABLE", "RINGING", "RINGINUSE", "ONHOLD"}
+)  # what ast_devstate_val() reads (main/devicestate.c); anything else is stored as UNKNOWN
+
+
+def set_device_state(*, device: str, state: str) -> Action:
+    """Setvar DEVICE_STATE(Custom:<name>)=<state> without a channel (func_devstate.c; the `call` write class)."""
+    if not _CUSTOM_DEVICE.match(device):
+        raise ValueError(f"only Custom: devices can be set, got {device!r}")
+    if state not in DEVICE_STATES:
+        raise ValueError(f"unknown device state {state!r}")
+    return _action("Setvar", {"Variable": f"DEVICE_STATE({device})", "Value": state})
+
+
 # List actions used to resync the live model after every (re)connect.
 
 

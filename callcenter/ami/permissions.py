@@ -29,6 +29,7 @@ REQUIRED_ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], str]]] = MappingProx
         "QueueStatus": ((), "resync of queue members and pauses after every (re)connect"),
         "BlindTransfer": (("call",), "blind transfer of a live call (POST /calls/{id}/transfer, mode blind)"),
         "Atxfer": (("call",), "attended transfer of a live call (POST /calls/{id}/transfer, mode attended)"),
+        "Setvar": (("call",), "agents' states on supervisors' BLF keys (DEVICE_STATE(Custom:agent-<ext>))"),
         "Getvar": (("call", "reporting"), "checking the dialplan's fallback queue after every (re)connect"),
     }
 )

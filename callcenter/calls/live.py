@@ -28,6 +28,8 @@ class LiveCalls:
         self.wrapup_pacer: Any = None  # the WrapupPacer holding wrap-ups in the queues, while an AMI session is set up
         # The AMI session whose resync the model has taken in (0: none yet); after it, its open calls are complete.
         self.synced_generation = 0
+        # Called with the generation once a session's resync is taken in (the BLF keys re-publish every agent then).
+        self.on_synced: list[Any] = []
 
     def __call__(self, item: Item) -> None:
         if isinstance(item, Received):
@@ -45,6 +47,8 @@ class LiveCalls:
                 self.bus.publish(event)
             self.synced_generation = item.generation
             log.info("live model resynced: %d open calls", len(self.tracker.open_calls()))
+            for hook in list(self.on_synced):
+                hook(item.generation)
         elif isinstance(item, Disconnected):
             self.synced_generation = 0
             log.warning("live model paused until the AMI session is back (%s)", item.reason)
