@@ -536,6 +536,8 @@ class AmiServer:
                                           member=values.get("member") or None)
         elif low == "devicestatelist":
             items = self.ops.device_state_list(action_id)
+        elif low == "extensionstatelist":
+            items = self.pbx.hints.list_items(action_id)
         elif low == "pjsipshowcontacts":
             items = self.ops.pjsip_show_contacts(action_id)
             if not items:

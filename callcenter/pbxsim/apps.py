@@ -47,7 +47,9 @@ def substitute_for(pbx: Pbx, ch: Channel, text: str) -> str:
             return f'"{ch.caller_name or ""}" <{ch.caller_num or ""}>'
         if func == "CHANNEL":
             return {"linkedid": ch.linkedid, "uniqueid": ch.uniqueid, "name": ch.name, "context": ch.context,
-                    "exten": ch.exten, "language": ch.language, "state": ch.state_desc}.get(arg.lower(), "")
+                    "exten": ch.exten, "language": ch.language, "state": ch.state_desc,
+                    # chan_pjsip's CHANNEL(endpoint): the PJSIP endpoint of the channel (none for Local)
+                    "endpoint": ch.endpoint if ch.tech == "PJSIP" else ""}.get(arg.lower(), "")
         if func == "IF":
             cond, _, branches = arg.partition("?")
             yes, _, no = branches.partition(":")

@@ -43,6 +43,7 @@ class _Context:
     name: str
     extensions: dict[str, _Extension] = field(default_factory=dict)
     includes: list[str] = field(default_factory=list)
+    hints: dict[str, str] = field(default_factory=dict)  # exten -> hint (devices joined by '&')
 
 
 _SECTION: Final = re.compile(r"^\[([^\]]+)\]")
@@ -181,6 +182,7 @@ class Dialplan:
         elif prio_text.isdigit():
             number = int(prio_text)
         elif prio_text == "hint":
+            ctx.hints[pattern] = app_text.strip()
             return (ctx.name, pattern, last[2] if last else 0)
         else:
             raise DialplanError(f"{where}: priority {prio_text!r} is not supported")
@@ -193,6 +195,10 @@ class Dialplan:
         return (ctx.name, pattern, number)
 
     # -- lookups ------------------------------------------------------------------------------------------------
+
+    def hints(self) -> list[tuple[str, str, str]]:
+        """(context, exten, hint) of every hint, in file order."""
+        return [(ctx.name, exten, hint) for ctx in self.contexts.values() for exten, hint in ctx.hints.items()]
 
     def find(self, context: str, exten: str) -> _Extension | None:
         """The extension that ``exten`` runs in ``context`` (exact match first, then the most specific pattern)."""

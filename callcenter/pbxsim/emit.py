@@ -258,6 +258,11 @@ class Emitter:
     def device_state_change(self, device: str, state: str) -> None:
         self.bus.emit("DeviceStateChange", PRIV_CALL, [("Device", device), ("State", state)])
 
+    def extension_status(self, *, exten: str, context: str, hint: str, status: int, text: str) -> None:
+        # manager.c manager_state_cb, EVENT_FLAG_CALL
+        self.bus.emit("ExtensionStatus", PRIV_CALL, [("Exten", exten), ("Context", context), ("Hint", hint),
+                                                     ("Status", str(status)), ("StatusText", text)])
+
     def queue_caller(self, name: str, ch: Channel, extra: Headers) -> None:
         self.bus.emit(name, PRIV_AGENT, [*channel_block(ch), *extra])
 

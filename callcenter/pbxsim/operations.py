@@ -337,6 +337,8 @@ class Operations:
         return None
 
     def setvar(self, *, channel: str | None, variable: str, value: str) -> str | None:
+        if not channel and self.pbx.hints.is_device_state(variable):
+            return self.pbx.hints.write(variable, value)
         if not channel:
             # manager.c action_setvar -> pbx_builtin_setvar_helper(NULL, ...): a global, announced as VarSet
             # with Channel: none

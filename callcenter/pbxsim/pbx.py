@@ -22,6 +22,7 @@ from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAns
 from callcenter.pbxsim.channels import RING, RINGING, UP, Channel, IdAllocator
 from callcenter.pbxsim.chanspy import SpyRecord
 from callcenter.pbxsim.clock import SimClock
+from callcenter.pbxsim.hints import Hints
 from callcenter.pbxsim.dialplan import Dialplan
 from callcenter.pbxsim.emit import Emitter
 from callcenter.pbxsim.queues import DEVICE_NUMBER, Member, Queue, QueueBook
@@ -130,6 +131,7 @@ class Pbx:
         self.spying: set[str] = set()
         self.spied_by: dict[str, list[Channel]] = {}
         self.spy_log: list[SpyRecord] = []
+        self.hints = Hints(self)  # custom device states and the dialplan's hints
         self._reset_devices()
 
     # == configuration at run time ====================================================================================
@@ -172,6 +174,13 @@ class Pbx:
         return self.dialplan.globals.get(name)
 
     def builtin_var(self, ch: Channel, name: str) -> str | None:
+        if name.startswith("ARG") and ch.gosub_argv and (name[3:].isdigit() or name == "ARGC"):
+            # a Gosub frame's LOCAL(ARGn) / LOCAL(ARGC) (app_stack frame_set_var); past the last: empty
+            argv = ch.gosub_argv[-1]
+            if name == "ARGC":
+                return str(len(argv))
+            index = int(name[3:])
+            return argv[index - 1] if 1 <= index <= len(argv) else ""
         return {
             "EXTEN": ch.exten,
             "CONTEXT": ch.context,
@@ -409,6 +418,20 @@ class Pbx:
         """Run ``ch`` in the dialplan from context,exten,priority in its own process (Originate, Redirect of a leg)."""
         self.clock.spawn(run_dialplan(self, ch, context, exten, priority), name=f"dp-{ch.name}")
 
+    def dial_from_phone(self, extension: str, number: str) -> Channel:
+        """The agent's desk phone dials ``number``: a PJSIP/<extension> channel runs the endpoint's context (pjsip.conf
+        context = from-internal) at number,1, with the phone's caller id; the phone stays off-hook until the dialplan
+        ends (Hangup, or the far end of its Dial hangs up)."""
+        phone = self.phones[extension]
+        ch = self.new_channel(endpoint=extension, state=RING, caller_num=extension,
+                              caller_name=phone.config.caller_name, context=phone.config.context, exten=number,
+                              inbound=True)
+        ch.dnid = number
+        self.set_var(ch, "SIPDOMAIN", self.config.sip_domain)
+        self.refresh_device(f"PJSIP/{extension}")
+        self.start_dialplan(ch, phone.config.context, number, 1)
+        return ch
+
     async def _incoming(self, caller: Caller) -> None:
         ch = self.new_channel(
             endpoint=self.config.trunk_endpoint,
@@ -573,6 +596,7 @@ class Pbx:
         self.boot_s = self.reload_s = self.clock.now_s()
         self.dialplan.boot()  # globals set at run time (Setvar) are gone; the file's are set again
         self._reset_devices()
+        self.hints.restart()
         self._reload_queue_members(saved)
         for record in self.calls.values():
             if record.ended_s is None:

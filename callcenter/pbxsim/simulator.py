@@ -18,6 +18,7 @@ from callcenter.ami.channel_vars import DialplanGlobal
 from callcenter.pbxsim.ami_server import AmiServer
 from callcenter.pbxsim.atxfer import load_atxfer_code
 from callcenter.pbxsim.callees import CalleeModel
+from callcenter.pbxsim.channels import Channel
 from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import RealtimeClock, SimClock, VirtualClock
 from callcenter.pbxsim.dialplan import Dialplan
@@ -128,6 +129,10 @@ class Simulator:
 
     def call(self, caller: Caller) -> None:
         self.pbx.incoming_call(caller)
+
+    def dial_from_phone(self, extension: str, number: str) -> Channel:
+        """The agent's desk phone dials ``number`` (a feature code, a colleague, 9<number>)."""
+        return self.pbx.dial_from_phone(extension, number)
 
 
 def _manager_users(s: SimulatorSettings) -> dict[str, ManagerUser] | None:
