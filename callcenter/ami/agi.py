@@ -23,7 +23,7 @@ from typing import Any, Final
 from panoramisk import fast_agi
 from panoramisk.utils import parse_agi_result
 
-from callcenter.ami.channel_vars import NO_DIAL_STATUS, AgiArg, AgiRoute, CcAction, ChannelVar
+from callcenter.ami.channel_vars import NO_DIAL_STATUS, AgiArg, AgiRoute, CcAction, ChannelVar, DialplanFunction
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ _MAILBOX_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}(@[A-Za-z0-9_.-]{1,64})?$
 _TARGET_RE: Final = re.compile(r'^[^\s,&"\\\x00-\x1f\x7f]{1,256}$')
 _DIAL_OPTS_RE: Final = re.compile(r"^[^,\x00-\x1f\x7f]{0,256}$")
 _AGI_REPLY_RE: Final = re.compile(r"^\d{3}[ -]")
+# CALLERID(name): printable, no quotes / backslash / <> (callcenter.routing.caller_name makes names so)
+_CALLER_NAME_RE: Final = re.compile(r'^[^"\\<>\x00-\x1f\x7f]{1,80}$')
 
 
 class Reason(StrEnum):
@@ -159,6 +161,7 @@ class RouteDecision:
     queue: str | None = None  # action=queue: the queue; action=dial: overflow queue after the last attempt
     queue_timeout_s: int | None = None
     mailbox: str | None = None
+    caller_name: str | None = None  # CALLERID(name) for the agent's display; None leaves the caller's own
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, CcAction):
@@ -176,6 +179,8 @@ class RouteDecision:
             raise ValueError(f"queue name {self.queue!r} must match {_QUEUE_RE.pattern}")
         if self.mailbox is not None and not _MAILBOX_RE.match(self.mailbox):
             raise ValueError(f"mailbox {self.mailbox!r} must look like box@context")
+        if self.caller_name is not None and not _CALLER_NAME_RE.match(self.caller_name):
+            raise ValueError(f"caller name {self.caller_name!r} is empty, too long or not display-safe")
         if self.ring_timeout_s is not None:
             _positive_int("ring_timeout_s", self.ring_timeout_s, maximum=600)
         if self.queue_timeout_s is not None:
@@ -228,13 +233,17 @@ class RouteDecision:
 
     def channel_variables(
         self, *, default_queue: str, default_queue_timeout_s: int
-    ) -> tuple[tuple[ChannelVar, str], ...]:
+    ) -> tuple[tuple[ChannelVar | DialplanFunction, str], ...]:
         """Every CC_* variable the dialplan reads after AGI(), in the order they are set.
 
         All of them are set on every answer so that nothing from an earlier attempt survives, and CC_ACTION comes
         last: the dialplan clears it before AGI(), so if we die half-way it sees no action and fails open.
+        CALLERID(name) only when there is a name: on a CRM miss the caller's own name (or number) stays.
         """
-        return (
+        name: tuple[tuple[ChannelVar | DialplanFunction, str], ...] = (
+            ((DialplanFunction.CALLER_NAME, self.caller_name),) if self.caller_name else ()
+        )
+        return name + (
             (ChannelVar.TARGET, "&".join(self.targets)),
             (ChannelVar.RING_TIMEOUT_S, "" if self.ring_timeout_s is None else str(self.ring_timeout_s)),
             (ChannelVar.DIAL_OPTS, self.dial_options),
@@ -267,7 +276,7 @@ def agi_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def set_variable_command(name: ChannelVar, value: str) -> str:
+def set_variable_command(name: ChannelVar | DialplanFunction, value: str) -> str:
     return f"SET VARIABLE {name.value} {agi_quote(value)}"
 
 

@@ -17,7 +17,9 @@ from callcenter.ami import actions
 from callcenter.routing.crm import CrmMatch
 from callcenter.routing.directory import AgentInfo
 from crm_core.db import Database
-from crm_core.models import Activity, ActivityKind, Deal, DealStatus, Phone, Task, TaskKind, TaskStatus, Team, User
+from crm_core.models import (
+    Activity, ActivityKind, Company, Contact, Deal, DealStatus, Lead, Phone, Task, TaskKind, TaskStatus, Team, User,
+)
 from crm_core.phones import try_normalize
 from crm_core.records import Entity, PhoneRules, owner_from_rows, phone_owner_query
 
@@ -53,10 +55,10 @@ def _last_answered_call(e164: Any) -> Any:
     )
 
 
-def _lookup_statement() -> Any:
+def _lookup_statement(*, names: bool) -> Any:
     deal, last = aliased(Deal), aliased(Activity)
     e164 = bindparam("e164")
-    return (
+    statement = (
         phone_owner_query(e164)
         .add_columns(deal.id, deal.responsible_id, last.user_id, last.started_at)
         .outerjoin(deal, deal.id == case(
@@ -66,9 +68,27 @@ def _lookup_statement() -> Any:
         ))
         .outerjoin(last, last.id == _last_answered_call(e164))
     )
+    if not names:
+        return statement
+    # The caller name for the phone's display, in the same round trip (the route's time budget has no room for a
+    # second one): phone_owner_query already joins the owner rows; the contact's company is one more join, the open
+    # callback an EXISTS on the unique index of open callbacks by number.
+    contact_company = aliased(Company)
+    open_callback = (
+        select(Task.id)
+        .where(Task.callback_e164 == e164, Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN)
+        .exists()
+    )
+    return (
+        statement.add_columns(
+            Contact.first_name, Contact.last_name, Company.name, contact_company.name, Lead.title, open_callback
+        ).outerjoin(contact_company, contact_company.id == Contact.company_id)
+    )
 
 
-_LOOKUP = _lookup_statement()  # built once: this runs for every call that misses the cache
+# built once: this runs for every call that misses the cache
+_LOOKUP = _lookup_statement(names=True)
+_LOOKUP_NO_NAMES = _lookup_statement(names=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,18 +100,32 @@ class DbCrmLookup:
     db: Database
     phone_rules: PhoneRules
     vip_numbers: frozenset[str] = frozenset()
+    names: bool = True  # fetch what the caller name on the agent's display needs (routing.caller_name.enabled)
 
     async def __call__(self, raw: str) -> CrmMatch | None:
         number = try_normalize(raw, region=self.phone_rules.region)
         if number is None or self.phone_rules.is_own(raw, number):
             return None
         async with self.db.read_session() as session:
-            rows = (await session.execute(_LOOKUP, {"e164": number.e164})).all()
+            statement = _LOOKUP if self.names else _LOOKUP_NO_NAMES
+            rows = (await session.execute(statement, {"e164": number.e164})).all()
         found = owner_from_rows(rows, number)
         if found is None:
             return None
         owner, row = found
-        deal_id, deal_responsible, last_user, last_at = row[8:]
+        deal_id, deal_responsible, last_user, last_at = row[8:12]
+        display: dict[str, Any] = {}
+        if self.names:
+            first, last_name, company, contact_company, lead_title, open_callback = row[12:18]
+            # the row's owner decides which name columns count (phone_owner_query joins all three owners)
+            if owner.entity is Entity.CONTACT:
+                display["contact_name"] = " ".join(p for p in (first, last_name) if p) or None
+                display["company_name"] = contact_company
+            elif owner.entity is Entity.COMPANY:
+                display["company_name"] = company
+            else:
+                display["lead_title"] = lead_title
+            display["open_callback"] = bool(open_callback)
         entity, record_id, responsible = owner.entity.value, owner.id, owner.responsible_id
         if deal_id is not None and owner.entity in (Entity.CONTACT, Entity.COMPANY):
             entity, record_id, responsible = "deal", deal_id, deal_responsible
@@ -103,6 +137,7 @@ class DbCrmLookup:
             last_agent_user_id=last_user,
             last_talked_at_s=last_at.timestamp() if last_at else None,
             vip=owner.e164 in self.vip_numbers,
+            **display,
         )
 
 

@@ -32,6 +32,11 @@ class CrmMatch:
     last_agent_user_id: int | None = None  # user who last talked with this number (from call activities)
     last_talked_at_s: float | None = None  # epoch seconds of that call
     vip: bool = False
+    # for the caller name on the agent's phone (callcenter.routing.caller_name); the lookup fills what it has
+    contact_name: str | None = None  # "first last" of the contact whose number it is
+    company_name: str | None = None  # the company whose number it is, or the contact's company
+    lead_title: str | None = None
+    open_callback: bool = False  # an open callback task for this number
 
 
 class CrmLookup(Protocol):

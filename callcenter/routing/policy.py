@@ -111,6 +111,7 @@ class Decision:
     alternatives: tuple[str, ...] = ()  # who would have come next, in order
     side_effects: tuple[AutoPause, ...] = ()
     decided_at_s: float = 0.0
+    caller_name: str | None = None  # CALLERID(name) for the agent's display (routing.caller_name), None on a miss
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -12,11 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, Final
 
+from callcenter.ami.channel_vars import AGI_ROUTE_OUTBOUND
 from callcenter.events import CallEnded, EventBus
 from callcenter.routing.adapters import AmiAgentControl, DbCrmLookup, load_agents, open_callbacks_by_user
 from callcenter.routing.crm import CachedLookup
 from callcenter.routing.directory import StaticDirectory
 from callcenter.routing.follower import StoreFollower
+from callcenter.routing.outbound import OutboundRoute
 from callcenter.routing.rules import RoutingRules
 from callcenter.routing.service import RoutingService
 from callcenter.routing.settings import RoutingSettings
@@ -60,7 +62,9 @@ class RoutingRuntime:
             return parsed.e164 if parsed else "".join(number.split())
 
         lookup = CachedLookup(
-            lookup=DbCrmLookup(db=db, phone_rules=phone_rules, vip_numbers=vip_numbers),
+            lookup=DbCrmLookup(
+                db=db, phone_rules=phone_rules, vip_numbers=vip_numbers, names=settings.caller_name.enabled
+            ),
             ttl_s=settings.crm_cache_ttl_s,
             negative_ttl_s=settings.crm_negative_ttl_s,
             normalize=normalize,
@@ -75,15 +79,21 @@ class RoutingRuntime:
             crm_budget_ms=settings.crm_budget_ms,
             reservation_ttl_s=settings.reservation_ttl_s,
             decision_log_calls=settings.decision_log_calls,
+            caller_name=settings.caller_name.to_format() if settings.caller_name.enabled else None,
         )
         def forget_caller(ended: CallEnded) -> None:
             # The caller's "last agent" just changed: their next call must see it.
             if ended.customer:
                 lookup.invalidate(ended.customer)
 
+        self.outbound = OutboundRoute(settings=settings, directory=self.directory, default_region=region)
         self.follower = StoreFollower(bus=bus, store=store, on_call_ended=forget_caller)
         self._refresh_now = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def agi_routes(self) -> dict[str, Any]:
+        """FastAGI scripts served next to the inbound router: the desk phones' outbound calls."""
+        return {AGI_ROUTE_OUTBOUND: self.outbound.handler}
 
     def agent_control(self) -> AmiAgentControl | None:
         ami = self._ami()

@@ -20,6 +20,7 @@ from typing import Final
 from callcenter.ami.agi import AgiRequest, RouteDecision
 from callcenter.ami.channel_vars import CcAction
 from callcenter.events import AgentState, CallRouted
+from callcenter.routing.caller_name import CallerNameFormat, format_caller_name
 from callcenter.routing.crm import CachedLookup, CrmLookup, CrmMatch
 from callcenter.routing.directory import AgentDirectory
 from callcenter.routing.hours import window_start_s
@@ -83,6 +84,7 @@ class RoutingService:
         crm_negative_ttl_s: float = 10.0,
         reservation_ttl_s: float = 15.0,
         decision_log_calls: int = 10_000,
+        caller_name: CallerNameFormat | None = None,
     ) -> None:
         self.rules = rules
         self.store = store
@@ -96,6 +98,7 @@ class RoutingService:
         self._clock = clock
         self._crm_budget_s = crm_budget_ms / 1000
         self._reservation_ttl_s = reservation_ttl_s
+        self._caller_name = caller_name  # None: the answer sets no CALLERID(name)
         self.decisions = DecisionLog(max_calls=decision_log_calls)
         self.reason_counts: collections.Counter[str] = collections.Counter()
         self._side_effects: set[asyncio.Task[None]] = set()
@@ -185,7 +188,9 @@ class RoutingService:
                 call=call, team=team, agents=self._views(snap, streaks), now_s=now_s, rr_cursor=snap.rr_cursor
             )
             stage = "state"
-            return await self._reserve(plan, snap, now_s)
+            decision = await self._reserve(plan, snap, now_s)
+            name = self._display_name(match, vip=request.callerid_num in team.vip_numbers)
+            return dataclasses.replace(decision, caller_name=name) if name else decision
         except Exception as exc:
             # The caller still reaches the team queue, and the decision log says why.
             log.exception("routing %s failed; queueing", stage, extra={"call_id": call_id})
@@ -203,6 +208,20 @@ class RoutingService:
                 mailbox=team.mailbox,
                 decided_at_s=now_s,
             )
+
+    def _display_name(self, match: CrmMatch | None, *, vip: bool) -> str | None:
+        """The caller name from the lookup routing already made (no second lookup, nothing on a miss or a lookup
+        over the CRM budget)."""
+        if self._caller_name is None or match is None:
+            return None
+        return format_caller_name(
+            self._caller_name,
+            contact=match.contact_name,
+            company=match.company_name,
+            lead=match.lead_title,
+            vip=vip or match.vip,
+            open_callback=match.open_callback,
+        )
 
     def invalidate_caller(self, number: str | None = None) -> None:
         """Ownership of ``number`` changed (or, with None, of anything): the next call asks the CRM again."""
@@ -229,13 +248,14 @@ class RoutingService:
                 overflow_queue=decision.queue,
                 queue_timeout_s=decision.queue_timeout_s,
             )
-            return dataclasses.replace(dial, mailbox=decision.mailbox) if decision.mailbox else dial
+            return dataclasses.replace(dial, mailbox=decision.mailbox, caller_name=decision.caller_name)
         if action is CcAction.QUEUE:
             assert decision.queue is not None
-            return RouteDecision.for_queue(
+            queued = RouteDecision.for_queue(
                 decision.queue, reason=decision.reason, queue_timeout_s=decision.queue_timeout_s,
                 mailbox=decision.mailbox,
             )
+            return dataclasses.replace(queued, caller_name=decision.caller_name)
         if action is CcAction.VOICEMAIL:
             assert decision.mailbox is not None
             return RouteDecision.for_voicemail(decision.mailbox, reason=decision.reason)

@@ -26,10 +26,12 @@ Meant to be hung into callcenter.config.Settings as ``routing: RoutingSettings``
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from callcenter.routing.caller_name import CallerNameFormat, Charset
 from callcenter.routing.hours import WorkingHours
 from callcenter.routing.rules import (
     DAY_S,
@@ -86,9 +88,53 @@ class TeamSettings(_Section):
     vip_numbers: list[str] = Field(default_factory=list)
     vip_queue: str | None = None
     vip_queue_priority: int = Field(default=10, ge=0)
+    # Calls dialled from the team's desk phones (callcenter.routing.outbound): the number the customer sees (a DID
+    # of the team; empty: the phone's own caller id goes out, as before) and the region national numbers are read in
+    # (empty: crm.default_region).
+    outbound_caller_id: str = ""
+    region: str = ""
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        import phonenumbers
+
+        if value and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}; use an ISO 3166 code such as DE, GB or US")
+        return value.upper()
+
+    @field_validator("outbound_caller_id")
+    @classmethod
+    def _caller_id(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\+?[0-9]{2,20}", value):
+            raise ValueError(f"outbound_caller_id {value!r} must be digits, optionally after a +")
+        return value
 
     # the environment carries lists as "a,b,c"
     _lists = field_validator("vip_numbers", "holidays", mode="before")(_csv)
+
+
+class CallerNameSettings(_Section):
+    """The caller's name on the agent's desk phone (callcenter.routing.caller_name): ``format`` with {mark}, {who},
+    {contact}, {company}, {lead}; cut to ``max_chars`` for small displays; ``charset`` ascii or latin1."""
+
+    enabled: bool = True
+    format: str = "{mark}{who}"
+    max_chars: int = Field(default=24, ge=1, le=80)
+    charset: Charset = Charset.ASCII
+    vip_mark: str = "VIP "
+    callback_mark: str = "CB "
+
+    @model_validator(mode="after")
+    def _check(self) -> CallerNameSettings:
+        self.to_format()  # an unknown {field} stops the start, naming it
+        return self
+
+    def to_format(self) -> CallerNameFormat:
+        return CallerNameFormat(
+            enabled=self.enabled, template=self.format, max_chars=self.max_chars, charset=self.charset,
+            vip_mark=self.vip_mark, callback_mark=self.callback_mark,
+        )
 
 
 class DidSettings(_Section):
@@ -109,6 +155,7 @@ class RoutingSettings(_Section):
     crm_negative_ttl_s: float = Field(default=10.0, ge=0)
     reservation_ttl_s: float = Field(default=15.0, gt=0)
     decision_log_calls: int = Field(default=10_000, ge=1)
+    caller_name: CallerNameSettings = Field(default_factory=CallerNameSettings)
 
     @model_validator(mode="after")
     def _check(self) -> RoutingSettings:

@@ -102,3 +102,23 @@ async def test_a_read_session_cannot_write_on_postgresql_and_leaves_the_pool_wri
             await s.execute(text("UPDATE users SET name = name"))
         async with db.read_session() as s:
             assert (await s.execute(text("SELECT count(*) FROM users"))).scalar_one() == 3
+
+
+async def test_the_same_statement_brings_the_callers_name_for_the_display(db: Database) -> None:
+    """Contact name and the contact's company, a company's name, a lead's title, an open callback: one round trip."""
+    from crm_core.models import Task, TaskKind, TaskStatus
+
+    await _seed(db)
+    async with db.session() as s:
+        s.add(Task(title="Call back", kind=TaskKind.CALLBACK, status=TaskStatus.OPEN, callback_e164="+12125550133"))
+    lookup = DbCrmLookup(db, RULES)
+    contact, company, lead = [await lookup(n) for n in ("+12125550122", "+12125550111", "+12125550133")]
+    assert contact is not None and company is not None and lead is not None
+    # the contact's number wins its open deal for routing, and still shows the person and their company
+    assert (contact.entity, contact.contact_name, contact.company_name, contact.lead_title) == (
+        "deal", "Dana Doe", "Acme", None)
+    assert (company.contact_name, company.company_name, company.open_callback) == (None, "Acme", False)
+    assert (lead.lead_title, lead.open_callback) == ("Walk-in", True)
+    # without names (routing.caller_name.enabled = false) the statement does not fetch them
+    bare = await DbCrmLookup(db, RULES, names=False)("+12125550122")
+    assert bare is not None and (bare.entity, bare.contact_name, bare.open_callback) == ("deal", None, False)
