@@ -392,6 +392,7 @@ async def _agi_ctx(app: web.Application) -> AsyncIterator[None]:
     runner = app.get(DIALER)
     routes = {} if not isinstance(runner, DialerRunner) else {
         AGI_ROUTE_CAMPAIGN: CampaignAgentRoute(port=runner, agent_ring_s=runner.settings.agent_ring_s).handler}
+    routes.update(app[ROUTING].agi_routes())  # the desk phones' outbound calls (callcenter.routing.outbound)
     routes[AGI_ROUTE_FEATURE] = deskphone.feature_route(app)  # desk phones' feature codes
     server = FastAgiServer(
         host=agi.host,
