@@ -47,6 +47,9 @@ class PhoneState:
     busy: bool
     contact_port: int
     scripted: list[PhoneAnswer] = field(default_factory=list)
+    # (display name, number) of every call offered, in order: the INVITE's From, which chan_pjsip takes from the
+    # leg's connected line (res_pjsip_caller_id.c), i.e. the caller's CALLERID as Dial()/Queue() copied it
+    offered: list[tuple[str | None, str | None]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
