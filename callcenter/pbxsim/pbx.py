@@ -162,6 +162,15 @@ class Pbx:
         self.emit.varset_global(name, value)
 
     def set_var(self, ch: Channel, name: str, value: str) -> None:
+        if name.upper() in ("CALLERID(NAME)", "CALLERID(NUM)", "CALLERID(NUMBER)"):
+            # pbx_builtin_setvar_helper hands a name ending in ')' to the function (func_callerid.c callerid_write):
+            # no VarSet; ast_channel_set_caller_event publishes the snapshot, which AMI shows as NewCallerid
+            if name.upper() == "CALLERID(NAME)":
+                ch.caller_name = value or None
+            else:
+                ch.caller_num = value or None
+            self.emit.newcallerid(ch)
+            return
         ch.variables[name] = value
         self.emit.varset(ch, name, value)
 
@@ -477,6 +486,7 @@ class Pbx:
             behaviour = PhoneAnswer(action=customer.originate_answer, delay_s=customer.answers_after_s)
         else:
             phone = self.phones[leg.endpoint]
+            phone.offered.append((leg.connected_name, leg.connected_num))
             on_a_call = any(c is not leg and c.endpoint == leg.endpoint and c.alive for c in self.channels.values())
             if phone.busy or (on_a_call and not phone.config.call_waiting):
                 behaviour = PhoneAnswer(action="busy")
