@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from callcenter.pbxsim.agi_client import run_fastagi
-from callcenter.pbxsim.channels import UP, Channel
+from callcenter.pbxsim.channels import BUSY, UP, Channel
 from callcenter.pbxsim.chanspy import app_chanspy
 from callcenter.pbxsim.dial import app_dial
 from callcenter.pbxsim.dialplan import DialplanError, check_condition, split_args, substitute
@@ -335,7 +335,17 @@ async def app_userevent(pbx: Pbx, ch: Channel, data: str) -> Flow:
     return Flow.NEXT
 
 
+async def app_congestion(pbx: Pbx, ch: Channel, data: str) -> Flow:
+    """pbx_builtins.c indicate_congestion: an unanswered channel gets the congestion indication (chan_pjsip answers
+    the INVITE with 503), hangup cause 34 and state Busy, and the dialplan ends; an answered one only hears the tone."""
+    if ch.state != UP:
+        ch.hangup_cause, ch.tech_cause = 34, 503
+        pbx.set_state(ch, BUSY)
+    return Flow.STOP
+
+
 APPS: dict[str, App] = {
+    "congestion": app_congestion,
     "noop": app_noop,
     "verbose": app_noop,
     "set": app_set,
