@@ -126,6 +126,8 @@ class Pbx:
         self.reload_s = self.boot_s
         self.call_listeners: list[Callable[[CallRecord], None]] = []
         self.customers_by_channel: dict[str, Caller] = {}
+        # (dialled number, display name, number) of every INVITE sent out the trunk: what the customer's phone shows
+        self.trunk_offered: list[tuple[str, str | None, str | None]] = []
         self.queue_ringing: dict[str, str] = {}  # member interface -> uniqueid of the queue caller ringing it
         # ChanSpy: channels spying now (nobody may spy on them), who spies on whom, and every session (tests).
         self.spying: set[str] = set()
@@ -481,6 +483,7 @@ class Pbx:
     def offer(self, leg: Channel, *, caller: Channel | None) -> None:
         """An outgoing leg was sent (INVITE): its far end decides to ring, answer or reject."""
         if leg.endpoint == self.config.trunk_endpoint:
+            self.trunk_offered.append((leg.dialed, leg.connected_name, leg.connected_num))
             customer = self._customers(leg.dialed)
             self.customers_by_channel[leg.uniqueid] = customer
             behaviour = PhoneAnswer(action=customer.originate_answer, delay_s=customer.answers_after_s)
