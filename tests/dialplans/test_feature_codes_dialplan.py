@@ -30,7 +30,7 @@ def test_every_feature_code_is_dialled_as_channel_vars_spells_it() -> None:
     for code, digits in FEATURE_DIGITS.items():
         assert f"exten => {digits},1,Gosub(cc-feature,s,1({code},))" in body, code
     # the pause reason code rides in the digits after *46
-    assert f"exten => _{FEATURE_DIGITS[FeatureCode.PAUSE]}X.,1,Gosub(cc-feature,s,1({FeatureCode.PAUSE},${{EXTEN:3}}))" in body
+    assert f"exten => _{FEATURE_DIGITS[FeatureCode.PAUSE]}.,1,Gosub(cc-feature,s,1({FeatureCode.PAUSE},${{EXTEN:3}}))" in body
     assert len(FEATURE_DIGITS[FeatureCode.PAUSE]) == 3
 
 
