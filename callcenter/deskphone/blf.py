@@ -52,9 +52,13 @@ class AgentBlf:
         self.republished = 0  # full re-publications (after each AMI session's resync)
         self._dirty: dict[str, None] = {}  # agents to publish, in order
         self._wakeup = asyncio.Event()
+        self.listeners: list[Callable[[str, str], None]] = []  # (agent, device state) once Asterisk accepted it
 
     def on_state(self, event: AgentStateChanged) -> None:
-        """Bus handler: publish the agent's new state (coalesced: only the latest one is sent)."""
+        """Bus handler: publish the agent's new state (coalesced: only the latest one is sent). The live model also
+        follows desk phones of no agent (a supervisor's): those have no hint and get no state."""
+        if event.agent not in self.agents():
+            return
         self._dirty[event.agent] = None
         self._wakeup.set()
 
@@ -91,3 +95,5 @@ class AgentBlf:
             log.warning("BLF state of agent %s not published: %s", agent, exc)
             return
         self.published[agent] = value
+        for listener in list(self.listeners):
+            listener(agent, value)

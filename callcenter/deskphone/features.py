@@ -81,6 +81,7 @@ class PhoneFeatures:
         self.pause_reasons = parse_pause_reasons(pause_reasons)
         self.members_of = members_of or (lambda _interface: set())
         self.answers: deque[FeatureAnswer] = deque(maxlen=keep_answers)
+        self.listeners: list[Callable[[FeatureAnswer], None]] = []  # told of every answer (metrics, tests)
 
     @property
     def handler(self) -> RouteHandler:
@@ -91,6 +92,8 @@ class PhoneFeatures:
         answer = await self.answer(session.headers)
         answer = dataclasses.replace(answer, took_ms=(time.monotonic() - started) * 1000)
         self.answers.append(answer)
+        for listener in list(self.listeners):
+            listener(answer)
         log.log(logging.INFO if answer.result is FeatureResult.OK else logging.WARNING,
                 "feature %s from %s -> %s (%s) in %.1f ms", answer.code, answer.agent or "no agent", answer.result,
                 answer.why, answer.took_ms)

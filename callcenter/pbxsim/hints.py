@@ -67,8 +67,11 @@ class Hints:
     def refresh(self) -> None:
         for context, exten, hint in self.pbx.dialplan.hints():
             state = self.state_of(hint)
-            if self.last.get((context, exten), 0) != state:
-                self.last[(context, exten)] = state
+            # a hint's first state (pbx.c ast_add_hint) is that of its devices at load: Idle for a Custom: device
+            # nobody set (UNKNOWN -> NOT_INUSE); only a change is announced
+            previous = self.last.get((context, exten), 0)
+            self.last[(context, exten)] = state
+            if previous != state:
                 self.pbx.emit.extension_status(exten=exten, context=context, hint=hint, status=state,
                                                text=EXTENSION_STATE_TEXT.get(state, "Unknown"))
 
