@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import os
 import socket
 import time
@@ -310,7 +311,7 @@ class DialerRunner:
                 session, campaign_id=campaign.id, definition=definition, e164=candidate.e164,
                 contact_id=candidate.contact_id, lead_id=candidate.lead_id, now_s=now_s, agent_reserved=True)
         if isinstance(claimed, Refusal):
-            run.walk.asleep_until_s = None  # the list may hold more now that this card is gone
+            await _wake(run)  # the list may hold more now that this card is gone
             return PreviewRefused("e164", f"{candidate.e164} may not be dialled now: {claimed.detail}",
                                   retry_at_s=claimed.retry_at_s, reason=claimed.reason.value)
         await self._originate(campaign, definition, run, candidate, claimed, reserved_agent=agent)
@@ -321,7 +322,7 @@ class DialerRunner:
         run = self._runs.get(campaign_id)
         if run is None or run.held.pop(agent, None) is None:
             return False
-        run.walk.asleep_until_s = None  # a list asleep only because of held cards has something again
+        await _wake(run)  # a list asleep only because of held cards has something again
         return True
 
     # -- the loop -------------------------------------------------------------------------------------------------
@@ -419,9 +420,9 @@ class DialerRunner:
         for ext, state in states.items():
             since = self._agent_since.get(ext, (state, now_s))[1]
             if state is AgentState.TALKING:
-                talking.append(max(0.0, now_s - since))
+                talking.append(_elapsed_s(now_s, since))
             elif state is AgentState.WRAP_UP:
-                wrapup.append(max(0.0, now_s - since))
+                wrapup.append(_elapsed_s(now_s, since))
         team_flights = [f for f in self._in_flight.values() if f.team_id == campaign.team_id]
         ringing = tuple(max(0.0, now_s - f.dialled_s) for f in team_flights if f.verdict_s is None)
         talking = self._talking_actions()
@@ -556,7 +557,7 @@ class DialerRunner:
             self._in_flight.pop(flight.attempt_id, None)
             run = self._runs.get(flight.campaign_id)
             if run is not None and not self._campaign_in_flight(flight.campaign_id):
-                run.walk.asleep_until_s = None  # the list may be done now that its last call ended: walk it again
+                await _wake(run)  # the list may be done now that its last call ended: walk it again
             self.wakeup.set()
 
     async def _record(self, flight: _InFlight, result: AttemptResult, definition: CampaignDefinition) -> None:
@@ -681,6 +682,23 @@ class DialerRunner:
 # Outcomes after which the number may be used up by the retry rules (after_last: agent_task files a callback).
 _RETRY_ENDS: Final = frozenset({AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED,
                                 AttemptOutcome.MACHINE})
+
+
+async def _wake(run: _Run) -> None:
+    """Walk the list again at the next chance. Under the walk's lock: a walk in progress read the list before the
+    change and would put the walk back to sleep (up to max_sleep_s) after this, with a call just ended unseen."""
+    async with run.walking:
+        run.walk.asleep_until_s = None
+
+
+def _elapsed_s(now_s: float, since_s: object) -> float:
+    """Seconds since ``since_s``; 0 for a time the event did not carry or one ahead of our clock (Asterisk's and the
+    service's clocks differ a little)."""
+    try:
+        elapsed = float(now_s) - float(since_s)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+    return elapsed if math.isfinite(elapsed) and elapsed > 0 else 0.0
 
 
 def _outcome_of_call(call: CallEnded | None) -> tuple[AttemptOutcome, str | None]:

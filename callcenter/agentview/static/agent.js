@@ -2,12 +2,13 @@
 "use strict";
 import { ApiError, client, forgetToken, saveToken, takeToken } from "./api.js";
 import { CallPanel, el, when } from "./call.js";
+import { PreviewPanel } from "./preview.js";
 
 const $ = (id) => document.getElementById(id);
 const RETRY_FIRST_MS = 500, RETRY_MAX_MS = 15000;
 const CALLBACKS_REFRESH_MS = 60000;  // due times pass while nothing else happens: re-read to mark what is overdue
 
-let call = null, panel = null, me = null, retryMs = RETRY_FIRST_MS, stopped = false, myState = null;
+let call = null, panel = null, preview = null, me = null, retryMs = RETRY_FIRST_MS, stopped = false, myState = null;
 // On a call by my phone's state, but the live model may not have linked the call to me yet (the phone's state can
 // come first): look again, a few times, before showing no call.
 const ON_A_CALL = new Set(["ringing", "talking"]);
@@ -22,6 +23,7 @@ function start(token) {
   $("login").hidden = true;
   call = client(token);
   panel = new CallPanel({ call, onSaved: loadCallbacks });
+  preview = new PreviewPanel({ call });
   panel.loadDispositions().catch((error) => notice(`Could not load the dispositions: ${error.message}`));
   $("pause-form").addEventListener("submit", (e) => { e.preventDefault(); control("pause", { reason: $("pause-reason").value.trim() }); });
   $("unpause").addEventListener("click", () => control("unpause"));
@@ -87,6 +89,7 @@ function handle(msg) {
     notice("");
     setState(msg.state, msg.reason);
     loadCallbacks();
+    preview.load();
     restoreLiveCall();
   } else if (msg.type === "state") {
     setState(msg.state, msg.reason);
@@ -99,6 +102,7 @@ function handle(msg) {
   } else if (msg.type === "ended") {
     panel.ended(msg);
     loadCallbacks();
+    preview.load();
   }
 }
 

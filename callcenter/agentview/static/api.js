@@ -11,6 +11,7 @@ export class ApiError extends Error {
     this.code = error.code;
     this.field = error.field;
     this.existing = error.existing;
+    this.retryAtS = error.retry_at_s;  // a preview campaign's list: when a number becomes callable again
   }
 }
 
