@@ -7,24 +7,29 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+from sqlalchemy import select
+
 from callcenter.ami.channel_vars import FEATURE_DIGITS, FeatureCode, FeaturePrompt, FeatureResult
 from callcenter.ami.events import DeviceStateChange
 from callcenter.ami import actions
-from callcenter.app import AMI, LIVE
+from callcenter.app import AMI, DATABASE, LIVE
+from callcenter.automation.facts import CallLogged
 from callcenter.deskphone.features import FeatureAnswer
 from callcenter.deskphone.wiring import DESK_FEATURES
-from callcenter.events import AgentState
-from tests.real_asterisk.conftest import WAIT_S, Site
+from callcenter.events import AgentState, CallEnded, CallOutcome
+from crm_core.models import Task, TaskKind, TaskStatus
+from tests.real_asterisk.conftest import PHONES, WAIT_S, Site, login_all
 
 AGENT = "1002"
 HINT = f"*7{AGENT}"
 
 
-async def dial(site: Site, digits: str) -> FeatureAnswer:
+async def dial(site: Site, digits: str, *, ext: str = AGENT) -> FeatureAnswer:
     """The agent's phone dials ``digits`` on a line of its own; returns the route's answer once Asterisk hung up."""
     features = site.app[DESK_FEATURES]
     before = len(features.answers)
-    proc = await site.sipp.second_line(AGENT, to=digits, scenario="phone_dials_code.xml", hold_ms=20_000, keys={})
+    proc = await site.sipp.second_line(ext, to=digits, scenario="phone_dials_code.xml", hold_ms=20_000, keys={})
     assert await asyncio.wait_for(proc.wait(), WAIT_S) == 0, f"sipp dialling {digits} failed (see its .log/.msg)"
     assert len(features.answers) == before + 1
     return features.answers[-1]
@@ -96,3 +101,45 @@ async def test_feature_codes_change_the_queue_the_live_model_and_the_hint(site: 
     assert f"PJSIP/{AGENT}" not in await site.pbx.queue_members("support")
     await site.wait(lambda: "support" not in site.app[LIVE].tracker.agents.agents[AGENT].queues, "out of the queue")
 
+
+
+@pytest.fixture
+def site_toml() -> str:
+    return "[calls]\nwrapup_s = 120\n"
+
+
+async def test_end_wrap_up_from_the_phone(site: Site) -> None:
+    await login_all(site)
+    await site.sipp.call(caller="+13125550160", did="8001", talk_ms=1500)
+    [ended] = await site.wait(lambda: [e for e in site.seen if isinstance(e, CallEnded) and e.caller == "+13125550160"],
+                              "the customer's call to end")
+    agent = ended.answered_by
+    assert agent in PHONES
+    await site.wait(lambda: site.app[LIVE].agent_state(agent)[0] is AgentState.WRAP_UP, "wrap-up")
+    assert "paused" in (await site.pbx.queue_members("support"))[f"PJSIP/{agent}"].lower()
+    answer = await dial(site, FEATURE_DIGITS[FeatureCode.WRAPUP_END], ext=agent)
+    assert (answer.result, answer.prompt) == (FeatureResult.OK, FeaturePrompt.DONE)
+    await site.wait(lambda: site.app[LIVE].agent_state(agent)[0] is AgentState.AVAILABLE, "available again")
+    members = await site.pbx.queue_members("support")
+    assert "paused" not in members[f"PJSIP/{agent}"].lower(), members
+
+
+async def test_call_back_my_last_missed_caller_goes_out_through_the_trunk(site: Site) -> None:
+    number = "+13125550177"
+    async with site.app[DATABASE].session() as s:
+        s.add(Task(title="Call back", kind=TaskKind.CALLBACK, status=TaskStatus.OPEN,
+                   assignee_id=site.crm.agents[AGENT], callback_e164=number))
+        await s.commit()
+    (site.sipp.root / "quiet.ulaw").write_bytes(b"\xff" * 8000)  # one second of u-law silence
+    await site.sipp.callee("callee_answers.xml", fill={"GREETING": "quiet.ulaw", "RING_MS": "500", "HOLD_MS": "2000"})
+    # the phone stays on the line through the call: the customer hangs up after 2 s, then Asterisk hangs up the phone
+    answer = await dial(site, FEATURE_DIGITS[FeatureCode.CALLBACK])
+    assert (answer.result, answer.dial) == (FeatureResult.OK, number)
+    [ended] = await site.wait(lambda: [e for e in site.seen if isinstance(e, CallEnded) and e.customer == number],
+                              "the callback call to end")
+    assert (ended.direction, ended.outcome) == ("outbound", CallOutcome.ANSWERED), ended
+    await site.wait(lambda: [e for e in site.seen if isinstance(e, CallLogged) and e.call_id == ended.call_id],
+                    "the callback call in the CRM")
+    async with site.app[DATABASE].session() as s:
+        task = await s.scalar(select(Task).where(Task.callback_e164 == number))
+    assert task.status is TaskStatus.DONE  # reached: the callback closed itself, as after click-to-call
