@@ -203,13 +203,13 @@ class DialerRunner:
         from the database (one primary-key read) and given an agent from the same shared reservations."""
         now_s = self._clock()
         flight = self._in_flight.get(attempt_id)
+        preferred = None
         if flight is not None and flight.campaign_id == campaign_id:
             flight.verdict_s = now_s
             run = self._runs.get(campaign_id)
             if run is not None:
                 run.answer_delays_s.append(max(0.0, now_s - flight.dialled_s))
-            if flight.reserved_agent is not None:
-                return flight.reserved_agent
+            preferred = flight.reserved_agent
             team_id, action_id = flight.team_id, flight.action_id
         else:
             team_id, action_id = await self._dialling(campaign_id, attempt_id)
@@ -217,6 +217,16 @@ class DialerRunner:
         # like an inbound call's (under another id it would hold the agent until the reservation expired).
         call_id = next((c.call_id for c in self.live.tracker.open_calls() if c.originate_action_id == action_id),
                        f"dialer-{attempt_id}")
+        if preferred is not None:
+            # A preview call goes to the agent who dialled it, reserved like any other (from the answer on, inbound
+            # routing does not offer them a call). Taken since the dial (an inbound call while the callee's phone
+            # rang, a pause): another free agent of the team rather than the callee hearing the information message.
+            won = await self.store.reserve(call_id=call_id, attempt=1, candidates=[preferred], now_s=now_s,
+                                           ttl_s=self.settings.reservation_ttl_s)
+            if won:
+                return won[0]
+            log.info("dialer: attempt %d's previewing agent %s is no longer free; another agent takes it",
+                     attempt_id, preferred)
         free = sorted(
             (since, ext) for ext in await self._extensions(team_id)
             if (rec := self.live.tracker.agents.agents.get(ext)) is not None and rec.state is AgentState.AVAILABLE

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app import DATABASE, LIVE, ROUTING
 from callcenter.dialer import dnc_store
 from callcenter.dialer.outcomes import AttemptOutcome
-from callcenter.events import CallEnded
+from callcenter.events import AgentState, CallEnded
 from crm_core.access import Principal
 from crm_core.dialer_models import AttemptState
 from crm_core.models import Role, Team
@@ -151,3 +151,35 @@ async def test_a_campaign_that_is_not_a_running_preview_one_offers_no_card(tmp_p
         assert status == 409 and body["error"]["field"] == "mode"
         async with floor.http_as(agent) as http:
             assert await (await http.get("/api/v1/preview-campaigns")).json() == []
+
+
+async def test_a_previewing_agent_taken_meanwhile_leaves_the_answered_call_to_another_free_agent(tmp_path: Path) -> None:
+    """The agent who dialled is reserved for the answered call like any other (routing cannot offer them an inbound
+    call meantime); no longer free when the callee answers, another free agent of the team takes it rather than the
+    callee hearing the information message."""
+    async with running_floor(tmp_path, TOML, callees=callees()) as floor:
+        await floor.all_available()
+        cm = await manager(floor)
+        campaign_id = await preview_campaign(floor, cm, ["Hopper"])
+        agent = floor.crm.agents["1003"]
+        base = f"/api/v1/campaigns/{campaign_id}/preview"
+        assert (await post(floor, agent, base + "/next"))[0] == 200
+        floor.sim.clock.auto = False  # the callee's phone rings until the test moves time on
+        status, dialled = await post(floor, agent, base + "/dial")
+        assert status == 200, dialled
+        async with floor.http_as(agent) as http:
+            resp = await http.post("/api/v1/agents/1003/pause", json={"reason": "break"})
+            assert resp.status == 200, await resp.text()
+        await floor.wait(lambda: floor.app[LIVE].agent_state("1003")[0] is AgentState.PAUSED, "1003 paused")
+        await floor.app[ROUTING].follower.join()
+        floor.sim.clock.auto = True
+        ended = await floor.wait(
+            lambda: next((e for e in floor.seen if isinstance(e, CallEnded) and e.customer == dialled["e164"]), None),
+            "the preview call to end")
+        assert ended.answered_by in ("1002", "1004")
+
+        async def row_ended() -> Any:
+            rows = await attempts(floor, campaign_id)
+            return rows[0] if rows and rows[0].state is AttemptState.ENDED else None
+        row = await until(floor, row_ended, "the attempt's end")
+        assert (row.outcome, row.agent_id) == (AttemptOutcome.CONNECTED, floor.crm.agents[ended.answered_by])
