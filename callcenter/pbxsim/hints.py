@@ -4,7 +4,8 @@
   pbx_builtin_setvar_helper(NULL, ...) -> ast_func_write -> devstate_write): no VarSet (a function is written, not
   a variable); the value is kept in astdb (family CustomDevstate, so it survives a restart: load_module reads the
   tree back) and announced as DeviceStateChange with ast_devstate_str of what ast_devstate_val read (an unknown
-  word is UNKNOWN); a real run (Asterisk 20.20.1) shows the hint's ExtensionStatus first, then DeviceStateChange.
+  word is UNKNOWN), only when the state changes; a real run (Asterisk 20.20.1, tests/real_asterisk/test_deskphone.py)
+  shows the hint's ExtensionStatus first, then DeviceStateChange, and nothing for the same value written again.
 - A hint on the device follows it: ExtensionStatus (manager.c manager_state_cb, class call) with the extension
   state (pbx.c ast_devstate_to_extenstate) when it changes; ExtensionStateList lists every concrete hint.
 """

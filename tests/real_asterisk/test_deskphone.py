@@ -143,3 +143,16 @@ async def test_call_back_my_last_missed_caller_goes_out_through_the_trunk(site: 
     async with site.app[DATABASE].session() as s:
         task = await s.scalar(select(Task).where(Task.callback_e164 == number))
     assert task.status is TaskStatus.DONE  # reached: the callback closed itself, as after click-to-call
+
+
+async def test_a_custom_state_written_again_unchanged(site: Site) -> None:
+    """What the simulator copies (pbxsim/hints.py): whether Asterisk announces a DeviceStateChange for a custom state
+    written again with the same value, and that func_devstate keeps it in astdb (it survives a restart)."""
+    site.app[LIVE].ingest.taps.append(site.on_event)
+    device = "Custom:agent-9999"  # nobody's: the BLF publisher never writes it
+    for state in ("ONHOLD", "ONHOLD", "INUSE"):
+        await site.app[AMI].send(actions.set_device_state(device=device, state=state))
+    seen = await site.wait(lambda: (got := [e.state for e in site.seen if isinstance(e, DeviceStateChange)
+                                            and e.device == device])[-1:] == ["INUSE"] and got, "INUSE announced")
+    assert seen == ["ONHOLD", "INUSE"]
+    assert re.search(r"/CustomDevstate/agent-9999\s*:\s*INUSE", await site.pbx.cli("database show CustomDevstate"))
