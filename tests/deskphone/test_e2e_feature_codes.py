@@ -147,6 +147,11 @@ async def test_end_wrap_up_from_the_phone(floor: Floor) -> None:
     assert (await dial(floor, ME, FEATURE_DIGITS[FeatureCode.WRAPUP_END])).result is FeatureResult.REFUSED
     for ext in ("1002", "1004"):
         floor.sim.pbx.set_dnd(ext, True)
+    # the supervisor's key for ME, as Asterisk announces it (ExtensionStatus Status)
+    lamp_history: list[str] = []
+    floor.sim.pbx.bus.listen(lambda name, data: lamp_history.append(
+        data.decode().split("Status: ", 1)[1].split("\r\n", 1)[0]) if name == "ExtensionStatus" and
+        f"Exten: *7{ME}\r\n".encode() in data else None)
     floor.sim.pbx.phones[ME].scripted.append(ANSWER)
     await floor.call("+13125550170", talk_s=3.0)
     await floor.wait(lambda: live_state(floor, ME)[0] is AgentState.WRAP_UP, "wrap-up after the call")
@@ -155,6 +160,10 @@ async def test_end_wrap_up_from_the_phone(floor: Floor) -> None:
     assert (answer.result, answer.prompt) == (FeatureResult.OK, FeaturePrompt.DONE)
     await floor.wait(lambda: live_state(floor, ME)[0] is AgentState.AVAILABLE, "available after wrap-up")
     assert member(floor, ME).paused is False
+    await wait_lamp(floor, ME, "NOT_INUSE", 0)
+    # from the customer's call on (the refused *48 above may still be settling back to Idle): ringing, on the call,
+    # wrap-up, the phone in use while it dials *48, available
+    assert "8" in lamp_history and lamp_history[lamp_history.index("8"):] == ["8", "1", "2", "1", "0"], lamp_history
 
 
 async def test_call_back_my_last_missed_caller_dials_the_number_out_through_the_trunk(floor: Floor) -> None:
