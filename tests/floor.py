@@ -114,10 +114,12 @@ class Floor(BusWatch):
 
 @asynccontextmanager
 async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[str, ...] = (),
-                        callees: CalleeModel | None = None, phone: dict[str, Any] | None = None) -> AsyncIterator[Floor]:
+                        callees: CalleeModel | None = None, phone: dict[str, Any] | None = None,
+                        database_url: str | None = None) -> AsyncIterator[Floor]:
     """``extra_phones``: more desk phones on the simulator (a supervisor's), in no queue and in nobody's CRM record;
-    ``callees``: the people a dialer campaign calls (pbxsim.callees); ``phone``: AgentPhone options for every agent."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
+    ``callees``: the people a dialer campaign calls (pbxsim.callees); ``phone``: AgentPhone options for every agent;
+    ``database_url``: an empty database of the caller's (default: a SQLite file in ``tmp_path``)."""
+    url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
     await upgrade_async(url)
     db = Database.from_url(url)
     crm = await seed_crm(db, extensions=list(EXTENSIONS), seed=7)

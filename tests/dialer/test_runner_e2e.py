@@ -5,11 +5,13 @@ Waits are on the runner's ticks and the bus, bounded; the simulator's virtual cl
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from callcenter.ami.connection import Received
@@ -29,7 +31,7 @@ from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
 from crm_core.models import Activity, Role, Team
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.conftest import require_service
+from tests.conftest import PG_ADMIN_DSN, PG_HOST, PG_PORT, _pg_admin, require_service
 from tests.floor import EXTENSIONS, WAIT_S, Floor, running_floor
 
 ALL_DAY = [{"start": "00:00", "end": "24:00"}]
@@ -83,9 +85,10 @@ async def launch(floor: Floor, user_id: int, **over: Any) -> int:
         return campaign_id
 
 
-async def until(floor: Floor, check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 4 * WAIT_S) -> Any:
-    """Re-check after every dialer tick (the runner signals each), up to ``timeout_s``."""
-    runner = floor.app[DIALER]
+async def until(floor: Floor, check: Callable[[], Awaitable[Any]], what: str, *,
+                runner: DialerRunner | None = None) -> Any:
+    """Re-check after every tick of ``runner`` (the service's by default; each tick is signalled), bounded."""
+    runner = runner or floor.app[DIALER]
 
     async def watch() -> Any:
         while True:
@@ -95,7 +98,7 @@ async def until(floor: Floor, check: Callable[[], Awaitable[Any]], what: str, ti
             await runner.tick_done.wait()
 
     try:
-        return await asyncio.wait_for(watch(), timeout_s)
+        return await asyncio.wait_for(watch(), 4 * WAIT_S)
     except TimeoutError:
         seen = [(r.e164, r.attempt_no, r.state.value, r.outcome, r.refusal_reason)
                 for c in (await _campaign_ids(floor)) for r in await attempts(floor, c)]
@@ -321,7 +324,20 @@ async def test_ami_lost_mid_campaign_waits_then_resolves_its_calls_and_dials_not
         assert any(r.outcome is AttemptOutcome.CONNECTED and r.agent_id for r in lost)
 
 
-async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_nothing(tmp_path: Path) -> None:
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """An empty PostgreSQL database of this test's own. A death is simulated by cancelling the instance's tasks,
+    which can interrupt a transaction: PostgreSQL drops that connection and its locks, as it would for a process that
+    died, where a cancelled aiosqlite transaction would keep SQLite's one writer lock in this shared process."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"cc_takeover_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_nothing(tmp_path: Path,
+                                                                                     empty_pg: str) -> None:
     """Two instances share the database and Redis: A paces the team (its lease), then dies mid-campaign without a
     word. B, which followed the same AMI stream and bus all along, takes the lease once it expires, ends A's attempts
     from what their calls did, and dials the rest; every number is dialled once."""
@@ -332,13 +348,14 @@ async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_noth
                                                       silence_patience_s=(6.0, 8.0)))
     toml = TOML + f'\nlease_ttl_s = 2\n[redis]\nurl = "{LEASE_REDIS}"\n'
     try:
-        async with running_floor(tmp_path, toml, callees=model) as floor:
+        async with running_floor(tmp_path, toml, callees=model, database_url=empty_pg) as floor:
             a = floor.app[DIALER]
             assert isinstance(a.leases, RedisLeases)
             await floor.all_available()
-            campaign_id = await launch(floor, await manager(floor),
-                                       retry={"failed": None, "abandoned": None, "no_answer": None})
-            await until(floor, lambda: _in_flight_count(floor, campaign_id), "A dialling")
+            cm = await manager(floor)
+            async with floor.app[DATABASE].read_session() as s:
+                team_id = await s.scalar(select(Team.id))
+            assert await a.leases.hold(team_id, ttl_s=30)  # A paces the team from the start
             b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
                              ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
                              settings=DialerSettings(tick_s=0.2, lease_ttl_s=2, lost_grace_s=5, agent_ring_s=5,
@@ -346,23 +363,30 @@ async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_noth
             floor.app[LIVE].ingest.taps.append(b.handle)
             floor.app[BUS].subscribe(b.on_domain_event)
             b_task = asyncio.create_task(b.run())
-            try:
-                await until_b(b, lambda: _ticked(b), "B's first ticks")
-                assert not b._in_flight  # B ticks but A holds the team
-                # A dies: its loop and its attempts' followers stop, its lease is left to expire.
-                doomed = [t for t in asyncio.all_tasks()
-                          if t.get_name() == "dialer" or t.get_name().startswith("dialer-attempt-")]
-                assert any(t.get_name() == "dialer" for t in doomed)
-                for task in doomed:
-                    task.cancel()
-                _, pending = await asyncio.wait(doomed, timeout=WAIT_S)
-                assert not pending
+            stranded_ids: list[int] = []
+            dial = a.follower.dial
+
+            async def dial_then_die(attempt: Any) -> Any:
+                # A dies right after sending its first Originate: its loop and its attempts' followers stop, its
+                # follower hears nothing more, its lease is left to expire. The call goes on in Asterisk.
+                future = await dial(attempt)
+                stranded_ids.append(attempt.attempt_id)
                 floor.app[LIVE].ingest.taps.remove(a.handle)
-                stranded = {r.id for r in await attempts(floor, campaign_id) if r.state is not AttemptState.ENDED}
-                assert stranded
+                for task in asyncio.all_tasks():
+                    if task.get_name() == "dialer" or task.get_name().startswith("dialer-attempt-"):
+                        task.cancel()
+                return future
+
+            a.follower.dial = dial_then_die  # type: ignore[method-assign]
+            try:
+                await until(floor, lambda: _ticked(b), "B's first ticks", runner=b)
+                assert b._held_teams == set()  # B ticks, A holds the team
+                campaign_id = await launch(floor, cm, retry={"failed": None, "abandoned": None, "no_answer": None})
+                await until(floor, lambda: _true(stranded_ids), "A's first dial", runner=b)
+                stranded = set(stranded_ids)
 
                 b.tick_done.clear()
-                campaign = await until_b(b, lambda: finished(floor, campaign_id), "B to finish the campaign")
+                campaign = await until(floor, lambda: finished(floor, campaign_id), "B to finish the campaign", runner=b)
                 assert campaign.state is CampaignState.FINISHED
                 everything = await attempts(floor, campaign_id)
                 rows = [r for r in everything if r.state is not AttemptState.REFUSED]
@@ -381,26 +405,12 @@ async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_noth
         await redis.aclose()
 
 
+async def _true(value: Any) -> Any:
+    return value
+
+
 async def _ticked(runner: DialerRunner) -> bool:
     return runner.ticks >= 2
-
-
-async def _in_flight_count(floor: Floor, campaign_id: int) -> int:
-    return sum(1 for r in await attempts(floor, campaign_id) if r.state is AttemptState.DIALLING)
-
-
-async def until_b(runner: DialerRunner, check: Callable[[], Awaitable[Any]], what: str) -> Any:
-    async def watch() -> Any:
-        while True:
-            runner.tick_done.clear()
-            if result := await check():
-                return result
-            await runner.tick_done.wait()
-
-    try:
-        return await asyncio.wait_for(watch(), 4 * WAIT_S)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def test_a_campaign_whose_report_is_deleted_is_paused_with_the_reason(tmp_path: Path) -> None:
