@@ -456,3 +456,41 @@ async def test_a_connected_campaign_call_pops_the_card_and_the_campaigns_script_
         first_name = next(c[0] for i, c in enumerate(_CUSTOMERS) if customer_number(i) == pop["number"])
         assert pop["script"]["text"] == f"Hello {first_name}, calling about your renewal."
         assert pop["card"] is not None
+
+
+async def test_outside_its_callees_calling_hours_a_campaign_dials_nothing_and_says_when_it_will(
+        tmp_path: Path) -> None:
+    # Every sample customer is in New York: hours that are never now there (one minute, 12 hours away) mean waiting.
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+    later = datetime.now(ZoneInfo("America/New_York")) + timedelta(hours=12)
+    start = later.strftime("%H:%M")
+    end = (later + timedelta(minutes=1)).strftime("%H:%M")
+    hours = {later.strftime("%a").lower(): [{"start": start, "end": end}]} if end > start else {
+        (later + timedelta(minutes=1)).strftime("%a").lower(): [{"start": "00:00", "end": end}]}
+    async with running_floor(tmp_path, TOML, callees=callees()) as floor:
+        await floor.all_available()
+        campaign_id = await launch(floor, await manager(floor), windows=hours)
+
+        async def waiting() -> Any:
+            live = await floor.app[DIALER].live_status(campaign_id)
+            return live if live is not None and live.status == "waiting_for_window" else None
+        live = await until(floor, waiting, "the campaign to wait for its callees' hours")
+        assert live.next_dial_at_s is not None and live.next_dial_at_s > live.at_s
+        assert floor.sim.pbx.stats.originates == 0 and await attempts(floor, campaign_id) == []
+
+
+async def test_an_originate_asterisk_refuses_is_a_failed_attempt_with_its_activity(tmp_path: Path) -> None:
+    toml = TOML.replace("[dialer]", '[dialer]\ntrunk = "no-such-trunk"')
+    async with running_floor(tmp_path, toml, callees=callees()) as floor:
+        await floor.all_available()
+        campaign_id = await launch(floor, await manager(floor), retry={"failed": None})
+        campaign = await until(floor, lambda: finished(floor, campaign_id), "the campaign to finish")
+        rows = await attempts(floor, campaign_id)
+        assert campaign.state is CampaignState.FINISHED and len(rows) == len(_CUSTOMERS)
+        assert {r.outcome for r in rows} == {AttemptOutcome.FAILED}
+        async with floor.app[DATABASE].read_session() as s:
+            for r in rows:  # no channel, no CallEnded: the runner wrote each attempt's activity itself
+                activity = await s.get(Activity, r.activity_id)
+                assert activity is not None and activity.result == "failed" and activity.to_e164 == r.e164
+                assert activity.call_meta["dialer"]["attempt_id"] == r.id
