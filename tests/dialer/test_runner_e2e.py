@@ -172,6 +172,8 @@ async def test_a_campaign_dials_its_list_by_the_rules_and_writes_every_attempt(t
 
         campaign = await until(floor, lambda: finished(floor, campaign_id), "the campaign to finish")
         assert "list is done" in (campaign.state_reason or "")
+        status = await floor.app[DIALER].live_status(campaign_id)  # what the campaign page shows
+        assert status is not None and (status.status, status.detail) == ("idle", campaign.state_reason)
         rows = await attempts(floor, campaign_id)
         dialled = [r for r in rows if r.action_id is not None]
         by_number: dict[str, list[AttemptOutcome | None]] = {}
@@ -214,6 +216,16 @@ async def test_a_campaign_dials_its_list_by_the_rules_and_writes_every_attempt(t
         assert Counter(e.customer for e in talked) == Counter(
             {number_of("Hopper"): 1, number_of("Turing"): 1, number_of("Thompson"): 1})
         assert {e.answered_by for e in talked} <= set(EXTENSIONS)
+
+        # The campaign page's figures, from the same rows, with the dialer's own status.
+        async with floor.http_as(cm) as http:
+            resp = await http.get(f"/api/v1/campaigns/{campaign_id}/figures")
+            assert resp.status == 200, await resp.text()
+            figures = await resp.json()
+        assert (figures["attempts"]["dialled"], figures["attempts"]["connected"], figures["outcomes"]["busy"]) == (
+            len(dialled), 3, 2)
+        assert figures["progress"]["numbers_attempted"] == len(by_number)
+        assert figures["progress"]["numbers_in_flight"] == 0
 
 
 async def test_no_agent_answering_plays_the_message_and_counts_an_abandon(tmp_path: Path) -> None:
