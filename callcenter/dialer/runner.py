@@ -364,6 +364,8 @@ class DialerRunner:
                 self._team_ext = {t: tuple(await campaign_store.team_extensions(session, t)) for t in teams}
                 self._team_ext_at_s = now_s
             session.expunge_all()
+        # Ours, whichever team: an instance holding no lease dials too (preview cards).
+        self._give_up_lost_own()
         by_team: dict[int, list[Campaign]] = collections.defaultdict(list)
         for campaign in running:
             if campaign.team_id is not None:
@@ -603,15 +605,10 @@ class DialerRunner:
 
     # -- attempts lost with an instance or an AMI session ---------------------------------------------------------
 
-    async def _sweep_lost(self, campaigns: Sequence[Campaign], now_s: float) -> None:
-        """Attempts whose end will never be seen, each ended from its CRM activity when the bridge wrote one, else
-        ``failed`` with why; none is re-sent:
-
-        * ours, dialled in an AMI session that was lost since, with no call of theirs open after the new session's
-          resync (the resync lists every channel, so one missing has ended): at once;
-        * rows left by an instance that died (or by this process before a restart): once their ring time and a grace
-          have passed with no call of theirs open (until then its Originate may still be on its way).
-        """
+    def _give_up_lost_own(self) -> None:
+        """Our attempts dialled in an AMI session lost since, with no call of theirs open after the new session's
+        resync (the resync lists every channel, so one missing has ended): ended at once from the call's end if one
+        was seen, else failed; never re-sent."""
         session_now = self._ami_session()
         if session_now is None:
             return  # no resynced session: the live model cannot say which calls are still open
@@ -625,6 +622,19 @@ class DialerRunner:
                     why="the AMI session was lost while it ran; " + (
                         f"its call ended {call.outcome.value} (resync)" if call is not None
                         else "no call of it is open after the resync and none was seen; not re-sent"))
+
+    async def _sweep_lost(self, campaigns: Sequence[Campaign], now_s: float) -> None:
+        """Attempts whose end will never be seen, each ended from its CRM activity when the bridge wrote one, else
+        ``failed`` with why; none is re-sent:
+
+        * ours, dialled in an AMI session that was lost since: at once (``_give_up_lost_own``, every tick);
+        * rows left by an instance that died (or by this process before a restart): once their ring time and a grace
+          have passed with no call of theirs open (until then its Originate may still be on its way).
+        """
+        session_now = self._ami_session()
+        if session_now is None:
+            return  # no resynced session: the live model cannot say which calls are still open
+        open_actions = {c.originate_action_id for c in self.live.tracker.open_calls() if c.originate_action_id}
         by_id = {c.id: c for c in campaigns}
         async with self.db.read_session() as session:
             rows = await attempt_store.unfinished(session, list(by_id))

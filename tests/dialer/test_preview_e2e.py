@@ -4,22 +4,29 @@ test_runner_e2e.py. Waits are on the bus and the runner's ticks, bounded."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from callcenter.app import DATABASE, LIVE, ROUTING
+from callcenter.app import AMI, BUS, DATABASE, LIVE, ROUTING
 from callcenter.dialer import dnc_store
+from callcenter.dialer.lease import RedisLeases
+from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import AttemptOutcome
+from callcenter.dialer.runner import DialerRunner, DialerSettings, PreviewCard, PreviewDialled
 from callcenter.events import AgentState, CallEnded
 from crm_core.access import Principal
 from crm_core.dialer_models import AttemptState
 from crm_core.models import Role, Team
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.dialer.test_runner_e2e import REPORT, TOML, attempts, callees, launch, manager, number_of, until
-from tests.floor import Floor, running_floor
+from tests.conftest import require_service
+from tests.dialer.test_runner_e2e import (LEASE_REDIS, REPORT, TOML, attempts, callees, launch, manager, number_of,
+                                          until)
+from tests.floor import WAIT_S, Floor, running_floor
 
 SCRIPT = "Hello {contact.first_name}, this is {agent.name} from Renewals."
 THREE = ["Hopper", "Turing", "Knuth"]
@@ -183,3 +190,76 @@ async def test_a_previewing_agent_taken_meanwhile_leaves_the_answered_call_to_an
             return rows[0] if rows and rows[0].state is AttemptState.ENDED else None
         row = await until(floor, row_ended, "the attempt's end")
         assert (row.outcome, row.agent_id) == (AttemptOutcome.CONNECTED, floor.crm.agents[ended.answered_by])
+
+
+async def test_an_instance_holding_no_lease_dials_previews_and_ends_those_lost_with_the_ami_session(
+        tmp_path: Path) -> None:
+    """Any instance serves previews: B, which does not pace the team (A holds its lease), dials a card; the AMI session
+    goes while the call runs and the call ends unseen: once the new session's resync shows no call of it, B ends its
+    own attempt (nothing re-sent) instead of keeping it in flight for ever."""
+    require_service("Redis", "127.0.0.1", 6379)
+    redis = aioredis.from_url(LEASE_REDIS)
+    await redis.flushdb()
+    toml = TOML + f'\n[redis]\nurl = "{LEASE_REDIS}"\n'
+    try:
+        async with running_floor(tmp_path, toml, callees=callees()) as floor:
+            a = floor.app[DIALER]
+            await floor.all_available()
+            campaign_id = await preview_campaign(floor, await manager(floor), ["Hopper"])
+            await until(floor, lambda: _paced_by(a, campaign_id), "A pacing the campaign")
+            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
+                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
+                             settings=DialerSettings(tick_s=0.2, lost_grace_s=5, agent_ring_s=5, instance="instance-b"))
+            floor.app[LIVE].ingest.taps.append(b.handle)
+            floor.app[BUS].subscribe(b.on_domain_event)
+            b_task = asyncio.create_task(b.run())
+            try:
+                card = await b.preview_next(campaign_id, "1003")
+                assert isinstance(card, PreviewCard), card
+                floor.sim.clock.auto = False  # the call waits while the session goes
+                dialled = await b.preview_dial(campaign_id, "1003")
+                assert isinstance(dialled, PreviewDialled), dialled
+                assert not b._held_teams and b._in_flight
+                await floor.wait(lambda: floor.sim.pbx.stats.originates == 1, "the Originate")
+                server, conn = floor.sim.server, floor.app[AMI]
+                server.refuse_logins = True
+                server.drop_connections()
+                await floor.sim.clock.advance(120)  # the call runs to its end while nobody hears of it
+                assert not floor.sim.pbx.channels
+                floor.sim.clock.auto = True
+                server.refuse_logins = False
+                await conn.wait_live(WAIT_S)
+                await until_ticked(b, lambda: _nothing_in_flight(b), "B to end its lost attempt")
+                (row,) = await attempts(floor, campaign_id)
+                assert row.state is AttemptState.ENDED and row.id == dialled.attempt_id
+                assert floor.sim.pbx.stats.originates == 1  # never re-sent
+            finally:
+                b_task.cancel()
+                await asyncio.gather(b_task, return_exceptions=True)
+                await b.stop()
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
+
+
+async def until_ticked(runner: DialerRunner, check: Any, what: str) -> Any:
+    """Re-check after every tick of ``runner``, bounded."""
+    async def watch() -> Any:
+        while True:
+            runner.tick_done.clear()
+            if result := await check():
+                return result
+            await runner.tick_done.wait()
+
+    try:
+        return await asyncio.wait_for(watch(), 4 * WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def _paced_by(runner: DialerRunner, campaign_id: int) -> bool:
+    return campaign_id in runner._runs and bool(runner._held_teams)
+
+
+async def _nothing_in_flight(runner: DialerRunner) -> bool:
+    return not runner._in_flight
