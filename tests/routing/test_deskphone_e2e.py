@@ -112,3 +112,19 @@ async def test_the_call_still_goes_out_when_the_service_does_not_answer(floor: F
     # as before this route existed: the digits as dialled, the phone's own caller id, no recording
     assert floor.sim.pbx.trunk_offered == [("5550001", floor.sim.pbx.phones["1003"].config.caller_name, "1003")]
     assert (ended.direction, ended.recordings) == (CallDirection.OUTBOUND, ())
+
+
+async def test_a_blind_transferred_customer_keeps_their_name_on_the_next_phone(tmp_path: Path) -> None:
+    from tests.calls.test_transfer_api_simulator import A, B, answered_by_a, of, transfer
+    from callcenter.events import CallTransferred
+
+    async with running_floor(tmp_path) as floor:
+        call_id = await answered_by_a(floor)
+        number = floor.customer_of(A)
+        floor.sim.pbx.phones[B].scripted.append(ANSWER)
+        await transfer(floor, call_id, "blind")
+        await floor.sim.clock.advance(2.0)
+        await floor.wait(lambda: of(floor, CallTransferred, call_id), "the call transferred to B")
+        # the customer's channel carries CALLERID(name) into [cc-agents]' Dial: B's phone shows the same name
+        assert floor.sim.pbx.phones[A].offered == [(display_name(number), number)]
+        assert floor.sim.pbx.phones[B].offered == [(display_name(number), number)]
