@@ -128,3 +128,18 @@ async def test_a_blind_transferred_customer_keeps_their_name_on_the_next_phone(t
         # the customer's channel carries CALLERID(name) into [cc-agents]' Dial: B's phone shows the same name
         assert floor.sim.pbx.phones[A].offered == [(display_name(number), number)]
         assert floor.sim.pbx.phones[B].offered == [(display_name(number), number)]
+
+
+@pytest.mark.parametrize("outbound_leads", [True, False])
+async def test_an_unknown_number_dialled_from_the_phone_becomes_a_lead_per_the_setting(
+    tmp_path: Path, outbound_leads: bool
+) -> None:
+    toml = f"[crm]\noutbound_leads = {str(outbound_leads).lower()}\n"
+    async with running_floor(tmp_path, toml) as floor:
+        await floor.all_available()
+        ch = floor.sim.dial_from_phone("1003", "92125559876")
+        (ended,) = await floor.wait(lambda: ended_call(floor, ch.linkedid), "the outbound call to end")
+        assert ended.customer == "+12125559876"
+        [logged] = await floor.wait(
+            lambda: [e for e in floor.seen if isinstance(e, CallLogged) and e.call_id == ended.call_id], "the CRM write")
+        assert (logged.entity == "lead") is outbound_leads, logged
