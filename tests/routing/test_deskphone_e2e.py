@@ -143,3 +143,22 @@ async def test_an_unknown_number_dialled_from_the_phone_becomes_a_lead_per_the_s
         [logged] = await floor.wait(
             lambda: [e for e in floor.seen if isinstance(e, CallLogged) and e.call_id == ended.call_id], "the CRM write")
         assert (logged.entity == "lead") is outbound_leads, logged
+
+
+async def test_a_queued_caller_is_named_on_the_phones_the_queue_rings(tmp_path: Path) -> None:
+    from callcenter.pbxsim.callmodel import PhoneAnswer
+    from tests.floor import EXTENSIONS, QUEUE
+
+    # one Dial attempt, then the queue (max-attempts->queue): Queue() presents the caller as Dial() does
+    async with running_floor(tmp_path, "[routing.teams.Sales]\nmax_attempts = 1\nring_timeout_s = 5\n") as floor:
+        await floor.all_available()
+        number = floor.customer_of("1003")
+        floor.sim.pbx.phones["1003"].scripted.append(PhoneAnswer(action="ignore"))
+        for ext in EXTENSIONS:
+            floor.sim.pbx.phones[ext].scripted.append(ANSWER)
+        await floor.call(number, talk_s=5.0, patience_s=600.0)
+        (ended,) = await floor.wait(lambda: floor.ended(number), "the call to end")
+        assert (ended.queue, ended.outcome) == (QUEUE, CallOutcome.ANSWERED), ended
+        offers = [offer for ext in EXTENSIONS for offer in floor.sim.pbx.phones[ext].offered]
+        assert len(offers) >= 2  # the owner's Dial, then the queue's ring
+        assert set(offers) == {(display_name(number), number)}
