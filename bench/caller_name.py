@@ -1,7 +1,7 @@
 """FastAGI route latency with the caller's name on the agent's display (issue 17) against the same route without it,
 both measured in the same run.
 
-Two FastAgiServer + RoutingService + DbCrmLookup stacks in this process on one CRM database (SQLite file, or
+Two FastAgiServer + RoutingService + DbCrmLookup stacks in one service process on one CRM database (SQLite file, or
 PostgreSQL with --db postgresql), wired as callcenter/routing/runtime.py does:
   without  DbCrmLookup(names=False), no caller name (routing.caller_name.enabled = false)
   with     DbCrmLookup(names=True) (the name columns and the open-callback EXISTS in the same statement),
@@ -9,7 +9,8 @@ PostgreSQL with --db postgresql), wired as callcenter/routing/runtime.py does:
 The CRM cache is off (TTL 0), so every request takes the database round trip: the case where the name's extra
 columns cost most. Callers: 75% contacts of the CRM (named, with a company; every 10th has an open callback),
 25% unknown numbers. Requests go one at a time, alternating with / without on the same caller, so drift on a shared
-box hits both alike. Latency = connect, the agi_* block, a "200 result=1" per command, until the server closes.
+box hits both alike. The service runs in a process of its own (this one plays Asterisk, as bench/route_latency.py
+does). Latency = connect, the agi_* block, a "200 result=1" per command, until the server closes.
 
 The database (contacts with names and companies, one phone each) is seeded on first use and kept:
 /tmp/cc_bench_caller_name_<contacts>.sqlite3 or PostgreSQL database cc_bench_caller_name_<contacts>.
@@ -23,12 +24,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
 import random
 import sqlite3
 import statistics
 import sys
 import time
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -141,8 +144,19 @@ async def build(db: Database, *, names: bool) -> tuple[FastAgiServer, RoutingSer
         crm_negative_ttl_s=0.0,
         caller_name=CallerNameFormat() if names else None,
     )
+    released: set[asyncio.Task[None]] = set()
+
+    async def decide_and_end(request: Any) -> Any:
+        decision = await service.decide(request)
+        # the call ends at once (after the answer, in the background), so agents stay free and every request takes
+        # the full path: CRM, snapshot, policy, reservation
+        task = asyncio.create_task(store.apply(ended(request.linkedid or request.uniqueid)))
+        released.add(task)
+        task.add_done_callback(released.discard)
+        return decision
+
     server = FastAgiServer(host="127.0.0.1", port=0, default_queue=TEAM, queue_timeout_s=120, time_budget_ms=300,
-                           decide=service.decide)
+                           decide=decide_and_end)
     await server.start()
     return server, service
 
@@ -189,32 +203,56 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    url = await ensure_db(args.db, args.contacts)
+async def _serve(url: str, conn: Connection) -> None:
+    """The service's process: both stacks, each on its own port; stops when the driver says so."""
+    import logging
+
+    logging.disable(logging.INFO)  # no per-request log lines in either stack
     db = Database.from_url(url)
-    (plain, plain_svc), (named, named_svc) = await build(db, names=False), await build(db, names=True)
+    stacks = {"without": await build(db, names=False), "with": await build(db, names=True)}
+    conn.send({label: server.port for label, (server, _) in stacks.items()})
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    conn.send({label: server.counters.fail_open for label, (server, _) in stacks.items()})
+    for server, service in stacks.values():
+        await server.stop()
+        await service.aclose()
+    await db.dispose()
+
+
+def serve(url: str, conn: Connection) -> None:
+    asyncio.run(_serve(url, conn))
+
+
+async def drive(ports: dict[str, int], args: argparse.Namespace) -> tuple[dict[str, list[float]], int]:
     rng = random.Random(17)
     ms: dict[str, list[float]] = {"without": [], "with": []}
-    names_set = fail_open = 0
+    names_set = 0
+    for i in range(args.warmup + args.requests):
+        caller = e164_of(rng.randrange(args.contacts)) if rng.random() < 0.75 else unknown_number(i)
+        # alternate which one goes first so that neither always finds the database page cache warmed by the other
+        for label in (("without", "with") if i % 2 else ("with", "without")):
+            elapsed, got_name, _ = await one_request(ports[label], request_bytes(i, caller))
+            if i >= args.warmup:
+                ms[label].append(elapsed)
+                names_set += got_name
+    return ms, names_set
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    url = asyncio.run(ensure_db(args.db, args.contacts))
+    # the service in a process of its own, as in production; this one plays Asterisk
+    ours, theirs = mp.Pipe()
+    child = mp.get_context("spawn").Process(target=serve, args=(url, theirs), daemon=True)
+    child.start()
     try:
-        for i in range(args.warmup + args.requests):
-            caller = e164_of(rng.randrange(args.contacts)) if rng.random() < 0.75 else unknown_number(i)
-            # alternate which one goes first so that neither always finds the database page cache warmed by the other
-            order = ((plain, "without"), (named, "with")) if i % 2 else ((named, "with"), (plain, "without"))
-            for server, label in order:
-                elapsed, got_name, reason = await one_request(server.port, request_bytes(i, caller))
-                # the call ends at once (outside the timing), so agents stay free and every request takes the full
-                # path: CRM, snapshot, policy, reservation
-                await (plain_svc if label == "without" else named_svc).store.apply(ended(f"1900000000.{i}"))
-                if i >= args.warmup:
-                    ms[label].append(elapsed)
-                    names_set += got_name
-                    fail_open += reason.endswith("->queue") and reason.startswith(("timeout", "error"))
+        ports = ours.recv()
+        ms, names_set = asyncio.run(drive(ports, args))
+        ours.send("stop")
+        fail_open = sum(ours.recv().values())
     finally:
-        for server, svc in ((plain, plain_svc), (named, named_svc)):
-            await server.stop()
-            await svc.aclose()
-        await db.dispose()
+        child.join(30)
+        if child.is_alive():
+            child.terminate()
     p50 = {k: statistics.median(v) for k, v in ms.items()}
     ratio = p50["with"] / p50["without"]
     return {
@@ -241,10 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args(argv)
-    import logging
-
-    logging.disable(logging.INFO)  # no per-request log lines in either stack
-    result = asyncio.run(run(args))
+    result = run(args)
     print(f"{'':10} {'p50 ms':>8} {'p90 ms':>8}")
     for label in ("without", "with"):
         print(f"{label:10} {result[f'{label}_p50_ms']:8.3f} {result[f'{label}_p90_ms']:8.3f}")
