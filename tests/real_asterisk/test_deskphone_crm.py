@@ -2,7 +2,8 @@
 route answers, and what went over SIP (each sipp's -trace_msg file).
 
 * a known caller's name from the CRM is the display name of the INVITE the agent's phone gets (the caller's own
-  "Customer" never shows), set by the route answer's SET VARIABLE CALLERID(name);
+  "Customer" never shows), set by the route answer's SET VARIABLE CALLERID(name); a name with quotes, a backslash,
+  <>, CJK characters and accents arrives display-safe;
 * a call dialled from the phone (9<number>, national digits) goes out through [cc-outbound]: the INVITE on the trunk
   is for the E.164 number with the team's caller id, the call is recorded (files in the monitor spool) and logged on
   the customer's record with the agent;
@@ -21,6 +22,7 @@ from callcenter.automation.facts import CallLogged
 from callcenter.events import CallEnded, CallOutcome
 from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
 from crm_core.models import Activity
+from callcenter.app import ROUTING
 from tests.real_asterisk.conftest import DATABASE, WAIT_S, Site, login_all
 
 TEAM_CALLER_ID = "+13125550100"
@@ -102,3 +104,24 @@ async def test_a_number_that_cannot_be_dialled_is_refused(site: Site) -> None:
     assert (ended.recordings, ended.customer, ended.hangup_cause) == ((), None, 34), ended
     assert not list(site.pbx.monitor_dir.iterdir())
     assert not (site.sipp.root / "callee.msg").exists()  # nothing went out on the trunk
+
+
+async def test_a_name_a_display_cannot_show_arrives_display_safe(site: Site) -> None:
+    from sqlalchemy import select
+
+    from crm_core.models import Contact, Phone
+
+    await login_all(site)
+    number = next(n for n, ext in site.crm.customers.items() if ext == AGENT)
+    async with site.app[DATABASE].session() as s:
+        contact = await s.scalar(select(Contact).join(Phone, Phone.contact_id == Contact.id).where(Phone.e164 == number))
+        assert contact is not None
+        contact.first_name, contact.last_name = 'Jürgen "JJ"', "Müller\\<王>\t"
+    site.app[ROUTING].service.invalidate_caller(number)
+    proc = await site.sipp.call(caller=number, did="8001", talk_ms=1000)
+    await site.wait(lambda: [e for e in site.seen if isinstance(e, CallEnded) and e.caller == number], "the call to end")
+    assert await asyncio.wait_for(proc.wait(), WAIT_S) == 0
+    [offered] = [from_header(i) for i in invites(site.sipp.root / f"phone-{AGENT}.msg")]
+    # accents folded, quotes / backslash / <> / the CJK characters / the tab gone; cut to 24 for small displays
+    company = _CUSTOMERS[next(i for i in range(len(_CUSTOMERS)) if customer_number(i) == number)][2]
+    assert offered.startswith(f'"{f"Jurgen JJ Muller, {company}"[:24].rstrip()}" <sip:{number}@'), offered
