@@ -341,6 +341,9 @@ async def app_congestion(pbx: Pbx, ch: Channel, data: str) -> Flow:
     if ch.state != UP:
         ch.hangup_cause, ch.tech_cause = 34, 503
         pbx.set_state(ch, BUSY)
+        # Asterisk 20.20.1 (tests/real_asterisk/test_deskphone_crm.py): Newstate Busy, HangupRequest 34/503 once the
+        # phone has its 503, then SoftHangupRequest 16/503 and Hangup 34 as every dialplan end
+        pbx.emit.hangup_request(ch, cause=34, tech_cause=503)
     return Flow.STOP
 
 
