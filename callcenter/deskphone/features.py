@@ -21,8 +21,7 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
-from callcenter.ami import actions
-from callcenter.ami.actions import AmiActionFailed, AmiError
+from callcenter.ami.actions import AmiError
 from callcenter.ami.agi import AgiSession, RouteHandler, set_variable_command
 from callcenter.ami.channel_vars import ChannelVar, FeatureAgiArg, FeatureCode, FeaturePrompt, FeatureResult
 from callcenter.calls.agents import WRAPUP_PAUSE_REASON
@@ -182,31 +181,14 @@ class PhoneFeatures:
 
     async def _log_in(self, info: Any, queues: list[str]) -> None:
         control = self._control()
-        member_name = " ".join((info.name or info.agent).split())
-        for queue in queues:
-            try:
-                await control.ami.send(actions.queue_add(queue=queue, interface=info.target, member_name=member_name))
-            except AmiActionFailed as exc:
-                # app_queue: "Unable to add interface: Already there": logging in twice is no error for the agent
-                if "already there" not in exc.message.lower():
-                    raise
+        await control.log_in(info.target, queues, member_name=" ".join((info.name or info.agent).split()))
         own = self.live.tracker.agents.agents.get(info.agent)
         if own is not None and own.own_pause is not None:
             # paused while in no queue: the queues get the same pause, as the API's login does
             await control.pause(info.target, own.own_pause)
 
     async def _log_out(self, info: Any, queues: list[str]) -> list[str]:
-        control = self._control()
-        removed = []
-        for queue in queues:
-            try:
-                await control.ami.send(actions.queue_remove(queue=queue, interface=info.target))
-                removed.append(queue)
-            except AmiActionFailed as exc:
-                # "Unable to remove interface: Not there"
-                if "not there" not in exc.message.lower():
-                    raise
-        return removed
+        return await self._control().log_out(info.target, queues)
 
     async def _last_missed(self, info: Any) -> str | None:
         """The newest open callback of the agent, else the newest unassigned one of their team's pool."""

@@ -14,6 +14,7 @@ from sqlalchemy import bindparam, case, func, literal_column, or_, select
 from sqlalchemy.orm import aliased
 
 from callcenter.ami import actions
+from callcenter.ami.actions import AmiActionFailed
 from callcenter.routing.crm import CrmMatch
 from callcenter.routing.directory import AgentInfo
 from crm_core.db import Database
@@ -183,9 +184,22 @@ class AmiAgentControl:
         await self.ami.send(actions.queue_pause(interface=interface, paused=paused, reason=reason or None))
 
     async def log_in(self, interface: str, queues: Iterable[str], *, member_name: str) -> None:
+        """Idempotent, as an agent sees it: already in a queue is logged in (app_queue: "Already there")."""
         for queue in queues:
-            await self.ami.send(actions.queue_add(queue=queue, interface=interface, member_name=member_name))
+            try:
+                await self.ami.send(actions.queue_add(queue=queue, interface=interface, member_name=member_name))
+            except AmiActionFailed as exc:
+                if "already there" not in exc.message.lower():
+                    raise
 
-    async def log_out(self, interface: str, queues: Iterable[str]) -> None:
+    async def log_out(self, interface: str, queues: Iterable[str]) -> list[str]:
+        """The queues the member was removed from; one it was not in is no error ("Not there")."""
+        removed = []
         for queue in queues:
-            await self.ami.send(actions.queue_remove(queue=queue, interface=interface))
+            try:
+                await self.ami.send(actions.queue_remove(queue=queue, interface=interface))
+                removed.append(queue)
+            except AmiActionFailed as exc:
+                if "not there" not in exc.message.lower():
+                    raise
+        return removed

@@ -68,3 +68,7 @@ async def test_an_agent_in_no_queue_is_paused_for_routing_and_never_dialled(tmp_
                 assert resp.status == 200 and (await resp.json())["done"] == "unpause requested"
             assert (member.paused, member.reason) == (False, "")
             await floor.wait(lambda: states(floor, "1004")[-1][0] is AgentState.AVAILABLE, "1004 available again")
+            # Logging in again (a second click, or *44 on the phone after the page) is no error: still logged in.
+            async with http.post("/api/v1/agents/1004/login", json={}) as resp:
+                assert resp.status == 200, await resp.text()
+            assert floor.sim.pbx.queues.queues[QUEUE].members["PJSIP/1004"] is member
