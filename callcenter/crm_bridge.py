@@ -46,6 +46,7 @@ from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.errors import Conflict
 from crm_core.models import (
+    OPEN_CALLBACK,
     Activity,
     ActivityKind,
     Contact,
@@ -507,9 +508,7 @@ class CrmBridge:
     async def _open_callback(self, session: AsyncSession, e164: str) -> Task | None:
         # Row lock: concurrent misses from one number increment the same counter (no lost update on PostgreSQL).
         return await session.scalar(
-            select(Task)
-            .where(Task.callback_e164 == e164, Task.kind == TaskKind.CALLBACK, Task.status == TaskStatus.OPEN)
-            .with_for_update()
+            select(Task).where(Task.callback_e164 == e164, OPEN_CALLBACK).with_for_update()
         )
 
     async def _reached_or_tried(self, session: AsyncSession, call: CallEnded, e164: str) -> None:
