@@ -105,6 +105,9 @@ class CampaignAttempt(Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     agent_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="SET NULL"))
+    # Preview mode: the extension of the agent who dialled it from a card; the campaign AGI, on whichever instance,
+    # gives them the answered call (callcenter.dialer.runner.agent_for). agent_id is who talked.
+    preview_agent: Mapped[str | None] = mapped_column(String(32))
     activity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("activities.id", ondelete="SET NULL"))
     # The AMI ActionID of its Originate (NULL for a refusal: nothing was sent).
     action_id: Mapped[str | None] = mapped_column(String(64), unique=True)

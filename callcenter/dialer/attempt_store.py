@@ -62,8 +62,10 @@ async def claim(
     lead_id: int | None,
     now_s: float,
     agent_reserved: bool,
+    preview_agent: str | None = None,
 ) -> Claimed | Refusal:
-    """Check the number as of now and write its next attempt (``planned``), or the refusal. The caller commits."""
+    """Check the number as of now and write its next attempt (``planned``), or the refusal. The caller commits.
+    ``preview_agent``: the extension of the agent dialling it from a preview card, kept on the row for the AGI."""
     flags = await dnc_store.number_flags(session, e164, campaign_id, contact_id=contact_id, lead_id=lead_id)
     attempts, abandoned = await _history(session, campaign_id, [e164])
     facts = DialFacts(
@@ -77,7 +79,7 @@ async def claim(
         .where(CampaignAttempt.campaign_id == campaign_id, CampaignAttempt.e164 == e164)
     )
     row = CampaignAttempt(campaign_id=campaign_id, e164=e164, contact_id=contact_id, lead_id=lead_id,
-                          attempt_no=(last_no or 0) + 1, created_at=_utc(now_s))
+                          attempt_no=(last_no or 0) + 1, created_at=_utc(now_s), preview_agent=preview_agent)
     if isinstance(verdict, Refusal) and (verdict.reason is Reason.IN_FLIGHT or verdict.retry_at_s is not None):
         # Waiting lifts it (a race with the list's verdict of a moment ago): nothing to log as a row.
         return verdict

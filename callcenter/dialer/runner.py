@@ -212,7 +212,7 @@ class DialerRunner:
             preferred = flight.reserved_agent
             team_id, action_id = flight.team_id, flight.action_id
         else:
-            team_id, action_id = await self._dialling(campaign_id, attempt_id)
+            team_id, action_id, preferred = await self._dialling(campaign_id, attempt_id)
         # Reserved under the call's own id, so the routing store's CallRinging / CallEnded confirm and release it
         # like an inbound call's (under another id it would hold the agent until the reservation expired).
         call_id = next((c.call_id for c in self.live.tracker.open_calls() if c.originate_action_id == action_id),
@@ -237,16 +237,17 @@ class DialerRunner:
                                        now_s=now_s, ttl_s=self.settings.reservation_ttl_s)
         return won[0] if won else None
 
-    async def _dialling(self, campaign_id: int, attempt_id: int) -> tuple[int, str | None]:
-        """(team, ActionID) of an attempt another instance dials."""
+    async def _dialling(self, campaign_id: int, attempt_id: int) -> tuple[int, str | None, str | None]:
+        """(team, ActionID, previewing agent) of an attempt another instance dials."""
         async with self.db.read_session() as session:
             found = (await session.execute(
-                select(CampaignAttempt.state, Campaign.team_id, CampaignAttempt.action_id)
+                select(CampaignAttempt.state, Campaign.team_id, CampaignAttempt.action_id,
+                       CampaignAttempt.preview_agent)
                 .join(Campaign, Campaign.id == CampaignAttempt.campaign_id)
                 .where(CampaignAttempt.id == attempt_id, CampaignAttempt.campaign_id == campaign_id))).first()
         if found is None or found[0] not in (AttemptState.PLANNED, AttemptState.DIALLING) or found[1] is None:
             raise NotOurAttempt(f"attempt {attempt_id} of campaign {campaign_id} is not being dialled")
-        return found[1], found[2]
+        return found[1], found[2], found[3]
 
     async def _extensions(self, team_id: int) -> tuple[str, ...]:
         known = self._team_ext.get(team_id)
@@ -319,7 +320,8 @@ class DialerRunner:
         async with self.db.session() as session:
             claimed = await attempt_store.claim(
                 session, campaign_id=campaign.id, definition=definition, e164=candidate.e164,
-                contact_id=candidate.contact_id, lead_id=candidate.lead_id, now_s=now_s, agent_reserved=True)
+                contact_id=candidate.contact_id, lead_id=candidate.lead_id, now_s=now_s, agent_reserved=True,
+                preview_agent=agent)
         if isinstance(claimed, Refusal):
             await _wake(run)  # the list may hold more now that this card is gone
             return PreviewRefused("e164", f"{candidate.e164} may not be dialled now: {claimed.detail}",

@@ -263,3 +263,46 @@ async def _paced_by(runner: DialerRunner, campaign_id: int) -> bool:
 
 async def _nothing_in_flight(runner: DialerRunner) -> bool:
     return not runner._in_flight
+
+
+async def test_a_preview_call_dialled_by_one_instance_reaches_its_agent_through_the_others_agi(tmp_path: Path) -> None:
+    """B (no lease) dials a card for 1003; the AGI reaches the service's runner A, which never saw the dial: the
+    attempt row names the previewing agent, so A gives 1003 the call, though 1003 is the agent A would pick last
+    (the most recently free)."""
+    require_service("Redis", "127.0.0.1", 6379)
+    redis = aioredis.from_url(LEASE_REDIS)
+    await redis.flushdb()
+    toml = TOML + f'\n[redis]\nurl = "{LEASE_REDIS}"\n'
+    try:
+        async with running_floor(tmp_path, toml, callees=callees()) as floor:
+            a = floor.app[DIALER]
+            await floor.all_available()
+            campaign_id = await preview_campaign(floor, await manager(floor), ["Hopper"])
+            await until(floor, lambda: _paced_by(a, campaign_id), "A pacing the campaign")
+            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
+                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
+                             settings=DialerSettings(tick_s=0.2, lost_grace_s=5, agent_ring_s=5, instance="instance-b"))
+            # B's loop is not run: serving a card and following its call need no tick (nor a lease).
+            floor.app[LIVE].ingest.taps.append(b.handle)
+            try:
+                async with floor.http_as(floor.crm.agents["1003"]) as http:  # 1003 becomes the most recently free
+                    for action, body in (("pause", {"reason": "break"}), ("unpause", None)):
+                        resp = await http.post(f"/api/v1/agents/1003/{action}", json=body)
+                        assert resp.status == 200, await resp.text()
+                        want = AgentState.PAUSED if action == "pause" else AgentState.AVAILABLE
+                        await floor.wait(lambda: floor.app[LIVE].agent_state("1003")[0] is want, f"1003 {action}d")
+                await floor.app[ROUTING].follower.join()
+                assert isinstance(await b.preview_next(campaign_id, "1003"), PreviewCard)
+                dialled = await b.preview_dial(campaign_id, "1003")
+                assert isinstance(dialled, PreviewDialled), dialled
+                assert dialled.attempt_id not in a._in_flight
+                ended = await floor.wait(
+                    lambda: next((e for e in floor.seen if isinstance(e, CallEnded) and e.customer == dialled.e164),
+                                 None), "the preview call to end")
+                assert ended.answered_by == "1003"
+            finally:
+                await b.stop()
+                floor.app[LIVE].ingest.taps.remove(b.handle)
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
