@@ -29,7 +29,7 @@ from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome
 from callcenter.dialer.verdict import Permit, Reason, Refusal
 from callcenter.events import CallOutcome
 from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
-from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
+from crm_core.models import OPEN_CALLBACK, Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
 
 __all__ = [
     "Claimed", "attempt_meta", "claim", "describe_on_activity", "file_agent_task", "link_activity", "mark_dialling",
@@ -261,8 +261,7 @@ async def file_agent_task(session: AsyncSession, row: CampaignAttempt, *, team_i
     """retry.after_last = agent_task: the number is used up; a callback for the team's pool (merged into an open one
     for the number, which the CRM keeps one of)."""
     note = f"campaign {row.campaign_id} ({campaign_name}): retries used up, last {row.outcome}"
-    task = await session.scalar(select(Task).where(Task.callback_e164 == row.e164, Task.kind == TaskKind.CALLBACK,
-                                                   Task.status == TaskStatus.OPEN).with_for_update())
+    task = await session.scalar(select(Task).where(Task.callback_e164 == row.e164, OPEN_CALLBACK).with_for_update())
     if task is not None:
         task.description += f"\n{note}"
         return task

@@ -348,8 +348,11 @@ class DialerRunner:
             except Exception:
                 log.exception("dialer tick failed; next tick in %.1f s", self.settings.tick_s)
             try:
-                await asyncio.wait_for(self.wakeup.wait(), self.settings.tick_s)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as
+                # the wake-up fires, and the loop would outlive the service's shutdown.
+                async with asyncio.timeout(self.settings.tick_s):
+                    await self.wakeup.wait()
+            except TimeoutError:
                 pass
             self.wakeup.clear()
 
