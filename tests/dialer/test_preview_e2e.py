@@ -11,12 +11,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from callcenter.app import AMI, BUS, DATABASE, LIVE, ROUTING
+from callcenter.app import AMI, DATABASE, LIVE, ROUTING
 from callcenter.dialer import dnc_store
-from callcenter.dialer.lease import RedisLeases
 from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import AttemptOutcome
-from callcenter.dialer.runner import DialerRunner, DialerSettings, PreviewCard, PreviewDialled
+from callcenter.dialer.runner import DialerRunner, PreviewCard, PreviewDialled
 from callcenter.events import AgentState, CallEnded
 from crm_core.access import Principal
 from crm_core.dialer_models import AttemptState
@@ -25,7 +24,7 @@ from crm_core.schemas import UserIn
 from crm_core.users import create_user
 from tests.conftest import require_service
 from tests.dialer.test_runner_e2e import (LEASE_REDIS, REPORT, TOML, attempts, callees, launch, manager, number_of,
-                                          until)
+                                          second_instance, until)
 from tests.floor import WAIT_S, Floor, running_floor
 
 SCRIPT = "Hello {contact.first_name}, this is {agent.name} from Renewals."
@@ -207,11 +206,7 @@ async def test_an_instance_holding_no_lease_dials_previews_and_ends_those_lost_w
             await floor.all_available()
             campaign_id = await preview_campaign(floor, await manager(floor), ["Hopper"])
             await until(floor, lambda: _paced_by(a, campaign_id), "A pacing the campaign")
-            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
-                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
-                             settings=DialerSettings(tick_s=0.2, lost_grace_s=5, agent_ring_s=5, instance="instance-b"))
-            floor.app[LIVE].ingest.taps.append(b.handle)
-            floor.app[BUS].subscribe(b.on_domain_event)
+            b = second_instance(floor, redis)
             b_task = asyncio.create_task(b.run())
             try:
                 card = await b.preview_next(campaign_id, "1003")
@@ -229,7 +224,7 @@ async def test_an_instance_holding_no_lease_dials_previews_and_ends_those_lost_w
                 floor.sim.clock.auto = True
                 server.refuse_logins = False
                 await conn.wait_live(WAIT_S)
-                await until_ticked(b, lambda: _nothing_in_flight(b), "B to end its lost attempt")
+                await until(floor, lambda: _nothing_in_flight(b), "B to end its lost attempt", runner=b)
                 (row,) = await attempts(floor, campaign_id)
                 assert row.state is AttemptState.ENDED and row.id == dialled.attempt_id
                 assert floor.sim.pbx.stats.originates == 1  # never re-sent
@@ -240,21 +235,6 @@ async def test_an_instance_holding_no_lease_dials_previews_and_ends_those_lost_w
     finally:
         await redis.flushdb()
         await redis.aclose()
-
-
-async def until_ticked(runner: DialerRunner, check: Any, what: str) -> Any:
-    """Re-check after every tick of ``runner``, bounded."""
-    async def watch() -> Any:
-        while True:
-            runner.tick_done.clear()
-            if result := await check():
-                return result
-            await runner.tick_done.wait()
-
-    try:
-        return await asyncio.wait_for(watch(), 4 * WAIT_S)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 async def _paced_by(runner: DialerRunner, campaign_id: int) -> bool:
@@ -279,11 +259,8 @@ async def test_a_preview_call_dialled_by_one_instance_reaches_its_agent_through_
             await floor.all_available()
             campaign_id = await preview_campaign(floor, await manager(floor), ["Hopper"])
             await until(floor, lambda: _paced_by(a, campaign_id), "A pacing the campaign")
-            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
-                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
-                             settings=DialerSettings(tick_s=0.2, lost_grace_s=5, agent_ring_s=5, instance="instance-b"))
             # B's loop is not run: serving a card and following its call need no tick (nor a lease).
-            floor.app[LIVE].ingest.taps.append(b.handle)
+            b = second_instance(floor, redis, follow_bus=False)
             try:
                 async with floor.http_as(floor.crm.agents["1003"]) as http:  # 1003 becomes the most recently free
                     for action, body in (("pause", {"reason": "break"}), ("unpause", None)):

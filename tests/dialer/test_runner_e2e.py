@@ -368,12 +368,7 @@ async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_noth
             async with floor.app[DATABASE].read_session() as s:
                 team_id = await s.scalar(select(Team.id))
             assert await a.leases.hold(team_id, ttl_s=30)  # A paces the team from the start
-            b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
-                             ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
-                             settings=DialerSettings(tick_s=0.2, lease_ttl_s=2, lost_grace_s=5, agent_ring_s=5,
-                                                     instance="instance-b"))
-            floor.app[LIVE].ingest.taps.append(b.handle)
-            floor.app[BUS].subscribe(b.on_domain_event)
+            b = second_instance(floor, redis, lease_ttl_s=2)
             b_task = asyncio.create_task(b.run())
             stranded_ids: list[int] = []
             dial = a.follower.dial
@@ -415,6 +410,20 @@ async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_noth
     finally:
         await redis.flushdb()
         await redis.aclose()
+
+
+def second_instance(floor: Floor, redis: Any, *, follow_bus: bool = True, **settings: Any) -> DialerRunner:
+    """Another service instance's runner ("instance-b"): the same AMI stream, bus, database, routing store and Redis
+    as the service's own; its loop is the caller's to run."""
+    a = floor.app[DIALER]
+    b = DialerRunner(db=floor.app[DATABASE], live=floor.app[LIVE], store=a.store, send=floor.app[AMI].send,
+                     ami_session=a._ami_session, leases=RedisLeases(redis, "instance-b"),
+                     settings=DialerSettings(**{"tick_s": 0.2, "lost_grace_s": 5, "agent_ring_s": 5,
+                                                "instance": "instance-b", **settings}))
+    floor.app[LIVE].ingest.taps.append(b.handle)
+    if follow_bus:
+        floor.app[BUS].subscribe(b.on_domain_event)
+    return b
 
 
 async def _true(value: Any) -> Any:
