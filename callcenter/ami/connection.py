@@ -38,6 +38,7 @@ from callcenter.ami import actions
 from callcenter.ami.actions import AmiActionFailed, AmiAuthError, AmiNotConnected, AmiTimeout
 from callcenter.ami.frames import FrameSplitter
 from callcenter.ami.permissions import PermissionReport, check_permissions, listed_actions
+from callcenter.waiting import wait_set
 
 log = logging.getLogger("callcenter.ami")
 
@@ -427,13 +428,9 @@ class AmiConnection:
             log.error("AMI user %r: %s", self._username, report.describe())
 
     async def _keepalive(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._lost_event.wait(), self.ping_interval_s)
-            except asyncio.TimeoutError:
-                await self.send(actions.ping())  # AmiTimeout here ends the session: the link is dead
-                continue
-            raise AmiNotConnected("connection lost")
+        while not await wait_set(self._lost_event, self.ping_interval_s):
+            await self.send(actions.ping())  # AmiTimeout here ends the session: the link is dead
+        raise AmiNotConnected("connection lost")
 
     def _lost(self, exc: Any) -> None:
         reason = exc.get("Event", "closed") if isinstance(exc, Message) else str(exc or "closed by peer")

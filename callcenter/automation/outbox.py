@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.waiting import wait_set
 from crm_core.db import Database
 from crm_core.models import DeliveryStatus
 
@@ -80,7 +81,4 @@ async def run_until_cancelled(
             tried = 0
         if tried:
             continue
-        try:
-            await asyncio.wait_for(wakeup.wait(), idle_s)
-        except asyncio.TimeoutError:
-            pass
+        await wait_set(wakeup, idle_s)

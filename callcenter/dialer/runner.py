@@ -51,6 +51,7 @@ from callcenter.dialer.pacing import PacingDecision, PacingInputs, decide
 from callcenter.dialer.verdict import Refusal
 from callcenter.events import AgentState, AgentStateChanged, CallEnded, CallOutcome
 from callcenter.reports.definition import ReportEntity
+from callcenter.waiting import wait_set
 from crm_core.db import Database
 from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
 from crm_core.errors import Conflict
@@ -347,13 +348,7 @@ class DialerRunner:
                 raise
             except Exception:
                 log.exception("dialer tick failed; next tick in %.1f s", self.settings.tick_s)
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as
-                # the wake-up fires, and the loop would outlive the service's shutdown.
-                async with asyncio.timeout(self.settings.tick_s):
-                    await self.wakeup.wait()
-            except TimeoutError:
-                pass
+            await wait_set(self.wakeup, self.settings.tick_s)
             self.wakeup.clear()
 
     async def tick(self) -> None:

@@ -31,6 +31,7 @@ from callcenter.recording.service import link_activity, transcribable_roles
 from callcenter.recording.settings import RecordingSettings
 from callcenter.recording.storage import RecordingStorage
 from callcenter.recording.transcriber import ModelUnavailable, Transcriber
+from callcenter.waiting import wait_set
 from crm_core.db import Database
 from crm_core.recording_models import PG_TS_CONFIG, Recording, RecordingStatus, Transcript
 from crm_core.types import utcnow
@@ -84,8 +85,7 @@ async def run_worker(
         if lease is None:
             if until_drained and await queue.pending() == 0:
                 break
-            with suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.worker_poll_interval_s)
+            await wait_set(stop, settings.worker_poll_interval_s)
             continue
         emit("leased", {"job_id": lease.job_id, "call_id": lease.call_id, "attempt": lease.attempt, "worker": owner})
         outcome = await _work(lease, queue=queue, db=db, storage=storage, transcriber=transcriber,

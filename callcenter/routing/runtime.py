@@ -23,6 +23,7 @@ from callcenter.routing.rules import RoutingRules
 from callcenter.routing.service import RoutingService
 from callcenter.routing.settings import RoutingSettings
 from callcenter.routing.state import RoutingStore
+from callcenter.waiting import wait_set
 from crm_core.db import Database
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
@@ -131,10 +132,7 @@ class RoutingRuntime:
 
     async def _refresh_loop(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self._refresh_now.wait(), self.settings.directory_refresh_s)
-            except asyncio.TimeoutError:
-                pass
+            await wait_set(self._refresh_now, self.settings.directory_refresh_s)
             self._refresh_now.clear()
             try:
                 await self.refresh()

@@ -26,6 +26,7 @@ from callcenter.reports.report import DidTeam, figures_json
 from callcenter.reports.service import team_report
 from callcenter.wallboard.hub import Hub
 from callcenter.wallboard.state import MAX_RECENT_MISSED, MISSED_OUTCOMES, missed_row
+from callcenter.waiting import wait_set
 from crm_core.db import Database
 
 log = logging.getLogger("callcenter.wallboard")
@@ -73,11 +74,8 @@ class FiguresFeed:
 
     async def run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.wanted.wait(), self.interval_s)
+            if await wait_set(self.wanted, self.interval_s):
                 await asyncio.sleep(self.debounce_s)  # gather the rest of the burst into this refresh
-            except TimeoutError:
-                pass
             self.wanted.clear()
             try:
                 await self.refresh()
