@@ -2,6 +2,10 @@
 // /shared/static/signin.js), the server's own message and field when something is refused.
 "use strict";
 
+import { $, el } from "/shared/static/dom.js";
+
+export { $, el, option } from "/shared/static/dom.js";
+
 let token = "";
 export function useToken(t) { token = t; }
 
@@ -22,25 +26,6 @@ export async function api(method, path, body) {
   const data = json ? await resp.json().catch(() => null) : null;
   if (!resp.ok) throw new ApiError(resp.status, data);
   return data;
-}
-
-export const $ = (id) => document.getElementById(id);
-
-export function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.includes("-")) e.setAttribute(k, v);  // data-*, aria-*: attributes, not properties
-    else e[k] = v;
-  }
-  if (text != null) e.textContent = String(text);
-  return e;
-}
-
-export function option(value, label, selected = false) {
-  const o = el("option", { value }, label);
-  o.selected = selected;
-  return o;
 }
 
 // An error line: "field: message" when the server named the field.

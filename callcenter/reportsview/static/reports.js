@@ -4,6 +4,7 @@
 // blob: URLs for the same reason.
 // Each tab asks the OpenAPI document whether its report exists on this server, and says so plainly when it does not.
 "use strict";
+import { $, el, option } from "/shared/static/dom.js";
 import { forgetToken, takeToken } from "/shared/static/signin.js";
 
 let token = "";
@@ -41,19 +42,7 @@ function query(path, params) {
 }
 const has = (path) => paths.has(path);
 
-// --- small DOM helpers -------------------------------------------------------------------------------------------------
-const $ = (id) => document.getElementById(id);
-function el(tag, attrs = {}, text) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.includes("-")) e.setAttribute(k, v);  // data-*, aria-*: attributes, not properties
-    else e[k] = v;
-  }
-  if (text != null) e.textContent = String(text);
-  return e;
-}
-function option(value, label, selected = false) { const o = el("option", { value }, label); o.selected = selected; return o; }
+// --- small DOM helpers: /shared/static/dom.js ---------------------------------------------------------------------
 function showError(id, error) {
   const p = $(id);
   if (!error) { p.hidden = true; p.textContent = ""; return; }
