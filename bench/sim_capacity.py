@@ -112,7 +112,8 @@ async def _drop_database(url: str) -> None:
 async def _serve_ours(conn: Connection, ami_port: int, agents: int, workdir: str, db: str) -> None:
     from aiohttp import web
 
-    from callcenter.app import AGI, AMI, build_app
+    from callcenter.app import build_app
+    from callcenter.app_keys import AGI, AMI
     from callcenter.config import load_settings
     from callcenter.pbxsim.demo_crm import TEAM
 

@@ -238,7 +238,8 @@ async def _seed(url: str, extensions: list[str]) -> str:
 async def _service(conn: Connection, cfg: dict[str, Any]) -> None:
     from aiohttp import web
 
-    from callcenter.app import AGI, AMI, BUS, HUB, LIVE, build_app
+    from callcenter.app import build_app
+    from callcenter.app_keys import AGI, AMI, BUS, HUB, LIVE
     from callcenter.config import load_settings
 
     raise_fd_limit(cfg["fds"])

@@ -55,7 +55,6 @@ from callcenter.recording.service import RecordingService
 from callcenter.recording.storage import LocalStorage
 from callcenter.routing.runtime import RoutingRuntime
 from callcenter.routing.hours import due_after
-from callcenter.routing.rules import RoutingRules
 from callcenter.routing.settings import build_rules
 from callcenter.routing.state import MemoryRoutingStore
 from callcenter.routing.state_redis import RedisRoutingStore
@@ -72,32 +71,13 @@ from crm_core.db import Database
 from crm_core.migrate import upgrade_async
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
+from callcenter.app_keys import (
+    AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, LIVE,
+    MAIL_SENDER, OPENAPI, PHONE_RULES, QUEUE_KEEPER, READY, REDIS, REPORT_SCHEDULER, ROUTING, ROUTING_RULES, SETTINGS,
+    WRITE_HOOKS,
+)
 
 log = logging.getLogger("callcenter.app")
-
-SETTINGS = web.AppKey("settings", Settings)
-DATABASE = web.AppKey("database", Database)
-REDIS = web.AppKey("redis", Any)
-PHONE_RULES = web.AppKey("phone_rules", PhoneRules)
-READY = web.AppKey("ready", dict)
-OPENAPI = web.AppKey("openapi", dict)
-AGI = web.AppKey("agi", FastAgiServer)
-AMI = web.AppKey("ami", Any)
-BUS = web.AppKey("bus", InProcessBus)
-LIVE = web.AppKey("live", LiveCalls)
-QUEUE_KEEPER = web.AppKey("queue_keeper", MembershipKeeper)
-FALLBACK_CHECK = web.AppKey("fallback_check", FallbackQueueCheck)
-GAP_RECOVERY = web.AppKey("gap_recovery", GapRecovery)
-CRM_BRIDGE = web.AppKey("crm_bridge", CrmBridge)
-AGENT_LOG = web.AppKey("agent_log", AgentLog)
-AUTOMATION = web.AppKey("automation", Automation)
-HUB = web.AppKey("hub", Hub)
-FIGURES_FEED = web.AppKey("figures_feed", FiguresFeed)
-ROUTING = web.AppKey("routing", RoutingRuntime)
-ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
-WRITE_HOOKS = web.AppKey("write_hooks", list)
-MAIL_SENDER = web.AppKey("mail_sender", MailSender)
-REPORT_SCHEDULER = web.AppKey("report_scheduler", ReportScheduler)
 
 
 def phone_rules(settings: Settings) -> PhoneRules:

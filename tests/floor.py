@@ -14,7 +14,8 @@ from typing import Any
 from aiohttp import ClientSession, web
 
 from callcenter.ami import actions
-from callcenter.app import AGI, AMI, BUS, DATABASE, LIVE, ROUTING, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AGI, AMI, BUS, DATABASE, LIVE, ROUTING
 from callcenter.config import load_settings
 from callcenter.events import AgentState, CallEnded, CallRouted
 from callcenter.pbxsim.callees import CalleeModel

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from callcenter.ami.actions import AmiError, AmiNotConnected
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.calls.agents import WRAPUP_PAUSE_REASON
+from callcenter.app_keys import LIVE, ROUTING
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import Role, User
 from crm_core.schemas import In
@@ -71,8 +72,6 @@ class DecisionOut(BaseModel):
 
 
 def _runtime(call: Call) -> Any:
-    from callcenter.app import LIVE, ROUTING  # the composition root owns these keys
-
     return call.request.app[ROUTING], call.request.app[LIVE]
 
 

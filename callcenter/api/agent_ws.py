@@ -23,6 +23,7 @@ from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.call_routes import ScreenPopOut, card
 from callcenter.dialer import script_store
 from callcenter.events import AgentStateChanged, CallAnswered, CallEnded, CallRinging, EventBus
+from callcenter.app_keys import LIVE
 from crm_core import records
 from crm_core.access import Principal
 from crm_core.db import Database
@@ -78,7 +79,6 @@ async def script_for(
 def _live_call_of(request: web.Request) -> Any:
     """call id -> what the resolver needs of the live call (its customer, CC_CAMPAIGN, CC_DIAL_ATTEMPT), or None."""
     from callcenter.api.script_routes import on_call_of
-    from callcenter.app import LIVE  # the composition root owns the key
 
     live = request.app.get(LIVE)
 

@@ -22,6 +22,7 @@ from callcenter.reports.period import Period, PeriodError, parse_period
 from callcenter.reports.report import did_team_of
 from callcenter.reports.service import agent_report, call_report
 from callcenter.routing.rules import RoutingRules
+from callcenter.app_keys import ROUTING_RULES, SETTINGS
 from crm_core.errors import Forbidden
 from crm_core.models import Role
 
@@ -138,8 +139,6 @@ def _row_json(row: CallRow, period: Period) -> dict[str, Any]:
     query_schemas={"group": enum_schema(Group), "interval": enum_schema(Interval)},
 )
 async def calls_report(call: Call) -> Any:
-    from callcenter.app import ROUTING_RULES, SETTINGS  # the composition root owns these keys
-
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
     group = call.query_enum("group", Group) or Group.TEAM
     interval = call.query_enum("interval", Interval) or Interval.HOUR
@@ -168,8 +167,6 @@ async def calls_report(call: Call) -> Any:
     response=AgentReportOut, query=("team", "from", "to"), tag="reports",
 )
 async def agents_report(call: Call) -> Any:
-    from callcenter.app import ROUTING_RULES, SETTINGS
-
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
     agent: str | None = None
     if call.principal.role is Role.AGENT:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from callcenter.api.framework import Call
+from callcenter.app_keys import LIVE
 from crm_core import records
 from crm_core.errors import Forbidden
 from crm_core.models import Activity, ActivityKind, Entity, Role, User
@@ -32,8 +33,6 @@ async def handles_call_of_lead(call: Call, lead_id: int) -> bool:
     extension = await call.session.scalar(select(User.extension).where(User.id == principal.user_id))
     if not extension:
         return False
-    from callcenter.app import LIVE  # the composition root owns this key
-
     live_ids: list[str] = []
     for open_call in call.request.app[LIVE].tracker.open_calls():
         if extension not in (*open_call.agents_rung, *open_call.agents_talked):

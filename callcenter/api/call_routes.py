@@ -14,6 +14,7 @@ from callcenter.events import CallDirection
 from callcenter.api.call_grant import handles_call_of_lead
 from callcenter.api.call_team import live_call_team_id
 from callcenter.api.framework import Api, Call, ServiceUnavailable
+from callcenter.app_keys import AMI, LIVE
 from crm_core import records
 from crm_core.access import Principal, activity_filter, owner_filter, task_filter
 from crm_core.errors import Invalid, NotFound
@@ -82,8 +83,6 @@ class ClickToCallOut(BaseModel):
 
 
 def _live(call: Call) -> Any:
-    from callcenter.app import AMI, LIVE  # the composition root owns these keys
-
     return call.request.app[LIVE], call.request.app.get(AMI)
 
 

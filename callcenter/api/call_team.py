@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from callcenter.api.framework import Call
 from callcenter.reports.report import call_team, did_team_of
+from callcenter.app_keys import ROUTING, ROUTING_RULES
 from crm_core.models import Team
 
 
@@ -18,8 +19,6 @@ async def team_id_named(session: Any, name: str | None) -> int | None:
 
 
 async def live_call_team_id(call: Call, call_id: str, did: str | None) -> int | None:
-    from callcenter.app import ROUTING, ROUTING_RULES  # the composition root owns these keys
-
     app = call.request.app
     routing = app.get(ROUTING)
     decisions = [d.to_dict() for d in routing.service.decisions.for_call(call_id)] if routing is not None else []

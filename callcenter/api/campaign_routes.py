@@ -23,6 +23,7 @@ from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.verdict import Refusal
 from callcenter.events import AgentState
 from callcenter.reports.query import MAX_CURSOR_CHARS, MAX_PAGE_ROWS, CursorError, columns_of
+from callcenter.app_keys import DATABASE, LIVE
 from crm_core.dialer_models import Campaign, DncEntry
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.input_rules import INT64_MAX
@@ -250,8 +251,6 @@ async def patch_campaign(call: Call) -> Any:
 async def _logged_in_agents(call: Call, team_id: int) -> list[str]:
     """Extensions of the team's users the live model has in any state but offline (available, ringing, talking,
     wrap-up, paused: logged in, even if not free this second)."""
-    from callcenter.app import LIVE  # the composition root owns the key
-
     live = call.request.app[LIVE]
     return [ext for ext in await campaign_store.team_extensions(call.session, team_id)
             if live.agent_state(ext)[0] is not AgentState.OFFLINE]
@@ -321,8 +320,6 @@ async def dial_list(call: Call) -> Any:
     response=WholeListFiguresOut, tag=TAG,
 )
 async def dial_list_figures(call: Call) -> Any:
-    from callcenter.app import DATABASE  # the composition root owns the key
-
     now = utcnow()
     # A read-only transaction of its own, not the request's: on SQLite the request's takes the writer lock, which a
     # walk through a long list (about a second per 1,000 rows, see docs/dialer.md) must not hold while calls are written.

@@ -12,6 +12,7 @@ from callcenter.automation.facts import DealStageChanged
 from callcenter.api.call_grant import check_quick_lead_fields, handles_call_of_lead
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.framework import Api, Call, enum_schema
+from callcenter.app_keys import BUS
 from crm_core import deals, profile, records, users, work
 from crm_core.access import Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -248,8 +249,6 @@ async def update_deal(call: Call) -> Any:
 
 @api.route("POST", V1 + "/deals/{id}/stage", summary="Move a deal to another stage (recorded in its history)", body=StageMove, response=DealOut)
 async def move_deal(call: Call) -> Any:
-    from callcenter.app import BUS  # the composition root owns the bus
-
     deal_id = call.path_int("id")
     before = await deals.get_deal(call.session, call.principal, deal_id)
     from_stage = before.stage_id

@@ -30,6 +30,7 @@ from callcenter.dialer.call_record import called_record, campaign_of, int_or_non
 from callcenter.dialer.campaign import DispositionSpec
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.automation.facts import CallLogged
+from callcenter.app_keys import BUS, CRM_BRIDGE, DATABASE, LIVE
 from crm_core import dispositions
 from crm_core.errors import Invalid, NotFound
 from crm_core.models import Activity, Direction, Disposition, User
@@ -98,16 +99,12 @@ def check_callback(body: DispositionIn, now: datetime) -> None:
 
 
 def _live_call(call: Call, call_id: str) -> Any:
-    from callcenter.app import LIVE  # the composition root owns these keys
-
     return next((c for c in call.request.app[LIVE].tracker.open_calls() if c.call_id == call_id), None)
 
 
 async def _end_my_wrapup_after_commit(call: Call, call_id: str) -> bool:
     """If the asker's phone is in wrap-up for this call, end it once the save is committed (a failed save must not
     release the agent). True when it will end."""
-    from callcenter.app import LIVE
-
     me = call.principal.user_id
     extension = await call.session.scalar(select(User.extension).where(User.id == me)) if me is not None else None
     live = call.request.app[LIVE]
@@ -124,8 +121,6 @@ async def _writer_caught_up(call: Call, call_id: str) -> bool:
 
     Runs before the request's own transaction touches the database: on SQLite that holds the write lock, which would
     stall the very writer we wait for."""
-    from callcenter.app import BUS, CRM_BRIDGE, DATABASE
-
     app = call.request.app
     bridge = app.get(CRM_BRIDGE)
     if bridge is None:

@@ -24,6 +24,7 @@ from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import CampaignMode, CampaignState
 from callcenter.dialer.runner import DialerRunner, PreviewCard, PreviewRefused
 from callcenter.dialer.scripts import fill, parse_script
+from callcenter.app_keys import DATABASE
 from crm_core.dialer_models import Campaign
 from crm_core.errors import Conflict, Forbidden, NotFound
 from crm_core.models import Activity, Role, User
@@ -68,8 +69,6 @@ class DialOut(BaseModel):
 
 
 def _database(call: Call) -> Any:
-    from callcenter.app import DATABASE  # the composition root owns the key
-
     return call.request.app[DATABASE]
 
 

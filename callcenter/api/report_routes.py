@@ -27,6 +27,7 @@ from callcenter.reports.intervals import Interval
 from callcenter.reports.period import PeriodError, parse_period
 from callcenter.reports.report import did_team_of, figures_json
 from callcenter.reports.service import team_report
+from callcenter.app_keys import ROUTING_RULES, SETTINGS
 from crm_core.errors import Forbidden, Invalid
 
 api = Api()
@@ -110,8 +111,6 @@ async def team_figures(call: Call) -> Any:
 
 async def _team_figures(call: Call) -> tuple[dict[str, Any], ZoneInfo]:
     """The figures asked for (team, from, to checked against the caller) and the team's time zone."""
-    from callcenter.app import ROUTING_RULES, SETTINGS  # the composition root owns these keys
-
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
     team = await _team(call, set(rules.teams))
     zone = (rules.teams.get(team or "") or rules.teams[rules.default_team]).hours.zone

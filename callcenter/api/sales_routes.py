@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.api.framework import Api, BadRequest, Call
 from callcenter.reports import sales, sales_store
 from callcenter.reports.period import Period, PeriodError, parse_period
+from callcenter.app_keys import DATABASE
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.models import Pipeline, Role, Team
 
@@ -170,8 +171,6 @@ class LostReasonsOut(PeriodOut):
 async def _reading(call: Call) -> AsyncIterator[AsyncSession]:
     """The reports only read, for seconds on large data: a read-only transaction (on SQLite it holds no write lock,
     so call events and CRM writes go on meanwhile), not the request's writing one."""
-    from callcenter.app import DATABASE  # the composition root owns the database
-
     async with call.request.app[DATABASE].read_session() as session:
         yield session
 

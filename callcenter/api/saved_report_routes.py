@@ -28,6 +28,7 @@ from callcenter.reports.query import (
     load_catalogue,
     prepare,
 )
+from callcenter.app_keys import DATABASE
 from crm_core.errors import Invalid
 from crm_core.input_rules import check_text
 
@@ -251,8 +252,6 @@ async def saved_report_rows(call: Call) -> Any:
     media=(export.CSV_MEDIA_TYPE.split(";")[0], export.XLSX_MEDIA_TYPE),
 )
 async def export_saved_report(call: Call) -> Any:
-    from callcenter.app import DATABASE  # the composition root owns the key
-
     kind = call.request.query.get("format", "csv")
     if kind not in _FORMATS:
         raise BadRequest("query parameter format must be csv or xlsx", field="format")

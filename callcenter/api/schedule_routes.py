@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from callcenter.api.framework import Api, Call
 from callcenter.reports import schedule_store
 from callcenter.reports.schedule import WEEKDAYS
+from callcenter.app_keys import REPORT_SCHEDULER
 from crm_core.input_rules import check_text
 from crm_core.mail_models import MailMessage, ReportSchedule
 from crm_core.paging import Page
@@ -130,8 +131,6 @@ def _delivery(row: MailMessage) -> dict[str, Any]:
 
 
 def _wake_scheduler(call: Call) -> None:
-    from callcenter.app import REPORT_SCHEDULER  # the composition root owns the scheduler
-
     scheduler = call.request.app.get(REPORT_SCHEDULER)
     if scheduler is not None:
         call.after_commit.append(scheduler.wakeup.set)

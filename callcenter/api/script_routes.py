@@ -14,6 +14,7 @@ from callcenter.ami.channel_vars import ChannelVar
 from callcenter.api.framework import Api, Call
 from callcenter.dialer import script_store
 from callcenter.dialer.scripts import MAX_SCRIPT_CHARS
+from callcenter.app_keys import LIVE
 from crm_core.errors import Forbidden, Invalid, NotFound
 from crm_core.input_rules import INT64_MAX
 from crm_core.models import User
@@ -128,8 +129,6 @@ async def delete_script(call: Call) -> Any:
            "call's disposition codes",
            response=FilledScriptOut, tag="telephony")
 async def call_script(call: Call) -> Any:
-    from callcenter.app import LIVE  # the composition root owns the key
-
     call_id = call.request.match_info["call_id"]
     live = next((c for c in call.request.app[LIVE].tracker.open_calls() if c.call_id == call_id), None)
     if live is None or len(call_id) > 64:

@@ -26,6 +26,7 @@ from callcenter.reports.staffing import INTERVAL_S, WEEKDAYS, StaffingPlan, Targ
 from callcenter.reports.staffing_store import team_calls, team_day_occupancy
 from callcenter.reports.staffing_whatif import ANSWER_MEDIAN_S, DayFigures, NothingToReplay, WhatIf, what_if
 from callcenter.routing.rules import RoutingRules, Strategy
+from callcenter.app_keys import ROUTING_RULES, SETTINGS
 from crm_core.errors import Forbidden, Invalid
 
 api = Api()
@@ -251,8 +252,6 @@ def _plan_json(team: str, zone: ZoneInfo, weekday: str, plan: StaffingPlan) -> d
     },
 )
 async def staffing(call: Call) -> Any:
-    from callcenter.app import ROUTING_RULES, SETTINGS  # the composition root owns these keys
-
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
     team = await _team(call, rules, call.query_str("team", max_length=120))
     zone = rules.teams[team].hours.zone
@@ -288,8 +287,6 @@ def _day_json(f: DayFigures) -> dict[str, Any]:
     body=WhatIfIn, response=WhatIfOut, tag="reports",
 )
 async def staffing_what_if(call: Call) -> Any:
-    from callcenter.app import ROUTING_RULES, SETTINGS
-
     body: WhatIfIn = call.body
     rules, settings = call.request.app[ROUTING_RULES], call.request.app[SETTINGS].reports
     team = await _team(call, rules, body.team)

@@ -25,6 +25,7 @@ from callcenter.ami.channel_vars import SpyMode
 from callcenter.api.agent_routes import _may_control  # the one rule for "may this user act on that agent"
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.api.live_call import agent_leg
+from callcenter.app_keys import AMI, LIVE
 from crm_core.errors import Conflict, Forbidden, Invalid
 from crm_core.models import AuditEntry, Role, User
 from crm_core.schemas import In
@@ -52,8 +53,6 @@ class SpyOut(BaseModel):
 
 
 def _live(call: Call) -> Any:
-    from callcenter.app import AMI, LIVE  # the composition root owns these keys
-
     return call.request.app[LIVE], call.request.app.get(AMI)
 
 

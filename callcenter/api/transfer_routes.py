@@ -22,6 +22,7 @@ from callcenter.ami.channel_vars import Context
 from callcenter.api.agent_routes import _may_control  # the one rule for "may this user act on that agent"
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.api.live_call import agent_leg
+from callcenter.app_keys import AMI, LIVE, ROUTING
 from crm_core.errors import Conflict, Invalid
 from crm_core.models import AuditEntry
 from crm_core.schemas import In
@@ -51,8 +52,6 @@ class TransferOut(BaseModel):
 
 
 def _live(call: Call) -> Any:
-    from callcenter.app import AMI, LIVE, ROUTING  # the composition root owns these keys
-
     app = call.request.app
     return app[LIVE], app.get(AMI), app[ROUTING]
 

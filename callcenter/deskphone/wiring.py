@@ -11,6 +11,7 @@ from aiohttp import web
 from callcenter.deskphone.blf import AgentBlf
 from callcenter.deskphone.features import PhoneFeatures
 from callcenter.events import AgentStateChanged
+from callcenter.app_keys import AMI, BUS, DATABASE, LIVE, QUEUE_KEEPER, ROUTING, SETTINGS
 
 DESK_FEATURES = web.AppKey("desk_features", PhoneFeatures)
 AGENT_BLF = web.AppKey("agent_blf", AgentBlf)
@@ -18,8 +19,6 @@ AGENT_BLF = web.AppKey("agent_blf", AgentBlf)
 
 def feature_route(app: web.Application) -> Any:
     """The FastAGI handler of the feature codes (FastAgiServer routes[AGI_ROUTE_FEATURE])."""
-    from callcenter.app import DATABASE, LIVE, QUEUE_KEEPER, ROUTING, SETTINGS
-
     def members_of(interface: str) -> set[str]:
         keeper = app.get(QUEUE_KEEPER)
         return {queue for queue, member in keeper.record if member == interface} if keeper is not None else set()
@@ -32,8 +31,6 @@ def feature_route(app: web.Application) -> Any:
 
 async def blf_ctx(app: web.Application) -> AsyncIterator[None]:
     """Agents' states on BLF keys, while an AMI session is configured (after _ami_ctx)."""
-    from callcenter.app import AMI, BUS, LIVE, ROUTING
-
     connection = app.get(AMI)
     if connection is None:
         yield

@@ -26,6 +26,7 @@ from callcenter.pbxsim.clock import RealtimeClock
 from callcenter.pbxsim.recordings import voice_pairs
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
 from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic, arrival_rate
+from callcenter.app_keys import AGI, AMI, BUS, CRM_BRIDGE, DATABASE, LIVE, ROUTING
 
 __all__ = ["DemoError", "run_demo", "run_simulate"]
 
@@ -141,7 +142,7 @@ async def run_demo(
     from aiohttp import web
 
     from callcenter.ami import actions
-    from callcenter.app import AGI, AMI, BUS, DATABASE, ROUTING, build_app
+    from callcenter.app import build_app
     from callcenter.config import load_settings
     from callcenter.events import CallEnded, CallRouted
     from callcenter.pbxsim import demo_crm
@@ -303,7 +304,6 @@ async def _wind_down(app: Any, sim: Simulator, err: TextIO, *, grace_s: float) -
 
 def _paused_agents(app: Any) -> dict[str, str]:
     """Agent -> pause reason, as the service's live model (and so the wallboard) has it."""
-    from callcenter.app import LIVE
     from callcenter.events import AgentState
 
     agents = app[LIVE].tracker.agents.agents
@@ -317,7 +317,6 @@ def _calls_in_progress(sim: Simulator) -> int:
 async def _transcriptions_left(app: Any) -> int:
     from sqlalchemy import func, select
 
-    from callcenter.app import DATABASE
     from crm_core.recording_models import JobStatus, TranscriptionJob
 
     with contextlib.suppress(Exception):
@@ -370,7 +369,6 @@ async def _crm_counts(app: Any) -> dict[str, int]:
     """What the calls left in the CRM (after the writer has caught up)."""
     from sqlalchemy import func, select
 
-    from callcenter.app import CRM_BRIDGE, DATABASE
     from crm_core.models import Activity, Lead, Task, TaskKind
 
     await asyncio.wait_for(app[CRM_BRIDGE].idle.wait(), 10)

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from callcenter.app_keys import AGI
 
 __all__ = ["embed_simulator", "with_simulator_settings"]
 
@@ -45,8 +46,6 @@ def with_simulator_settings(settings: Any, *, monitor_dir: Path) -> tuple[Any, S
 
 def embed_simulator(app: web.Application, sim_settings: SimulatorSettings) -> Simulator:
     """Start the simulator before anything connects to it, and point its dialplan at the app's FastAGI port."""
-    from callcenter.app import AGI
-
     sim = Simulator(settings=sim_settings)
 
     async def simulator_ctx(_app: web.Application) -> AsyncIterator[None]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.app import DATABASE
+from callcenter.app_keys import DATABASE
 from callcenter.automation.facts import CallLogged
 from crm_core.models import Activity, Disposition, Lead, Task, TaskStatus
 from tests.floor import ANSWER, Floor, running_floor

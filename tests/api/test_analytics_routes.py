@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.app import AGENT_LOG, BUS
+from callcenter.app_keys import AGENT_LOG, BUS
 from callcenter.events import AgentState, AgentStateChanged
 from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
 from tests.api.conftest import World

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import update
 
-from callcenter.app import HUB
+from callcenter.app_keys import HUB
 from callcenter.api.auth import AUTH_THROTTLE
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.throttle import FailureThrottle

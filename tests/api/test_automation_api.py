@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import AUTOMATION
+from callcenter.app_keys import AUTOMATION
 from callcenter.automation.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from crm_core.models import DeliveryStatus, WebhookDelivery
 from tests.automation.receiver import SECRET, Receiver, receiver  # noqa: F401  (fixture)

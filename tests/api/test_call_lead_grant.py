@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 
-from callcenter.app import AMI, BUS
+from callcenter.app_keys import AMI, BUS
 from callcenter.events import CallAnswered
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
 

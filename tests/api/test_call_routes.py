@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.app import AMI
+from callcenter.app_keys import AMI
 from tests.ami_conn.ami_peer import AmiPeer
 
 
@@ -83,7 +83,7 @@ async def test_live_calls_is_empty_without_asterisk(world: Any) -> None:
 async def test_agent_on_the_call_gets_the_card_of_someone_elses_customer(make_world: Any, peer: AmiPeer, traces_dir: Any) -> None:
     import asyncio
 
-    from callcenter.app import BUS
+    from callcenter.app_keys import BUS
     from callcenter.events import CallAnswered
     from tests.ami_conn.ami_peer import trace_frames
 
@@ -111,7 +111,7 @@ async def test_agent_links_the_live_call_to_a_record_and_the_link_survives_the_c
 
     from sqlalchemy import select
 
-    from callcenter.app import BUS, CRM_BRIDGE
+    from callcenter.app_keys import BUS, CRM_BRIDGE
     from callcenter.events import CallAnswered, CallEnded
     from crm_core.models import Activity
     from tests.ami_conn.ami_peer import trace_frames

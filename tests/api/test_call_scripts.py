@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from callcenter.api.script_routes import on_call_of
-from callcenter.app import LIVE, PHONE_RULES
+from callcenter.app_keys import LIVE, PHONE_RULES
 from callcenter.calls.model import Call as LiveCall
 from callcenter.dialer import script_store
 from callcenter.dialer.script_store import CallOnPhone

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.ami.channel_vars import ChannelVar
-from callcenter.app import CRM_BRIDGE, LIVE
+from callcenter.app_keys import CRM_BRIDGE, LIVE
 from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
 from crm_core.dialer_models import CampaignAttempt, DncEntry
 from crm_core.models import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from callcenter.app import LIVE
+from callcenter.app_keys import LIVE
 from crm_core.access import Principal
 from crm_core.models import Activity, ActivityKind, CallConsent, Contact, Phone, Role
 from crm_core.schemas import TokenIn, UserIn

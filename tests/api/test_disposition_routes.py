@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.app import CRM_BRIDGE
+from callcenter.app_keys import CRM_BRIDGE
 from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
 from crm_core import dispositions
 from crm_core.models import Activity, Disposition, Task, TaskKind, TaskStatus
@@ -239,7 +239,7 @@ async def test_the_card_recalls_the_last_calls_wrap_up_and_transcript(world: Wor
 
 async def test_a_wrap_up_sent_as_the_call_ends_waits_for_the_writer(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from callcenter.api import disposition_routes
-    from callcenter.app import BUS
+    from callcenter.app_keys import BUS
 
     world.client.app[BUS].publish(ended("1795390002.1"))  # as the live model does: the writer has it queued
     status, out = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390002.1/disposition", {"disposition": "sale"})
@@ -259,7 +259,7 @@ def in_wrapup(world: World, agent: str, call_id: str, *, ended_s_ago: float) -> 
     """The live model as after ``agent`` talked on ``call_id``: its leg ended ``ended_s_ago`` seconds ago."""
     import time
 
-    from callcenter.app import LIVE
+    from callcenter.app_keys import LIVE
     from callcenter.calls.agents import TALKING_LEG
 
     live = world.client.app[LIVE]
@@ -271,7 +271,7 @@ def in_wrapup(world: World, agent: str, call_id: str, *, ended_s_ago: float) -> 
 
 
 def state_of(world: World, agent: str) -> str:
-    from callcenter.app import LIVE
+    from callcenter.app_keys import LIVE
 
     return str(world.client.app[LIVE].agent_state(agent)[0])
 

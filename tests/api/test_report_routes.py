@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.app import FIGURES_FEED, HUB
+from callcenter.app_keys import FIGURES_FEED, HUB
 from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
 from tests.api.conftest import World
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import AMI, BUS, LIVE
+from callcenter.app_keys import AMI, BUS, LIVE
 from callcenter.events import CallAnswered, CallRinging
 from crm_core.models import AuditEntry, Task
 from tests.ami_conn.ami_peer import AmiPeer

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callcenter.app import CRM_BRIDGE
+from callcenter.app_keys import CRM_BRIDGE
 from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
 from crm_core.types import utcnow
 from tests.api.conftest import Actor, World

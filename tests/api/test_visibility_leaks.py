@@ -9,7 +9,7 @@ from typing import Any
 
 from callcenter.api.agent_ws import pop_for
 from callcenter.api.call_routes import card
-from callcenter.app import AMI, BUS, PHONE_RULES
+from callcenter.app_keys import AMI, BUS, PHONE_RULES
 from callcenter.events import CallAnswered
 from crm_core import records
 from crm_core.access import Principal
@@ -106,7 +106,7 @@ async def test_a_name_stored_with_a_line_break_never_reaches_ami(make_world: Any
     """Names are checked now (422), but one stored before must still not split an AMI header."""
     from sqlalchemy import update
 
-    from callcenter.app import ROUTING
+    from callcenter.app_keys import ROUTING
     from crm_core.models import User
 
     config = tmp_path / "callcenter.toml"

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callcenter.app import HUB
+from callcenter.app_keys import HUB
 from callcenter.events import AgentState, AgentStateChanged
 from tests.api.conftest import Actor, World
 

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from callcenter.app import AMI, HUB
+from callcenter.app_keys import AMI, HUB
 from callcenter.wallboard.hub import RESYNC_CLOSE_CODE, Hub
 from tests.ami_conn.ami_peer import AmiPeer, trace_frames
 

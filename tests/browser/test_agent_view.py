@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE, LIVE, ROUTING
+from callcenter.app_keys import DATABASE, LIVE, ROUTING
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState
 from crm_core.models import Activity, Disposition, User

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from callcenter.app import DATABASE, LIVE
+from callcenter.app_keys import DATABASE, LIVE
 from callcenter.events import AgentState
 from crm_core.models import Contact, Phone
 from sqlalchemy import select

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app_keys import DATABASE
 from callcenter.dialer.outcomes import AttemptOutcome
 from callcenter.events import CallEnded
 from crm_core.dialer_models import AttemptState

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from callcenter.ami.channel_vars import ChannelVar
 from callcenter.ami import actions
-from callcenter.app import AMI, DATABASE, LIVE
+from callcenter.app_keys import AMI, DATABASE, LIVE
 from callcenter.dialer.campaign import parse_campaign
 from callcenter.events import AgentState
 from crm_core.dialer_models import Campaign

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app_keys import DATABASE
 from crm_core.access import Principal
 from crm_core.models import ApiToken, Role
 from crm_core.schemas import UserIn

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE, LIVE
+from callcenter.app_keys import DATABASE, LIVE
 from callcenter.events import AgentState
 from crm_core.access import Principal
 from crm_core.models import Role, User

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import BUS, DATABASE
+from callcenter.app_keys import BUS, DATABASE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallAnswered, CallOutcome
 from crm_core.access import Principal

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from callcenter.ami import actions
-from callcenter.app import AMI, LIVE, ROUTING
+from callcenter.app_keys import AMI, LIVE, ROUTING
 from callcenter.calls.agents import AgentBook
 from callcenter.events import AgentState, AgentStateChanged
 from tests.floor import ANSWER, QUEUE, Floor, running_floor

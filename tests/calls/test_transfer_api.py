@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import AMI, BUS, LIVE
+from callcenter.app_keys import AMI, BUS, LIVE
 from callcenter.events import CallAnswered, CallEnded, CallTransferred
 from crm_core.models import AuditEntry
 from tests.ami_conn.ami_peer import AmiPeer, frame

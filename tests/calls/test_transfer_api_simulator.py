@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app_keys import DATABASE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import (
     AgentState,

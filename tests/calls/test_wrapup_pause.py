@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.ami import actions
-from callcenter.app import AMI, LIVE
+from callcenter.app_keys import AMI, LIVE
 from callcenter.calls.agents import WRAPUP_PAUSE_REASON, AgentBook
 from callcenter.calls.wrapup_pause import wanted
 from callcenter.events import AgentState, AgentStateChanged

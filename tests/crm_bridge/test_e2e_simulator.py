@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.app import DATABASE, LIVE
+from callcenter.app_keys import DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallOutcome
 from callcenter.pbxsim.callmodel import PhoneAnswer

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.ami import actions
-from callcenter.app import AMI, DATABASE, LIVE
+from callcenter.app_keys import AMI, DATABASE, LIVE
 from callcenter.automation.facts import CallLogged, WrapUpLogged
 from callcenter.events import AgentState, AgentStateChanged, CallEnded
 from crm_core.access import Principal

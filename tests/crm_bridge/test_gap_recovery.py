@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.ami.connection import AmiConnection, AmiState, Received
-from callcenter.app import AMI, DATABASE, GAP_RECOVERY
+from callcenter.app_keys import AMI, DATABASE, GAP_RECOVERY
 from callcenter.automation.facts import CallLogged
 from callcenter.recording.http import RECORDINGS
 from callcenter.events import CallEnded, CallOutcome, CallRouted, RecordingReady

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from callcenter.ami.channel_vars import FEATURE_DIGITS, FeatureCode, FeaturePrompt, FeatureResult
-from callcenter.app import DATABASE, HUB, LIVE
+from callcenter.app_keys import DATABASE, HUB, LIVE
 from callcenter.deskphone.features import FeatureAnswer
 from callcenter.deskphone.wiring import AGENT_BLF, DESK_FEATURES
 from callcenter.events import AgentState, AgentStateChanged, CallEnded

@@ -11,7 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
-from callcenter.app import AMI, DATABASE, LIVE, ROUTING
+from callcenter.app_keys import AMI, DATABASE, LIVE, ROUTING
 from callcenter.dialer import dnc_store
 from callcenter.dialer.live_status import DIALER
 from callcenter.dialer.outcomes import AttemptOutcome

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from callcenter.ami.connection import Received
 import redis.asyncio as aioredis
 
-from callcenter.app import AMI, BUS, DATABASE, GAP_RECOVERY, LIVE
+from callcenter.app_keys import AMI, BUS, DATABASE, GAP_RECOVERY, LIVE
 from callcenter.dialer.lease import RedisLeases
 from callcenter.dialer.runner import DialerRunner, DialerSettings
 from callcenter.dialer.live_status import DIALER

@@ -13,7 +13,8 @@ from aiohttp import ClientSession, web
 
 from callcenter.ami import actions
 from callcenter.ami.connection import AmiConnection
-from callcenter.app import AGI, AMI, BUS, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AGI, AMI, BUS
 from callcenter.config import load_settings
 from callcenter.events import CallEnded, CallOutcome
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
-from callcenter.app import AMI, BUS, DATABASE, ROUTING, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AMI, BUS, DATABASE, ROUTING
 from callcenter.config import load_settings
 from callcenter.pbxsim.demo_crm import TEAM, SeededCrm, seed_crm
 from crm_core.access import Principal

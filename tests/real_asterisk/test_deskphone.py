@@ -13,7 +13,7 @@ from sqlalchemy import select
 from callcenter.ami.channel_vars import FEATURE_DIGITS, FeatureCode, FeaturePrompt, FeatureResult
 from callcenter.ami.events import DeviceStateChange
 from callcenter.ami import actions
-from callcenter.app import AMI, DATABASE, LIVE
+from callcenter.app_keys import AMI, DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.deskphone.features import FeatureAnswer
 from callcenter.deskphone.wiring import DESK_FEATURES

@@ -22,7 +22,7 @@ from callcenter.automation.facts import CallLogged
 from callcenter.events import CallEnded, CallOutcome
 from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
 from crm_core.models import Activity
-from callcenter.app import ROUTING
+from callcenter.app_keys import ROUTING
 from tests.real_asterisk.conftest import DATABASE, WAIT_S, Site, login_all
 
 TEAM_CALLER_ID = "+13125550100"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from callcenter.ami.actions import queue_pause
 from callcenter.ami.connection import AmiState
-from callcenter.app import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE, QUEUE_KEEPER
+from callcenter.app_keys import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE, QUEUE_KEEPER
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, CallEnded, CallOutcome, CallRouted
 from callcenter.recording.http import RECORDINGS

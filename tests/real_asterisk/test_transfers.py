@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.ami.actions import getvar
-from callcenter.app import AMI, DATABASE, LIVE
+from callcenter.app_keys import AMI, DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallOutcome, CallTransferred
 from callcenter.recording.http import RECORDINGS

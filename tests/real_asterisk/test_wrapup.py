@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import DATABASE
+from callcenter.app_keys import DATABASE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallEnded, CallOutcome, CallRouted
 from crm_core.models import Activity

@@ -198,7 +198,8 @@ async def test_retention_per_team(world: World) -> None:
 async def test_wiring_into_the_service_app(db: Database, db_url: str, rec_settings, rx_tx_call, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
     """build_app mounts the routes (in /openapi.json) and runs the ingest loop: a RecordingReady on the app's bus
     lands in the store configured by the [recording] settings."""
-    from callcenter.app import BUS, build_app
+    from callcenter.app import build_app
+    from callcenter.app_keys import BUS
     from callcenter.config import load_settings
     from callcenter.events import RecordingReady
     from crm_core.recording_models import RecordingStatus

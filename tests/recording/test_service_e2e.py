@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 
 from callcenter.ami import actions
-from callcenter.app import AGI, AMI, BUS, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AGI, AMI, BUS
 from callcenter.automation.facts import CallLogged
 from callcenter.config import load_settings
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer

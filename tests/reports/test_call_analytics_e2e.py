@@ -12,7 +12,8 @@ from aiohttp import web
 from sqlalchemy import select
 
 from callcenter.ami import actions
-from callcenter.app import AGENT_LOG, AGI, AMI, BUS, CRM_BRIDGE, DATABASE, ROUTING_RULES, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AGENT_LOG, AGI, AMI, BUS, CRM_BRIDGE, DATABASE, ROUTING_RULES
 from callcenter.config import load_settings
 from callcenter.events import AgentState, AgentStateChanged, CallEnded
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer

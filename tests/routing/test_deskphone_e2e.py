@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from callcenter.app import DATABASE, ROUTING
+from callcenter.app_keys import DATABASE, ROUTING
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallDirection, CallEnded, CallOutcome
 from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.app import DATABASE, LIVE, ROUTING
+from callcenter.app_keys import DATABASE, LIVE, ROUTING
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, CallOutcome
 from crm_core.access import Principal

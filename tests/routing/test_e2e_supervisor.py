@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from callcenter.ami.actions import CHANSPY_OPTIONS
 from callcenter.ami.channel_vars import SpyMode
-from callcenter.app import DATABASE, LIVE
+from callcenter.app_keys import DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallAnswered, CallOutcome, CallStarted
 from callcenter.pbxsim.callmodel import PhoneAnswer

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from callcenter.ami.connection import AmiState
-from callcenter.app import AGI, AMI, ROUTING, build_app
+from callcenter.app import build_app
+from callcenter.app_keys import AGI, AMI, ROUTING
 from callcenter.config import load_settings
 from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
 from tests.ami_conn.ami_peer import AmiPeer
@@ -67,7 +68,7 @@ async def test_refused_ami_login_makes_the_service_unready(tmp_path: Path, aioht
 
 
 async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer, traces_dir: Path) -> None:
-    from callcenter.app import BUS
+    from callcenter.app_keys import BUS
     from callcenter.events import CallEnded
     from tests.ami_conn.ami_peer import trace_frames
 
@@ -94,7 +95,7 @@ async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path
     # ...and every call is in the CRM: five activities, five new leads (the callers were unknown).
     from sqlalchemy import func, select
 
-    from callcenter.app import CRM_BRIDGE, DATABASE
+    from callcenter.app_keys import CRM_BRIDGE, DATABASE
     from crm_core.models import Activity, Lead
 
     await asyncio.wait_for(client.app[CRM_BRIDGE].idle.wait(), 10)
