@@ -29,6 +29,7 @@ from callcenter.ami.connection import AmiConnection, AmiState
 from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.calls.wrapup_pause import WrapupPacer
+from callcenter.instance import new_instance_id
 from callcenter.events import AgentState, InProcessBus
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
@@ -72,7 +73,8 @@ from crm_core.migrate import upgrade_async
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 from callcenter.app_keys import (
-    AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, LIVE,
+    AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, INSTANCE,
+    LIVE,
     MAIL_SENDER, OPENAPI, PHONE_RULES, QUEUE_KEEPER, READY, REDIS, REPORT_SCHEDULER, ROUTING, ROUTING_RULES, SETTINGS,
     WRITE_HOOKS,
 )
@@ -104,7 +106,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     client = aioredis.from_url(url, socket_connect_timeout=2)
     app[REDIS] = client
     log.info("redis configured at %s", url.split("@")[-1])
-    fanout = RedisFanout(bus=app[BUS], redis=client)
+    fanout = RedisFanout(bus=app[BUS], redis=client, instance_id=app[INSTANCE])
     try:
         await fanout.start()
     except Exception as exc:  # Redis down at start: this instance still works alone; /readyz says why
@@ -289,6 +291,7 @@ async def _routing_ctx(app: web.Application) -> AsyncIterator[None]:
         ami=lambda: app.get(AMI),
         vip_numbers=vip_numbers(settings, app[PHONE_RULES]),
         live=app[LIVE],
+        instance=app[INSTANCE],
     )
     await runtime.start()
     app[ROUTING] = runtime
@@ -344,7 +347,8 @@ async def _dialer_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     settings = DialerSettings(tick_s=config.tick_s, lease_ttl_s=config.lease_ttl_s, trunk=config.trunk,
-                              agent_ring_s=config.agent_ring_s, lost_grace_s=config.lost_grace_s)
+                              agent_ring_s=config.agent_ring_s, lost_grace_s=config.lost_grace_s,
+                              instance=app[INSTANCE])
     client = app[REDIS]
     leases = RedisLeases(client, settings.instance) if client is not None else MemoryLeases(settings.instance)
     live = app[LIVE]
@@ -417,6 +421,7 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
                         clock=lambda: live.tracker.now_s)
     unsubscribe_pacer = pacer.attach(app[BUS])
     live.wrapup_pacer = pacer
+    live.control_send = connection.send
     # Calls that start and end while AMI is down still reach the CRM (from FastAGI's decisions and the spool).
     settings = app[SETTINGS]
     recovery = app[GAP_RECOVERY] = GapRecovery(
@@ -426,6 +431,7 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
         open_call_ids=lambda: {call.call_id for call in live.tracker.open_calls()},
         spool_dir=Path(settings.recording.spool_dir),
         asterisk_spool_dir=settings.recording.asterisk_spool_dir,
+        instance=app[INSTANCE],
     )
     recovery.attach(app[BUS])
     tasks = [
@@ -590,6 +596,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app = web.Application(middlewares=[error_middleware, auth_middleware(database)], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[DATABASE] = database
+    app[INSTANCE] = new_instance_id()
     app[AUTH_THROTTLE] = FailureThrottle()
     app[OPEN_SOCKETS] = OpenSockets()
     redact.install()  # no secret in the access log, whichever runner serves this app

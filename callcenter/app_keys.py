@@ -53,3 +53,4 @@ ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
 WRITE_HOOKS = web.AppKey("write_hooks", list)
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
 REPORT_SCHEDULER = web.AppKey("report_scheduler", ReportScheduler)
+INSTANCE = web.AppKey("instance", str)  # this process's name (callcenter.instance): its decisions, messages, leases

@@ -224,6 +224,12 @@ class CallRouted:
     did: str | None = None
     uniqueid: str | None = None  # the inbound channel's: its MixMonitor files are named by it
     last_dial_status: str | None = None  # how the previous attempt's Dial ended (None before the first)
+    # The instance whose FastAGI answered: another instance shows the decision too, but only this one recovers the
+    # call if AMI was down (recovery.gap); with the rest of the answer, so that instance's decision log is whole.
+    instance: str | None = None
+    ring_timeout_s: int | None = None
+    mailbox: str | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 DomainEvent: TypeAlias = (
@@ -331,9 +337,21 @@ _ENUM_FIELDS: Final[dict[str, type[enum.StrEnum]]] = {
 }
 
 
+# What every instance derives from its own AMI session, in Asterisk's order: never sent between instances (the
+# receiver would have it twice, docs/architecture.md "Several instances").
+FROM_AMI: Final[frozenset[type]] = frozenset(
+    {CallStarted, CallRinging, CallAnswered, CallTransferred, CallEnded, AgentStateChanged, RecordingReady}
+)
+
+
 def is_domain_event(event: object) -> bool:
-    """One of the call and agent events instances share (not a local fact such as automation's CallLogged)."""
+    """One of the call and agent events (not a local fact such as automation's CallLogged)."""
     return type(event).__name__ in _EVENT_TYPES
+
+
+def is_shared_event(event: object) -> bool:
+    """A domain event that AMI does not carry (FastAGI's CallRouted): the one kind instances send each other."""
+    return is_domain_event(event) and type(event) not in FROM_AMI
 
 
 def event_to_dict(event: object) -> dict[str, Any]:

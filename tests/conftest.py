@@ -68,6 +68,18 @@ def pg_url() -> Iterator[str]:
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def empty_pg() -> Iterator[str]:
+    """An empty PostgreSQL database of the test's own, for tests that run whole instances (they migrate and seed it).
+    An instance killed mid-transaction is one PostgreSQL drops the connection and locks of, as for a process that
+    died, where a cancelled aiosqlite transaction would keep SQLite's one writer lock in this shared process."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"cc_empty_{uuid.uuid4().hex[:10]}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated once; each test copies the file instead of migrating again."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from callcenter.ami.channel_vars import OriginateVar, SpyMode
+from callcenter.ami.channel_vars import USER_EVENT_AGENT_CONTROL, AgentControl, OriginateVar, SpyMode
 
 Action = dict[str, Any]
 _ids = itertools.count(1)
@@ -255,6 +255,14 @@ def set_device_state(*, device: str, state: str) -> Action:
     if state not in DEVICE_STATES:
         raise ValueError(f"unknown device state {state!r}")
     return _action("Setvar", {"Variable": f"DEVICE_STATE({device})", "Value": state})
+
+
+def agent_control(*, agent: str, control: AgentControl, at_s: float, call_id: str | None = None,
+                  reason: str | None = None) -> Action:
+    """UserEvent CcAgentControl (manager.c action_userevent, the `user` write class): Asterisk sends every header
+    but Action and UserEvent back out as an event to each session reading the `user` class, ActionID included."""
+    return _action("UserEvent", {"UserEvent": USER_EVENT_AGENT_CONTROL, "Agent": agent, "Control": control.value,
+                                 "AtS": f"{at_s:.6f}", "CallId": call_id, "Reason": reason})
 
 
 # List actions used to resync the live model after every (re)connect.

@@ -14,7 +14,10 @@ from typing import Final
 class ChannelVar(StrEnum):
     """Channel variables on the inbound (or originated) channel."""
 
-    # Written by the FastAGI server, read by [cc-inbound].
+    # The whole FastAGI answer in one variable (see PLAN_FIELDS): every route answers with one SET VARIABLE CC_PLAN,
+    # and the dialplan, which clears it before AGI(), unpacks it with CUT() into the variables below.
+    PLAN = "CC_PLAN"
+    # Unpacked from CC_PLAN by [cc-inbound].
     ACTION = "CC_ACTION"  # one of CcAction; the dialplan clears it before every AGI call
     TARGET = "CC_TARGET"  # Dial() string, parallel targets joined with '&'
     RING_TIMEOUT_S = "CC_RING_TIMEOUT_S"
@@ -36,23 +39,23 @@ class ChannelVar(StrEnum):
     AMD_NOTSURE = "CC_AMD_NOTSURE"  # what AMDSTATUS=NOTSURE counts as: human (default) or machine
     MACHINE_ACTION = "CC_MACHINE_ACTION"  # on an answering machine: hangup (default) or message (leave CC_INFO_MESSAGE)
     INFO_MESSAGE = "CC_INFO_MESSAGE"  # sound file played when no agent can take the call (who called, call-back number)
-    # Written by the FastAGI campaign route, read by [cc-campaign].
+    # Unpacked from the FastAGI campaign route's CC_PLAN by [cc-campaign].
     AGENT = "CC_AGENT"  # the reserved agent's extension, or NO_AGENT
     AGENT_RING_S = "CC_AGENT_RING_S"  # how long the reserved agent's phone may ring before the call is abandoned
-    # Written by the FastAGI outbound route (AGI_ROUTE_OUTBOUND), read by [cc-outbound] with CC_ACTION (dial or
-    # hangup) and CC_REASON; the dialplan clears CC_ACTION first, so an unreachable service means "out as before".
+    # Unpacked from the FastAGI outbound route's (AGI_ROUTE_OUTBOUND) CC_PLAN by [cc-outbound] with CC_ACTION (dial or
+    # hangup) and CC_REASON; no usable plan (an unreachable service) means "out as before".
     DIAL_NUMBER = "CC_DIAL_NUMBER"  # the dialled number normalised with the team's region (E.164)
     PRESENTED_NUM = "CC_PRESENTED_NUM"  # caller id number presented to the customer (team / DID policy)
-    # Written by the FastAGI feature-code route (AGI_ROUTE_FEATURE), read by [cc-features]; the dialplan clears
-    # CC_FEATURE_RESULT before AGI(), so an unreachable service reads as "no answer" (an error prompt), never as ok.
+    # Unpacked from the FastAGI feature-code route's (AGI_ROUTE_FEATURE) CC_PLAN by [cc-feature]; no usable plan (an
+    # unreachable service) leaves CC_FEATURE_RESULT empty: "no answer" (an error prompt), never ok.
     FEATURE_RESULT = "CC_FEATURE_RESULT"  # one of FeatureResult
     FEATURE_PROMPT = "CC_FEATURE_PROMPT"  # the sound Playback() answers the agent with (FeaturePrompt)
     FEATURE_DIAL = "CC_FEATURE_DIAL"  # E.164 "call back my last missed caller" dials ([cc-dial-customer])
 
 
 class DialplanFunction(StrEnum):
-    """Asterisk dialplan functions the FastAGI answer writes with SET VARIABLE (res_agi hands a name ending in ')'
-    to the function's write callback, as Set() does)."""
+    """Asterisk dialplan functions the FastAGI answer writes (a CC_PLAN field the dialplan Set()s: a name ending in
+    ')' goes to the function's write callback)."""
 
     # The caller's name on the inbound channel: Dial() and Queue() present it to the agent's phone (the INVITE's From
     # display name), and a transferred customer keeps it (callcenter.routing.caller_name).
@@ -217,6 +220,18 @@ class OutboundAgiArg(IntEnum):
 
 NO_DIAL_STATUS: Final = "NONE"  # what the dialplan passes as LAST_DIAL_STATUS before the first Dial()
 
+# AMI UserEvent the service itself sends (Action: UserEvent) for what only the service decides about an agent: every
+# instance's AMI session hears it in Asterisk's one order, so all live models apply it alike (docs/architecture.md
+# "Several instances"). Headers: Agent, Control (AgentControl), AtS (epoch s it takes effect), CallId, Reason.
+USER_EVENT_AGENT_CONTROL: Final = "CcAgentControl"
+
+
+class AgentControl(StrEnum):
+    WRAPUP_END = "wrapup-end"  # CallId: the call whose wrap-up ends
+    OWN_PAUSE = "pause"  # an agent in no queue, paused for the service's own routing; Reason: the reason ('' none)
+    OWN_UNPAUSE = "unpause"
+
+
 # AMI UserEvent raised by [cc-inbound] when an after-hours caller accepts the callback offer.
 USER_EVENT_CALLBACK_REQUESTED: Final = "CcCallbackRequested"
 
@@ -224,6 +239,45 @@ USER_EVENT_CALLBACK_REQUESTED: Final = "CcCallbackRequested"
 RECORDING_RX_SUFFIX: Final = "-rx"  # audio read from the inbound channel: the customer
 RECORDING_TX_SUFFIX: Final = "-tx"  # audio written to the inbound channel: the agent
 RECORDING_STEREO_SUFFIX: Final = "-stereo"  # .raw, s16le 8 kHz, left = customer, right = agent
+
+class PlanTag(StrEnum):
+    """Field 1 of CC_PLAN: which route's plan, in which layout. The dialplan unpacks a plan only when this tag and
+    the field count (FIELDQTY) are exactly what it expects, so a cut, garbled or foreign answer falls back as a
+    missing one does; a new layout gets a new tag."""
+
+    INBOUND = "inbound1"
+    OUTBOUND = "outbound1"
+    FEATURE = "feature1"
+    CAMPAIGN = "campaign1"
+
+
+# CC_PLAN = <tag>|<field 2>|<field 3>|...: the dialplan reads field N with ${CUT(CC_PLAN,|,N)}. '|' because no value
+# of ours can contain it (callcenter.ami.agi_plan rejects one that does, and caller names lose it when made
+# display-safe) and it is not special anywhere on the way: not in AGI quoting, not in Set() (which takes everything
+# after its '=' as the value), not in $[...] or Dial()/Queue() arguments since Asterisk 1.6 separates with ','.
+PLAN_DELIMITER: Final = "|"
+# The fields after the tag, in order: PLAN_FIELDS[tag][i] is field i + 2 (tests/dialplans checks the CUT() indices).
+PLAN_FIELDS: Final[dict[PlanTag, tuple[ChannelVar | DialplanFunction, ...]]] = {
+    PlanTag.INBOUND: (
+        ChannelVar.ACTION,
+        ChannelVar.TARGET,
+        ChannelVar.RING_TIMEOUT_S,
+        ChannelVar.DIAL_OPTS,
+        ChannelVar.QUEUE,
+        ChannelVar.QUEUE_TIMEOUT_S,
+        ChannelVar.MAILBOX,
+        ChannelVar.REASON,
+        DialplanFunction.CALLER_NAME,  # empty: the caller's own name stays (the dialplan skips the Set)
+    ),
+    PlanTag.OUTBOUND: (ChannelVar.ACTION, ChannelVar.DIAL_NUMBER, ChannelVar.PRESENTED_NUM, ChannelVar.REASON),
+    PlanTag.FEATURE: (
+        ChannelVar.FEATURE_RESULT,
+        ChannelVar.FEATURE_PROMPT,
+        ChannelVar.FEATURE_DIAL,  # empty unless the callback feature names a number
+        ChannelVar.CLICK_TO_CALL,  # with FEATURE_DIAL only: the user the call goes out for
+    ),
+    PlanTag.CAMPAIGN: (ChannelVar.AGENT, ChannelVar.AGENT_RING_S),
+}
 
 ALL_CC_NAMES: Final[frozenset[str]] = frozenset(
     {str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal} | {str(v) for v in OriginateVar}

@@ -24,7 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, NamedTuple
 
-from callcenter.ami.channel_vars import USER_EVENT_DIALER_AMD, USER_EVENT_DIALER_RESULT
+from callcenter.ami.channel_vars import (
+    USER_EVENT_AGENT_CONTROL,
+    USER_EVENT_DIALER_AMD,
+    USER_EVENT_DIALER_RESULT,
+    AgentControl,
+)
 
 DIALER_USER_EVENTS: Final = frozenset({USER_EVENT_DIALER_AMD, USER_EVENT_DIALER_RESULT})
 
@@ -32,6 +37,7 @@ __all__ = [
     "EVENT_CLASSES",
     "EVENT_SPECS",
     "AmiEvent",
+    "AgentControlEvent",
     "DialerUserEvent",
     "AmiParseError",
     "F",
@@ -651,6 +657,21 @@ class DialerUserEvent(ChannelEvent):
     agent: str | None = None
 
 
+@_dc
+class AgentControlEvent(AmiEvent):
+    """The service's own UserEvent CcAgentControl (callcenter.ami.channel_vars.AgentControl), sent by whichever
+    instance was asked: the end of a wrap-up, or the pause of an agent in no queue. It carries no channel (an
+    Action: UserEvent has none); ``at_s`` is when the sender decided, so every instance books the same instant."""
+
+    user_event: str
+    agent: str
+    control: AgentControl
+    at_s: float
+    call_id: str | None = None
+    reason: str | None = None
+    action_id: str | None = None  # the sender's ActionID (manager.c forwards it): the sender waits for its echo
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # The declarative table: event name -> (class, rows). A row is (field, header, converter or None, required).
 # --------------------------------------------------------------------------------------------------------------------
@@ -1235,10 +1256,25 @@ def _ignored(h: Mapping[str, str]) -> None:
 def _filtered_userevent(
     h: Mapping[str, str], _full: Callable[[Mapping[str, str]], AmiEvent] = _PARSERS_FULL["UserEvent"]
 ) -> AmiEvent | None:
-    # only the dialer's own UserEvents are typed; any other (a site's dialplan may raise its own) is not ours
-    if h.get("UserEvent") not in DIALER_USER_EVENTS:
+    # only our own UserEvents are typed; any other (a site's dialplan may raise its own) is not ours
+    name = h.get("UserEvent")
+    if name == USER_EVENT_AGENT_CONTROL:
+        return _agent_control(h)
+    if name not in DIALER_USER_EVENTS:
         return None
     return _full(h)
+
+
+_agent_control: Final = _compile("UserEvent", AgentControlEvent, (
+    _TS,
+    F("user_event", "UserEvent"),
+    F("agent", "Agent"),
+    F("control", "Control", AgentControl),
+    F("at_s", "AtS", float),
+    F("call_id", "CallId", _opt, False),
+    F("reason", "Reason", None, False),
+    F("action_id", "ActionID", _opt, False),
+))
 
 
 _PARSERS: Final[dict[str, Callable[[Mapping[str, str]], AmiEvent | None]]] = {

@@ -31,6 +31,7 @@ REQUIRED_ACTIONS: Final[Mapping[str, tuple[tuple[str, ...], str]]] = MappingProx
         "Atxfer": (("call",), "attended transfer of a live call (POST /calls/{id}/transfer, mode attended)"),
         "Setvar": (("call",), "agents' states on supervisors' BLF keys (DEVICE_STATE(Custom:agent-<ext>))"),
         "Getvar": (("call", "reporting"), "checking the dialplan's fallback queue after every (re)connect"),
+        "UserEvent": (("user",), "wrap-up ends and pauses outside the queues, heard by every instance alike"),
     }
 )
 

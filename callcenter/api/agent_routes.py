@@ -189,7 +189,7 @@ async def logout_agent(call: Call) -> Any:
 async def end_wrapup(call: Call) -> Any:
     info = await _may_control(call, call.request.match_info["agent"])
     _, live = _runtime(call)
-    if not live.end_wrapup(info.agent):
+    if not await live.end_wrapup(info.agent):
         raise Invalid(f"agent {info.agent} is not in wrap-up", field="agent")
     return ControlOut(agent=info.agent, done="wrap-up ended")
 

@@ -6,6 +6,7 @@ serialisation and the OpenAPI document, so they cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -64,7 +65,8 @@ class Call:
     rules: PhoneRules
     body: Any = None
     # Run after the transaction commits (publishing facts about what was just written).
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # Run once the transaction is committed (a failed write must not act); a coroutine a hook returns is awaited.
+    after_commit: list[Callable[[], Any]] = field(default_factory=list)
 
     def path_int(self, name: str) -> int:
         raw = self.request.match_info[name]
@@ -253,7 +255,9 @@ def bind(
                 return result
             payload = _dump(route, result)
         for hook in call.after_commit:
-            hook()
+            pending = hook()
+            if asyncio.iscoroutine(pending):  # awaited before the answer (a task it returns runs on in the background)
+                await pending
         if route.method != "GET":
             for write_hook in on_write:
                 write_hook(route.method, route.path)

@@ -9,15 +9,20 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from callcenter.ami import actions
 from callcenter.ami.actions import AmiActionFailed
+from callcenter.ami.channel_vars import USER_EVENT_AGENT_CONTROL, AgentControl
 from callcenter.ami.connection import Connected, Disconnected, Item, Received, Resync
 from callcenter.calls.ingest import AmiIngest
 from callcenter.calls.tracker import CallTracker
 from callcenter.events import AgentState, AgentStateChanged, CallEnded, EventBus
 
 log = logging.getLogger("callcenter.calls")
+# How long an instance waits for its own CcAgentControl to come back on its AMI stream before applying it alone.
+CONTROL_ECHO_S = 3.0
 
 
 class LiveCalls:
@@ -30,10 +35,19 @@ class LiveCalls:
         self.synced_generation = 0
         # Called with the generation once a session's resync is taken in (the BLF keys re-publish every agent then).
         self.on_synced: list[Any] = []
+        # What only the service decides about an agent (wrap-up end, a pause outside the queues) goes out as a
+        # UserEvent through ``control_send`` and is applied when it comes back on the AMI stream, on every instance
+        # alike; unset (no telephony) or with the session down it is applied here at once.
+        self.control_send: Callable[[actions.Action], Awaitable[Any]] | None = None
+        self._echoes: dict[str, asyncio.Future[None]] = {}
 
     def __call__(self, item: Item) -> None:
         if isinstance(item, Received):
             self.ingest.feed_headers(item.message)
+            if self._echoes and item.message.get("UserEvent") == USER_EVENT_AGENT_CONTROL:
+                echo = self._echoes.get(item.message.get("ActionID", ""))
+                if echo is not None and not echo.done():
+                    echo.set_result(None)
         elif isinstance(item, Connected):
             self.tracker.begin_resync()
         elif isinstance(item, Resync):
@@ -64,12 +78,45 @@ class LiveCalls:
             return AgentState.OFFLINE, None
         return record.state, record.reason
 
-    def end_wrapup(self, agent: str, *, call_id: str | None = None) -> bool:
+    async def end_wrapup(self, agent: str, *, call_id: str | None = None) -> bool:
         """End the agent's wrap-up now (with ``call_id``: only the wrap-up of that call); False when there is none."""
-        ended, events = self.tracker.end_wrapup(agent, time.time(), call_id=call_id)
-        for event in events:
-            self.bus.publish(event)
-        return ended
+        pending = self.wrapup_call(agent)
+        if pending is None or (call_id is not None and pending != call_id):
+            return False
+        at_s = max(time.time(), self.tracker.now_s)
+        await self._control(agent, AgentControl.WRAPUP_END, at_s, call_id=pending,
+                            here=lambda: self.tracker.end_wrapup(agent, at_s, call_id=pending)[1])
+        return True
+
+    async def _set_own_pause(self, agent: str, reason: str | None) -> None:
+        at_s = max(time.time(), self.tracker.now_s)
+        control = AgentControl.OWN_UNPAUSE if reason is None else AgentControl.OWN_PAUSE
+        await self._control(agent, control, at_s, reason=reason,
+                            here=lambda: self.tracker.set_own_pause(agent, reason, at_s))
+
+    async def _control(self, agent: str, control: AgentControl, at_s: float, *, here: Callable[[], Any],
+                       call_id: str | None = None, reason: str | None = None) -> None:
+        """Send the decision round Asterisk so every instance's live model applies it in the AMI stream's one order;
+        wait for it to come back here. Without a live session (or if it never comes back) apply it here alone."""
+        send = self.control_send
+        if send is None or not self.synced_generation:
+            self._publish(here())
+            return
+        action = actions.agent_control(agent=agent, control=control, at_s=at_s, call_id=call_id, reason=reason)
+        echo: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._echoes[action["ActionID"]] = echo
+        try:
+            async with asyncio.timeout(CONTROL_ECHO_S):
+                await send(action)
+                await echo
+        except (AmiActionFailed, TimeoutError, ConnectionError) as exc:
+            # e.g. an AMI user without the `user` write class: this instance stays right, the others learn it at
+            # their next resync; said loudly, since two instances then disagree about the agent meanwhile.
+            log.error("agent %s %s not sent round Asterisk (%s: %s): applied on this instance only",
+                      agent, control, exc.__class__.__name__, exc)
+            self._publish(here())
+        finally:
+            del self._echoes[action["ActionID"]]
 
     async def pause(self, agent: str, reason: str, *, control: Any, interface: str) -> bool:
         """Pause ``agent`` so that neither app_queue nor the service's routing offers them a call. True: paused in
@@ -83,7 +130,7 @@ class LiveCalls:
             except AmiActionFailed as exc:
                 if not _no_member(exc):
                     raise
-        self._publish(self.tracker.set_own_pause(agent, reason, time.time()))
+        await self._set_own_pause(agent, reason)
         return False
 
     async def unpause(self, agent: str, *, control: Any, interface: str) -> bool:
@@ -91,7 +138,7 @@ class LiveCalls:
         queues were unpaused."""
         record = self.tracker.agents.agents.get(agent)
         if record is not None and record.own_pause is not None:
-            self._publish(self.tracker.set_own_pause(agent, None, time.time()))
+            await self._set_own_pause(agent, None)
         if control is None:
             return False
         try:

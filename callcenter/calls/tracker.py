@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from callcenter.ami import events as ami
-from callcenter.ami.channel_vars import OriginateVar
+from callcenter.ami.channel_vars import AgentControl, OriginateVar
 from callcenter.ami.events import STATE_DOWN, STATE_RINGING, STATE_UP
 from callcenter.calls.agents import OFFERED_LEG, RINGING_LEG, TALKING_LEG, AgentBook
 from callcenter.calls.channels import (
@@ -173,6 +173,7 @@ class CallTracker:
             ami.ChanSpyStop: self._on_chanspy_stop,
             ami.Shutdown: self._on_shutdown,
             ami.FullyBooted: self._on_fully_booted,
+            ami.AgentControlEvent: self._on_agent_control,
         }
 
     # == public API ===================================================================================================
@@ -213,6 +214,15 @@ class CallTracker:
         """Pause (``reason``; '' without one) or unpause (None) an agent in no queue for the service's own routing."""
         self.agents.set_own_pause(agent, reason, max(now_s, self._now_s))
         return self._flush()
+
+    def _on_agent_control(self, event: ami.AgentControlEvent, _t: float) -> None:
+        # At the sender's instant, not this event's: every instance then books the same spell.
+        if event.control is AgentControl.WRAPUP_END:
+            self.agents.end_wrapup(event.agent, event.at_s, call_id=event.call_id)
+        elif event.control is AgentControl.OWN_PAUSE:
+            self.agents.set_own_pause(event.agent, event.reason or "", event.at_s)
+        else:
+            self.agents.set_own_pause(event.agent, None, event.at_s)
 
     def begin_resync(self) -> None:
         """Start collecting a snapshot (after a reconnect, before the list responses are fed)."""

@@ -28,10 +28,7 @@ import asyncio
 import collections
 import logging
 import math
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -50,6 +47,7 @@ from callcenter.dialer.outcomes import LIVE_ANSWERED, AttemptOutcome, CampaignMo
 from callcenter.dialer.pacing import PacingDecision, PacingInputs, decide
 from callcenter.dialer.verdict import Refusal
 from callcenter.events import AgentState, AgentStateChanged, CallEnded, CallOutcome
+from callcenter.instance import new_instance_id
 from callcenter.reports.definition import ReportEntity
 from callcenter.waiting import wait_set
 from crm_core.db import Database
@@ -79,7 +77,7 @@ class DialerSettings:
     lost_grace_s: float = 60.0  # after ring time: an attempt with no call and no result is lost
     directory_refresh_s: float = 30.0
     preview_hold_s: float = 900.0  # a preview card shown this long without a dial or skip goes back to the list
-    instance: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    instance: str = field(default_factory=new_instance_id)
 
 
 @dataclass(slots=True)

@@ -360,6 +360,12 @@ class AmiServer:
                 reply([("Events", "On" if mask > 0 else "Off")])
         elif low == "listcommands":
             self._list_commands(session, reply)
+        elif low == "userevent":
+            # manager.c action_userevent: the ack first, then the event to every session reading `user`, carrying
+            # every header but those starting "UserEvent:" or "Action:" (so ActionID too), in the action's order
+            reply([("Message", "Event Sent")])
+            body = [(k, v) for k, v in action if k.lower() not in ("userevent", "action")]
+            self.pbx.bus.emit("UserEvent", "user,all", [("UserEvent", values.get("userevent", "")), *body])
         elif low in _LISTS:
             self._list(session, low, action_id or "", values, reply)
         elif low == "originate":

@@ -41,7 +41,9 @@ class GapRecovery:
         spool_dir: Path,
         asterisk_spool_dir: str,
         clock: Callable[[], float] = time.time,
+        instance: str | None = None,
     ) -> None:
+        self.instance = instance  # only this instance's own FastAGI answers are its to recover
         self.inner = inner
         self.bus = bus
         self.ami_down = ami_down
@@ -63,6 +65,8 @@ class GapRecovery:
     # -- the bus ------------------------------------------------------------------------------------------------
 
     def _routed(self, event: CallRouted) -> None:
+        if event.instance != self.instance:
+            return  # another instance answered: its own journal holds the call if its AMI was down too
         known = self.journal.get(event.call_id)
         if known is None:
             if not self.ami_down():

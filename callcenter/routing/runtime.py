@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from callcenter.ami.channel_vars import AGI_ROUTE_OUTBOUND
-from callcenter.events import CallEnded, EventBus
+from callcenter.events import CallEnded, CallRouted, EventBus
 from callcenter.routing.adapters import AmiAgentControl, DbCrmLookup, load_agents, open_callbacks_by_user
 from callcenter.routing.crm import CachedLookup
 from callcenter.routing.directory import StaticDirectory
@@ -49,6 +49,7 @@ class RoutingRuntime:
         ami: Callable[[], Any],
         vip_numbers: frozenset[str] = frozenset(),
         live: Any = None,
+        instance: str | None = None,
     ) -> None:
         self.settings = settings
         self._live = live  # LiveCalls: pauses an agent in no queue for routing itself (Asterisk has no member)
@@ -81,7 +82,9 @@ class RoutingRuntime:
             reservation_ttl_s=settings.reservation_ttl_s,
             decision_log_calls=settings.decision_log_calls,
             caller_name=settings.caller_name.to_format() if settings.caller_name.enabled else None,
+            instance=instance,
         )
+        bus.subscribe(self.service.on_routed, event_type=CallRouted)
         def forget_caller(ended: CallEnded) -> None:
             # The caller's "last agent" just changed: their next call must see it.
             if ended.customer:

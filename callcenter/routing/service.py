@@ -85,7 +85,9 @@ class RoutingService:
         reservation_ttl_s: float = 15.0,
         decision_log_calls: int = 10_000,
         caller_name: CallerNameFormat | None = None,
+        instance: str | None = None,
     ) -> None:
+        self.instance = instance  # CallRouted.instance of this one's answers
         self.rules = rules
         self.store = store
         self.directory = directory
@@ -101,9 +103,22 @@ class RoutingService:
         self._caller_name = caller_name  # None: the answer sets no CALLERID(name)
         self.decisions = DecisionLog(max_calls=decision_log_calls)
         self.reason_counts: collections.Counter[str] = collections.Counter()
+        # Calls routed without the caller's CRM facts, by why ("crm-timeout", "crm-error"): metrics
+        self.crm_skipped: collections.Counter[str] = collections.Counter()
         self._side_effects: set[asyncio.Task[None]] = set()
 
     # -- public -------------------------------------------------------------------------------------------------
+
+    def on_routed(self, event: CallRouted) -> None:
+        """Another instance's FastAGI answer (Redis fan-out): shown here too, as if this one had answered."""
+        if event.instance == self.instance:
+            return
+        self.decisions.add(Decision(
+            call_id=event.call_id, attempt=event.attempt, did=event.did or "", caller=event.caller,
+            team=event.team or "", action=CcAction(event.action), reason=event.reason, explanation=event.explanation,
+            targets=event.targets, ring_timeout_s=event.ring_timeout_s, queue=event.queue, mailbox=event.mailbox,
+            alternatives=event.alternatives, decided_at_s=event.at_s,
+        ))
 
     async def decide(self, request: AgiRequest) -> RouteDecision:
         started = time.perf_counter()
@@ -141,6 +156,10 @@ class RoutingService:
                     did=request.did,
                     uniqueid=request.uniqueid,
                     last_dial_status=request.last_dial_status,
+                    instance=self.instance,
+                    ring_timeout_s=decision.ring_timeout_s,
+                    mailbox=decision.mailbox,
+                    alternatives=decision.alternatives,
                 )
             )
         for effect in decision.side_effects:
@@ -276,8 +295,10 @@ class RoutingService:
         done, _ = await asyncio.wait({task}, timeout=self._crm_budget_s)
         if not done:
             # The lookup goes on and fills the cache; this caller is routed without owner facts.
+            self.crm_skipped["crm-timeout"] += 1
             return None, f"CRM lookup took over {self._crm_budget_s * 1000:.0f} ms, caller facts skipped"
         if task.cancelled() or task.exception() is not None:
+            self.crm_skipped["crm-error"] += 1
             return None, "CRM lookup failed, caller facts skipped"
         return task.result(), None
 

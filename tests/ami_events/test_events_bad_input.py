@@ -142,3 +142,23 @@ def test_a_dialplan_global_is_a_known_varset_shape_not_a_malformed_event() -> No
     # A channel VarSet missing its channel block is still an error, and nobody can send a GlobalVarSet by name.
     expect_error({**frame, "Uniqueid": "1795390491.0"}, "ChannelState")
     assert parse_event({**frame, "Event": "GlobalVarSet"}) is None
+
+
+# The service's own UserEvent, as manager.c action_userevent sends it back out (ActionID forwarded).
+AGENT_CONTROL = {"Event": "UserEvent", "Privilege": "user,all", "Timestamp": "1795390500.000100",
+                 "UserEvent": "CcAgentControl", "ActionID": "cc-7", "Agent": "1002", "Control": "wrapup-end",
+                 "AtS": "1795390499.250000", "CallId": "1795390491.0"}
+
+
+def test_agent_control_parses_and_names_what_is_wrong() -> None:
+    event = parse_event(AGENT_CONTROL)
+    assert isinstance(event, ami.AgentControlEvent)
+    assert (event.agent, event.control, event.at_s, event.call_id, event.action_id) == (
+        "1002", ami.AgentControl.WRAPUP_END, 1795390499.25, "1795390491.0", "cc-7")
+    paused = parse_event({**AGENT_CONTROL, "Control": "pause", "Reason": "", "CallId": "<unknown>"})
+    assert isinstance(paused, ami.AgentControlEvent) and paused.reason == "" and paused.call_id is None
+    expect_error({k: v for k, v in AGENT_CONTROL.items() if k != "AtS"}, "AtS")
+    expect_error({**AGENT_CONTROL, "AtS": "soon"}, "AtS")
+    expect_error({**AGENT_CONTROL, "Control": "reboot"}, "Control")
+    # someone else's UserEvent is not ours: dropped, not an error
+    assert parse_event({**AGENT_CONTROL, "UserEvent": "SiteThing"}) is None

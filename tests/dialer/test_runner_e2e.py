@@ -5,13 +5,11 @@ Waits are on the runner's ticks and the bus, bounded; the simulator's virtual cl
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from callcenter.ami.connection import Received
@@ -25,13 +23,13 @@ from callcenter.dialer.outcomes import AttemptOutcome, CampaignState
 from callcenter.dialer.verdict import Reason
 from callcenter.events import AgentState, CallEnded
 from callcenter.pbxsim.callees import CalleeModel, CalleeProfile
-from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
+from callcenter.demo.crm_seed import _CUSTOMERS, customer_number
 from crm_core.access import Principal
 from crm_core.dialer_models import AttemptState, Campaign, CampaignAttempt
 from crm_core.models import Activity, Role, Team
 from crm_core.schemas import UserIn
 from crm_core.users import create_user
-from tests.conftest import PG_ADMIN_DSN, PG_HOST, PG_PORT, _pg_admin, require_service
+from tests.conftest import require_service
 from tests.floor import EXTENSIONS, WAIT_S, Floor, running_floor
 
 ALL_DAY = [{"start": "00:00", "end": "24:00"}]
@@ -334,18 +332,6 @@ async def test_ami_lost_mid_campaign_waits_then_resolves_its_calls_and_dials_not
         lost = [r for r in rows if r.id in in_flight_at_loss]
         assert {r.outcome for r in lost} <= {AttemptOutcome.CONNECTED, AttemptOutcome.FAILED}
         assert any(r.outcome is AttemptOutcome.CONNECTED and r.agent_id for r in lost)
-
-
-@pytest.fixture
-def empty_pg() -> Iterator[str]:
-    """An empty PostgreSQL database of this test's own. A death is simulated by cancelling the instance's tasks,
-    which can interrupt a transaction: PostgreSQL drops that connection and its locks, as it would for a process that
-    died, where a cancelled aiosqlite transaction would keep SQLite's one writer lock in this shared process."""
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"cc_takeover_{uuid.uuid4().hex[:10]}"
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_nothing(tmp_path: Path,
