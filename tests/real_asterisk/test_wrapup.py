@@ -9,9 +9,11 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from callcenter.app_keys import DATABASE
+from callcenter.ami.channel_vars import AgentControl
+from callcenter.ami.events import AgentControlEvent
+from callcenter.app_keys import DATABASE, LIVE
 from callcenter.automation.facts import CallLogged
-from callcenter.events import CallEnded, CallOutcome, CallRouted
+from callcenter.events import AgentState, AgentStateChanged, CallEnded, CallOutcome, CallRouted
 from crm_core.models import Activity
 from tests.real_asterisk.conftest import PHONES, WAIT_S, Site, login_all
 
@@ -58,3 +60,20 @@ async def test_an_agent_in_wrap_up_is_not_rung_by_the_queue(site: Site) -> None:
     assert WRAPUP_S - 0.5 <= wrapup_s <= WRAPUP_S + 1.5
     members = await site.pbx.queue_members("support")
     assert "paused" not in members[f"PJSIP/{first.answered_by}"].lower(), members
+
+    # The second agent ends their wrap-up early on their page: the end goes round Asterisk (UserEvent CcAgentControl,
+    # so every service instance hears it) and comes back before the API answers; Asterisk unpauses them.
+    agent = second.answered_by
+    heard: list[AgentControlEvent] = []
+    site.app[LIVE].ingest.taps.append(lambda e: isinstance(e, AgentControlEvent) and heard.append(e))
+    async with site.http() as http, http.post(f"/api/v1/agents/{agent}/wrapup-end") as resp:
+        assert resp.status == 200, await resp.text()
+    [control] = heard  # Asterisk sent it back out on the service's own AMI session
+    assert (control.agent, control.control, control.call_id) == (agent, AgentControl.WRAPUP_END, second.call_id)
+    [back] = [e for e in site.seen if isinstance(e, AgentStateChanged) and e.agent == agent
+              and e.previous is AgentState.WRAP_UP]
+    assert back.state is AgentState.AVAILABLE and back.at_s == control.at_s and back.at_s - second.ended_s < WRAPUP_S
+    await site.wait(lambda: [e for e in site.seen if isinstance(e, CallLogged) and e.call_id == second.call_id],
+                    "the second call in the CRM")
+    members = await site.pbx.queue_members("support")
+    assert "paused" not in members[f"PJSIP/{agent}"].lower(), members
