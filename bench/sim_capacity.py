@@ -60,7 +60,7 @@ def extensions(agents: int) -> list[str]:
 
 
 async def _seed(url: str, agents: int) -> list[str]:
-    from callcenter.pbxsim.demo_crm import TEAM, seed_crm
+    from callcenter.demo.crm_seed import TEAM, seed_crm
     from crm_core.access import Principal
     from crm_core.db import Database
     from crm_core.migrate import upgrade_async
@@ -115,7 +115,7 @@ async def _serve_ours(conn: Connection, ami_port: int, agents: int, workdir: str
     from callcenter.app import build_app
     from callcenter.app_keys import AGI, AMI
     from callcenter.config import load_settings
-    from callcenter.pbxsim.demo_crm import TEAM
+    from callcenter.demo.crm_seed import TEAM
 
     url = await _database(db, workdir)
     customers = await _seed(url, agents)

@@ -64,9 +64,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings, sim_settings = with_simulator_settings(settings, monitor_dir=Path(args.simulator_spool))
     app = build_app(settings)
     if sim_settings is not None:
+        from callcenter.app_keys import AGI
         from callcenter.pbxsim.embedded import embed_simulator
 
-        embed_simulator(app, sim_settings)
+        # the simulator's dialplan reaches the FastAGI port the app bound (it knows no app keys: it is told)
+        embed_simulator(app, sim_settings, agi_port=lambda started: started[AGI].port if AGI in started else None)
     # Which database this is matters: a token made by `add-user` or a demo works only against its own database.
     database = make_url(settings.database.url).render_as_string(hide_password=True)
     agi = f"FastAGI on {settings.agi.host}:{settings.agi.port}, " if settings.agi.enabled else ""
@@ -136,7 +138,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from callcenter import logs
-    from callcenter.pbxsim.demo import DemoError, run_demo
+    from callcenter.demo.run import DemoError, run_demo
 
     if _busy_ports([("HTTP", "127.0.0.1", args.port, "--port")]):
         return 1
@@ -171,7 +173,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """The simulator alone, against any running service (load-test routing without Asterisk)."""
     from pathlib import Path
 
-    from callcenter.pbxsim.demo import run_simulate
+    from callcenter.pbxsim.simulate import run_simulate
 
     try:
         asyncio.run(

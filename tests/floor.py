@@ -21,7 +21,7 @@ from callcenter.events import AgentState, CallEnded, CallRouted
 from callcenter.pbxsim.callees import CalleeModel
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
-from callcenter.pbxsim.demo_crm import SeededCrm, seed_crm
+from callcenter.demo.crm_seed import SeededCrm, seed_crm
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
 from crm_core.access import Principal
 from crm_core.db import Database

@@ -12,7 +12,12 @@ Modules, one job each:
 * ``pbx``         the core state (channels, devices, registrations, far ends of calls, restart)
 * ``operations``  what AMI actions do; ``ami_server`` the TCP AMI server with fault controls
 * ``callmodel``   agents' desk phones and customers; ``traffic`` arrivals; ``recordings`` MixMonitor WAV files
-* ``scenarios``   the captured scenarios re-enacted; ``simulator`` everything assembled; ``demo`` CLI entry points
+* ``scenarios``   the captured scenarios re-enacted; ``simulator`` everything assembled
+* ``floor``       the sample agents, DIDs and queue; ``simulate`` `callcenter simulate` (the simulator alone)
+* ``embedded``    the simulator inside `callcenter serve` when no Asterisk is configured
+
+It speaks AMI and FastAGI only and imports nothing of our CRM or service (tests/layout/test_import_tangles.py);
+the demo, which seeds our CRM and runs the service against the simulator, is callcenter.demo.
 """
 
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, HangupSide, PhoneAnswer

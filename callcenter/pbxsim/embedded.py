@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
-from callcenter.app_keys import AGI
 
 __all__ = ["embed_simulator", "with_simulator_settings"]
 
@@ -44,8 +43,13 @@ def with_simulator_settings(settings: Any, *, monitor_dir: Path) -> tuple[Any, S
     return service, sim
 
 
-def embed_simulator(app: web.Application, sim_settings: SimulatorSettings) -> Simulator:
-    """Start the simulator before anything connects to it, and point its dialplan at the app's FastAGI port."""
+def embed_simulator(
+    app: web.Application, sim_settings: SimulatorSettings, *, agi_port: Callable[[web.Application], int | None]
+) -> Simulator:
+    """Start the simulator before anything connects to it, and point its dialplan at the app's FastAGI port.
+
+    ``agi_port`` reads that port from the started app (None: FastAGI is off). The caller passes it because only the
+    service knows where its FastAGI server lives; the simulator knows AMI and FastAGI, not the service's app keys."""
     sim = Simulator(settings=sim_settings)
 
     async def simulator_ctx(_app: web.Application) -> AsyncIterator[None]:
@@ -56,9 +60,9 @@ def embed_simulator(app: web.Application, sim_settings: SimulatorSettings) -> Si
 
     async def point_agi(app: web.Application) -> None:
         # on_startup handlers added after build_app run once every cleanup context is up, FastAGI included.
-        agi = app.get(AGI)
-        if agi is not None:
-            sim.set_agi_address("127.0.0.1", agi.port)
+        port = agi_port(app)
+        if port is not None:
+            sim.set_agi_address("127.0.0.1", port)
 
     app.cleanup_ctx.insert(0, simulator_ctx)
     app.on_startup.append(point_agi)

@@ -18,7 +18,7 @@ from aiohttp import ClientSession, web
 from callcenter.app import build_app
 from callcenter.app_keys import AMI, BUS, DATABASE, ROUTING
 from callcenter.config import load_settings
-from callcenter.pbxsim.demo_crm import TEAM, SeededCrm, seed_crm
+from callcenter.demo.crm_seed import TEAM, SeededCrm, seed_crm
 from crm_core.access import Principal
 from crm_core.db import Database
 from crm_core.migrate import upgrade_async

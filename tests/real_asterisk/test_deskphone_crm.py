@@ -20,7 +20,7 @@ import pytest
 
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallEnded, CallOutcome
-from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
+from callcenter.demo.crm_seed import _CUSTOMERS, customer_number
 from crm_core.models import Activity
 from callcenter.app_keys import ROUTING
 from tests.real_asterisk.conftest import DATABASE, WAIT_S, Site, login_all

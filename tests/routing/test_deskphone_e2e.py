@@ -19,7 +19,7 @@ from sqlalchemy import select
 from callcenter.app_keys import DATABASE, ROUTING
 from callcenter.automation.facts import CallLogged
 from callcenter.events import CallDirection, CallEnded, CallOutcome
-from callcenter.pbxsim.demo_crm import _CUSTOMERS, customer_number
+from callcenter.demo.crm_seed import _CUSTOMERS, customer_number
 from crm_core.models import Activity, Task, TaskKind, TaskStatus
 from tests.floor import ANSWER, Floor, running_floor
 

@@ -1,11 +1,10 @@
-"""`callcenter demo` and `callcenter simulate`: the simulator with traffic, with or without the whole service.
+"""`callcenter demo`: the whole system on this machine. The simulator on a free port, the whole app (build_app)
+pointed at it with SQLite in ``data_dir``, a sample CRM (callcenter.demo.crm_seed), realistic traffic (known customers
+and new numbers, misses, abandons) on the sample floor (callcenter.pbxsim.floor), progress lines, one JSON summary at
+the end (duration reached or cancelled).
 
-run_demo: the simulator on a free port, the whole app (build_app) pointed at it with SQLite in ``data_dir``, a sample
-CRM, realistic traffic (known customers and new numbers, misses, abandons), progress lines, one JSON summary at the
-end (duration reached or cancelled).
-
-run_simulate: only the simulator with its AMI server on ``ami_port`` and its FastAGI client aimed at any running
-service (``agi_host:agi_port``); progress from the simulator's own view of the calls.
+The demo lives outside callcenter.pbxsim so that the simulator speaks AMI and FastAGI only and knows nothing of our CRM
+or service; this package is where the two meet.
 """
 
 from __future__ import annotations
@@ -13,35 +12,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import shutil
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from callcenter.pbxsim.callmodel import AgentPhone
+from aiohttp import web
+from sqlalchemy import func, select
+
+from callcenter.ami import actions
+from callcenter.api.auth_routes import login_urls
+from callcenter.app import build_app
+from callcenter.app_keys import AGI, AMI, BUS, CRM_BRIDGE, DATABASE, LIVE, ROUTING
+from callcenter.config import load_settings
+from callcenter.demo import crm_seed
+from callcenter.events import AgentState, CallEnded, CallRouted
 from callcenter.pbxsim.clock import RealtimeClock
+from callcenter.pbxsim.floor import AGENTS, DIDS, DND_AGENT, QUEUE, RING_S, phones, working_agents
 from callcenter.pbxsim.recordings import voice_pairs
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
 from callcenter.pbxsim.traffic import CallerMix, ScriptedCall, Traffic, arrival_rate
-from callcenter.app_keys import AGI, AMI, BUS, CRM_BRIDGE, DATABASE, LIVE, ROUTING
+from callcenter.recording.http import RECORDINGS
+from callcenter.recording.transcriber import WhisperTranscriber
+from callcenter.recording.worker import run_worker
+from callcenter.waiting import wait_set
+from crm_core.access import Principal
+from crm_core.models import Activity, Lead, Role, Task, TaskKind, User
+from crm_core.recording_models import JobStatus, Recording, RecordingStatus, Transcript, TranscriptionJob
+from crm_core.schemas import TokenIn, UserIn
+from crm_core.users import LOGIN_CODE, create_token, create_user, issue_ticket
 
-__all__ = ["DemoError", "run_demo", "run_simulate"]
+__all__ = ["DemoError", "run_demo"]
 
-log = logging.getLogger("callcenter.pbxsim.demo")
-
-AGENTS = ("1002", "1003", "1004", "1005", "1006", "1007", "1008")
-DND_AGENT = "1008"  # on do-not-disturb all demo long: paused in the queue with that reason, as an agent would be
-DIDS = ("8001", "8002", "8003")
-QUEUE = "support"  # agi.default_queue and the shipped dialplan's fallback queue: the agents log in there
 PROGRESS_EVERY_S = 5.0
 # The floor (simulated seconds). The arrival rate comes from these through Erlang's load: agents x occupancy erlangs
 # over the handle time (talk + the ring an agent is tied up by), so the demo shows a staffed floor, not a flood.
 OCCUPANCY = 0.75  # the kind end of a realistic 75-85%: with 6 agents Erlang C gives ~74% answered within 20 s
 TALK_S = (30.0, 90.0)
-RING_S = (2.0, 6.0)
 HANDLE_S = sum(TALK_S) / 2 + sum(RING_S) / 2
 PATIENCE_S = (20.0, 150.0)
 KNOWN_SHARE = 0.4  # calls from the sample CRM's customers: they reach their managers
@@ -60,35 +69,14 @@ class DemoError(Exception):
     """The demo cannot start (its data folder is not its own); the message says what to do."""
 
 
-def working_agents() -> tuple[str, ...]:
-    return tuple(a for a in AGENTS if a != DND_AGENT)
-
-
 def default_rate_per_s() -> float:
     """Calls per simulated second that keep the working agents at ``OCCUPANCY``."""
     return arrival_rate(agents=len(working_agents()), occupancy=OCCUPANCY, handle_s=HANDLE_S)
 
 
-def _phones() -> tuple[AgentPhone, ...]:
-    # One agent is slow and now and then away (ring-outs, re-routes); one has the phone on DND (rejects calls).
-    phones = [AgentPhone(extension=ext, answer_probability=0.97, answer_delay_s=RING_S) for ext in AGENTS]
-    phones[3] = AgentPhone(extension=AGENTS[3], answer_probability=0.8, answer_delay_s=(4.0, 10.0))
-    phones[AGENTS.index(DND_AGENT)] = AgentPhone(extension=DND_AGENT, busy=True)
-    return tuple(phones)
-
-
 def _print(out: TextIO, line: str) -> None:
     out.write(line + "\n")
     out.flush()
-
-
-async def _every(period_s: float, stop: asyncio.Event) -> bool:
-    """Wait ``period_s`` unless ``stop`` is set first; True when stopped."""
-    try:
-        await asyncio.wait_for(stop.wait(), period_s)
-        return True
-    except TimeoutError:
-        return False
 
 
 def fresh_data_dir(data_dir: Path) -> Path:
@@ -139,20 +127,12 @@ async def run_demo(
     the wallboard's clocks then run behind the calls'); ``rate_per_s`` is in simulated time (None: the rate that
     keeps the agents at ``OCCUPANCY``). ``data_dir`` is replaced by a fresh one (see ``fresh_data_dir``).
     """
-    from aiohttp import web
-
-    from callcenter.ami import actions
-    from callcenter.app import build_app
-    from callcenter.config import load_settings
-    from callcenter.events import CallEnded, CallRouted
-    from callcenter.pbxsim import demo_crm
-
     data_dir = fresh_data_dir(data_dir)
     rate = default_rate_per_s() if rate_per_s is None else rate_per_s
     started = time.monotonic()
     clock = RealtimeClock(speed=speed)
     sim = Simulator(
-        settings=SimulatorSettings(phones=_phones(), seed=seed, monitor_dir=data_dir / "recordings"), clock=clock
+        settings=SimulatorSettings(phones=phones(), seed=seed, monitor_dir=data_dir / "recordings"), clock=clock
     )
     await sim.start()
     database = data_dir / "callcenter.sqlite3"
@@ -164,7 +144,7 @@ async def run_demo(
         "CALLCENTER_AMI__USERNAME": sim.settings.username,
         "CALLCENTER_AMI__SECRET": sim.settings.secret,
         "CALLCENTER_AGI__PORT": "0",
-        "CALLCENTER_ROUTING__DEFAULT_TEAM": demo_crm.TEAM,
+        "CALLCENTER_ROUTING__DEFAULT_TEAM": crm_seed.TEAM,
         "CALLCENTER_CRM__COMPANY_NUMBERS": ",".join(DIDS),
     }
     # the simulator's MixMonitor writes real files where MIXMONITOR_FILENAME says: both names of the spool agree
@@ -240,7 +220,7 @@ async def run_demo(
                 PROGRESS_EVERY_S, max(0.0, duration_s - (time.monotonic() - started)))
             if max_calls is not None:
                 wait_s = min(wait_s, 0.5)  # check the end condition often; progress lines stay every few seconds
-            if await _every(wait_s, stop):
+            if await wait_set(stop, wait_s):
                 break
             if time.monotonic() - last_progress >= PROGRESS_EVERY_S - 0.01:
                 last_progress = time.monotonic()
@@ -286,7 +266,7 @@ async def _wind_down(app: Any, sim: Simulator, err: TextIO, *, grace_s: float) -
     deadline = time.monotonic() + grace_s
     shown = left
     while _calls_in_progress(sim) and time.monotonic() < deadline:
-        await _every(min(0.2, max(0.0, deadline - time.monotonic())), stop)  # wall-clock pacing of a live demo
+        await wait_set(stop, min(0.2, max(0.0, deadline - time.monotonic())))  # wall-clock pacing of a live demo
         if 0 < _calls_in_progress(sim) != shown:  # the wind-down as it goes: each call that ends by itself
             shown = _calls_in_progress(sim)
             _print(err, f"demo: winding down: {shown} calls in progress")
@@ -298,14 +278,12 @@ async def _wind_down(app: Any, sim: Simulator, err: TextIO, *, grace_s: float) -
                 sim.server.ops.hangup(channel=channel.name, cause=16)
         until = time.monotonic() + 5.0
         while sim.pbx.live_channels() and time.monotonic() < until:
-            await _every(0.1, stop)
+            await wait_set(stop, 0.1)
     return cut
 
 
 def _paused_agents(app: Any) -> dict[str, str]:
     """Agent -> pause reason, as the service's live model (and so the wallboard) has it."""
-    from callcenter.events import AgentState
-
     agents = app[LIVE].tracker.agents.agents
     return {ext: rec.reason or "" for ext, rec in sorted(agents.items()) if rec.state is AgentState.PAUSED}
 
@@ -315,10 +293,6 @@ def _calls_in_progress(sim: Simulator) -> int:
 
 
 async def _transcriptions_left(app: Any) -> int:
-    from sqlalchemy import func, select
-
-    from crm_core.recording_models import JobStatus, TranscriptionJob
-
     with contextlib.suppress(Exception):
         async with app[DATABASE].session() as session:
             return int(await session.scalar(select(func.count(TranscriptionJob.id)).where(
@@ -332,9 +306,6 @@ DEMO_ADMIN_EMAIL = "demo-admin@example.com"
 async def _login_path(db: Any, token_id: int, page: str) -> str:
     """A one-time login link (path) to ``page`` ("wallboard", "agent", "reports" or "campaigns") signed in as
     ``token_id``."""
-    from callcenter.api.auth_routes import login_urls
-    from crm_core.users import LOGIN_CODE, issue_ticket
-
     async with db.session() as session:
         code, _expires = await issue_ticket(session, token_id, LOGIN_CODE)
     return login_urls(code)[f"{page}_url"]
@@ -343,13 +314,6 @@ async def _login_path(db: Any, token_id: int, page: str) -> str:
 async def _demo_token(db: Any, *, extension: str | None = None) -> tuple[int, str]:
     """(id, secret) of a new API token for the agent at ``extension`` (the agent view), or for the Demo Admin
     (wallboard, curl)."""
-    from sqlalchemy import select
-
-    from crm_core.access import Principal
-    from crm_core.models import Role, User
-    from crm_core.schemas import TokenIn, UserIn
-    from crm_core.users import create_token, create_user
-
     async with db.session() as session:
         system = Principal.system()
         if extension is None:
@@ -367,10 +331,6 @@ async def _demo_token(db: Any, *, extension: str | None = None) -> tuple[int, st
 
 async def _crm_counts(app: Any) -> dict[str, int]:
     """What the calls left in the CRM (after the writer has caught up)."""
-    from sqlalchemy import func, select
-
-    from crm_core.models import Activity, Lead, Task, TaskKind
-
     await asyncio.wait_for(app[CRM_BRIDGE].idle.wait(), 10)
     async with app[DATABASE].session() as session:
         count = lambda q: session.scalar(select(func.count()).select_from(q))  # noqa: E731
@@ -383,10 +343,6 @@ async def _crm_counts(app: Any) -> dict[str, int]:
 
 async def _transcription_worker(app: Any, stop: asyncio.Event) -> None:
     """`callcenter worker` in-process until ``stop``; then it takes what is still queued, and returns."""
-    from callcenter.recording.http import RECORDINGS
-    from callcenter.recording.transcriber import WhisperTranscriber
-    from callcenter.recording.worker import run_worker
-
     service = app[RECORDINGS]
     transcriber = WhisperTranscriber.from_settings(service.settings)
     await asyncio.to_thread(transcriber.load)
@@ -399,11 +355,6 @@ async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.E
                             backlog_s: float) -> dict[str, int]:
     """Stored recording files and transcripts, after the worker took what the last calls left (``backlog_s`` at
     most; what it could not take in time is counted as pending)."""
-    from sqlalchemy import func, select
-
-    from callcenter.recording.http import RECORDINGS
-    from crm_core.recording_models import JobStatus, Recording, RecordingStatus, Transcript, TranscriptionJob
-
     service = app[RECORDINGS]
     try:
         async with asyncio.timeout(backlog_s):
@@ -427,9 +378,7 @@ async def _recording_counts(app: Any, worker: asyncio.Task[Any], stop: asyncio.E
 
 
 async def _seed(db: Any, seed: int) -> Any:
-    from callcenter.pbxsim.demo_crm import seed_crm
-
-    return await seed_crm(db, extensions=list(AGENTS), seed=seed)
+    return await crm_seed.seed_crm(db, extensions=list(AGENTS), seed=seed)
 
 
 async def _arrivals(traffic: Traffic, opening: list[ScriptedCall], rate_per_s: float, max_calls: int | None) -> None:
@@ -471,77 +420,3 @@ def _summary(*, offered: int, ended: list[Any], sim: Simulator, wall_s: float, r
         "simulated_s": round(sim.clock.now_s() - sim.pbx.boot_s, 1),
         "wall_s": round(wall_s, 1),
     }
-
-
-def _route_latency(round_trips_s: deque[float]) -> str:
-    """p50/p99 of the FastAGI sessions since the last progress line (the samples are consumed)."""
-    samples = sorted(round_trips_s)
-    round_trips_s.clear()
-    if not samples:
-        return "route=-"
-    p50, p99 = samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    return f"route_p50={p50 * 1000:.1f}ms route_p99={p99 * 1000:.1f}ms"
-
-
-async def run_simulate(
-    *,
-    ami_port: int,
-    agi_host: str,
-    agi_port: int,
-    rate_per_s: float,
-    duration_s: float | None,
-    seed: int,
-    out: TextIO = sys.stdout,
-    speed: float = 1.0,
-    monitor_dir: Path = Path("var/recordings"),
-    secret: str = "callcenter",
-) -> dict[str, Any]:
-    """The simulator alone: AMI on ``ami_port``, FastAGI to ``agi_host:agi_port``, Poisson calls for
-    ``duration_s`` wall seconds (None: until cancelled). Agents join the support queue themselves."""
-    sim = Simulator(
-        settings=SimulatorSettings(phones=_phones(), seed=seed, ami_port=ami_port, secret=secret,
-                                   monitor_dir=monitor_dir),
-        clock=RealtimeClock(speed=speed),
-    )
-    await sim.start()
-    sim.set_agi_address(agi_host, agi_port)
-    for ext in AGENTS:
-        sim.server.ops.queue_add(queue=QUEUE, interface=f"PJSIP/{ext}", member_name=ext,
-                                 state_interface=f"PJSIP/{ext}", penalty=0, paused=False, reason="")
-    traffic = Traffic(pbx=sim.pbx, seed=seed, mix=CallerMix(dids=DIDS))
-    arrivals = sim.clock.spawn(traffic.poisson(rate_per_s=rate_per_s, duration_s=None), name="simulate-traffic")
-    _print(out, f"simulate: AMI on 127.0.0.1:{sim.ami_port} (user {sim.settings.username}), FastAGI to "
-                f"{agi_host}:{agi_port}, {rate_per_s:g} calls/s, seed {seed}")
-    started = time.monotonic()
-    stop = asyncio.Event()
-    try:
-        while duration_s is None or time.monotonic() - started < duration_s:
-            left = PROGRESS_EVERY_S if duration_s is None else min(PROGRESS_EVERY_S,
-                                                                    duration_s - (time.monotonic() - started))
-            if await _every(max(0.0, left), stop):
-                break
-            records = list(sim.pbx.calls.values())
-            outcomes = Counter(r.outcome for r in records if r.ended_s is not None)
-            _print(out, f"[{time.monotonic() - started:6.1f}s] offered={traffic.offered} "
-                        f"answered={outcomes['answered']} abandoned={outcomes['abandoned']} "
-                        f"unanswered={outcomes['unanswered']} live_channels={len(sim.pbx.live_channels())} "
-                        f"ami_sessions={sim.server.sessions} {_route_latency(sim.pbx.stats.agi_round_trips_s)}")
-    except asyncio.CancelledError:
-        _print(out, "simulate: stopping")
-    finally:
-        arrivals.cancel()
-        await sim.pbx.recorder.flush()
-        records = list(sim.pbx.calls.values())
-        outcomes = Counter(r.outcome for r in records if r.ended_s is not None)
-        summary = {
-            "calls_offered": traffic.offered,
-            "calls_answered": outcomes["answered"],
-            "calls_abandoned": outcomes["abandoned"],
-            "calls_unanswered": outcomes["unanswered"],
-            "calls_in_progress": sum(1 for r in records if r.ended_s is None),
-            "recordings_written": len(sim.pbx.recorder.files),
-            "ami_logins": sim.server.stats.logins,
-        }
-        await sim.stop()
-    _print(out, json.dumps(summary))
-    return summary

@@ -1,4 +1,5 @@
-"""The whole service (callcenter.app.build_app) against the simulator, and the demo / simulate entry points."""
+"""`callcenter demo` (callcenter.demo): the whole service against the simulator with the sample CRM, its floor sizing,
+its data folder, the links and token it prints."""
 
 from __future__ import annotations
 
@@ -6,21 +7,11 @@ import asyncio
 import io
 import json
 import socket
-import time
 from pathlib import Path
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
-from callcenter.ami import actions
-from callcenter.ami.connection import AmiConnection
-from callcenter.app import build_app
-from callcenter.app_keys import AGI, AMI, BUS
-from callcenter.config import load_settings
-from callcenter.events import CallEnded, CallOutcome
-from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
-from callcenter.pbxsim.clock import VirtualClock
-from callcenter.pbxsim.demo import run_demo, run_simulate
-from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from callcenter.demo.run import run_demo
 
 WAIT_S = 15.0
 
@@ -29,49 +20,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def test_build_app_against_the_simulator(tmp_path: Path) -> None:
-    sim = Simulator(settings=SimulatorSettings(phones=(AgentPhone(extension="1002"),), monitor_dir=tmp_path / "rec"),
-                    clock=VirtualClock(start_epoch_s=time.time()))
-    await sim.start()
-    settings = load_settings(environ={
-        "CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
-        "CALLCENTER_AMI__HOST": "127.0.0.1",
-        "CALLCENTER_AMI__PORT": str(sim.ami_port),
-        "CALLCENTER_AMI__SECRET": "callcenter",
-        "CALLCENTER_AGI__PORT": "0",
-        "CALLCENTER_AGI__DEFAULT_QUEUE": "sales",
-    })
-    app = build_app(settings)
-    ended: list[CallEnded] = []
-    got = asyncio.Event()
-    app[BUS].subscribe(lambda e: (ended.append(e), got.set()), event_type=CallEnded)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        sim.set_agi_address("127.0.0.1", app[AGI].port)  # the FastAGI port the app bound (agi.port = 0)
-        await app[AMI].wait_live(WAIT_S)
-        await app[AMI].send(actions.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002",
-                                              state_interface="PJSIP/1002"))
-        sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=2.0))
-        sim.call(Caller(number="+12125550123", did="8001", talk_s=30.0))
-        await asyncio.wait_for(got.wait(), WAIT_S)
-        (call,) = ended
-        assert (call.outcome, call.answered_by, call.queue, call.caller) == (
-            CallOutcome.ANSWERED, "1002", "sales", "+12125550123")
-        # One FastAGI session, timed as Asterisk would see it (load tests read these).
-        (round_trip_s,) = sim.pbx.stats.agi_round_trips_s
-        assert 0 < round_trip_s < WAIT_S
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as resp:
-            assert resp.status == 200 and (await resp.json())["checks"]["ami"] == "ok"
-    finally:
-        await runner.cleanup()
-        await sim.stop()
-    assert sim.clock.errors == []
 
 
 async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:
@@ -96,61 +44,10 @@ async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:
     assert (tmp_path / "callcenter.sqlite3").exists()
 
 
-async def test_simulate_serves_any_service(tmp_path: Path) -> None:
-    """`callcenter simulate`: the simulator alone; a service (here: our AMI client) logs in and sees the calls."""
-    port = free_port()
-    out = io.StringIO()
-    task = asyncio.create_task(run_simulate(ami_port=port, agi_host="127.0.0.1", agi_port=9, rate_per_s=2.0,
-                                            duration_s=1.0, seed=1, out=out, speed=20.0, monitor_dir=tmp_path))
-    conn = AmiConnection(host="127.0.0.1", port=port, username="callcenter", secret="callcenter",
-                         reconnect_min_s=0.02, reconnect_max_s=0.05)
-    conn.start()
-    try:
-        await conn.wait_live(WAIT_S)
-        summary = await asyncio.wait_for(task, WAIT_S)
-    finally:
-        await conn.stop()
-    assert summary["calls_offered"] >= 1 and summary["ami_logins"] >= 1
-    assert json.loads(out.getvalue().splitlines()[-1]) == summary
-    assert conn.stats.messages > 0
-
-
-def test_simulate_progress_reports_route_latency_of_the_last_interval() -> None:
-    from collections import deque
-
-    from callcenter.pbxsim.demo import _route_latency
-
-    samples = deque([0.001 * i for i in range(1, 101)])
-    assert _route_latency(samples) == "route_p50=51.0ms route_p99=100.0ms"
-    assert _route_latency(samples) == "route=-"  # consumed: the next line covers only the next interval
-
-
-async def test_without_asterisk_the_service_runs_on_the_built_in_simulator(tmp_path: Path) -> None:
-    from callcenter.pbxsim.embedded import embed_simulator, with_simulator_settings
-
-    plain = load_settings(environ={"CALLCENTER_DATABASE__URL": f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}",
-                                   "CALLCENTER_AGI__PORT": "0"})
-    assert plain.ami.host == ""
-    settings, sim_settings = with_simulator_settings(plain, monitor_dir=tmp_path / "monitor")
-    assert (settings.ami.host, settings.ami.port) == ("127.0.0.1", sim_settings.ami_port)
-    assert settings.recording.spool_dir == str((tmp_path / "monitor").resolve())
-    app = build_app(settings)
-    sim = embed_simulator(app, sim_settings)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        await app[AMI].wait_live(WAIT_S)
-        assert sim.pbx.dialplan.globals["CC_AGI_HOSTPORT"] == f"127.0.0.1:{app[AGI].port}"
-        # The API reaches Asterisk (here: the simulator) as it would in production.
-        await app[AMI].send(actions.queue_add(queue="sales", interface="PJSIP/1002", member_name="1002"))
-    finally:
-        await runner.cleanup()
-
-
 async def test_demo_floor_routes_from_the_first_call_and_shows_dnd_as_paused(tmp_path: Path) -> None:
     """Issue 13: routing knew no agent for the demo's first minute (every call `no-agent->queue`), and the agent on
     do-not-disturb showed Available. The opening calls meet a staffed floor: none of them goes to the queue."""
-    from callcenter.pbxsim.demo import DND_AGENT
+    from callcenter.pbxsim.floor import DND_AGENT
 
     out, err = io.StringIO(), io.StringIO()
     summary = await run_demo(duration_s=60.0, seed=3, data_dir=tmp_path, http_port=free_port(), out=out, err=err,
@@ -180,7 +77,7 @@ async def test_demo_duration_is_honoured_and_the_wind_down_is_bounded_and_said(t
 
 
 def test_each_demo_run_gets_a_fresh_folder_and_never_wipes_a_foreign_one(tmp_path: Path) -> None:
-    from callcenter.pbxsim.demo import DemoError, fresh_data_dir
+    from callcenter.demo.run import DemoError, fresh_data_dir
 
     demo = fresh_data_dir(tmp_path / "demo")
     (demo / "recordings").mkdir()
@@ -203,7 +100,7 @@ def test_each_demo_run_gets_a_fresh_folder_and_never_wipes_a_foreign_one(tmp_pat
 
 
 def test_route_reasons_fall_into_four_kinds() -> None:
-    from callcenter.pbxsim.demo import route_kind
+    from callcenter.demo.run import route_kind
 
     cases = {"owner": "owner", "last-agent": "owner", "owner-busy->teammate": "teammate",
              "owner-paused->teammate": "teammate", "least-loaded": "least-loaded",
@@ -216,8 +113,8 @@ async def test_the_sample_crm_and_the_demo_admin_are_made_once_per_database(db: 
     """Issue 13: a second demo on the same data logged an IntegrityError and added another Demo Admin."""
     from sqlalchemy import func, select
 
-    from callcenter.pbxsim.demo import _demo_token
-    from callcenter.pbxsim.demo_crm import seed_crm
+    from callcenter.demo.run import _demo_token
+    from callcenter.demo.crm_seed import seed_crm
     from crm_core.models import Team, User
 
     first = await seed_crm(db, extensions=["1002", "1003", "1004"], seed=1)  # type: ignore[arg-type]
@@ -231,26 +128,17 @@ async def test_the_sample_crm_and_the_demo_admin_are_made_once_per_database(db: 
 
 
 def test_erlang_c_sizes_the_demo_floor_at_a_realistic_occupancy() -> None:
-    from callcenter.pbxsim import demo
+    from callcenter.demo import run as demo
+    from callcenter.pbxsim.floor import working_agents
     from callcenter.pbxsim.traffic import arrival_rate, erlang_c, service_level
 
     assert round(erlang_c(2, 1.0), 4) == 0.3333  # textbook: 2 agents, 1 erlang
     assert erlang_c(3, 3.0) == 1.0 and erlang_c(3, 0.0) == 0.0
     assert arrival_rate(agents=5, occupancy=0.8, handle_s=60.0) == 4.0 / 60.0
-    agents = len(demo.working_agents())
+    agents = len(working_agents())
     load = demo.default_rate_per_s() * demo.HANDLE_S
     assert 0.75 <= load / agents <= 0.85  # the old demo offered 10.6 erlangs to 4 agents
     assert service_level(agents, load, handle_s=demo.HANDLE_S, threshold_s=20.0) > 0.5
-
-
-def test_new_callers_come_back() -> None:
-    from callcenter.pbxsim.traffic import CallerMix, Traffic
-
-    traffic = Traffic(pbx=None, seed=4, mix=CallerMix(returning_share=0.5))  # type: ignore[arg-type]
-    numbers = [traffic.caller().number for _ in range(40)]
-    assert len(set(numbers)) < 30  # numbers seen before call again
-    plain = Traffic(pbx=None, seed=4, mix=CallerMix())  # type: ignore[arg-type]
-    assert len({plain.caller().number for _ in range(40)}) >= 39  # without it, (nearly) every caller is new
 
 
 class _Lines(io.StringIO):
@@ -296,20 +184,3 @@ async def test_the_printed_links_and_token_work_against_the_running_demo(tmp_pat
     finally:
         demo.cancel()
         await asyncio.gather(demo, return_exceptions=True)
-
-
-def test_nobody_calls_twice_at_once() -> None:
-    """A returning caller or customer whose call is still in progress is not drawn again (the demo showed one
-    number talking to two agents)."""
-    from types import SimpleNamespace
-
-    from callcenter.pbxsim.traffic import CallerMix, Traffic
-
-    calls: dict[str, object] = {}
-    pbx = SimpleNamespace(calls=calls)
-    traffic = Traffic(pbx=pbx, seed=2, mix=CallerMix(known_numbers=("+12125552000", "+12125552001"), known_share=0.6,
-                                                     returning_share=0.6))  # type: ignore[arg-type]
-    for i in range(60):
-        number = traffic.caller().number
-        assert number not in {c.caller for c in calls.values()}, i  # type: ignore[attr-defined]
-        calls[str(i)] = SimpleNamespace(caller=number, ended_s=None)  # every call stays up
