@@ -26,7 +26,7 @@ from callcenter.routing.directory import AgentDirectory
 from callcenter.routing.hours import window_start_s
 from callcenter.routing.policy import AgentView, AutoPause, CallerFacts, CallFacts, Decision, Plan, plan_route
 from callcenter.routing.rules import RoutingRules, Strategy, TeamPolicy
-from callcenter.routing.state import RoutingStore, Snapshot
+from callcenter.routing.state import Reserved, RoutingStore, Snapshot, TierAsk
 
 __all__ = ["DecisionLog", "PauseAgent", "RoutingService"]
 
@@ -34,6 +34,21 @@ log = logging.getLogger("callcenter.routing")
 
 PauseAgent = Callable[[str, str], Awaitable[None]]  # (agent id, reason): pause the agent in every queue
 IVR_CHOICE_ARG: Final = 4  # agi_arg_4, when the dialplan passes the caller's IVR choice
+_LAST_SNAPSHOTS: Final = 256  # (team, agents of interest) pairs remembered for the one-round-trip decision
+
+
+def _confirms(plan: Plan, speculative: Plan, got: Reserved) -> bool:
+    """Whether ``got`` (reserved by ``speculative``'s order, against the state ``plan`` was made on) is what
+    reserving by ``plan`` would have taken: on that state every candidate of ``plan`` is reservable, so that is the
+    first one of its first tier (all of it when ringing all), or nothing when it has no tier."""
+    if not plan.tiers:
+        return not got.agents
+    first = plan.tiers[0]
+    expected = first.agents if first.ring_all else first.agents[:1]
+    if got.tier is None or got.agents != expected:
+        return False
+    # The round-robin cursor moved (or not) as the fresh plan's tier would have moved it.
+    return (speculative.tiers[got.tier].strategy is Strategy.ROUND_ROBIN) == (first.strategy is Strategy.ROUND_ROBIN)
 
 
 class DecisionLog:
@@ -106,6 +121,10 @@ class RoutingService:
         # Calls routed without the caller's CRM facts, by why ("crm-timeout", "crm-error"): metrics
         self.crm_skipped: collections.Counter[str] = collections.Counter()
         self._side_effects: set[asyncio.Task[None]] = set()
+        # Remote store: the last snapshot per (team, agents of interest), and how the plans on it fared
+        # ("confirmed": one round trip, "corrected": two, "cold": no snapshot yet, or a retry). See route().
+        self._last_snapshot: dict[tuple[str, tuple[str, ...]], Snapshot] = {}
+        self.speculation: collections.Counter[str] = collections.Counter()
 
     # -- public -------------------------------------------------------------------------------------------------
 
@@ -177,37 +196,87 @@ class RoutingService:
         match, crm_note = await self._crm(request.callerid_num)
         caller = self._caller_facts(match)
         agent_ids = self._agents_of_interest(team, caller)
+        window_s = window_start_s(now_s, zone=team.hours.zone, window_s=team.load_window_s)
+        rr_team = team.name if team.strategy is Strategy.ROUND_ROBIN else None
         stage = "state"
         try:
-            snap = await self.store.snapshot(
-                agents=agent_ids,
-                call_id=call_id,
-                now_s=now_s,
-                window_start_s=window_start_s(now_s, zone=team.hours.zone, window_s=team.load_window_s),
-                rr_team=team.name if team.strategy is Strategy.ROUND_ROBIN else None,
-            )
-            streaks: Mapping[str, int] = {}
-            if request.attempt > 1 and request.last_dial_status == "NOANSWER":
-                previous = [a for a, attempt in snap.offers.items() if attempt == request.attempt - 1]
-                if previous:
-                    streaks = await self.store.note_no_answer(call_id=call_id, attempt=request.attempt, agents=previous)
-            call = CallFacts(
-                call_id=call_id,
-                did=request.did,
-                caller=request.callerid_num,
-                attempt=request.attempt,
-                last_dial_status=request.last_dial_status,
-                offers=snap.offers,
-                required_skills=skills,
-                crm=caller,
-                crm_note=crm_note,
-            )
-            stage = "policy"
-            plan = plan_route(
-                call=call, team=team, agents=self._views(snap, streaks), now_s=now_s, rr_cursor=snap.rr_cursor
-            )
-            stage = "state"
-            decision = await self._reserve(plan, snap, now_s)
+
+            def plan_on(snap: Snapshot, streaks: Mapping[str, int] | None = None) -> Plan:
+                call = CallFacts(
+                    call_id=call_id,
+                    did=request.did,
+                    caller=request.callerid_num,
+                    attempt=request.attempt,
+                    last_dial_status=request.last_dial_status,
+                    offers=snap.offers,
+                    required_skills=skills,
+                    crm=caller,
+                    crm_note=crm_note,
+                )
+                return plan_route(
+                    call=call, team=team, agents=self._views(snap, streaks or {}), now_s=now_s,
+                    rr_cursor=snap.rr_cursor,
+                )
+
+            async def reserve(
+                plan: Plan, release: tuple[str, ...], withdraw: tuple[str, ...] = (), rr_before: str | None = None
+            ) -> Reserved:
+                return await self.store.snapshot_and_reserve(
+                    agents=agent_ids if self.store.remote else (),  # the next decision's guess (see below)
+                    call_id=call_id, attempt=request.attempt, now_s=now_s, window_start_s=window_s,
+                    ttl_s=self._reservation_ttl_s, tiers=self._asks(plan), release=release, withdraw=withdraw,
+                    rr_team=rr_team, rr_before=rr_before,
+                )
+
+            # One round trip per first attempt on a remote store: plan on the snapshot the previous decision for
+            # these agents brought back, and let one script reserve the first reservable agent in that plan's
+            # order AND return the state it reserved against (read in the same atomic step). The pure policy then
+            # plans again on that exact state: if it picks what was reserved, the decision is exactly the one
+            # snapshot -> plan -> reserve would have made with no call in between (the script's "reservable" is
+            # the policy's "free" on a first attempt), so it stands. If not (the order changed since: someone
+            # came back from a break, ...), one more call withdraws the speculative reservation (and its offer)
+            # and reserves by the fresh plan: two round trips, as before. The policy stays pure and in Python;
+            # Lua only knows "first reservable in this order". The cost of a miss: the wrongly reserved agent
+            # looks taken to other calls for one round trip. Retries keep snapshot -> plan -> reserve: their
+            # no-answer counting needs this call's offers before planning.
+            key = (team.name, tuple(agent_ids))
+            guess = self._last_snapshot.get(key) if self.store.remote and request.attempt == 1 else None
+            if guess is not None:
+                stage = "policy"
+                speculative = plan_on(dataclasses.replace(guess, offers={}))
+                stage = "state"
+                got = await reserve(speculative, ())
+                snap = got.snapshot
+                stage = "policy"
+                plan = plan_on(snap)
+                if not snap.offers and _confirms(plan, speculative, got):
+                    self.speculation["confirmed"] += 1
+                    decision = plan.decide(got.agents, tier=0) if got.agents else plan.decide_unreserved()
+                else:
+                    self.speculation["corrected"] += 1
+                    stage = "state"
+                    got = await reserve(plan, tuple(snap.offers), withdraw=got.agents, rr_before=snap.rr_cursor)
+                    decision = self._decide(plan, got)
+            else:
+                if self.store.remote:
+                    self.speculation["cold"] += 1
+                snap = await self.store.snapshot(
+                    agents=agent_ids, call_id=call_id, now_s=now_s, window_start_s=window_s, rr_team=rr_team
+                )
+                streaks: Mapping[str, int] = {}
+                if request.attempt > 1 and request.last_dial_status == "NOANSWER":
+                    previous = [a for a, attempt in snap.offers.items() if attempt == request.attempt - 1]
+                    if previous:
+                        streaks = await self.store.note_no_answer(
+                            call_id=call_id, attempt=request.attempt, agents=previous
+                        )
+                stage = "policy"
+                plan = plan_on(snap, streaks)
+                stage = "state"
+                got = await reserve(plan, tuple(snap.offers))  # this call's earlier reservations: that Dial is over
+                decision = self._decide(plan, got)
+            if self.store.remote:
+                self._remember(key, got.snapshot)
             name = self._display_name(match, vip=request.callerid_num in team.vip_numbers)
             return dataclasses.replace(decision, caller_name=name) if name else decision
         except Exception as exc:
@@ -354,29 +423,27 @@ class RoutingService:
             )
         return views
 
-    async def _reserve(self, plan: Plan, snap: Snapshot, now_s: float) -> Decision:
-        call = plan.call
-        release = tuple(snap.offers)  # this call's earlier reservations: that Dial is over
-        rr_team = plan.team.name if plan.team.strategy is Strategy.ROUND_ROBIN else None
-        for index, tier in enumerate(plan.tiers):
-            won = await self.store.reserve(
-                call_id=call.call_id,
-                attempt=call.attempt,
+    @staticmethod
+    def _asks(plan: Plan) -> tuple[TierAsk, ...]:
+        return tuple(
+            TierAsk(
                 candidates=tier.agents,
-                now_s=now_s,
-                ttl_s=self._reservation_ttl_s,
                 count=len(tier.agents) if tier.ring_all else 1,
-                release=release,
-                rr_team=rr_team if tier.strategy is Strategy.ROUND_ROBIN else None,
+                round_robin=tier.strategy is Strategy.ROUND_ROBIN,
             )
-            release = ()
-            if won:
-                return plan.decide(won, tier=index)
-        if release:
-            await self.store.reserve(
-                call_id=call.call_id, attempt=call.attempt, candidates=(), now_s=now_s, ttl_s=0, release=release
-            )
-        return plan.decide_unreserved()
+            for tier in plan.tiers
+        )
+
+    @staticmethod
+    def _decide(plan: Plan, got: Reserved) -> Decision:
+        return plan.decide(got.agents, tier=got.tier) if got.tier is not None else plan.decide_unreserved()
+
+    def _remember(self, key: tuple[str, tuple[str, ...]], snap: Snapshot) -> None:
+        """The state this decision saw, for the next decision over the same agents to plan on."""
+        self._last_snapshot.pop(key, None)
+        self._last_snapshot[key] = dataclasses.replace(snap, offers={})
+        while len(self._last_snapshot) > _LAST_SNAPSHOTS:
+            del self._last_snapshot[next(iter(self._last_snapshot))]
 
     async def _auto_pause(self, effect: AutoPause, call_id: str) -> None:
         if self._pause_agent is None:

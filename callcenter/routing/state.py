@@ -13,6 +13,10 @@ Semantics shared by both:
   (or whose reservation expired at ``now_s``) and never offered this call, and marks them offered at ``attempt``.
   It first releases this call's reservations on ``release`` (its previous attempt's Dial is over: Asterisk asks
   again only after Dial returned).
+* ``snapshot_and_reserve`` is ``snapshot`` and ``reserve`` over a plan's tiers as ONE atomic step: release (and
+  withdraw), then the snapshot, then, tier by tier, the first reservable candidates of the first tier that has any.
+  It is what lets a decision cost one Redis round trip (see RoutingService.route for why that is still the pure
+  policy's answer).
 * Time is always passed in (``now_s``, event ``at_s``), so expiry is testable without sleeping.
 """
 
@@ -26,7 +30,7 @@ from typing import Protocol, runtime_checkable
 
 from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallRinging
 
-__all__ = ["AgentLive", "MemoryRoutingStore", "RoutingStore", "Snapshot", "BUSY_STATES"]
+__all__ = ["AgentLive", "MemoryRoutingStore", "Reserved", "RoutingStore", "Snapshot", "TierAsk", "BUSY_STATES"]
 
 BUSY_STATES = frozenset({AgentState.TALKING, AgentState.WRAP_UP})  # time spent in these is the agent's load
 DEFAULT_HISTORY_S = 2 * 86_400.0  # busy stretches and answered calls older than this are dropped
@@ -54,8 +58,28 @@ class Snapshot:
     rr_cursor: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TierAsk:
+    """One tier of a routing plan as the store sees it: candidates in the policy's order, how many to take."""
+
+    candidates: tuple[str, ...]
+    count: int = 1
+    round_robin: bool = False  # the last agent taken becomes the team's round-robin cursor
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    snapshot: Snapshot  # the state after release / withdraw and just before the reservation, in the same step
+    tier: int | None  # index of the tier whose candidates were taken; None: none could be
+    agents: tuple[str, ...]  # taken, in candidate order
+
+
 @runtime_checkable
 class RoutingStore(Protocol):
+    # True when each call is a network round trip: the service then saves one per decision by planning on the
+    # previous decision's snapshot (RoutingService.route).
+    remote: bool
+
     async def apply(self, event: object) -> None:
         """Follow one domain event (others are ignored)."""
         ...
@@ -89,6 +113,27 @@ class RoutingStore(Protocol):
         release: Sequence[str] = (),
         rr_team: str | None = None,
     ) -> tuple[str, ...]: ...
+
+    async def snapshot_and_reserve(
+        self,
+        *,
+        agents: Sequence[str],
+        call_id: str,
+        attempt: int,
+        now_s: float,
+        window_start_s: float,
+        ttl_s: float,
+        tiers: Sequence[TierAsk],
+        release: Sequence[str] = (),
+        withdraw: Sequence[str] = (),
+        rr_team: str | None = None,
+        rr_before: str | None = None,
+    ) -> Reserved:
+        """Atomically: release this call's reservations on ``release`` and ``withdraw``; ``withdraw`` also forgets
+        their offer at ``attempt`` (a reservation the policy did not confirm: as if never offered) and puts
+        ``rr_team``'s cursor back to ``rr_before``; then the snapshot of ``agents`` (none: an empty one); then the
+        first reservable candidates (``reserve``'s rule) of the first tier that has any."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -163,6 +208,8 @@ class _Call:
 
 class MemoryRoutingStore:
     """One process. Every method runs without awaiting anything, so each is atomic on the event loop."""
+
+    remote = False  # a call costs no round trip: the service snapshots, plans and reserves in turn
 
     def __init__(self, *, history_s: float = DEFAULT_HISTORY_S, max_calls: int = 100_000) -> None:
         self._agents: dict[str, _Agent] = {}
@@ -244,6 +291,11 @@ class MemoryRoutingStore:
     async def snapshot(
         self, *, agents: Sequence[str], call_id: str, now_s: float, window_start_s: float, rr_team: str | None = None
     ) -> Snapshot:
+        return self._snapshot(agents, call_id, now_s, window_start_s, rr_team)
+
+    def _snapshot(
+        self, agents: Sequence[str], call_id: str, now_s: float, window_start_s: float, rr_team: str | None
+    ) -> Snapshot:
         out: dict[str, AgentLive] = {}
         for agent in agents:
             rec = self._agents.get(agent)
@@ -296,10 +348,60 @@ class MemoryRoutingStore:
         release: Sequence[str] = (),
         rr_team: str | None = None,
     ) -> tuple[str, ...]:
-        for agent in release:
+        self._release(call_id, release)
+        return self._reserve(call_id, attempt, candidates, now_s, ttl_s, count, rr_team)
+
+    async def snapshot_and_reserve(
+        self,
+        *,
+        agents: Sequence[str],
+        call_id: str,
+        attempt: int,
+        now_s: float,
+        window_start_s: float,
+        ttl_s: float,
+        tiers: Sequence[TierAsk],
+        release: Sequence[str] = (),
+        withdraw: Sequence[str] = (),
+        rr_team: str | None = None,
+        rr_before: str | None = None,
+    ) -> Reserved:
+        self._release(call_id, (*release, *withdraw))
+        if withdraw:
+            call = self._calls.get(call_id)
+            for agent in withdraw:
+                if call is not None and call.offers.get(agent) == attempt:
+                    del call.offers[agent]
+            if rr_team:
+                if rr_before is None:
+                    self._rr.pop(rr_team, None)
+                else:
+                    self._rr[rr_team] = rr_before
+        snap = self._snapshot(agents, call_id, now_s, window_start_s, rr_team)
+        for index, tier in enumerate(tiers):
+            won = self._reserve(
+                call_id, attempt, tier.candidates, now_s, ttl_s, tier.count, rr_team if tier.round_robin else None
+            )
+            if won:
+                return Reserved(snapshot=snap, tier=index, agents=won)
+        return Reserved(snapshot=snap, tier=None, agents=())
+
+    def _release(self, call_id: str, agents: Sequence[str]) -> None:
+        for agent in agents:
             rec = self._agents.get(agent)
             if rec is not None and rec.reserved_call == call_id:
                 rec.reserved_call = None
+
+    def _reserve(
+        self,
+        call_id: str,
+        attempt: int,
+        candidates: Sequence[str],
+        now_s: float,
+        ttl_s: float,
+        count: int,
+        rr_team: str | None,
+    ) -> tuple[str, ...]:
         call = self._call(call_id)
         won: list[str] = []
         for agent in candidates:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from callcenter.events import AgentState, AgentStateChanged, CallAnswered, CallEnded, CallRinging
 from callcenter.routing.keys import NO_ANSWER_FIELD, PREFIX, RoutingKeys
-from callcenter.routing.state import DEFAULT_HISTORY_S, DEFAULT_OFFERS_TTL_S, AgentLive, Snapshot
+from callcenter.routing.state import DEFAULT_HISTORY_S, DEFAULT_OFFERS_TTL_S, AgentLive, Reserved, Snapshot, TierAsk
 
 __all__ = ["RedisRoutingStore"]
 
@@ -115,31 +115,99 @@ end
 return out
 """
 
+# Lua that appends one row per agent to `out`, from KEYS[first], KEYS[first + 1], ... (per agent: hash, busy zset,
+# calls zset) for `n` agents, with `now` / `ws` (window start) and ARGV[wsarg] its exact text. Shared by both
+# snapshot scripts so the rows cannot drift apart.
+_ROWS: Final = """
+local function rows(out, first, n, now, ws, wstext)
+  for base = first, first + 3 * (n - 1), 3 do
+    local h = redis.call('HMGET', KEYS[base], 'state', 'since_s', 'reason', 'reserved_call', 'reserved_until_s',
+                         'last_busy_end_s', 'streak', 'callbacks')
+    local busy = 0
+    local segs = redis.call('ZRANGEBYSCORE', KEYS[base + 1], '(' .. wstext, '+inf', 'WITHSCORES')
+    for j = 1, #segs, 2 do
+      local s = tonumber(segs[j])
+      local e = tonumber(segs[j + 1])
+      if s < ws then s = ws end
+      if e > s then busy = busy + (e - s) end
+    end
+    local calls = redis.call('ZCOUNT', KEYS[base + 2], wstext, '+inf')
+    local rc = h[4]
+    if rc and (tonumber(h[5]) or 0) <= now then rc = false end
+    out[#out + 1] = {h[1] or '', h[2] or '', h[3] or '', rc or '', h[6] or '', h[7] or '0', h[8] or '0',
+                     string.format('%.17g', busy), tostring(calls)}
+  end
+end
+"""
+
 # KEYS: offers hash, rr key, then per agent: hash, busy zset, calls zset. ARGV: now_s, window start.
 # Replies with ONE JSON string: a nested multi-bulk reply costs redis-py's pure-Python parser ~10 us per element
 # (300 for a team of 30), json.loads a few us for the whole thing. Values stay strings so floats keep every digit.
-_SNAPSHOT: Final = """
-local now = tonumber(ARGV[1])
-local ws = tonumber(ARGV[2])
+_SNAPSHOT: Final = _ROWS + """
 local rr = redis.call('GET', KEYS[2])
 local out = {redis.call('HGETALL', KEYS[1]), rr or ''}
-for base = 3, #KEYS, 3 do
-  local h = redis.call('HMGET', KEYS[base], 'state', 'since_s', 'reason', 'reserved_call', 'reserved_until_s',
-                       'last_busy_end_s', 'streak', 'callbacks')
-  local busy = 0
-  local segs = redis.call('ZRANGEBYSCORE', KEYS[base + 1], '(' .. ARGV[2], '+inf', 'WITHSCORES')
-  for j = 1, #segs, 2 do
-    local s = tonumber(segs[j])
-    local e = tonumber(segs[j + 1])
-    if s < ws then s = ws end
-    if e > s then busy = busy + (e - s) end
-  end
-  local calls = redis.call('ZCOUNT', KEYS[base + 2], ARGV[2], '+inf')
-  local rc = h[4]
-  if rc and (tonumber(h[5]) or 0) <= now then rc = false end
-  out[#out + 1] = {h[1] or '', h[2] or '', h[3] or '', rc or '', h[6] or '', h[7] or '0', h[8] or '0',
-                   string.format('%.17g', busy), tostring(calls)}
+rows(out, 3, (#KEYS - 2) / 3, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[2])
+return cjson.encode(out)
+"""
+
+# snapshot_and_reserve, one script so that a routing decision is one round trip (state.py, service.py).
+# KEYS: offers hash, rr key, 3 per snapshot agent (as _SNAPSHOT), `nrel` hashes to release, `nwd` hashes to
+#       withdraw, then one hash per candidate of every tier in order.
+# ARGV: 1 now_s, 2 window start, 3 call id, 4 attempt, 5 until_s, 6 offers ttl, 7 nagents, 8 nrel, 9 nwd,
+#       10 rr team given (1/0), 11 cursor before a withdrawal ('' none), 12 ntiers, then the `nwd` withdrawn agent
+#       ids, then per tier: count, round robin (1/0), ncand, candidate ids.
+# Reply: JSON [tier (1-based, 0 none), taken agents, offers (flat), rr cursor, row per agent...].
+_SNAPSHOT_RESERVE: Final = _ROWS + """
+local now = tonumber(ARGV[1])
+local call = ARGV[3]
+local nagents = tonumber(ARGV[7])
+local nrel = tonumber(ARGV[8])
+local nwd = tonumber(ARGV[9])
+local k = 2 + 3 * nagents
+for i = 1, nrel + nwd do
+  local h = KEYS[k + i]
+  if redis.call('HGET', h, 'reserved_call') == call then redis.call('HDEL', h, 'reserved_call', 'reserved_until_s') end
 end
+local a = 13
+for i = 1, nwd do
+  if redis.call('HGET', KEYS[1], ARGV[a]) == ARGV[4] then redis.call('HDEL', KEYS[1], ARGV[a]) end
+  a = a + 1
+end
+if nwd > 0 and ARGV[10] == '1' then
+  if ARGV[11] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[11]) end
+end
+local out = {0, {}, redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[2]) or ''}
+if nagents > 0 then rows(out, 3, nagents, now, tonumber(ARGV[2]), ARGV[2]) end
+k = k + nrel + nwd
+local won = {}
+for t = 1, tonumber(ARGV[12]) do
+  local count = tonumber(ARGV[a])
+  local rr = ARGV[a + 1]
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  if #won == 0 then
+    for j = 0, n - 1 do
+      local agent = ARGV[a + j]
+      local h = KEYS[k + 1 + j]
+      local cur = redis.call('HMGET', h, 'state', 'reserved_call', 'reserved_until_s')
+      local held = cur[2] and (tonumber(cur[3]) or 0) > now
+      if cur[1] == 'available' and not held and redis.call('HEXISTS', KEYS[1], agent) == 0 then
+        redis.call('HSET', h, 'reserved_call', call, 'reserved_until_s', ARGV[5])
+        redis.call('HSET', KEYS[1], agent, ARGV[4])
+        won[#won + 1] = agent
+        if #won >= count then break end
+      end
+    end
+    if #won > 0 then
+      out[1] = t
+      if rr == '1' and ARGV[10] == '1' then redis.call('SET', KEYS[2], won[#won]) end
+    end
+  end
+  a = a + n
+  k = k + n
+end
+if #won > 0 then redis.call('EXPIRE', KEYS[1], ARGV[6]) end
+out[2] = won
 return cjson.encode(out)
 """
 
@@ -153,8 +221,31 @@ def _float(value: Any) -> float | None:
     return float(text) if text else None
 
 
+def _parse_snapshot(agents: Sequence[str], offers_flat: Any, rr: str, rows: Sequence[Sequence[str]]) -> Snapshot:
+    flat = offers_flat or []  # cjson encodes an empty table as {}
+    offers = {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2) if flat[i] != NO_ANSWER_FIELD}
+    out: dict[str, AgentLive] = {}
+    for agent, row in zip(agents, rows):
+        state, since, reason, reserved, last_end, streak, callbacks, busy, calls = row
+        out[agent] = AgentLive(
+            agent=agent,
+            state=AgentState(state) if state else AgentState.OFFLINE,
+            since_s=float(since) if since else None,
+            reason=reason or None,
+            reserved_by=reserved or None,
+            busy_s=float(busy),
+            calls=int(calls),
+            last_busy_end_s=_float(last_end),
+            no_answer_streak=int(streak),
+            open_callbacks=int(callbacks),
+        )
+    return Snapshot(agents=out, offers=offers, rr_cursor=rr or None)
+
+
 class RedisRoutingStore:
     """``redis``: a redis.asyncio client (decode_responses either way). The client is the caller's to close."""
+
+    remote = True  # every call is a round trip: RoutingService plans on the last snapshot (service.py)
 
     def __init__(
         self,
@@ -174,6 +265,7 @@ class RedisRoutingStore:
         self._reserve = redis.register_script(_RESERVE)
         self._no_answer = redis.register_script(_NOTE_NO_ANSWER)
         self._snapshot = redis.register_script(_SNAPSHOT)
+        self._snapshot_reserve = redis.register_script(_SNAPSHOT_RESERVE)
 
     # -- events -------------------------------------------------------------------------------------------------
 
@@ -217,27 +309,40 @@ class RedisRoutingStore:
         for agent in agents:
             keys += (k.agent(agent), k.busy(agent), k.calls(agent))
         raw = json.loads(await self._snapshot(keys=keys, args=[repr(now_s), repr(window_start_s)]))
-        flat = raw[0] or []  # cjson encodes an empty table as {}
-        offers = {
-            flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2) if flat[i] != NO_ANSWER_FIELD
-        }
-        out: dict[str, AgentLive] = {}
-        for agent, row in zip(agents, raw[2:]):
-            state, since, reason, reserved, last_end, streak, callbacks, busy, calls = row
-            out[agent] = AgentLive(
-                agent=agent,
-                state=AgentState(state) if state else AgentState.OFFLINE,
-                since_s=float(since) if since else None,
-                reason=reason or None,
-                reserved_by=reserved or None,
-                busy_s=float(busy),
-                calls=int(calls),
-                last_busy_end_s=_float(last_end),
-                no_answer_streak=int(streak),
-                open_callbacks=int(callbacks),
-            )
-        rr = raw[1] if rr_team else ""
-        return Snapshot(agents=out, offers=offers, rr_cursor=rr or None)
+        return _parse_snapshot(agents, raw[0], raw[1] if rr_team else "", raw[2:])
+
+    async def snapshot_and_reserve(
+        self,
+        *,
+        agents: Sequence[str],
+        call_id: str,
+        attempt: int,
+        now_s: float,
+        window_start_s: float,
+        ttl_s: float,
+        tiers: Sequence[TierAsk],
+        release: Sequence[str] = (),
+        withdraw: Sequence[str] = (),
+        rr_team: str | None = None,
+        rr_before: str | None = None,
+    ) -> Reserved:
+        k = self.keys
+        keys = [k.offers(call_id), k.rr(rr_team or "")]
+        for agent in agents:
+            keys += (k.agent(agent), k.busy(agent), k.calls(agent))
+        keys += map(k.agent, release)
+        keys += map(k.agent, withdraw)
+        args: list[Any] = [
+            repr(now_s), repr(window_start_s), call_id, attempt, repr(now_s + ttl_s), self._offers_ttl_s,
+            len(agents), len(release), len(withdraw), 1 if rr_team else 0, rr_before or "", len(tiers), *withdraw,
+        ]
+        for tier in tiers:
+            keys += map(k.agent, tier.candidates)
+            args += (tier.count, 1 if tier.round_robin else 0, len(tier.candidates), *tier.candidates)
+        raw = json.loads(await self._snapshot_reserve(keys=keys, args=args))
+        snap = _parse_snapshot(agents, raw[2], raw[3] if rr_team else "", raw[4:])
+        won = tuple(raw[1] or ())  # cjson encodes an empty table as {}
+        return Reserved(snapshot=snap, tier=raw[0] - 1 if won else None, agents=won)
 
     async def note_no_answer(self, *, call_id: str, attempt: int, agents: Sequence[str]) -> Mapping[str, int]:
         k = self.keys

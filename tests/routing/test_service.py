@@ -375,6 +375,33 @@ class _BrokenStore(MemoryRoutingStore):
         raise ConnectionError("redis is down")
 
 
+async def test_each_decision_is_the_policys_on_the_state_it_reserved_against(rig: Rig) -> None:
+    """On Redis a first attempt plans on the previous decision's snapshot and reserves in one round trip; when the
+    fresh state disagrees with that plan the speculative reservation is withdrawn. Either way the answer is the
+    policy's on the state at the reservation (least loaded: 1003 10 min, 1004 20 min, 1002 30 min)."""
+    stranger = "+12125550199"  # not in the CRM: the team's strategy decides
+
+    async def target(call: str) -> str:
+        return (await rig.ask(uniqueid=call, caller=stranger))["CC_TARGET"]
+
+    assert await target("1.a") == "PJSIP/1003"
+    assert await target("1.b") == "PJSIP/1004"  # 1003 is held for 1.a
+    await rig.events(call_ended("1.a", rig.clock.now_s), call_ended("1.b", rig.clock.now_s))
+    await rig.state("1003", AgentState.PAUSED)
+    assert await target("1.c") == "PJSIP/1004"
+    # 1003 comes back: the plan on 1.c's snapshot (1003 paused) would reserve 1004; the fresh one wants 1003.
+    await rig.events(call_ended("1.c", rig.clock.now_s))
+    await rig.state("1003", AgentState.AVAILABLE)
+    assert await target("1.d") == "PJSIP/1003"
+    snap = await rig.store.snapshot(agents=["1003", "1004"], call_id="1.d", now_s=rig.clock.now_s, window_start_s=0)
+    assert snap.agents["1004"].reserved_by is None and snap.offers == {"1003": 1}  # as if never reserved
+    assert "simultaneous" not in rig.service.decisions.for_call("1.d")[-1].explanation
+    if rig.store.remote:
+        assert rig.service.speculation == {"cold": 1, "confirmed": 2, "corrected": 1}
+    else:
+        assert rig.service.speculation == {}
+
+
 async def test_a_broken_store_still_queues_the_caller_with_the_reason() -> None:
     async for rig in build_rig(_BrokenStore()):
         answer = await rig.ask()

@@ -14,7 +14,7 @@ from callcenter.events import (
     CallOutcome,
     CallRinging,
 )
-from callcenter.routing.state import RoutingStore
+from callcenter.routing.state import RoutingStore, TierAsk
 from tests.routing.conftest import StoreFactory
 
 A, T, W, P, R, O = (
@@ -238,3 +238,78 @@ async def test_old_load_is_dropped_after_the_history(make_store: StoreFactory) -
     for state, at in ((T, T0 - 7300), (A, T0 - 7200), (T, T0 - 100), (A, T0 - 50)):
         await store.apply(changed("1002", state, at))
     assert (await snap(store, "1002")).agents["1002"].busy_s == 50.0
+
+
+async def test_snapshot_and_reserve_reads_the_state_it_reserves_against(store: RoutingStore) -> None:
+    await available(store, "1002", "1003", "1004")
+    await store.apply(changed("1005", T, T0 - 100))
+    await store.apply(changed("1005", A, T0 - 40))  # 60 s of load
+    assert await reserve(store, "other", "1002") == ("1002",)
+    got = await store.snapshot_and_reserve(
+        agents=["1002", "1003", "1005"], call_id="c1", attempt=1, now_s=T0, window_start_s=0.0, ttl_s=15.0,
+        tiers=[TierAsk(("1002",)), TierAsk(("1002", "1005", "1003"))],
+    )
+    # The first tier had nobody reservable; the second tier's first reservable one is taken.
+    assert (got.tier, got.agents) == (1, ("1005",))
+    s = got.snapshot
+    assert s.agents["1002"].reserved_by == "other" and s.agents["1005"].reserved_by is None  # read before reserving
+    assert s.agents["1005"].busy_s == 60.0 and s.offers == {} and set(s.agents) == {"1002", "1003", "1005"}
+    after = await snap(store, "1005", call_id="c1")
+    assert after.agents["1005"].reserved_by == "c1" and after.offers == {"1005": 1}
+
+
+async def test_snapshot_and_reserve_with_nothing_reservable_takes_nothing(store: RoutingStore) -> None:
+    await store.apply(changed("1002", P, T0 - 10))
+    got = await store.snapshot_and_reserve(
+        agents=[], call_id="c1", attempt=1, now_s=T0, window_start_s=0.0, ttl_s=15.0,
+        tiers=[TierAsk(("1002",), count=2)],
+    )
+    assert (got.tier, got.agents, dict(got.snapshot.agents), got.snapshot.offers) == (None, (), {}, {})
+
+
+async def test_snapshot_and_reserve_rings_all_and_moves_the_round_robin_cursor(store: RoutingStore) -> None:
+    await available(store, "1002", "1003", "1004")
+    got = await store.snapshot_and_reserve(
+        agents=[], call_id="c1", attempt=1, now_s=T0, window_start_s=0.0, ttl_s=15.0, rr_team="support",
+        tiers=[TierAsk(("1004", "1002", "1003"), count=2, round_robin=True)],
+    )
+    assert got.agents == ("1004", "1002") and (await snap(store, rr_team="support")).rr_cursor == "1002"
+
+
+async def test_a_withdrawn_reservation_is_as_if_never_made(store: RoutingStore) -> None:
+    await available(store, "1002", "1003")
+    assert await reserve(store, "c0", "1003", rr_team="support") == ("1003",)
+    first = await store.snapshot_and_reserve(
+        agents=["1002"], call_id="c1", attempt=1, now_s=T0, window_start_s=0.0, ttl_s=15.0, rr_team="support",
+        tiers=[TierAsk(("1002",), round_robin=True)],
+    )
+    assert first.agents == ("1002",) and first.snapshot.rr_cursor == "1003"
+    # The policy wanted someone else (here: nobody reservable): 1002 is free again, not offered, cursor back.
+    again = await store.snapshot_and_reserve(
+        agents=["1002"], call_id="c1", attempt=1, now_s=T0, window_start_s=0.0, ttl_s=15.0, rr_team="support",
+        tiers=[TierAsk(("1003",), round_robin=True)], withdraw=("1002",), rr_before="1003",
+    )
+    assert again.agents == () and again.snapshot.offers == {}
+    assert again.snapshot.agents["1002"].reserved_by is None and again.snapshot.rr_cursor == "1003"
+    assert await reserve(store, "c1", "1002") == ("1002",)  # may still be offered this call
+
+
+async def test_snapshot_and_reserve_releases_and_is_atomic_across_instances(make_store: StoreFactory) -> None:
+    stores = [await make_store() for _ in range(5)]
+    await available(stores[0], "1002", "1003", "1004")
+    assert await reserve(stores[0], "c0", "1002") == ("1002",)
+    got = await stores[1].snapshot_and_reserve(
+        agents=["1002"], call_id="c0", attempt=2, now_s=T0 + 20, window_start_s=0.0, ttl_s=15.0,
+        tiers=[TierAsk(("1002", "1003"))], release=("1002",),
+    )
+    assert got.snapshot.agents["1002"].reserved_by is None and got.agents == ("1003",)  # released, not re-offered
+
+    async def one(i: int) -> tuple[str, ...]:
+        got = await stores[i % len(stores)].snapshot_and_reserve(
+            agents=["1002", "1004"], call_id=f"call-{i}", attempt=1, now_s=T0 + 20, window_start_s=0.0, ttl_s=15.0,
+            tiers=[TierAsk(("1004",)), TierAsk(("1002", "1003", "1004"))],
+        )
+        return got.agents
+
+    results = await asyncio.gather(*(one(i) for i in range(30)))
+    assert sorted(r[0] for r in results if r) == ["1002", "1004"]
