@@ -146,7 +146,7 @@ def test_asterisk_loads_the_shipped_files_and_nothing_else_of_the_dialplans(comp
         todo += [ASTERISK_ETC / path for path in includes(files[target])]
     assert missing == WRITTEN_AT_START
     start = (DEPLOY_ASTERISK / "start.sh").read_text()
-    assert all(f"/etc/asterisk/{name}" in start for name in WRITTEN_AT_START)
+    assert all(f'"$etc/{name}"' in start for name in WRITTEN_AT_START)
     shipped = {p.resolve() for p in SHIPPED.glob("*.conf")}
     assert shipped <= reached, f"shipped but never loaded: {sorted(p.name for p in shipped - reached)}"
     assert reached <= shipped | {p.resolve() for p in DEPLOY_ASTERISK.glob("*.conf")}
