@@ -3,6 +3,7 @@ figures and missed calls from the CRM merge into the live picture."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -43,15 +44,13 @@ def ended(call_id: str, did: str, outcome: CallOutcome = CallOutcome.ABANDONED, 
                      hangup_cause_txt=None, hung_up_by=None, recordings=(), queue="q")
 
 
-def drain_raw(client: Any) -> list[str]:
-    out = []
-    while not client.queue.empty():
-        out.append(client.queue.get_nowait())
-    return out
+def drain_raw(hub: Hub, client: Any) -> list[str]:
+    hub.flush()  # no running loop here: the pass's deltas go out when asked
+    return client.take()
 
 
-def drain(client: Any) -> list[dict[str, Any]]:
-    return [json.loads(text) for text in drain_raw(client)]
+def drain(hub: Hub, client: Any) -> list[dict[str, Any]]:
+    return [json.loads(text) for text in drain_raw(hub, client)]
 
 
 def test_each_screen_gets_only_its_teams_rows_numbered_without_gaps() -> None:
@@ -64,7 +63,7 @@ def test_each_screen_gets_only_its_teams_rows_numbered_without_gaps() -> None:
     assert [a["agent"] for a in snap_all["state"]["agents"]] == ["1002", "1004"]
     for event in (agent("1004", 2), agent("1003", 3), started("c1", "8002"), started("c2", "8001"), agent("1002", 4)):
         hub.on_event(event)
-    got_a, got_all = drain(team_a), drain(everyone)
+    got_a, got_all = drain(hub, team_a), drain(hub, everyone)
     assert [m["seq"] for m in got_a] == [snap_a["seq"] + 1, snap_a["seq"] + 2, snap_a["seq"] + 3]
     assert [m["seq"] for m in got_all] == list(range(snap_all["seq"] + 1, snap_all["seq"] + 6))
     assert {m["team"] for m in got_a} == {"A"} and got_all[-1]["seq"] == hub.seq
@@ -78,7 +77,7 @@ def test_screens_of_one_scope_share_a_stream_and_it_ends_with_its_last_screen() 
     second, snapshot = hub.connect(scope)
     assert snapshot["seq"] == 1 and len(hub.streams) == 1
     hub.on_event(agent("1004", 2))
-    last_first, last_second = drain_raw(first)[-1], drain_raw(second)[-1]
+    last_first, last_second = drain_raw(hub, first)[-1], drain_raw(hub, second)[-1]
     assert last_first is last_second  # serialised once for the stream
     assert json.loads(last_first)["seq"] == 2
     hub.disconnect(first)
@@ -138,3 +137,29 @@ def test_missed_calls_are_capped_per_team() -> None:
     teams = [row["team"] for row in board.missed.values()]
     assert teams.count("A") == MAX_RECENT_MISSED and teams.count("B") == 1 and "a0" not in board.missed
     assert board.snapshot()["recent_missed"][0]["call_id"] == f"a{MAX_RECENT_MISSED + 1}"  # newest first
+
+
+async def test_a_loop_pass_of_deltas_reaches_each_screen_as_one_batch_after_the_push() -> None:
+    hub = Hub(state=state())
+    screens = [hub.connect()[0] for _ in range(3)]
+    team_b, snap_b = hub.connect(Scope(frozenset({"B"})))
+    for event in (agent("1002", 2), agent("1004", 3), agent("1003", 4)):
+        hub.on_event(event)  # as the AMI reader does, three events in one pass
+    # The push did not touch the screens: what the AMI path pays does not grow with them.
+    assert all(not s.outbox for s in (*screens, team_b)) and hub.seq == 3
+    await asyncio.wait_for(team_b.wake.wait(), 5)  # the next loop pass flushed
+    assert [len(s.outbox) for s in screens] == [1, 1, 1] and screens[0].outbox[0] is screens[1].outbox[0]
+    assert [json.loads(t)["seq"] for t in screens[0].take()] == [1, 2, 3]
+    assert [(m["seq"], m["team"]) for m in map(json.loads, team_b.take())] == [(snap_b["seq"] + 1, "B")]
+
+
+async def test_a_screen_connecting_between_push_and_flush_misses_nothing_and_gets_nothing_twice() -> None:
+    hub = Hub(state=state())
+    early, snap_early = hub.connect()
+    hub.on_event(agent("1002", 2))
+    late, snap_late = hub.connect()  # the pending delta is in its snapshot already
+    assert [a["agent"] for a in snap_late["state"]["agents"]] == ["1002"] and snap_late["seq"] == 1
+    hub.on_event(agent("1004", 3))
+    await asyncio.wait_for(late.wake.wait(), 5)
+    assert [json.loads(t)["seq"] for t in early.take()] == [snap_early["seq"] + 1, snap_early["seq"] + 2]
+    assert [json.loads(t)["seq"] for t in late.take()] == [snap_late["seq"] + 1]
