@@ -238,7 +238,9 @@ def test_migrations_run_once_before_the_services_and_workers_start(
         assert depends["postgres"] == {"condition": "service_healthy"}, name
     for name, service in services.items():
         assert service["depends_on"]["redis"] == {"condition": "service_healthy"}, name
-        assert "/healthz" in " ".join(service["healthcheck"]["test"]), name
+        port = load_settings(environ=_env(service)).http.port
+        assert f"127.0.0.1:{port}/healthz" in " ".join(service["healthcheck"]["test"]), name
+        assert all(str(p).endswith(f":{port}") for p in service["ports"]), name
     for name in ("postgres", "redis"):
         assert compose["services"][name]["healthcheck"]["test"], name
 
