@@ -22,7 +22,7 @@ EXTERNAL = "203.0.113.10"
 
 
 def _lay_out(etc: Path) -> dict[str, str]:
-    """Copies every file docker-compose.yml mounts under /etc/asterisk into `etc`; the asterisk service's environment."""
+    """Copies what docker-compose.yml mounts under /etc/asterisk into `etc`; the asterisk service's environment."""
     asterisk = load_compose({**read_env_file(ENV_EXAMPLE), "CALLCENTER_AMI_SECRET": SECRET,
                              "ASTERISK_EXTERNAL_ADDRESS": EXTERNAL})["services"]["asterisk"]
     for mount in mounts(asterisk):
