@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from callcenter import __version__
+from callcenter import __version__, metrics_http
 from callcenter.agentview import STATIC as AGENT_STATIC
 from callcenter.reportsview import STATIC as REPORTS_STATIC
 from callcenter.campaignview import STATIC as CAMPAIGNS_STATIC
@@ -73,7 +72,7 @@ from crm_core.migrate import upgrade_async
 from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 from callcenter.app_keys import (
-    AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, INSTANCE,
+    AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, INSTANCE, REDIS_FANOUT,
     LIVE,
     MAIL_SENDER, OPENAPI, PHONE_RULES, QUEUE_KEEPER, READY, REDIS, REPORT_SCHEDULER, ROUTING, ROUTING_RULES, SETTINGS,
     WRITE_HOOKS,
@@ -112,6 +111,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     except Exception as exc:  # Redis down at start: this instance still works alone; /readyz says why
         log.error("redis fan-out not started: %s", exc)
         fanout = None
+    else:
+        app[REDIS_FANOUT] = fanout  # its queue's depth and age in the metrics
     yield
     if fanout is not None:
         await fanout.stop()
@@ -499,42 +500,6 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ok else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format: AMI ingest (queue depth, lag, malformed frames) and FastAGI counters."""
-    lines = []
-    connection = request.app.get(AMI)
-    if connection is not None:
-        stats = connection.stats
-        for name, value in (
-            ("ami_messages_total", stats.messages),
-            ("ami_malformed_frames_total", stats.malformed_frames),
-            ("ami_queue_depth", stats.queue_depth),
-            ("ami_queue_depth_max", stats.max_queue_depth),
-            ("ami_reading_paused_total", stats.reading_paused),
-            ("ami_lag_seconds", stats.lag_s),
-            ("ami_sessions_total", stats.sessions),
-            ("ami_auth_failures_total", stats.auth_failures),
-            ("ami_live", int(connection.state is AmiState.LIVE)),
-            ("ami_missing_permissions", len(stats.missing_permissions)),
-            ("ami_resync_errors", len(stats.resync_errors)),
-        ):
-            lines.append(f"callcenter_{name} {value}")
-    keeper, recovery = request.app.get(QUEUE_KEEPER), request.app.get(GAP_RECOVERY)
-    if keeper is not None and recovery is not None:
-        for name, value in (
-            ("queue_members_reapplied_total", keeper.reapplied),
-            ("queue_members_reapply_failed_total", keeper.failed),
-            ("calls_journalled_while_ami_down", len(recovery.journal)),
-            ("calls_recovered_after_ami_outage_total", recovery.recovered),
-        ):
-            lines.append(f"callcenter_{name} {value}")
-    agi = request.app.get(AGI)
-    if agi is not None:
-        for name, value in dataclasses.asdict(agi.counters).items():
-            lines.append(f"callcenter_agi_{name}_total {value}")
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
-
-
 WALLBOARD_STATIC = Path(__file__).with_name("wallboard") / "static"
 
 
@@ -637,7 +602,7 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/openapi.json", openapi)
-    app.router.add_get("/metrics", metrics)
+    metrics_http.install(app)  # GET /metrics: an admin's or a metrics:read token
     app.router.add_get("/api/v1/wallboard/ws", wallboard_ws)
     app.router.add_get("/api/v1/agent/ws", agent_ws)
     app.router.add_get("/wallboard", wallboard_page)

@@ -18,9 +18,11 @@ from callcenter.config import Settings
 from callcenter.crm_bridge import CrmBridge
 from callcenter.events import InProcessBus
 from callcenter.mail.sender import MailSender
+from callcenter.metrics import Metrics
 from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recovery.service import GapRecovery
+from callcenter.redis_bus import RedisFanout
 from callcenter.reports.agent_log import AgentLog
 from callcenter.reports.scheduler import ReportScheduler
 from callcenter.routing.rules import RoutingRules
@@ -53,4 +55,6 @@ ROUTING_RULES = web.AppKey("routing_rules", RoutingRules)
 WRITE_HOOKS = web.AppKey("write_hooks", list)
 MAIL_SENDER = web.AppKey("mail_sender", MailSender)
 REPORT_SCHEDULER = web.AppKey("report_scheduler", ReportScheduler)
+REDIS_FANOUT = web.AppKey("redis_fanout", RedisFanout)  # while Redis is configured and the fan-out started
+METRICS = web.AppKey("metrics", Metrics)  # the app's Prometheus registry (callcenter.metrics_http)
 INSTANCE = web.AppKey("instance", str)  # this process's name (callcenter.instance): its decisions, messages, leases

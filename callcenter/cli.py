@@ -56,7 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from callcenter import logs
     from callcenter.app import build_app
 
-    logs.setup(settings.log.level, as_json=settings.log.as_json)
+    logs.setup(settings.log.level, as_json=settings.log.is_json)
     sim_settings = None
     if not settings.ami.host and not args.no_simulator:
         from callcenter.pbxsim.embedded import with_simulator_settings
@@ -112,7 +112,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
     from crm_core.migrate import upgrade
     from crm_core.models import Role
     from crm_core.schemas import TokenIn, UserIn
-    from crm_core.users import create_token, create_user
+    from crm_core.users import create_metrics_token, create_token, create_user
 
     settings = _settings(args)
     upgrade(settings.database.url)
@@ -123,8 +123,11 @@ def cmd_admin(args: argparse.Namespace) -> int:
             async with db.session() as session:
                 system = Principal.system()
                 user = await create_user(session, system, UserIn(name=args.name, email=args.email, role=Role(args.role)))
-                _token, secret = await create_token(session, system, TokenIn(user_id=user.id, name="cli"))
-                return {"user_id": user.id, "role": user.role.value, "token": secret}
+                if args.metrics_only:
+                    token, secret = await create_metrics_token(session, system, user_id=user.id, name="metrics")
+                else:
+                    token, secret = await create_token(session, system, TokenIn(user_id=user.id, name="cli"))
+                return {"user_id": user.id, "role": user.role.value, "token": secret, "scope": token.scope}
         finally:
             await db.dispose()
 
@@ -225,6 +228,8 @@ def parser() -> argparse.ArgumentParser:
     admin.add_argument("name")
     admin.add_argument("--email")
     admin.add_argument("--role", choices=["agent", "supervisor", "campaign_manager", "admin"], default="admin")
+    admin.add_argument("--metrics-only", action="store_true",
+                       help="the token reads GET /metrics and nothing else (scope metrics:read), for Prometheus")
     admin.set_defaults(func=cmd_admin)
 
     demo = sub.add_parser("demo", help="sample CRM + service + PBX simulator making calls (Ctrl-C stops)")

@@ -19,6 +19,8 @@ from crm_core.models import Activity, ActivityKind, Role, Task, Team, User
 
 # The scope of a read-only wallboard token (a TV's link): it reads the wallboard of its teams and nothing else.
 WALLBOARD_READ = "wallboard:read"
+# The scope of a monitoring token (Prometheus): GET /metrics and nothing else.
+METRICS_READ = "metrics:read"
 
 
 # Roles whose CRM scope is their team (its members' records and its pool).

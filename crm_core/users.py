@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_core.access import WALLBOARD_READ, Principal
+from crm_core.access import METRICS_READ, WALLBOARD_READ, Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from crm_core.models import ApiToken, AuthTicket, Role, Team, User
 from crm_core.schemas import TeamIn, TokenIn, UserIn
@@ -147,6 +147,17 @@ async def create_wallboard_token(
         raise NotFound(f"team(s) {', '.join(map(str, missing))} not found", field="team_ids")
     token = ApiToken(user_id=principal.user_id, name=name, expires_at=expires_at, scope=WALLBOARD_READ, team_ids=wanted)
     return await _issue(session, token)
+
+
+async def create_metrics_token(session: AsyncSession, principal: Principal, *, user_id: int, name: str,
+                               expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """A monitoring token (scope metrics:read): it reads GET /metrics and nothing else, so a Prometheus server holds
+    no key to the CRM. Admins only; it belongs to ``user_id`` and stops working with that user."""
+    if not principal.is_admin or principal.scope is not None:
+        raise Forbidden("only an admin (with a full token) may make metrics tokens")
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found", field="user_id")
+    return await _issue(session, ApiToken(user_id=user_id, name=name, expires_at=expires_at, scope=METRICS_READ))
 
 
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:

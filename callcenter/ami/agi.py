@@ -10,6 +10,7 @@ failing decider, and any request we cannot make sense of, still gets the fail-op
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -55,6 +56,9 @@ class Reason(StrEnum):
     ERROR = "error->queue"
     MALFORMED = "malformed->queue"
     UNKNOWN_ROUTE = "unknown-route->queue"
+
+
+_SERVER_FAIL_OPEN: Final = frozenset(Reason) - {Reason.DEFAULT_QUEUE}
 
 
 class MalformedRequest(ValueError):
@@ -405,6 +409,9 @@ UnroutedHandler = Callable[[_AgiSession, Reason, str], Awaitable[None]]
 # A session as route handlers see it: ``headers`` (agi_* -> value) and ``await send_command(line)`` -> parsed reply.
 AgiSession = _AgiSession
 RouteHandler = Callable[[_AgiSession], Awaitable[None]]
+# (route, outcome, seconds from request to answer sent): told of every answered request (metrics)
+AnswerObserver = Callable[[str, str, float], None]
+FAIL_OPEN_OUTCOME: Final = "fail_open"
 
 
 class _GuardedApplication(fast_agi.Application):  # type: ignore[misc]  # untyped base
@@ -522,6 +529,9 @@ class FastAgiServer:
         self._reply_timeout_s = reply_timeout_s
         self._stop_grace_s = stop_grace_s
         self._counters = _Counters()
+        # Fail-open answers by Reason value (metrics): what _Counters.fail_open adds up.
+        self.fail_open_reasons: collections.Counter[str] = collections.Counter()
+        self.on_answered: AnswerObserver | None = None
         self._server: asyncio.Server | None = None
         self._app: _GuardedApplication | None = None
         self._port: int | None = None
@@ -552,7 +562,7 @@ class FastAgiServer:
         for route in AgiRoute:
             app.add_route(route.value, self._serve)
         for name, handler in self._routes.items():
-            app.add_route(name, handler)
+            app.add_route(name, self._timed(name, handler))
         self._server = await asyncio.start_server(app.handler, self._host, self._requested_port, limit=MAX_LINE_BYTES)
         self._app = app
         self._port = self._server.sockets[0].getsockname()[1]
@@ -590,6 +600,8 @@ class FastAgiServer:
         await self.stop()
 
     def _fail_open(self, reason: Reason) -> RouteDecision:
+        self._counters.fail_open += 1
+        self.fail_open_reasons[reason.value] += 1
         return RouteDecision.for_queue(self._default_queue, reason=reason, queue_timeout_s=self._queue_timeout_s)
 
     async def _serve(self, session: fast_agi.Request) -> None:
@@ -600,9 +612,9 @@ class FastAgiServer:
         except MalformedRequest as exc:
             await self._answer_unrouted(session, Reason.MALFORMED, str(exc))
             return
-        started = time.monotonic()
+        started = time.perf_counter()
         decision = await self._decide_within_budget(request)
-        decided_ms = (time.monotonic() - started) * 1000
+        decided_ms = (time.perf_counter() - started) * 1000
         log.info(
             "FastAGI uniqueid=%s did=%s caller=%s attempt=%d last=%s -> %s %s (%s) in %.1f ms",
             request.uniqueid,
@@ -615,7 +627,20 @@ class FastAgiServer:
             decision.reason,
             decided_ms,
         )
-        await self._answer(session, decision, request.uniqueid)
+        if await self._answer(session, decision, request.uniqueid) and self.on_answered is not None:
+            outcome = FAIL_OPEN_OUTCOME if decision.reason in _SERVER_FAIL_OPEN else decision.action.value
+            self.on_answered(request.route.value, outcome, time.perf_counter() - started)
+
+    def _timed(self, route: str, handler: RouteHandler) -> RouteHandler:
+        """A route served next to the inbound router, with its answer time told to on_answered."""
+
+        async def timed(session: _AgiSession) -> None:
+            started = time.perf_counter()
+            await handler(session)
+            if self.on_answered is not None:
+                self.on_answered(route, "answered", time.perf_counter() - started)
+
+        return timed
 
     async def _decide_within_budget(self, request: AgiRequest) -> RouteDecision:
         try:
@@ -633,7 +658,6 @@ class FastAgiServer:
             task.cancel()
             task.add_done_callback(_discard_outcome)
             self._counters.decider_timeouts += 1
-            self._counters.fail_open += 1
             log.warning(
                 "FastAGI uniqueid=%s decider exceeded the %d ms budget; fail-open to queue %s",
                 request.uniqueid,
@@ -655,7 +679,6 @@ class FastAgiServer:
         self, request: AgiRequest, why: str, *, exc_info: bool | BaseException = False
     ) -> RouteDecision:
         self._counters.decider_errors += 1
-        self._counters.fail_open += 1
         log.error(
             "FastAGI uniqueid=%s %s; fail-open to queue %s",
             request.uniqueid,
@@ -672,7 +695,6 @@ class FastAgiServer:
         if not session.headers.get("agi_channel", "").strip():
             log.warning("FastAGI malformed request uniqueid=%s: %s; no agi_channel, closing", uniqueid, why)
             return
-        self._counters.fail_open += 1
         log.warning(
             "FastAGI malformed request uniqueid=%s channel=%s: %s; fail-open to queue %s",
             uniqueid,
@@ -682,7 +704,8 @@ class FastAgiServer:
         )
         await self._answer(session, self._fail_open(reason), uniqueid)
 
-    async def _answer(self, session: _AgiSession, decision: RouteDecision, uniqueid: str) -> None:
+    async def _answer(self, session: _AgiSession, decision: RouteDecision, uniqueid: str) -> bool:
+        """Send the answer; False when Asterisk rejected a SET VARIABLE (the dialplan then fails open itself)."""
         for name, value in decision.channel_variables(
             default_queue=self._default_queue, default_queue_timeout_s=self._queue_timeout_s
         ):
@@ -690,5 +713,6 @@ class FastAgiServer:
             if result.get("status_code") != 200 or "error" in result:
                 # stop: CC_ACTION is set last, so the dialplan sees no action and fails open by itself
                 log.error("FastAGI uniqueid=%s SET VARIABLE %s rejected by Asterisk: %s", uniqueid, name.value, result)
-                return
+                return False
         self._counters.answered += 1
+        return True

@@ -288,6 +288,18 @@ class AmiConnection:
             if result is not None:
                 await result
 
+    def queue_depth(self) -> int:
+        """Items received and not yet handed to the consumer (read at metrics scrape time)."""
+        return len(self._queue)
+
+    def backlog_age_s(self) -> float:
+        """How long the oldest message not yet handled has waited (0 when caught up): unlike ``stats.lag_s``, which
+        is measured as an item is taken, this grows while the consumer is stuck."""
+        for item in self._queue:  # a Connected / Disconnected marker carries no arrival time; messages follow it
+            if isinstance(item, Received):
+                return max(0.0, time.monotonic() - item.received_at_s)
+        return 0.0
+
     def _observe_depth(self, item: Item) -> None:
         depth = len(self._queue)
         self.stats.queue_depth = depth

@@ -104,7 +104,7 @@ async def agent_websocket(
     await ws.prepare(request)
     sockets: set[web.WebSocketResponse] = request.app.get(SOCKETS, set())
     sockets.add(ws)
-    request.app[OPEN_SOCKETS].add(ws, principal)  # closed when the token is revoked or the user's access changes
+    request.app[OPEN_SOCKETS].add(ws, principal, endpoint="agent")  # closed when the token is revoked or the user's access changes
     events: asyncio.Queue[tuple[object, str | None, Any]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
     popped: set[str] = set()
     live_call_of = _live_call_of(request)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from callcenter.api.throttle import FailureThrottle
-from crm_core.access import WALLBOARD_READ, Principal
+from crm_core.access import METRICS_READ, WALLBOARD_READ, Principal
 from crm_core.db import Database
 from crm_core.errors import Forbidden, TooManyRequests, Unauthorized
 from crm_core.users import WS_TICKET, authenticate, principal_of, redeem_ticket, touch_token
@@ -26,7 +26,8 @@ PRINCIPAL = web.RequestKey("principal", Principal)
 AUTH_THROTTLE = web.AppKey("auth_throttle", FailureThrottle)
 
 LOGIN_PATH = "/api/v1/auth/login"
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/metrics", LOGIN_PATH})
+# /metrics is not public: it needs an admin's token or a metrics:read one (callcenter.metrics_http).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", LOGIN_PATH})
 # Static pages anyone may load: they hold no data; what they show comes from the API with the viewer's token.
 PUBLIC_PAGES = ("/wallboard", "/agent", "/reports", "/campaigns", "/shared")
 WEBSOCKETS = frozenset({"/api/v1/wallboard/ws", "/api/v1/agent/ws"})
@@ -35,6 +36,7 @@ SCOPED_ROUTES = {
     WALLBOARD_READ: frozenset({
         ("GET", "/api/v1/wallboard/ws"), ("GET", "/api/v1/wallboard/me"), ("POST", "/api/v1/auth/ws-ticket"),
     }),
+    METRICS_READ: frozenset({("GET", "/metrics")}),
 }
 
 

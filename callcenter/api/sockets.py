@@ -10,6 +10,7 @@ token every ``interval_s`` against the database, for changes made elsewhere (ano
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 
@@ -29,6 +30,7 @@ ACCESS_CHANGED = 4001
 class OpenSockets:
     def __init__(self, *, interval_s: float = 5.0) -> None:
         self._open: dict[web.WebSocketResponse, Principal] = {}
+        self._endpoint: dict[web.WebSocketResponse, str] = {}  # which stream each socket is (metrics)
         self._closing: set[asyncio.Task[None]] = set()
         self.interval_s = interval_s  # read at every round, so a test may shorten it
         self.changed = asyncio.Event()  # set after every round that closed something (for tests to wait on)
@@ -70,11 +72,17 @@ class OpenSockets:
                     closed += self._close(lambda p, t=token_id: p.token_id == t, "access changed")
         return closed
 
-    def add(self, ws: web.WebSocketResponse, principal: Principal) -> None:
+    def add(self, ws: web.WebSocketResponse, principal: Principal, *, endpoint: str) -> None:
+        """``endpoint``: "agent", "wallboard": what the metrics count open sockets by."""
         self._open[ws] = principal
+        self._endpoint[ws] = endpoint
 
     def discard(self, ws: web.WebSocketResponse) -> None:
         self._open.pop(ws, None)
+        self._endpoint.pop(ws, None)
+
+    def by_endpoint(self) -> dict[str, int]:
+        return dict(collections.Counter(self._endpoint.values()))
 
     def __len__(self) -> int:
         return len(self._open)
@@ -94,6 +102,7 @@ class OpenSockets:
         doomed = [ws for ws, principal in self._open.items() if match(principal)]  # type: ignore[operator]
         for ws in doomed:
             self._open.pop(ws, None)
+            self._endpoint.pop(ws, None)
             task = asyncio.get_running_loop().create_task(ws.close(code=ACCESS_CHANGED, message=why.encode()))
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)

@@ -51,7 +51,7 @@ async def wallboard_websocket(request: web.Request, *, hub: Hub, db: Database) -
     async with db.session() as session:
         teams = await visible_teams(session, principal)
     # Its scope is fixed now: a revoked token or a changed role / team closes it (callcenter.api.sockets).
-    return await websocket_handler(hub, request, Scope(teams), register=lambda ws: request.app[OPEN_SOCKETS].add(ws, principal),
+    return await websocket_handler(hub, request, Scope(teams), register=lambda ws: request.app[OPEN_SOCKETS].add(ws, principal, endpoint="wallboard"),
                                    unregister=request.app[OPEN_SOCKETS].discard)
 
 

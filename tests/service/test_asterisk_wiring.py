@@ -10,10 +10,11 @@ import pytest
 
 from callcenter.ami.connection import AmiState
 from callcenter.app import build_app
-from callcenter.app_keys import AGI, AMI, ROUTING
+from callcenter.app_keys import AGI, AMI, DATABASE, ROUTING
 from callcenter.config import load_settings
 from tests.agi.agi_peer import load_transcript, parse_set_variables, play_asterisk
 from tests.ami_conn.ami_peer import AmiPeer
+from tests.prom import Scrape, metrics_headers
 
 
 def _settings(tmp_path: Path, **env: str) -> Any:
@@ -34,8 +35,9 @@ async def test_fastagi_routes_to_the_team_queue_when_nobody_is_free(
     assert variables["CC_REASON"] == "no-agent->queue"
     [decision] = client.app[ROUTING].service.decisions.recent()
     assert decision.caller == session.header("agi_callerid") and decision.team == "support"
-    metrics = await (await client.get("/metrics")).text()
-    assert "callcenter_agi_answered_total 1" in metrics
+    scrape = Scrape(await (await client.get("/metrics", headers=await metrics_headers(client.app[DATABASE]))).text())
+    assert scrape.value("callcenter_agi_answered_total") == 1
+    assert scrape.value("callcenter_route_answer_seconds_count", route="inbound", outcome="queue") == 1
 
 
 async def test_ami_readiness_follows_the_session(tmp_path: Path, aiohttp_client: Any, peer: AmiPeer) -> None:
@@ -46,7 +48,8 @@ async def test_ami_readiness_follows_the_session(tmp_path: Path, aiohttp_client:
     await client.app[AMI].wait_live(10)
     resp = await client.get("/readyz")
     assert resp.status == 200 and (await resp.json())["checks"]["ami"] == "ok"
-    assert "callcenter_ami_live 1" in await (await client.get("/metrics")).text()
+    metrics = await (await client.get("/metrics", headers=await metrics_headers(client.app[DATABASE]))).text()
+    assert Scrape(metrics).value("callcenter_ami_up") == 1
     await peer.close()  # Asterisk goes away and stays away
     await client.app[AMI].wait_until(lambda c: c.state is not AmiState.LIVE, 10)
     resp = await client.get("/readyz")
@@ -95,10 +98,11 @@ async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path
     # ...and every call is in the CRM: five activities, five new leads (the callers were unknown).
     from sqlalchemy import func, select
 
-    from callcenter.app_keys import CRM_BRIDGE, DATABASE
+    from callcenter.app_keys import DATABASE, OUTBOX, OUTBOX_CONSUMER
+    from callcenter.outbox.pipeline import settled
     from crm_core.models import Activity, Lead
 
-    await asyncio.wait_for(client.app[CRM_BRIDGE].idle.wait(), 10)
+    await asyncio.wait_for(settled(client.app[OUTBOX], client.app[OUTBOX_CONSUMER]), 10)
     async with client.app[DATABASE].session() as s:
         calls = set(await s.scalars(select(Activity.call_id)))
         leads = await s.scalar(select(func.count()).select_from(Lead))
