@@ -160,12 +160,23 @@ class AutomationSettings(_Section):
 
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    as_json: bool = False
+    # "json": one JSON object per line (time, level, logger, message, call_id, exception) for a log shipper.
+    format: Literal["text", "json"] = "text"
+    as_json: bool = False  # the older spelling of format = "json"
+
+    @property
+    def is_json(self) -> bool:
+        return self.format == "json" or self.as_json
 
     @field_validator("level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
 
 class Settings(_Section):

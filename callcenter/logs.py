@@ -30,25 +30,32 @@ class _LineFormatter(logging.Formatter):
         return head if not rest else head + "\n" + "\n".join("    " + line for line in rest)
 
 
-class _JsonFormatter(logging.Formatter):
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (log.format = "json"): time (UTC, ISO 8601), level, logger, message, call_id, and
+    exception (the traceback) when there is one. json.dumps escapes line breaks, so a traceback stays on its line."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
+            "message": record.getMessage(),
             "call_id": getattr(record, "call_id", "-"),
-            "msg": record.getMessage(),
         }
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+            entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def setup(level: str = "INFO", *, as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
     if as_json:
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
             _LineFormatter("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s call=%(call_id)s %(message)s", "%Y-%m-%dT%H:%M:%S")

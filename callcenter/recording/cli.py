@@ -25,7 +25,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from callcenter import logs
 
     settings = _load(args)
-    logs.setup(settings.log.level, as_json=settings.log.as_json)
+    logs.setup(settings.log.level, as_json=settings.log.is_json)
     stats = asyncio.run(worker_main(settings, max_jobs=args.max_jobs, until_drained=args.until_drained))
     print(f"worker stopped: {stats.done} done, {stats.failed} failed, {stats.dead} dead", file=sys.stderr)
     return 0
