@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import multiprocessing as mp
 import os
@@ -314,10 +315,19 @@ async def _serve_ours(kind: str, conn: Connection, db_url: str | None) -> None:
     client = None
     store: RoutingStore
     prefix = f"bench:{{routing}}:{uuid.uuid4().hex}:"
+    in_decision: contextvars.ContextVar[bool] = contextvars.ContextVar("in_decision", default=False)
+    decision_cmds = [0]  # Redis commands (round trips: no pipelines on this path) sent while deciding
+
+    class CountingRedis(aioredis.Redis):  # type: ignore[misc]
+        async def execute_command(self, *args: Any, **options: Any) -> Any:
+            if in_decision.get():
+                decision_cmds[0] += 1
+            return await super().execute_command(*args, **options)
+
     if kind.startswith("ours-redis"):
         # A bounded pool that waits for a free connection: the default pool raises MaxConnectionsError past 100
         # concurrent commands, which a burst of route requests reaches.
-        client = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+        client = CountingRedis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             REDIS_URL, max_connections=32, timeout=1.0))
         store = RedisRoutingStore(redis=client, prefix=prefix)
     else:
@@ -341,7 +351,11 @@ async def _serve_ours(kind: str, conn: Connection, db_url: str | None) -> None:
         ))
 
     async def decide(request: AgiRequest) -> RouteDecision:
-        decision = await service.decide(request)
+        token = in_decision.set(True)
+        try:
+            decision = await service.decide(request)
+        finally:
+            in_decision.reset(token)  # the release below is an event, not the decision: not counted
         task = asyncio.create_task(release(request.linkedid or request.uniqueid))
         pending.add(task)
         task.add_done_callback(pending.discard)
@@ -362,6 +376,8 @@ async def _serve_ours(kind: str, conn: Connection, db_url: str | None) -> None:
             "crm_over_budget": sum(1 for d in recent if "CRM lookup took over" in d.explanation),
             "reasons": dict(service.reason_counts),
             "busy": inflight[0] + len(pending),  # lookups still running after their answer, releases not applied
+            "redis_decision_cmds": decision_cmds[0],
+            **{f"speculation_{k}": v for k, v in getattr(service, "speculation", {}).items()},
         }
 
     await _control(conn, stats)
@@ -508,7 +524,7 @@ def run_server(kind: str, db_url: str | None, rates: list[int], seconds: float,
             before, load_before = settled(), os.getloadavg()[0]
             out[rate] = asyncio.run(drive(port, rate=rate, seconds=seconds, seed=rate, contacts=contacts))
             after = settled()
-            delta = {k: after[k] - before[k] for k in after if isinstance(after[k], int | float)}
+            delta = {k: after[k] - before.get(k, 0) for k in after if isinstance(after[k], int | float)}
             # the server's CPU per request (the work is done once it has answered, give or take a queue)
             delta["cpu_ms_per_request"] = delta.pop("cpu_s") * 1000 / out[rate]["requests"]
             delta["loadavg_1m"] = max(load_before, os.getloadavg()[0])
@@ -569,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
             info = infos[kind][rate]
             row["server_cpu_ms_per_request"] = round(info["cpu_ms_per_request"], 2)
             row["loadavg_1m"] = round(info["loadavg_1m"], 2)
+            if kind.startswith("ours-redis"):
+                row["redis_round_trips_per_decision"] = round(info.get("redis_decision_cmds", 0) / r["requests"], 3)
+                row["speculation"] = {k.removeprefix("speculation_"): v for k, v in info.items()
+                                      if k.startswith("speculation_")}
             cells += f" {r['errors']:4d} {row['server_cpu_ms_per_request']:6.2f} {row['loadavg_1m']:4.1f}"
             extra = ""
             if "db_ms" in info:
@@ -587,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
                 db = (f"{row['db_p50_ms']:7.2f} {row['db_p99_ms']:7.2f}" if info["db_lookups"]
                       else f"{'-':>7} {'-':>7}")
                 extra = f" {hit} {db} {row['crm_over_budget']:7d} {row['fail_open']:9d}"
+            if "redis_round_trips_per_decision" in row:
+                extra += f"  redis trips/decision {row['redis_round_trips_per_decision']:.2f}"
             print(f"{kind:26} {rate:6d} {r['p50_ms']:7.2f} {r['p99_ms']:7.2f} {r['max_ms']:7.2f} {cells}{extra}")
             figures["servers"].setdefault(kind, {})[str(rate)] = row
     lowest = min(rates)

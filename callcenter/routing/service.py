@@ -249,6 +249,7 @@ class RoutingService:
                 snap = got.snapshot
                 stage = "policy"
                 plan = plan_on(snap)
+                asked = speculative
                 if not snap.offers and _confirms(plan, speculative, got):
                     self.speculation["confirmed"] += 1
                     decision = plan.decide(got.agents, tier=0) if got.agents else plan.decide_unreserved()
@@ -257,6 +258,7 @@ class RoutingService:
                     stage = "state"
                     got = await reserve(plan, tuple(snap.offers), withdraw=got.agents, rr_before=snap.rr_cursor)
                     decision = self._decide(plan, got)
+                    asked = plan
             else:
                 if self.store.remote:
                     self.speculation["cold"] += 1
@@ -275,8 +277,13 @@ class RoutingService:
                 stage = "state"
                 got = await reserve(plan, tuple(snap.offers))  # this call's earlier reservations: that Dial is over
                 decision = self._decide(plan, got)
+                asked = plan
             if self.store.remote:
-                self._remember(key, got.snapshot)
+                remembered = got.snapshot
+                if rr_team and got.tier is not None and asked.tiers[got.tier].strategy is Strategy.ROUND_ROBIN:
+                    # The cursor this reservation moved: a round-robin team's next plan starts after it.
+                    remembered = dataclasses.replace(remembered, rr_cursor=got.agents[-1])
+                self._remember(key, remembered)
             name = self._display_name(match, vip=request.callerid_num in team.vip_numbers)
             return dataclasses.replace(decision, caller_name=name) if name else decision
         except Exception as exc:

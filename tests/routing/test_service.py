@@ -409,3 +409,27 @@ async def test_a_broken_store_still_queues_the_caller_with_the_reason() -> None:
             "queue", "support", "state-error->queue")
         assert rig.server.counters.fail_open == 0  # our own answer, logged with its reason
         assert rig.service.reason_counts["state-error->queue"] == 1
+
+
+async def test_a_round_robin_team_takes_turns_one_round_trip_each(make_store: StoreFactory) -> None:
+    """The snapshot remembered after a round-robin decision carries the cursor that decision moved, so the next
+    plan on it is the fresh state's plan (on Redis: confirmed, one round trip)."""
+    from callcenter.ami.agi import AgiRequest, AgiRoute
+    from callcenter.routing.rules import Strategy
+
+    store = await make_store()
+    rules = RoutingRules(teams={"support": TeamPolicy(name="support", queue="support", strategy=Strategy.ROUND_ROBIN)},
+                         default_team="support")
+    service = RoutingService(rules=rules, store=store, directory=DIRECTORY, clock=lambda: MONDAY_10)
+    for agent in ("1002", "1003", "1004"):
+        await store.set_state(agent, AgentState.AVAILABLE, at_s=MONDAY_10 - 60)
+    picks = []
+    for n in range(5):
+        request = AgiRequest(route=AgiRoute.INBOUND, channel="PJSIP/trunk-1", uniqueid=f"rr.{n}", linkedid=f"rr.{n}",
+                             callerid_num=None, callerid_name=None, dnid="8002", extension="8002",
+                             context="cc-inbound", attempt=1, last_dial_status=None, args=())
+        decision = await service.route(request)
+        picks.append(decision.targets)
+        await store.apply(call_ended(f"rr.{n}", MONDAY_10))
+    assert picks == [("1002",), ("1003",), ("1004",), ("1002",), ("1003",)]
+    assert service.speculation == ({"cold": 1, "confirmed": 4} if store.remote else {})
