@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -39,6 +41,8 @@ ROUTE_ANSWER_BUCKETS_S: Final = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3,
 # The FastAGI server's own fail-open reasons (callcenter.ami.agi.Reason) and routing's failed steps
 # (callcenter.routing.service): the caller reached the fallback queue. crm-timeout / crm-error: routed on, without the
 # caller's CRM facts.
+# Seconds of work per second of audio: the bundled tiny.en on a CPU core is well below 1; above 1 the queue grows.
+REALTIME_FACTOR_BUCKETS: Final = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
 ROUTING_FAIL_OPEN: Final = {"state-error->queue": "state-error", "policy-error->queue": "policy-error"}
 
 
@@ -251,3 +255,40 @@ class StateCollector(Collector):
             yield _gauge("callcenter_transcription_queue_depth", "Transcription jobs queued or being worked", jobs.depth)
             yield _gauge("callcenter_transcription_oldest_age_seconds",
                          "Age of the oldest transcription job queued or being worked (0: none)", jobs.oldest_age_s)
+
+
+class WorkerMetrics:
+    """The transcription worker's registry. ``callcenter worker`` is a process of its own without the API, so its
+    figures are served by a listener of its own on loopback (``serve_worker_metrics``); the queue's depth is the
+    service's to tell (callcenter_transcription_queue_depth), read from the jobs table."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.realtime_factor = Histogram(
+            "callcenter_transcription_realtime_factor",
+            "Seconds spent transcribing a take per second of its audio (below 1: faster than real time)",
+            buckets=REALTIME_FACTOR_BUCKETS, registry=self.registry,
+        )
+        self.audio_seconds = Counter("callcenter_transcription_audio_seconds", "Audio transcribed",
+                                     registry=self.registry)
+        self.processing_seconds = Counter("callcenter_transcription_processing_seconds",
+                                          "Time spent transcribing", registry=self.registry)
+        self.jobs_finished = Counter("callcenter_transcription_jobs_finished", "Jobs this worker finished, by result "
+                                     "(done, failed, dead, lost_leases, cancelled)", ["result"], registry=self.registry)
+
+    def transcribed(self, *, audio_s: float, processing_s: float) -> None:
+        self.audio_seconds.inc(audio_s)
+        self.processing_seconds.inc(processing_s)
+        if audio_s > 0:
+            self.realtime_factor.observe(processing_s / audio_s)
+
+    def finished(self, result: str) -> None:
+        self.jobs_finished.labels(result).inc()
+
+
+def serve_worker_metrics(metrics: WorkerMetrics, *, host: str, port: int) -> WSGIServer:
+    """prometheus_client's own HTTP listener (a thread) for the worker's registry; ``shutdown()`` stops it.
+
+    No token is asked there: bind it to loopback (the default) and let a local Prometheus or agent scrape it."""
+    server, _thread = start_http_server(port, addr=host, registry=metrics.registry)
+    return server

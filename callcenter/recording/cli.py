@@ -33,6 +33,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 async def worker_main(settings: Settings, *, max_jobs: int | None = None, until_drained: bool = False) -> Any:
     """One worker process: migrate-free (the service migrates), SIGTERM/SIGINT stop it after the current job."""
+    from callcenter.metrics import WorkerMetrics, serve_worker_metrics
     from callcenter.recording.storage import LocalStorage
     from callcenter.recording.transcriber import WhisperTranscriber
     from callcenter.recording.worker import run_worker
@@ -47,10 +48,16 @@ async def worker_main(settings: Settings, *, max_jobs: int | None = None, until_
     transcriber = WhisperTranscriber.from_settings(rec)
     # Load the model before taking any job, so a missing model fails the process at once, not a job.
     await asyncio.to_thread(transcriber.load)
+    metrics = WorkerMetrics()
+    listener = serve_worker_metrics(metrics, host=rec.worker_metrics_host, port=rec.worker_metrics_port) if (
+        rec.worker_metrics_port) else None
     try:
         return await run_worker(db=db, storage=LocalStorage(root=Path(rec.store_dir)), transcriber=transcriber,
-                                settings=rec, stop=stop, max_jobs=max_jobs, until_drained=until_drained)
+                                settings=rec, stop=stop, max_jobs=max_jobs, until_drained=until_drained, metrics=metrics)
     finally:
+        if listener is not None:
+            listener.shutdown()
+            listener.server_close()
         await db.dispose()
 
 

@@ -48,3 +48,7 @@ class RecordingSettings(BaseModel):
     job_base_backoff_s: float = Field(default=30.0, gt=0)
     job_lease_s: float = Field(default=300.0, gt=0)
     worker_poll_interval_s: float = Field(default=2.0, gt=0)
+    # The worker's Prometheus listener (real-time factor, jobs finished): 0 = none. It asks no token, so it binds to
+    # loopback unless told otherwise.
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)

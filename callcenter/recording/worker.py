@@ -19,7 +19,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,9 @@ from callcenter.waiting import wait_set
 from crm_core.db import Database
 from crm_core.recording_models import PG_TS_CONFIG, Recording, RecordingStatus, Transcript
 from crm_core.types import utcnow
+
+if TYPE_CHECKING:
+    from callcenter.metrics import WorkerMetrics
 
 __all__ = ["WorkerStats", "run_worker", "store_transcript"]
 
@@ -68,9 +71,11 @@ async def run_worker(
     until_drained: bool = False,
     on_event: EventHook | None = None,
     clock: Callable[[], datetime] = utcnow,
+    metrics: WorkerMetrics | None = None,
 ) -> WorkerStats:
     """Work the queue until ``stop`` is set (or ``max_jobs`` are finished, or - ``until_drained`` - no job is
-    queued or leased any more). ``on_event(name, data)`` sees "leased", "done", "failed", "lost", "cancelled"."""
+    queued or leased any more). ``on_event(name, data)`` sees "leased", "done", "failed", "lost", "cancelled";
+    ``metrics`` counts each finished job and each transcribed take's real-time factor."""
     owner = worker_id or _default_worker_id()
     policy = RetryPolicy(max_attempts=settings.job_max_attempts, base_backoff_s=settings.job_base_backoff_s,
                          lease_s=settings.job_lease_s)
@@ -89,8 +94,10 @@ async def run_worker(
             continue
         emit("leased", {"job_id": lease.job_id, "call_id": lease.call_id, "attempt": lease.attempt, "worker": owner})
         outcome = await _work(lease, queue=queue, db=db, storage=storage, transcriber=transcriber,
-                              settings=settings, policy=policy)
+                              settings=settings, policy=policy, metrics=metrics)
         setattr(stats, outcome, getattr(stats, outcome) + 1)
+        if metrics is not None:
+            metrics.finished(outcome)
         emit(outcome if outcome != "lost_leases" else "lost", {"job_id": lease.job_id, "call_id": lease.call_id})
         finished += 1
         if max_jobs is not None and finished >= max_jobs:
@@ -100,7 +107,7 @@ async def run_worker(
 
 
 async def _work(lease: Lease, *, queue: JobQueue, db: Database, storage: RecordingStorage, transcriber: Transcriber,
-                settings: RecordingSettings, policy: RetryPolicy) -> str:
+                settings: RecordingSettings, policy: RetryPolicy, metrics: WorkerMetrics | None = None) -> str:
     call = {"call_id": lease.call_id}
     async with db.session() as session:
         main = await session.get(Recording, lease.recording_id)
@@ -153,8 +160,10 @@ async def _work(lease: Lease, *, queue: JobQueue, db: Database, storage: Recordi
     if not await queue.complete(lease, write):
         log.warning("transcription job %d: lease taken over before the finish; discarded", lease.job_id, extra=call)
         return "lost_leases"
-    log.info("transcribed %.1f s of audio in %.1f s (%s)", result.duration_s,
-             sum(result.timings_s.values()), transcriber.name, extra=call)
+    processing_s = sum(result.timings_s.values())
+    log.info("transcribed %.1f s of audio in %.1f s (%s)", result.duration_s, processing_s, transcriber.name, extra=call)
+    if metrics is not None:
+        metrics.transcribed(audio_s=result.duration_s, processing_s=processing_s)
     return "done"
 
 
