@@ -1,9 +1,9 @@
 """FastAGI server: Asterisk asks where an inbound call goes, we answer with CC_* channel variables.
 
 One session, as captured in tests/data/ami-traces/*.agi: Asterisk connects, sends `agi_*: value` lines and a blank
-line; we parse them into an AgiRequest, ask the injected decider within a hard time budget, answer with one
-SET VARIABLE per channel variable (each acknowledged with `200 result=1`) and close the socket, which returns
-from AGI() in dialplans/extensions_callcenter.conf. A caller must never hear silence because we stalled: a slow or
+line; we parse them into an AgiRequest, ask the injected decider within a hard time budget, answer with ONE
+SET VARIABLE CC_PLAN (the whole decision packed, callcenter.ami.agi_plan; acknowledged with `200 result=1`) and close
+the socket, which returns from AGI() in dialplans/extensions_callcenter.conf; [cc-inbound] unpacks the plan. A caller must never hear silence because we stalled: a slow or
 failing decider, and any request we cannot make sense of, still gets the fail-open answer (the default queue).
 """
 
@@ -24,7 +24,17 @@ from typing import Any, Final
 from panoramisk import fast_agi
 from panoramisk.utils import parse_agi_result
 
-from callcenter.ami.channel_vars import NO_DIAL_STATUS, AgiArg, AgiRoute, CcAction, ChannelVar, DialplanFunction
+from callcenter.ami.agi_plan import PlanName, agi_quote, plan_command
+from callcenter.ami.channel_vars import (
+    NO_DIAL_STATUS,
+    PLAN_DELIMITER,
+    AgiArg,
+    AgiRoute,
+    CcAction,
+    ChannelVar,
+    DialplanFunction,
+    PlanTag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +50,14 @@ _DIAL_STATUS_RE: Final = re.compile(r"^[A-Z]{1,32}$")
 _REASON_RE: Final = re.compile(r"^[A-Za-z0-9_.:>/+-]{1,64}$")
 _QUEUE_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _MAILBOX_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}(@[A-Za-z0-9_.-]{1,64})?$")
-# A Dial() target is split on '&' and its arguments on ',', so neither may appear inside one target.
-_TARGET_RE: Final = re.compile(r'^[^\s,&"\\\x00-\x1f\x7f]{1,256}$')
-_DIAL_OPTS_RE: Final = re.compile(r"^[^,\x00-\x1f\x7f]{0,256}$")
+# A Dial() target is split on '&' and its arguments on ',', so neither may appear inside one target; '|' is the
+# CC_PLAN delimiter (callcenter.ami.agi_plan), so no value packed into the plan may hold one.
+_TARGET_RE: Final = re.compile(r'^[^\s,&|"\\\x00-\x1f\x7f]{1,256}$')
+_DIAL_OPTS_RE: Final = re.compile(r"^[^,|\x00-\x1f\x7f]{0,256}$")
 _AGI_REPLY_RE: Final = re.compile(r"^\d{3}[ -]")
-# CALLERID(name): printable, no quotes / backslash / <> (callcenter.routing.caller_name makes names so)
-_CALLER_NAME_RE: Final = re.compile(r'^[^"\\<>\x00-\x1f\x7f]{1,80}$')
+# CALLERID(name): printable, no quotes / backslash / <> and no '|' (the plan delimiter); callcenter.routing.caller_name
+# makes names so. The quote also keeps the dialplan's $["<name>" = ""] test whole.
+_CALLER_NAME_RE: Final = re.compile(r'^[^"\\<>|\x00-\x1f\x7f]{1,80}$')
 
 
 class Reason(StrEnum):
@@ -174,17 +186,20 @@ class RouteDecision:
             raise ValueError(f"reason must match {_REASON_RE.pattern}, got {self.reason!r}")
         for target in self.targets:
             if not isinstance(target, str) or not _TARGET_RE.match(target):
-                raise ValueError(f"dial target {target!r} is empty or contains whitespace, ',', '&' or quotes")
+                raise ValueError(f"dial target {target!r} is empty or contains whitespace, ',', '&', '|' or quotes")
         if len("&".join(self.targets)) > _MAX_VALUE_CHARS:
             raise ValueError("dial targets are too long for one AGI command")
         if not isinstance(self.dial_options, str) or not _DIAL_OPTS_RE.match(self.dial_options):
-            raise ValueError(f"dial options {self.dial_options!r} contain ',' or control characters")
+            raise ValueError(f"dial options {self.dial_options!r} contain ',', '|' or control characters")
         if self.queue is not None and not _QUEUE_RE.match(self.queue):
             raise ValueError(f"queue name {self.queue!r} must match {_QUEUE_RE.pattern}")
         if self.mailbox is not None and not _MAILBOX_RE.match(self.mailbox):
             raise ValueError(f"mailbox {self.mailbox!r} must look like box@context")
         if self.caller_name is not None and not _CALLER_NAME_RE.match(self.caller_name):
-            raise ValueError(f"caller name {self.caller_name!r} is empty, too long or not display-safe")
+            raise ValueError(
+                f"caller name {self.caller_name!r} is empty, longer than 80, or holds a quote, backslash, <, >, "
+                f"{PLAN_DELIMITER!r} or a control character"
+            )
         if self.ring_timeout_s is not None:
             _positive_int("ring_timeout_s", self.ring_timeout_s, maximum=600)
         if self.queue_timeout_s is not None:
@@ -237,25 +252,29 @@ class RouteDecision:
 
     def channel_variables(
         self, *, default_queue: str, default_queue_timeout_s: int
-    ) -> tuple[tuple[ChannelVar | DialplanFunction, str], ...]:
-        """Every CC_* variable the dialplan reads after AGI(), in the order they are set.
+    ) -> dict[PlanName, str]:
+        """Every field of the inbound plan (PLAN_FIELDS[PlanTag.INBOUND]) as [cc-inbound] unpacks it.
 
-        All of them are set on every answer so that nothing from an earlier attempt survives, and CC_ACTION comes
-        last: the dialplan clears it before AGI(), so if we die half-way it sees no action and fails open.
-        CALLERID(name) only when there is a name: on a CRM miss the caller's own name (or number) stays.
+        Every field on every answer, so nothing from an earlier attempt survives the unpacking; CALLERID(name) empty
+        when there is no name: the dialplan then leaves the caller's own name (or number), as on a CRM miss.
         """
-        name: tuple[tuple[ChannelVar | DialplanFunction, str], ...] = (
-            ((DialplanFunction.CALLER_NAME, self.caller_name),) if self.caller_name else ()
-        )
-        return name + (
-            (ChannelVar.TARGET, "&".join(self.targets)),
-            (ChannelVar.RING_TIMEOUT_S, "" if self.ring_timeout_s is None else str(self.ring_timeout_s)),
-            (ChannelVar.DIAL_OPTS, self.dial_options),
-            (ChannelVar.QUEUE, self.queue or default_queue),
-            (ChannelVar.QUEUE_TIMEOUT_S, str(self.queue_timeout_s or default_queue_timeout_s)),
-            (ChannelVar.MAILBOX, self.mailbox or ""),
-            (ChannelVar.REASON, self.reason),
-            (ChannelVar.ACTION, self.action.value),
+        return {
+            ChannelVar.ACTION: self.action.value,
+            ChannelVar.TARGET: "&".join(self.targets),
+            ChannelVar.RING_TIMEOUT_S: "" if self.ring_timeout_s is None else str(self.ring_timeout_s),
+            ChannelVar.DIAL_OPTS: self.dial_options,
+            ChannelVar.QUEUE: self.queue or default_queue,
+            ChannelVar.QUEUE_TIMEOUT_S: str(self.queue_timeout_s or default_queue_timeout_s),
+            ChannelVar.MAILBOX: self.mailbox or "",
+            ChannelVar.REASON: self.reason,
+            DialplanFunction.CALLER_NAME: self.caller_name or "",
+        }
+
+    def plan_command(self, *, default_queue: str, default_queue_timeout_s: int) -> str:
+        """The answer's one AGI command: SET VARIABLE CC_PLAN "inbound1|<action>|<target>|..."."""
+        return plan_command(
+            PlanTag.INBOUND,
+            self.channel_variables(default_queue=default_queue, default_queue_timeout_s=default_queue_timeout_s),
         )
 
 
@@ -270,14 +289,6 @@ def queue_decider(*, queue: str, queue_timeout_s: int) -> Decider:
         return decision
 
     return decide
-
-
-def agi_quote(value: str) -> str:
-    """Quote one AGI command argument the way res_agi's parse_args() unquotes it."""
-    if any(ch in value for ch in "\r\n\x00"):
-        # a line break would end this command and start another one on the live channel
-        raise ValueError(f"AGI argument contains a line break or NUL: {value!r}")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def set_variable_command(name: ChannelVar | DialplanFunction, value: str) -> str:
@@ -705,14 +716,14 @@ class FastAgiServer:
         await self._answer(session, self._fail_open(reason), uniqueid)
 
     async def _answer(self, session: _AgiSession, decision: RouteDecision, uniqueid: str) -> bool:
-        """Send the answer; False when Asterisk rejected a SET VARIABLE (the dialplan then fails open itself)."""
-        for name, value in decision.channel_variables(
+        """Send the plan; True when Asterisk took it."""
+        command = decision.plan_command(
             default_queue=self._default_queue, default_queue_timeout_s=self._queue_timeout_s
-        ):
-            result = await session.send_command(set_variable_command(name, value))
-            if result.get("status_code") != 200 or "error" in result:
-                # stop: CC_ACTION is set last, so the dialplan sees no action and fails open by itself
-                log.error("FastAGI uniqueid=%s SET VARIABLE %s rejected by Asterisk: %s", uniqueid, name.value, result)
-                return False
+        )
+        result = await session.send_command(command)
+        if result.get("status_code") != 200 or "error" in result:
+            # CC_PLAN stays as the dialplan cleared it: the dialplan sees no plan and fails open by itself
+            log.error("FastAGI uniqueid=%s SET VARIABLE %s rejected by Asterisk: %s", uniqueid, ChannelVar.PLAN, result)
+            return False
         self._counters.answered += 1
         return True

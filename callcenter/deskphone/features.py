@@ -2,8 +2,9 @@
 
 The phone's PJSIP endpoint names the agent (agi_arg_3 = ${CHANNEL(endpoint)}, the directory's extension); the code
 acts through the same paths as the agent page and the API (queue membership over AMI, LiveCalls.pause / unpause /
-end_wrapup), so Asterisk's queues, the live model and the wallboard all follow. The answer is CC_FEATURE_PROMPT (a
-core sound) and CC_FEATURE_RESULT last: a session that breaks off reads as "no answer" and plays the error prompt.
+end_wrapup), so Asterisk's queues, the live model and the wallboard all follow. The answer is one SET VARIABLE CC_PLAN
+(feature1|<CC_FEATURE_RESULT>|<CC_FEATURE_PROMPT, a core sound>|<CC_FEATURE_DIAL>|<CC_CLICK_TO_CALL>) that
+[cc-feature] unpacks: a session that breaks off leaves no plan, reads as "no answer" and plays the error prompt.
 A phone of no agent, an unknown reason code or nothing to end / call back is refused and changes nothing.
 """
 
@@ -22,8 +23,9 @@ from typing import Any, Final
 from sqlalchemy import select
 
 from callcenter.ami.actions import AmiError
-from callcenter.ami.agi import AgiSession, RouteHandler, set_variable_command
-from callcenter.ami.channel_vars import ChannelVar, FeatureAgiArg, FeatureCode, FeaturePrompt, FeatureResult
+from callcenter.ami.agi import AgiSession, RouteHandler
+from callcenter.ami.agi_plan import plan_command
+from callcenter.ami.channel_vars import ChannelVar, FeatureAgiArg, FeatureCode, FeaturePrompt, FeatureResult, PlanTag
 from callcenter.calls.agents import WRAPUP_PAUSE_REASON
 from crm_core.models import Task, TaskKind, TaskStatus, User
 
@@ -96,15 +98,15 @@ class PhoneFeatures:
         log.log(logging.INFO if answer.result is FeatureResult.OK else logging.WARNING,
                 "feature %s from %s -> %s (%s) in %.1f ms", answer.code, answer.agent or "no agent", answer.result,
                 answer.why, answer.took_ms)
-        variables = [(ChannelVar.FEATURE_PROMPT, answer.prompt.value)]
-        if answer.dial:
-            variables += [(ChannelVar.CLICK_TO_CALL, str(answer.user_id or 0)), (ChannelVar.FEATURE_DIAL, answer.dial)]
-        variables.append((ChannelVar.FEATURE_RESULT, answer.result.value))
-        for name, value in variables:
-            result = await session.send_command(set_variable_command(name, value))
-            if result.get("status_code") != 200:
-                log.error("feature AGI SET VARIABLE %s rejected: %s", name.value, result)
-                return
+        result = await session.send_command(plan_command(PlanTag.FEATURE, {
+            ChannelVar.FEATURE_RESULT: answer.result.value,
+            ChannelVar.FEATURE_PROMPT: answer.prompt.value,
+            ChannelVar.FEATURE_DIAL: answer.dial,
+            # the user the callback goes out for ([cc-dial-customer]); the dialplan sets it only with a number
+            ChannelVar.CLICK_TO_CALL: str(answer.user_id or 0) if answer.dial else "",
+        }))
+        if result.get("status_code") != 200:
+            log.error("feature AGI SET VARIABLE %s rejected: %s", ChannelVar.PLAN, result)
 
     async def answer(self, headers: Mapping[str, str]) -> FeatureAnswer:
         def arg(position: FeatureAgiArg) -> str:

@@ -5,8 +5,9 @@ past it, the callee must hear the information message instead. So the answer has
 campaign runner, which reserves a free agent) gets at most ``budget_ms``; no agent, a late port, a failing port or a
 request we cannot trust all answer CC_AGENT=none, and the dialplan plays the message (the attempt is abandoned).
 
-Answer: SET VARIABLE CC_AGENT_RING_S, then CC_AGENT last (the dialplan clears CC_AGENT before AGI(), so a session
-that breaks off half-way still reads as "no agent").
+Answer: one SET VARIABLE CC_PLAN = campaign1|<CC_AGENT>|<CC_AGENT_RING_S> (callcenter.ami.agi_plan), one round trip
+inside the 2 s; [cc-campaign] clears CC_PLAN before AGI() and unpacks it, so a session that breaks off reads as
+"no agent".
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from callcenter.ami.agi import AgiSession, RouteHandler, set_variable_command
-from callcenter.ami.channel_vars import NO_AGENT, CampaignAgiArg, ChannelVar
+from callcenter.ami.agi import AgiSession, RouteHandler
+from callcenter.ami.agi_plan import plan_command
+from callcenter.ami.channel_vars import NO_AGENT, CampaignAgiArg, ChannelVar, PlanTag
 from callcenter.dialer.compliance import INFORMATION_MESSAGE_WITHIN_S
 
 __all__ = ["AgentAnswer", "AgentPort", "CampaignAgentRoute", "NotOurAttempt"]
@@ -92,11 +94,11 @@ class CampaignAgentRoute:
         log.log(level, "campaign AGI uniqueid=%s campaign=%s attempt=%s -> %s (%s) in %.1f ms",
                 session.headers.get("agi_uniqueid", "-"), campaign_id, attempt_id, agent or NO_AGENT, reason,
                 answer.took_ms)
-        for name, value in ((ChannelVar.AGENT_RING_S, str(self._agent_ring_s)), (ChannelVar.AGENT, agent or NO_AGENT)):
-            result = await session.send_command(set_variable_command(name, value))
-            if result.get("status_code") != 200:
-                log.error("campaign AGI SET VARIABLE %s rejected: %s", name.value, result)
-                return
+        result = await session.send_command(plan_command(
+            PlanTag.CAMPAIGN, {ChannelVar.AGENT: agent or NO_AGENT, ChannelVar.AGENT_RING_S: str(self._agent_ring_s)}
+        ))
+        if result.get("status_code") != 200:
+            log.error("campaign AGI SET VARIABLE %s rejected: %s", ChannelVar.PLAN, result)
 
     async def _ask(self, campaign_id: int, attempt_id: int) -> tuple[str | None, str]:
         try:

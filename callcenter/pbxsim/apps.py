@@ -8,6 +8,7 @@ SoftHangupRequest (Cause 16, as on every capture), its RTP statistics, and Hangu
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,10 @@ def substitute_for(pbx: Pbx, ch: Channel, text: str) -> str:
             cond, _, branches = arg.partition("?")
             yes, _, no = branches.partition(":")
             return yes if check_condition(cond) else no
+        if func == "CUT":
+            return _cut(pbx, ch, arg)
+        if func == "FIELDQTY":
+            return _fieldqty(pbx, ch, arg)
         if func == "LEN":
             return str(len(arg))
         if func == "ISNULL":
@@ -64,6 +69,60 @@ def substitute_for(pbx: Pbx, ch: Channel, text: str) -> str:
         return ""
 
     return substitute(text, lookup, call)
+
+
+def _delimiter(text: str) -> str:
+    """app.c ast_get_encoded_char: the first character, a backslash escape decoded; an empty one fails (CUT then
+    uses '-')."""
+    if not text:
+        raise DialplanError("empty delimiter")
+    if text[0] != "\\":
+        return text[0]
+    escapes = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\\": "\\"}
+    if len(text) > 1 and text[1] in escapes:
+        return escapes[text[1]]
+    if len(text) > 1:
+        return text[1]
+    raise DialplanError("backslash without a character as delimiter")
+
+
+def _cut(pbx: Pbx, ch: Channel, arg: str) -> str:
+    """func_cut.c CUT(varname,delimiter,fields): fields 'N', 'N-M', '-M' or 'N-', several joined with '&', in rising
+    order; the fields kept are joined with the delimiter again. Missing arguments: an error, as Asterisk logs."""
+    args = split_args(arg)
+    if len(args) < 3:
+        raise DialplanError(f"CUT({arg}): Syntax: CUT(<varname>,<char-delim>,<range-spec>) - missing argument")
+    name, raw_delim, spec = args[0], args[1], args[2]
+    try:
+        delim = _delimiter(raw_delim)
+    except DialplanError:
+        delim = "-"
+    value = pbx.get_var(ch, name) or ""
+    if not value:
+        return ""
+    fields = value.split(delim)
+    out: list[str] = []
+    position = 1  # cut_internal walks forward only: a range before the current field yields nothing more
+    for part in spec.split("&"):
+        m = re.fullmatch(r"(\d*)(-?)(\d*)", part.strip())
+        if m is None or (not m.group(1) and not m.group(3)):
+            raise DialplanError(f"CUT({arg}): field spec {part!r} is not N, N-M, -M or N-")
+        start = int(m.group(1)) if m.group(1) else 1
+        stop = int(m.group(3)) if m.group(3) else (start if not m.group(2) else len(fields))
+        position = max(position, start)
+        while position <= stop and position <= len(fields):
+            out.append(fields[position - 1])
+            position += 1
+    return delim.join(out)
+
+
+def _fieldqty(pbx: Pbx, ch: Channel, arg: str) -> str:
+    """func_strings.c FIELDQTY(varname,delimiter): 0 for an empty value, else the number of delimited fields."""
+    args = split_args(arg)
+    if len(args) < 2:
+        return "1"
+    value = pbx.get_var(ch, args[0]) or ""
+    return str(len(value.split(_delimiter(args[1])))) if value else "0"
 
 
 # == the executor ====================================================================================================

@@ -7,7 +7,8 @@ The display-safe set: chan_pjsip writes the name into the From header's quoted-s
 fonts differ (many show Latin-1 at best, some only ASCII), so the default is printable ASCII with accents folded
 ("Müller" -> "Muller"); ``charset = "latin1"`` keeps printable Latin-1. Whatever else is dropped, and always the
 characters that break a layer on the way: ``"`` and ``\\`` (the SIP quoted-string and the AGI argument quoting),
-``<`` and ``>`` (Asterisk's caller id parser reads ``"name" <num>``), and control characters. A name with nothing
+``<`` and ``>`` (Asterisk's caller id parser reads ``"name" <num>``), ``|`` (the route answer's CC_PLAN delimiter:
+one inside the name would shift the plan's fields), and control characters. A name with nothing
 left after that is no name: the phone shows the number, as on a CRM miss.
 """
 
@@ -24,7 +25,7 @@ __all__ = ["CallerNameFormat", "Charset", "display_safe", "format_caller_name"]
 # what a format may use: {mark} (VIP / open-callback mark), {who} (contact, company / lead title as below),
 # {contact}, {company}, {lead}
 FIELDS: Final = frozenset({"mark", "who", "contact", "company", "lead"})
-_NEVER: Final = frozenset('"\\<>')
+_NEVER: Final = frozenset('"\\<>|')
 
 
 class Charset(StrEnum):

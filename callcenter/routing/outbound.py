@@ -1,11 +1,11 @@
 """FastAGI route for calls dialled from an agent's desk phone: 9<number> in [from-internal] -> [cc-outbound].
 
-The answer (CC_ACTION dial or hangup, CC_DIAL_NUMBER, CC_PRESENTED_NUM, CC_REASON, CC_ACTION last) comes from the
-agent's team's settings and the in-memory agent directory: no I/O, so it is far inside the FastAGI budget. The
+The answer (one SET VARIABLE CC_PLAN = outbound1|<CC_ACTION dial or hangup>|<CC_DIAL_NUMBER>|<CC_PRESENTED_NUM>|
+<CC_REASON>, unpacked by [cc-outbound]) comes from the agent's team's settings and the in-memory agent directory: no I/O, so it is far inside the FastAGI budget. The
 number is read in the team's region (routing.teams.<team>.region, else crm.default_region) and dialled as E.164,
 so the call's customer number (the trunk Dial string) is what the CRM stores: the activity lands on the customer's
 record, an answered call closes their open callback and crm.outbound_leads applies (callcenter.crm_bridge).
-Fail-open: whatever goes wrong here closes the session without CC_ACTION, and the dialplan dials the number as it
+Fail-open: whatever goes wrong here closes the session without a plan, and the dialplan dials the number as it
 did before this route existed. A number that cannot be a phone number is refused (congestion): nothing is dialled
 and nothing recorded.
 """
@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from callcenter.ami.agi import AgiSession, agi_quote
-from callcenter.ami.channel_vars import CcAction, ChannelVar, OutboundAgiArg
+from callcenter.ami.agi import AgiSession
+from callcenter.ami.agi_plan import PlanName, plan_command
+from callcenter.ami.channel_vars import CcAction, ChannelVar, OutboundAgiArg, PlanTag
 from callcenter.routing.directory import AgentDirectory
 from callcenter.routing.settings import RoutingSettings, TeamSettings
 from crm_core.phones import try_normalize
@@ -44,15 +45,18 @@ class OutboundAnswer:
     presented_num: str = ""
     team: str | None = None
 
-    def channel_variables(self) -> tuple[tuple[ChannelVar, str], ...]:
-        # every variable on every answer (nothing stale survives) and CC_ACTION last: a session cut half-way leaves
-        # no action and the dialplan falls back to dialling as before
-        return (
-            (ChannelVar.DIAL_NUMBER, self.dial_number),
-            (ChannelVar.PRESENTED_NUM, self.presented_num),
-            (ChannelVar.REASON, self.reason),
-            (ChannelVar.ACTION, self.action.value),
-        )
+    def channel_variables(self) -> dict[PlanName, str]:
+        # every field on every answer: nothing stale survives the unpacking
+        return {
+            ChannelVar.ACTION: self.action.value,
+            ChannelVar.DIAL_NUMBER: self.dial_number,
+            ChannelVar.PRESENTED_NUM: self.presented_num,
+            ChannelVar.REASON: self.reason,
+        }
+
+    def plan_command(self) -> str:
+        """The answer's one AGI command (PlanError naming the field if a value cannot be packed)."""
+        return plan_command(PlanTag.OUTBOUND, self.channel_variables())
 
 
 def _team_settings(settings: RoutingSettings, team: str | None) -> TeamSettings | None:
@@ -105,8 +109,6 @@ class OutboundRoute:
             headers.get("agi_uniqueid", "-"), endpoint or "-", answer.team, number, answer.action.value,
             answer.dial_number or answer.reason, answer.presented_num or "(phone's own)",
         )
-        for name, value in answer.channel_variables():
-            result = await session.send_command(f"SET VARIABLE {name.value} {agi_quote(value)}")
-            if result.get("status_code") != 200 or "error" in result:
-                log.error("outbound SET VARIABLE %s rejected by Asterisk: %s", name.value, result)
-                return
+        result = await session.send_command(answer.plan_command())
+        if result.get("status_code") != 200 or "error" in result:
+            log.error("outbound SET VARIABLE %s rejected by Asterisk: %s", ChannelVar.PLAN, result)

@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callcenter.ami.agi_plan import decode_plan
+from callcenter.ami.channel_vars import ChannelVar, DialplanFunction
+
 _LINE_RE = re.compile(r"^(?P<time>\S+) (?P<session>S\d+) (?P<dir>A>|S>|--)(?: (?P<text>.*))?$")
 
 
@@ -83,14 +86,20 @@ def asterisk_parse_args(line: str) -> list[str]:
 
 
 def parse_set_variables(commands: list[str]) -> list[tuple[str, str]]:
-    """(name, value) of every SET VARIABLE command, as Asterisk would store them."""
+    """(name, value) of every SET VARIABLE command, as Asterisk would store them; a CC_PLAN answer as the shipped
+    dialplan unpacks it (its fields in plan order; an empty CALLERID(name) is skipped, as the dialplan does)."""
     pairs: list[tuple[str, str]] = []
     for command in commands:
         argv = asterisk_parse_args(command)
         if [word.upper() for word in argv[:2]] == ["SET", "VARIABLE"]:
             if len(argv) != 4:
                 raise AssertionError(f"SET VARIABLE needs exactly a name and a value: {command!r} -> {argv}")
-            pairs.append((argv[2], argv[3]))
+            if argv[2] == ChannelVar.PLAN:
+                _, fields = decode_plan(argv[3])
+                pairs += [(str(name), value) for name, value in fields.items()
+                          if value or name is not DialplanFunction.CALLER_NAME]
+            else:
+                pairs.append((argv[2], argv[3]))
     return pairs
 
 

@@ -168,18 +168,12 @@ def test_invalid_decisions_are_refused(build: Callable[[], Any]) -> None:
         build()
 
 
-def test_channel_variables_set_everything_with_action_last() -> None:
+def test_the_answer_is_one_plan_with_every_field() -> None:
     decision = RouteDecision.for_voicemail("8001@default", reason="after-hours")
-    assert decision.channel_variables(default_queue="sales", default_queue_timeout_s=120) == (
-        (ChannelVar.TARGET, ""),
-        (ChannelVar.RING_TIMEOUT_S, ""),
-        (ChannelVar.DIAL_OPTS, ""),
-        (ChannelVar.QUEUE, "sales"),
-        (ChannelVar.QUEUE_TIMEOUT_S, "120"),
-        (ChannelVar.MAILBOX, "8001@default"),
-        (ChannelVar.REASON, "after-hours"),
-        (ChannelVar.ACTION, "voicemail"),
-    )
+    command = decision.plan_command(default_queue="sales", default_queue_timeout_s=120)
+    assert asterisk_parse_args(command) == [
+        "SET", "VARIABLE", "CC_PLAN", "inbound1|voicemail||||sales|120|8001@default|after-hours|"
+    ]
 
 
 def test_dial_decision_carries_its_own_overflow_queue() -> None:

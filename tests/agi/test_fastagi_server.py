@@ -21,7 +21,9 @@ from tests.agi.conftest import DEFAULT_QUEUE, QUEUE_TIMEOUT_S, ServerFactory
 
 LoadTranscript = Callable[[str], list[TranscriptSession]]
 
+# the inbound plan's fields as [cc-inbound] unpacks them (CALLERID(name) only with a name)
 VARIABLE_ORDER = [
+    "CC_ACTION",
     "CC_TARGET",
     "CC_RING_TIMEOUT_S",
     "CC_DIAL_OPTS",
@@ -29,7 +31,6 @@ VARIABLE_ORDER = [
     "CC_QUEUE_TIMEOUT_S",
     "CC_MAILBOX",
     "CC_REASON",
-    "CC_ACTION",
 ]
 
 
@@ -64,6 +65,7 @@ class TraceDecider:
 
 def fail_open_variables(reason: str) -> list[tuple[str, str]]:
     return [
+        ("CC_ACTION", "queue"),
         ("CC_TARGET", ""),
         ("CC_RING_TIMEOUT_S", ""),
         ("CC_DIAL_OPTS", ""),
@@ -71,13 +73,13 @@ def fail_open_variables(reason: str) -> list[tuple[str, str]]:
         ("CC_QUEUE_TIMEOUT_S", str(QUEUE_TIMEOUT_S)),
         ("CC_MAILBOX", ""),
         ("CC_REASON", reason),
-        ("CC_ACTION", "queue"),
     ]
 
 
 def assert_matches_trace(commands: list[str], session: TranscriptSession) -> None:
     sent = parse_set_variables(commands)
-    assert [name for name, _ in sent] == VARIABLE_ORDER, "every answer sets all variables, CC_ACTION last"
+    assert [name for name, _ in sent] == VARIABLE_ORDER, "every answer's plan carries every field"
+    assert len(commands) == 1, "one AGI command per answer"
     values = dict(sent)
     for name, value in session.set_variables().items():
         assert values[name] == value, f"{session.session_id}: {name}"
@@ -104,6 +106,7 @@ async def test_answered_call_transcript_sets_the_same_variables(
     result = await play_asterisk(server.port, session.request_bytes())
 
     assert parse_set_variables(result.commands) == [
+        ("CC_ACTION", "dial"),
         ("CC_TARGET", "PJSIP/1002"),
         ("CC_RING_TIMEOUT_S", "20"),
         ("CC_DIAL_OPTS", ""),
@@ -111,9 +114,9 @@ async def test_answered_call_transcript_sets_the_same_variables(
         ("CC_QUEUE_TIMEOUT_S", str(QUEUE_TIMEOUT_S)),
         ("CC_MAILBOX", ""),
         ("CC_REASON", "trace"),
-        ("CC_ACTION", "dial"),
     ]
-    assert all(cmd.startswith("SET VARIABLE ") for cmd in result.commands)
+    # one round trip: the whole answer in CC_PLAN
+    assert result.commands == [f'SET VARIABLE CC_PLAN "inbound1|dial|PJSIP/1002|20||{DEFAULT_QUEUE}|{QUEUE_TIMEOUT_S}||trace|"']
     assert result.closed_by_server
     [request] = decider.requests
     assert request == AgiRequest(
@@ -418,26 +421,26 @@ async def test_stalled_request_times_out(make_server: ServerFactory, transcript:
     await assert_server_still_routes(server, transcript)
 
 
-async def test_channel_hangup_during_the_answer_stops_sending(
+async def test_channel_hangup_during_the_answer_is_not_counted_as_answered(
     make_server: ServerFactory, transcript: LoadTranscript
 ) -> None:
     server = await make_server()
-    result = await play_asterisk(server.port, good_request(transcript), replies=[b"200 result=1\n", b"HANGUP\n"])
-    assert len(result.commands) == 2
+    result = await play_asterisk(server.port, good_request(transcript), replies=[b"HANGUP\n"])
+    assert len(result.commands) == 1
     assert result.closed_by_server
     assert server.counters.answered == 0
     await assert_server_still_routes(server, transcript)
 
 
-async def test_rejected_command_leaves_cc_action_unset(make_server: ServerFactory, transcript: LoadTranscript) -> None:
+async def test_rejected_plan_is_not_counted_as_answered(make_server: ServerFactory, transcript: LoadTranscript) -> None:
     server = await make_server()
     usage = (
         b"520-Invalid command syntax.  Proper usage follows:\n"
         b"Usage: SET VARIABLE <name> <value>\n"
         b"520 End of proper usage.\n"
     )
-    result = await play_asterisk(server.port, good_request(transcript), replies=[b"200 result=1\n", usage])
-    assert [asterisk_parse_args(c)[2] for c in result.commands] == ["CC_TARGET", "CC_RING_TIMEOUT_S"]
+    result = await play_asterisk(server.port, good_request(transcript), replies=[usage])
+    assert [asterisk_parse_args(c)[2] for c in result.commands] == ["CC_PLAN"]
     assert server.counters.answered == 0
     await assert_server_still_routes(server, transcript)
 
@@ -448,7 +451,7 @@ async def test_peer_that_stops_replying_is_given_up(make_server: ServerFactory, 
     writer.write(good_request(transcript))
     await writer.drain()
     first_command = await reader.readline()
-    assert first_command.startswith(b"SET VARIABLE CC_TARGET")
+    assert first_command.startswith(b"SET VARIABLE CC_PLAN")
     assert await wait_closed_by_server(reader) == b""  # no reply from us: the server gives up and closes
     writer.close()
     assert server.counters.answered == 0

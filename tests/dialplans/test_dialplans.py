@@ -37,6 +37,9 @@ from callcenter.ami.channel_vars import (
     CcAction,
     ChannelVar,
     DialplanGlobal,
+    PLAN_DELIMITER,
+    PLAN_FIELDS,
+    PlanTag,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +50,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 _LINT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+) (?P<code>[A-Z]_[A-Z0-9_]+): (?P<message>.*)$")
 _CC_NAME = re.compile(r"\bCC_[A-Z0-9_]+\b")
-_CC_READ = re.compile(r"\$\{(CC_[A-Z0-9_]+)[}:]")
+# ${CC_X} / ${CC_X:...}, or a function reading the variable by name (CUT(CC_PLAN,|,2), FIELDQTY(CC_PLAN,|))
+_CC_READ = re.compile(r"\$\{(CC_[A-Z0-9_]+)[}:]|(?:CUT|FIELDQTY)\((CC_[A-Z0-9_]+),")
 
 
 def _require_asterisklint() -> None:
@@ -154,18 +158,22 @@ def test_asterisklint_catches_errors_in_the_included_contexts(tmp_path: Path) ->
     assert "W_DP_GOTO_CONTEXT_NOEXTEN" in codes  # Goto(overflw)
 
 
+def _read_names(text: str) -> set[str]:
+    return {plain or by_function for plain, by_function in _CC_READ.findall(text)}
+
+
 def test_every_cc_name_in_the_dialplan_is_defined_in_channel_vars() -> None:
     undefined = set(_CC_NAME.findall(dialplan_text())) - ALL_CC_NAMES
     assert undefined == set(), "define these in callcenter/ami/channel_vars.py"
 
 
 def test_every_name_in_channel_vars_is_read_by_the_dialplan() -> None:
-    read = set(_CC_READ.findall(dialplan_text()))
+    read = _read_names(dialplan_text())
     names = {str(v) for v in ChannelVar} | {str(v) for v in DialplanGlobal}
     assert names - read == set(), "defined in channel_vars.py but never read by the dialplan"
 
 
-def test_every_variable_the_fastagi_server_sets_is_read_by_the_dialplan() -> None:
+def test_every_decision_fills_every_field_of_the_inbound_plan() -> None:
     decisions = [
         RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=20, reason="x"),
         RouteDecision.for_queue("sales", reason="x"),
@@ -174,10 +182,38 @@ def test_every_variable_the_fastagi_server_sets_is_read_by_the_dialplan() -> Non
         RouteDecision.for_callback(reason="x"),
     ]
     assert {d.action for d in decisions} == set(CcAction)
-    read = set(_CC_READ.findall(dialplan_text()))
     for decision in decisions:
-        names = {str(name) for name, _ in decision.channel_variables(default_queue="sales", default_queue_timeout_s=9)}
-        assert names - read == set(), decision.action
+        fields = decision.channel_variables(default_queue="sales", default_queue_timeout_s=9)
+        assert tuple(fields) == PLAN_FIELDS[PlanTag.INBOUND], decision.action
+
+
+# which context unpacks which route's plan
+PLAN_CONTEXTS = {
+    PlanTag.INBOUND: "cc-inbound",
+    PlanTag.OUTBOUND: "cc-outbound",
+    PlanTag.FEATURE: "cc-feature",
+    PlanTag.CAMPAIGN: "cc-campaign",
+}
+
+
+def _context_body(name: str) -> str:
+    return dialplan_text().split(f"[{name}]", 1)[1].split("\n[", 1)[0]
+
+
+@pytest.mark.parametrize("tag", list(PlanTag))
+def test_the_dialplan_unpacks_each_plan_field_where_channel_vars_puts_it(tag: PlanTag) -> None:
+    """Field N of CC_PLAN is ${CUT(CC_PLAN,|,N)}: the tag is field 1, PLAN_FIELDS[tag][i] field i + 2."""
+    body = _context_body(PLAN_CONTEXTS[tag])
+    cut = f"CUT({ChannelVar.PLAN},{PLAN_DELIMITER},"
+    # cleared before the AGI, unpacked only after checking the tag and the field count
+    assert body.index(f"Set({ChannelVar.PLAN}=)") < body.index("AGI(") < body.index(cut)
+    guard = f'$["${{{cut}1)}}" = "{tag}" & ${{FIELDQTY({ChannelVar.PLAN},{PLAN_DELIMITER})}} = {len(PLAN_FIELDS[tag]) + 1}]'
+    assert guard in body
+    unpacked = dict(re.findall(r"Set\(([A-Za-z_()]+)=\$\{CUT\(CC_PLAN,\|,(\d+)\)\}\)", body))
+    assert unpacked == {str(name): str(i + 2) for i, name in enumerate(PLAN_FIELDS[tag])}
+    # every field read is one of the tag's (no stray index)
+    assert {int(n) for n in re.findall(r"CUT\(CC_PLAN,\|,(\d+)\)", body)} <= set(range(1, len(PLAN_FIELDS[tag]) + 2))
+    assert body.index(guard) < min(body.index(f"Set({name}=${{{cut}") for name in PLAN_FIELDS[tag])
 
 
 def test_every_action_has_a_branch() -> None:

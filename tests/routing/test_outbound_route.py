@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.ami.channel_vars import CcAction, ChannelVar
+from callcenter.ami.channel_vars import CcAction
 from callcenter.routing.directory import AgentInfo, StaticDirectory
 from callcenter.routing.outbound import OutboundReason, decide_outbound
 from callcenter.routing.settings import RoutingSettings
@@ -39,11 +39,10 @@ def test_what_cannot_be_dialled_is_refused(number: str) -> None:
     assert decide(number, "1002") == ("hangup", "", "", OutboundReason.UNPARSABLE)
 
 
-def test_action_comes_last_and_every_variable_is_set() -> None:
+def test_the_answer_is_one_plan_with_every_field() -> None:
     answer = decide_outbound(number="12", endpoint="1002", settings=SETTINGS, directory=DIRECTORY, default_region="US")
-    names = [name for name, _ in answer.channel_variables()]
-    assert names[-1] is ChannelVar.ACTION and answer.action is CcAction.HANGUP
-    assert set(names) == {ChannelVar.DIAL_NUMBER, ChannelVar.PRESENTED_NUM, ChannelVar.REASON, ChannelVar.ACTION}
+    assert answer.action is CcAction.HANGUP
+    assert answer.plan_command() == f'SET VARIABLE CC_PLAN "outbound1|hangup|||{OutboundReason.UNPARSABLE}"'
 
 
 @pytest.mark.parametrize(("team", "field"), [({"region": "XX"}, "region"), ({"outbound_caller_id": "12ab"}, "outbound_caller_id")])
