@@ -36,6 +36,7 @@ from callcenter.pbxsim.callees import CalleeModel, CalleeProfile
 from callcenter.pbxsim.callmodel import AgentPhone, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.simulator import DIALPLANS, Simulator, SimulatorSettings
+from tests.pbxsim.harness import frames_of
 
 WAIT_S = 15.0  # bound on every wait; the AGI budget (2 s of real time) is the longest thing a test waits for
 CAMPAIGN = 42
@@ -70,7 +71,9 @@ class Rig:
     agi: FastAgiServer
     conn: AmiConnection
     follower: AttemptFollower
-    raw: list[dict[str, str]] = field(default_factory=list)  # every AMI event, as headers
+    # every event the simulated Asterisk raised, as headers: an operator's view of the dialplan (Newexten of every
+    # priority ...), which the shipped manager.conf's eventfilter keeps off the service's own session
+    raw: list[dict[str, str]] = field(default_factory=list)
     ended: list[CallEnded] = field(default_factory=list)  # the live model's CallEnded (what the CRM bridge writes)
     consumer: asyncio.Task[None] | None = None
 
@@ -133,10 +136,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Factory]:
             # the one ordered stream: the live model and the follower see every item in order
             live(item)
             if isinstance(item, Received):
-                headers = dict(item.message.items())
-                r.raw.append(headers)
-                r.follower.handle(parse_event(headers))
+                r.follower.handle(parse_event(dict(item.message.items())))
 
+        sim.pbx.bus.listen(lambda _name, data: r.raw.extend(dict(f) for f in frames_of(data)))
         conn.start()
         r.consumer = asyncio.create_task(conn.run(consume))
         await conn.wait_live(WAIT_S)
@@ -473,7 +475,7 @@ async def test_a_request_that_is_not_ours_gets_no_agent_and_a_reason(args: list[
     async with FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
                              routes={AGI_ROUTE_CAMPAIGN: route.handler}) as agi:
         commands = await _agi_request(agi.port, args)
-    assert commands == ['SET VARIABLE CC_AGENT_RING_S "2"', 'SET VARIABLE CC_AGENT "none"']
+    assert commands == ['SET VARIABLE CC_PLAN "campaign1|none|2"']  # one round trip: agent, ring seconds
     assert route.answers[-1].reason == reason
 
 
@@ -484,7 +486,7 @@ async def test_the_route_refuses_an_answer_that_is_not_an_extension() -> None:
     async with FastAgiServer(host="127.0.0.1", port=0, default_queue="sales", queue_timeout_s=60,
                              routes={AGI_ROUTE_CAMPAIGN: route.handler}) as agi:
         commands = await _agi_request(agi.port, ["42", "7"])
-    assert commands[-1] == 'SET VARIABLE CC_AGENT "none"' and route.answers[-1].reason == "error"
+    assert commands == ['SET VARIABLE CC_PLAN "campaign1|none|2"'] and route.answers[-1].reason == "error"
 
 
 def test_the_route_budget_cannot_exceed_the_laws_two_seconds() -> None:

@@ -5,7 +5,9 @@ here: manager.conf classes (main/manager.c), list actions that answer an error, 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,9 +16,24 @@ import pytest
 
 from callcenter.pbxsim.callmodel import AgentPhone, Caller
 from callcenter.pbxsim.clock import VirtualClock
-from callcenter.pbxsim.manager_conf import ACTIONS, event_category, get_perm, load_manager_conf
+from callcenter.ami.agi import AgiRequest, RouteDecision
+from callcenter.ami.channel_vars import USER_EVENT_AGENT_CONTROL, USER_EVENT_CALLBACK_REQUESTED
+from callcenter.ami.events import DIALER_USER_EVENTS, EVENT_CLASSES, KEEP_APPLICATIONS, KEEP_VARIABLES, parse_event
+from callcenter.pbxsim.callmodel import PhoneAnswer
+from callcenter.pbxsim.manager_conf import (
+    ACTIONS,
+    ALL,
+    FilterError,
+    ManagerUser,
+    MatchType,
+    event_category,
+    get_perm,
+    load_manager_conf,
+    parse_filter,
+)
 from callcenter.pbxsim.queues import read_persistent_members
 from callcenter.pbxsim.simulator import DIALPLANS, Simulator, SimulatorSettings
+from tests.pbxsim.conftest import Factory
 from tests.pbxsim.harness import CAPTURE_MANAGER_CONF, RawAmiClient, frames_of
 
 SHIPPED_MANAGER_CONF = DIALPLANS / "manager.conf"
@@ -201,6 +218,158 @@ async def test_events_mask_and_eventfilter_narrow_the_stream_further(tmp_path: P
         after_login = [m["Event"] for m in messages(client) if "Event" in m][2:]  # FullyBooted, SuccessfulAuth
         assert after_login == ["QueueMemberAdded"]  # DeviceStateChange: class call, and filtered out by the user
         await client.close()
+
+
+# == eventfilter (manager.c manager_add_filter / should_send_event) =================================================
+
+
+def event_text(name: str, *headers: tuple[str, str]) -> str:
+    """An event as manager.c queues it (eqe->eventdata): Event, Privilege, then the body, CRLF-ended."""
+    lines = [("Event", name), ("Privilege", "call,all"), *headers]
+    return "".join(f"{k}: {v}\r\n" for k, v in lines) + "\r\n"
+
+
+@pytest.mark.parametrize(
+    ("criteria", "value", "why"),
+    [
+        ("eventfilter", "", "Legacy filter with no filter pattern"),
+        ("eventfilter", "!", "Legacy filter with no filter pattern"),
+        ("eventfilter", "XX[X", "Unable to compile regex filter"),
+        ("eventfilter(name(Newchannel", "", "Filter options not formatted correctly"),
+        ("eventfilter(action(drop))", "", "'action' option 'drop' is unknown"),
+        ("eventfilter(name(Newchannel),method(glob))", "x", "'method' option 'glob' is unknown"),
+        ("eventfilter(event(Newchannel))", "", "Filter option 'event(Newchannel' is unknown"),
+        ("eventfilter(name(Newchannel),method(regex))", "", "method can't be 'regex' with no filter pattern"),
+        ("eventfilter(name(Newchannel))", "x", "method can't be 'none' with a filter pattern"),
+        ("eventfilter(action(include))", "", "No name or header option found and no filter pattern"),
+    ],
+)
+def test_eventfilters_asterisk_refuses_are_refused(criteria: str, value: str, why: str, tmp_path: Path) -> None:
+    with pytest.raises(FilterError, match=re.escape(why)):
+        parse_filter(criteria, value)
+    # and a manager.conf holding one loads without it, saying why (Asterisk logs a warning and drops the line)
+    (user,) = load_manager_conf(manager_conf(tmp_path, "read = all", f"{criteria} = {value}")).values()
+    assert user.filters == () and len(user.filter_errors) == 1 and why in user.filter_errors[0]
+
+
+def test_advanced_eventfilters_match_as_manager_c_matches() -> None:
+    newchannel_local = event_text("Newchannel", ("Channel", "Local/1002@cc-agents-00000001;1"))
+    newchannel_pjsip = event_text("Newchannel", ("Channel", "PJSIP/1002-00000001"))
+    hangup_local = event_text("Hangup", ("Channel", "Local/1002@cc-agents-00000001;1"))
+    by_name = parse_filter("eventfilter(name(Newchannel))", "")
+    assert (by_name.exclude, by_name.match_type, by_name.header) == (False, MatchType.NONE, None)
+    assert by_name.matches(newchannel_pjsip) and not by_name.matches(hangup_local)
+    # the sample's "exclude Newchannel events with a Channel header that starts with Local/"
+    local = parse_filter("eventfilter(action(exclude),name(Newchannel),header(Channel),method(starts_with))", "Local/")
+    assert local.exclude and local.header == "Channel:"
+    assert local.matches(newchannel_local) and not local.matches(newchannel_pjsip) and not local.matches(hangup_local)
+    # header values are matched alone (blanks skipped); a regex sees no "Channel: " prefix; empty values never match
+    exact = parse_filter("eventfilter(header(Variable:),method(exact))", "CC_PLAN")
+    assert exact.matches(event_text("VarSet", ("Variable", "CC_PLAN"), ("Value", "")))
+    assert not exact.matches(event_text("VarSet", ("Variable", "CC_PLAN2"), ("Value", "")))
+    anchored = parse_filter("eventfilter(header(Value),method(regex))", "^$|^x")
+    assert not anchored.matches(event_text("VarSet", ("Variable", "A"), ("Value", "")))
+    # the legacy '!' still excludes, action(...) wins over it; legacy regexes see the whole text
+    assert parse_filter("eventfilter(action(include),name(Hangup))", "!").exclude is False
+    legacy = parse_filter("eventfilter", "!Event: (Newchannel|Hangup).*Channel: Local/")
+    assert legacy.exclude and legacy.matches(hangup_local) and not legacy.matches(newchannel_pjsip)
+    # include and exclude together: an include must match, then no exclude may
+    user = ManagerUser(name="u", secret="", read=ALL, filters=(by_name, local))
+    assert user.wants(newchannel_pjsip) and not user.wants(newchannel_local) and not user.wants(hangup_local)
+
+
+# Events the service types (callcenter.ami.events) that never pass through the event queue: list items written to the
+# session as an action's answer (astman_append), never filtered; and two that are not wire names or not used.
+LIST_ITEMS = {"QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete", "CoreShowChannel",
+              "CoreShowChannelsComplete", "ContactList"}
+NOT_FILTERED_IN = {"GlobalVarSet", "AGIExecStart", "AGIExecEnd"}  # a VarSet; class agi, which read leaves out
+
+
+def shipped_user() -> ManagerUser:
+    return load_manager_conf(SHIPPED_MANAGER_CONF)["callcenter"]
+
+
+def test_the_shipped_eventfilter_lets_through_every_event_the_service_reads() -> None:
+    user = shipped_user()
+    assert user.filter_errors == ()
+    assert {f.exclude for f in user.filters} == {False}, "include filters only: everything else is dropped"
+    for name in set(EVENT_CLASSES) - LIST_ITEMS - NOT_FILTERED_IN - {"VarSet", "Newexten", "UserEvent"}:
+        assert user.wants(event_text(name, ("Channel", "PJSIP/1002-00000001"))), name
+    for variable in {*KEEP_VARIABLES, "CC_ACTION", "CC_PLAN", "CC_FALLBACK_QUEUE"}:
+        assert user.wants(event_text("VarSet", ("Variable", variable), ("Value", "x"))), variable
+    for application in KEEP_APPLICATIONS:
+        assert user.wants(event_text("Newexten", ("Application", application), ("AppData", "x"))), application
+    for user_event in {*DIALER_USER_EVENTS, USER_EVENT_AGENT_CONTROL, USER_EVENT_CALLBACK_REQUESTED}:
+        assert user.wants(event_text("UserEvent", ("UserEvent", user_event))), user_event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        event_text("Newexten", ("Application", "Set"), ("AppData", "CC_ACTION=dial")),
+        event_text("Newexten", ("Application", "DialPlan"), ("AppData", "")),  # not Dial: the regex is anchored
+        event_text("VarSet", ("Variable", "BRIDGEPVTCALLID"), ("Value", "x")),
+        event_text("VarSet", ("Variable", "AGISTATUS"), ("Value", "SUCCESS")),
+        event_text("VarSet", ("Variable", "LOCAL(ARG1)"), ("Value", "login")),
+        event_text("VarSet", ("Variable", "XDIALSTATUS"), ("Value", "x")),
+        event_text("UserEvent", ("UserEvent", "SiteOwnEvent")),
+        event_text("AGIExecStart", ("Command", "SET VARIABLE CC_PLAN x")),
+        event_text("RTCPSent"),
+        event_text("Hold"),
+        event_text("MusicOnHoldStart"),
+        event_text("NewAccountCode"),
+        event_text("ExtensionStatus"),
+    ],
+    ids=lambda text: text.split("\r\n")[0] + "/" + text.split("\r\n")[2],
+)
+def test_the_shipped_eventfilter_drops_what_the_service_never_reads(event: str) -> None:
+    assert not shipped_user().wants(event)
+    headers = {k: v.lstrip() for k, _, v in (line.partition(":") for line in event.strip().split("\r\n"))}
+    if headers["Event"] not in NOT_FILTERED_IN:
+        assert parse_event(headers) is None  # the parser would have dropped it too
+
+
+def without_eventfilters(path: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "manager-unfiltered.conf"
+    copy.write_text("".join(line for line in path.read_text().splitlines(keepends=True)
+                            if not line.startswith("eventfilter")))
+    return copy
+
+
+async def _one_routed_call(service: Factory, conf: Path) -> list[dict[str, str]]:
+    """An inbound call routed by FastAGI to 1002, answered, 5 s of talk; the events one session received."""
+    async def decide(request: AgiRequest) -> RouteDecision:
+        return RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=15, reason="owner")
+
+    svc = await service(decide=decide, manager_conf=conf)
+    client = RawAmiClient()
+    await client.connect(svc.sim.ami_port)
+    await client.wait_for(b"Message: Authentication accepted\r\n")
+    svc.sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=2.0))
+    svc.sim.call(Caller(number="+12125550001", did="8001", talk_s=5.0))
+    (call,) = await svc.wait_ended()
+    assert call.answered_by == "1002"
+    await client.send((("Action", "Ping"), ("ActionID", "end")))
+    await client.wait_for(b"ActionID: end")
+    await client.close()
+    return [m for m in messages(client) if "Event" in m and "Privilege" in m]
+
+
+async def test_the_shipped_eventfilter_thins_a_call_and_the_service_still_follows_it(
+    service: Factory, tmp_path: Path
+) -> None:
+    unfiltered = await _one_routed_call(service, without_eventfilters(SHIPPED_MANAGER_CONF, tmp_path))
+    filtered = await _one_routed_call(service, SHIPPED_MANAGER_CONF)
+    # what the parser would have typed is the same on both sessions: nothing the service reads is lost
+    typed = [parse_event(e) for e in unfiltered]
+    assert [type(e).__name__ for e in typed if e is not None] == [
+        type(e).__name__ for e in map(parse_event, filtered) if e is not None]
+    assert len(filtered) == len([e for e in typed if e is not None]), "every event on the wire is one we type"
+    dropped = Counter(e["Event"] for e in unfiltered) - Counter(e["Event"] for e in filtered)
+    assert {"Newexten", "VarSet"} <= set(dropped)
+    assert not [e for e in filtered if e["Event"] == "Newexten" and e["Application"] not in KEEP_APPLICATIONS]
+    print(f"\nevents per routed call, shipped read classes: {len(unfiltered)} unfiltered, {len(filtered)} with "
+          f"the shipped eventfilter; dropped {dict(dropped)}")
 
 
 # == list actions that answer an error ==============================================================================
