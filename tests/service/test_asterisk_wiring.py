@@ -98,11 +98,10 @@ async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path
     # ...and every call is in the CRM: five activities, five new leads (the callers were unknown).
     from sqlalchemy import func, select
 
-    from callcenter.app_keys import DATABASE, OUTBOX, OUTBOX_CONSUMER
-    from callcenter.outbox.pipeline import settled
+    from callcenter.app_keys import CRM_BRIDGE, DATABASE
     from crm_core.models import Activity, Lead
 
-    await asyncio.wait_for(settled(client.app[OUTBOX], client.app[OUTBOX_CONSUMER]), 10)
+    await asyncio.wait_for(client.app[CRM_BRIDGE].idle.wait(), 10)
     async with client.app[DATABASE].session() as s:
         calls = set(await s.scalars(select(Activity.call_id)))
         leads = await s.scalar(select(func.count()).select_from(Lead))
