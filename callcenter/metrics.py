@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
-
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -36,13 +35,13 @@ from crm_core.types import utcnow
 log = logging.getLogger("callcenter.metrics")
 
 # A route answer is a few milliseconds when the CRM cache and Redis answer; the FastAGI budget (agi.time_budget_ms,
-# 300 by default) bounds the decision, the SET VARIABLE round trips come on top.
+# 300 by default) bounds the decision, Asterisk's acknowledgement of the answer comes on top.
 ROUTE_ANSWER_BUCKETS_S: Final = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0)
-# The FastAGI server's own fail-open reasons (callcenter.ami.agi.Reason) and routing's failed steps
-# (callcenter.routing.service): the caller reached the fallback queue. crm-timeout / crm-error: routed on, without the
-# caller's CRM facts.
 # Seconds of work per second of audio: the bundled tiny.en on a CPU core is well below 1; above 1 the queue grows.
 REALTIME_FACTOR_BUCKETS: Final = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
+# Routing's failed steps (callcenter.routing.service): the caller reached the team queue. With the FastAGI server's own
+# fail-open reasons (callcenter.ami.agi.Reason: the default queue) and crm-timeout / crm-error (routed on, without the
+# caller's CRM facts) they make callcenter_route_fail_open_total's reasons.
 ROUTING_FAIL_OPEN: Final = {"state-error->queue": "state-error", "policy-error->queue": "policy-error"}
 
 
@@ -88,7 +87,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.route_answer_seconds = Histogram(
             "callcenter_route_answer_seconds",
-            "FastAGI request parsed to answer sent (decision and SET VARIABLE round trips), by route and outcome "
+            "FastAGI request parsed to answer acknowledged by Asterisk, by route and outcome "
             "(the CC_ACTION answered, or fail_open when the server answered the fallback queue itself)",
             ["route", "outcome"],
             buckets=ROUTE_ANSWER_BUCKETS_S,
@@ -140,10 +139,8 @@ async def read_db_figures(db: Database) -> DbFigures:
     return DbFigures(up=True, outboxes=outboxes, transcription=transcription)
 
 
-def _gauge(name: str, doc: str, value: float, labels: Mapping[str, str] | None = None) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=list(labels or ()))
-    family.add_metric(list((labels or {}).values()), value)
-    return family
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
 
 
 def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
