@@ -252,6 +252,12 @@ class CrmBridge:
             held = self.held_wrapups.get(call.call_id)
             if held:
                 activity.call_meta = with_wrapup_spells(activity.call_meta, held)
+                # Told as when booked on a written call: the wallboard keeps each call's wrap-up from these facts.
+                facts += [
+                    WrapUpLogged(call_id=call.call_id, activity_id=activity.id, agent=spell["agent"],
+                                 wrapup_s=spell["wrapup_s"], call_wrapup_s=activity.call_meta["wrapup_s"])
+                    for spell in held
+                ]
             if number is not None and call.direction is CallDirection.INBOUND and call.outcome in MISSED:
                 await self._merge_missed(session, call, number.e164, owner, activity.call_meta.get("routing"))
             elif number is not None and call.direction is not CallDirection.INTERNAL:
