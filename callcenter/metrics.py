@@ -100,12 +100,17 @@ class Metrics:
         # Children made up front: a call's end is then one dict lookup and an increment, and every outcome is a
         # series from the start (rate() needs the zero).
         self._calls_by_outcome = {outcome.value: self.calls_ended.labels(outcome.value) for outcome in CallOutcome}
+        self._route_children: dict[tuple[str, str], Any] = {}
         self.state = StateCollector(sources or Sources())
         self.registry.register(self.state)
 
     def route_answered(self, route: str, outcome: str, seconds: float) -> None:
-        """FastAgiServer.on_answered."""
-        self.route_answer_seconds.labels(route, outcome).observe(seconds)
+        """FastAgiServer.on_answered: one dict lookup and an observe (labels() takes a lock and checks the label
+        values every time, several times the cost). Routes and outcomes are few, so the dict stays small."""
+        child = self._route_children.get((route, outcome))
+        if child is None:
+            child = self._route_children[(route, outcome)] = self.route_answer_seconds.labels(route, outcome)
+        child.observe(seconds)
 
     def on_call_ended(self, event: object) -> None:
         """Bus handler (subscribed for CallEnded)."""
