@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -69,6 +69,9 @@ class Sources:
     gap_recovery: Callable[[], Any] = lambda: None  # callcenter.recovery.service.GapRecovery
     fanout: Callable[[], Any] = lambda: None  # callcenter.redis_bus.RedisFanout
     websockets: Callable[[], Mapping[str, int]] = dict  # open sockets by endpoint
+    # More durable queues read once per scrape, by consumer name (e.g. the event outbox's cursors): each reader
+    # answers {consumer: Backlog} and is awaited inside refresh's error handling.
+    db_backlogs: list[Callable[[Database], Awaitable[Mapping[str, Backlog]]]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -118,8 +121,8 @@ class Metrics:
             self._calls_by_outcome[event.outcome.value].inc()
 
     async def refresh(self, db: Database) -> None:
-        """The database aggregates of this scrape (three small queries on indexed columns)."""
-        self.state.db = await read_db_figures(db)
+        """The database aggregates of this scrape (a few small queries on indexed columns)."""
+        self.state.db = await read_db_figures(db, self.state.sources.db_backlogs)
 
 
 async def _backlog(session: Any, model: Any, pending: Iterable[Any], now: datetime) -> Backlog:
@@ -129,7 +132,9 @@ async def _backlog(session: Any, model: Any, pending: Iterable[Any], now: dateti
     return Backlog(depth=int(count), oldest_age_s=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
 
 
-async def read_db_figures(db: Database) -> DbFigures:
+async def read_db_figures(
+    db: Database, more: Iterable[Callable[[Database], Awaitable[Mapping[str, Backlog]]]] = ()
+) -> DbFigures:
     now = utcnow()
     try:
         async with db.read_session() as session:
@@ -138,6 +143,8 @@ async def read_db_figures(db: Database) -> DbFigures:
                 "mail": await _backlog(session, MailMessage, [DeliveryStatus.PENDING], now),
             }
             transcription = await _backlog(session, TranscriptionJob, [JobStatus.QUEUED, JobStatus.LEASED], now)
+        for reader in more:
+            outboxes.update(await reader(db))
     except Exception as exc:  # a scrape still answers with everything else; the gauge says the database did not
         log.warning("metrics: database figures not read (%s: %s)", exc.__class__.__name__, exc)
         return DbFigures(up=False)

@@ -15,6 +15,7 @@ from callcenter.app import build_app
 from callcenter.app_keys import METRICS
 from callcenter.config import load_settings
 from callcenter.mail.outbox import queue_mail
+from callcenter.metrics import Backlog
 from tests.api.conftest import World
 from tests.prom import Scrape, metrics_headers
 
@@ -92,3 +93,14 @@ def test_cli_makes_a_metrics_only_token(tmp_path: Path, monkeypatch: pytest.Monk
     assert cli.main(["add-user", "prometheus", "--role", "agent", "--metrics-only"]) == 0
     printed: dict[str, Any] = json.loads(capsys.readouterr().out)
     assert printed["scope"] == "metrics:read" and printed["token"] and printed["role"] == "agent"
+
+
+async def test_more_durable_queues_join_the_outbox_figures(world: World) -> None:
+    async def event_outbox(_db: object) -> dict[str, Backlog]:
+        return {"crm": Backlog(depth=3, oldest_age_s=1.5)}
+
+    world.client.app[METRICS].state.sources.db_backlogs.append(event_outbox)
+    scrape = await _scrape(world, world.admin.headers)
+    assert scrape.value("callcenter_outbox_depth", consumer="crm") == 3
+    assert scrape.value("callcenter_outbox_oldest_age_seconds", consumer="crm") == 1.5
+    assert scrape.value("callcenter_outbox_depth", consumer="mail") == 0
