@@ -3,7 +3,8 @@
 ``RoutingService.decide`` is a FastAgiServer ``decide`` callable. Per request: the team and required skills from the
 DID (and IVR choice), the caller's CRM facts (cached, within ``crm_budget_ms``; a slow CRM means routing without
 owner facts, not a stalled caller), one state snapshot, the policy's plan, an atomic reservation of the first
-candidate still free, then the answer. Every decision is kept in a bounded log by call id and logged on one line.
+candidate still free, then the answer. On the Redis store a first attempt's snapshot and reservation are one round
+trip (``route`` says how that stays the pure policy's answer). Every decision is kept in a bounded log by call id and logged on one line.
 Side effects (auto-pause) run after the answer, so the caller never waits for an AMI round trip.
 """
 
