@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -104,3 +105,17 @@ async def test_more_durable_queues_join_the_outbox_figures(world: World) -> None
     assert scrape.value("callcenter_outbox_depth", consumer="crm") == 3
     assert scrape.value("callcenter_outbox_oldest_age_seconds", consumer="crm") == 1.5
     assert scrape.value("callcenter_outbox_depth", consumer="mail") == 0
+
+
+async def test_a_hanging_database_read_leaves_the_other_figures(world: World) -> None:
+    never = asyncio.Event()
+
+    async def hangs(_db: object) -> dict[str, Backlog]:
+        await never.wait()
+        return {}
+
+    world.client.app[METRICS].state.sources.db_backlogs.append(hangs)
+    scrape = await _scrape(world, world.admin.headers)  # answered once the database figures' time is up
+    assert scrape.value("callcenter_metrics_database_up") == 0
+    assert scrape.get("callcenter_transcription_queue_depth") is None
+    assert scrape.value("callcenter_calls_ended_total", outcome="answered") == 0
