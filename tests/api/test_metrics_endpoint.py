@@ -69,12 +69,16 @@ async def test_outbox_and_websocket_figures_follow_the_state(world: World) -> No
             assert await queue_mail(session, source="test", dedupe_key=f"metrics-{n}", to=["ops@example.com"],
                                     subject="hello", body="")
     headers = world.agent_a1.headers
-    async with world.client.ws_connect("/api/v1/agent/ws", params=await world.ws_params(headers["Authorization"][7:])) as ws:
+    supervisor = world.sup_a.headers["Authorization"][7:]
+    async with world.client.ws_connect("/api/v1/agent/ws", params=await world.ws_params(headers["Authorization"][7:])) as ws, \
+            world.client.ws_connect("/api/v1/wallboard/ws", params=await world.ws_params(supervisor)) as board:
         assert (await ws.receive_json())["type"] == "hello"  # sent after the socket is registered
+        await board.receive_json()  # the snapshot, likewise
         during = await _scrape(world, world.admin.headers)
     assert during.value("callcenter_outbox_depth", consumer="mail") == 2  # no sender runs without mail settings
     assert during.value("callcenter_outbox_oldest_age_seconds", consumer="mail") >= 0
     assert during.value("callcenter_websocket_clients", endpoint="agent") == 1
+    assert during.value("callcenter_websocket_clients", endpoint="wallboard") == 1
 
 
 async def test_each_app_has_its_own_registry(world: World, tmp_path: Path) -> None:
