@@ -8,7 +8,8 @@ block the shipped dialplan sends, a "200 result=1" reply to every command, close
 
 servers:
   panoramisk-bare     panoramisk.fast_agi.Application, a route that does nothing (the baseline asked for)
-  panoramisk-8set     the same, sending the 8 SET VARIABLE commands our answer has (protocol cost, for reference)
+  panoramisk-8set     the same, sending 8 SET VARIABLE commands, as our answer did before CC_PLAN (protocol cost, for
+                      reference; ours now sends one)
   ours-<store>-<db>   FastAgiServer (callcenter/ami/agi.py) + RoutingService + DbCrmLookup (callcenter/routing/
                       adapters.py) on the CRM database behind CachedLookup, exactly as callcenter/routing/runtime.py
                       wires them (60 s / 10 s cache TTLs, 100 ms CRM budget); agents from the users table
@@ -439,8 +440,12 @@ async def one_request(port: int, payload: bytes) -> tuple[int, str]:
             if not line:
                 break
             commands += 1
-            if line.startswith(b"SET VARIABLE CC_REASON"):
-                reason = line.split(b" ", 3)[3].strip().strip(b'"').decode()
+            if line.startswith(b"SET VARIABLE CC_PLAN"):  # the whole answer in one command (callcenter.ami.agi_plan)
+                from callcenter.ami.agi_plan import decode_plan
+                from callcenter.ami.channel_vars import ChannelVar
+
+                _, fields = decode_plan(line.split(b" ", 3)[3].strip().strip(b'"').decode())
+                reason = fields[ChannelVar.REASON]
             writer.write(b"200 result=1\n")
     except ConnectionResetError:
         pass

@@ -7,8 +7,8 @@ The real-Asterisk tier's PBX with the shipped dialplans and amd.conf (capture_tr
 own manager.conf, cdr_manager off), desk phones 1002/1003 (phone.xml), a sipp customer on the trunk's contact
 (sipp/callee_answers.xml) speaking a greeting made with espeak-ng, and the information message cc-dialer-info (3.0 s,
 as long as the simulator's Playback). The dialer's own Originate (callcenter.dialer.originate.originate_action) is sent
-on one fresh AMI connection; the FastAGI server answers the campaign request as CampaignAgentRoute does (CC_AGENT_RING_S,
-then CC_AGENT) and records the transcript in INDEX.md's .agi format.
+on one fresh AMI connection; the FastAGI server answers the campaign request as CampaignAgentRoute does (one CC_PLAN:
+agent, ring seconds) and records the transcript in INDEX.md's .agi format.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.ami.channel_vars import DEFAULT_INFO_MESSAGE
+from callcenter.ami.agi_plan import plan_command
+from callcenter.ami.channel_vars import DEFAULT_INFO_MESSAGE, NO_AGENT, ChannelVar, PlanTag
 from callcenter.dialer.originate import AttemptDial, originate_action
 from tests.real_asterisk.capture_transfers import TRACES, AgiRecorder, AmiCapture, CaptureAsterisk, live_channels
 from tests.real_asterisk.pbx import AGI_PORT, Sipp, binaries, speech
@@ -54,7 +55,8 @@ class CampaignAgiRecorder(AgiRecorder):
 
     def __init__(self, scenario: str, agent: str | None) -> None:
         super().__init__(scenario)
-        self.COMMANDS = ('SET VARIABLE CC_AGENT_RING_S "2"', f'SET VARIABLE CC_AGENT "{agent or "none"}"')
+        answer = {ChannelVar.AGENT: agent or NO_AGENT, ChannelVar.AGENT_RING_S: "2"}
+        self.COMMANDS = (plan_command(PlanTag.CAMPAIGN, answer),)
 
 
 async def capture(name: str, out: Path) -> None:

@@ -21,6 +21,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from callcenter.ami.agi_plan import plan_command
+from callcenter.ami.channel_vars import PLAN_FIELDS, ChannelVar, PlanTag
 from tests.real_asterisk.pbx import AGI_PORT, AMI_PORT, RealAsterisk, Sipp, binaries
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "ami-traces"
@@ -76,9 +78,11 @@ class CaptureAsterisk(RealAsterisk):
 class AgiRecorder:
     """FastAGI: records the transcript (INDEX.md's .agi format) and routes every call to 1002 like the service."""
 
+    # the captures' own router answered with one SET VARIABLE per variable; the shipped dialplan reads one CC_PLAN
+    # (fields left empty as that router left them unset: the overflow takes CC_FALLBACK_QUEUE)
     COMMANDS = ('VERBOSE "cc-router script=inbound did={did} attempt={attempt} last={last}" 1', "GET VARIABLE CC_ATTEMPT",
-                "SET VARIABLE CC_ACTION dial", 'SET VARIABLE CC_TARGET "PJSIP/1002"',
-                "SET VARIABLE CC_RING_TIMEOUT_S 20", 'SET VARIABLE CC_DIAL_OPTS ""')
+                plan_command(PlanTag.INBOUND, dict.fromkeys(PLAN_FIELDS[PlanTag.INBOUND], "") | {
+                    ChannelVar.ACTION: "dial", ChannelVar.TARGET: "PJSIP/1002", ChannelVar.RING_TIMEOUT_S: "20"}))
 
     def __init__(self, scenario: str) -> None:
         self.scenario = scenario

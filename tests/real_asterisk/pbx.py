@@ -1,7 +1,8 @@
 """A real Asterisk run from an installed binary with the project's shipped configs, and sipp desk phones and trunk.
 
 The shipped extensions.conf, extensions_callcenter.conf, queues.conf, manager.conf, features.conf and amd.conf are
-copied unchanged; pjsip.conf
+copied unchanged (manager.conf gains one more user after the shipped one: TAP_USER, which reads every class without
+filters, for AmiTap); pjsip.conf
 is the shipped one adapted only for where the phones are (static contacts on loopback instead of registrations, the
 trunk on 127.0.0.2). Everything listens on loopback. Nothing here builds Asterisk: it runs the one it is given.
 """
@@ -29,6 +30,10 @@ TRUNK_PORT = 5060  # where the trunk AOR's contact sends calls out (the dialled 
 AMI_PORT = 5038  # the shipped manager.conf's
 AGI_PORT = 4573  # the shipped dialplan's CC_AGI_HOSTPORT
 AMI_SECRET = "change-me"  # the shipped manager.conf's
+# AmiTap's own AMI user, appended to the copied manager.conf: every class, no eventfilter, so the tap shows what
+# Asterisk published, beside what the shipped user (the service) is sent
+TAP_USER = "tap"
+TAP_SECRET = "tap-secret"
 
 
 def binaries() -> tuple[Path | None, Path | None]:
@@ -119,6 +124,9 @@ class RealAsterisk:
         self.etc.joinpath("cdr_manager.conf").write_text("[general]\nenabled = yes\n")
         for name in SHIPPED_UNCHANGED:
             shutil.copy(DIALPLANS / name, self.etc / name)
+        with self.etc.joinpath("manager.conf").open("a") as conf:
+            conf.write(f"\n[{TAP_USER}]\nsecret = {TAP_SECRET}\ndeny = 0.0.0.0/0.0.0.0\n"
+                       "permit = 127.0.0.1/255.255.255.255\nread = all\nwrite = \n")
         self.etc.joinpath("pjsip.conf").write_text(_pjsip(self.phones))
 
     async def start(self) -> None:
@@ -313,24 +321,54 @@ async def wait_udp_bound(ip: str, port: int, proc: asyncio.subprocess.Process, t
 @dataclass
 class AmiTap:
     """A second AMI session beside the service's that writes everything Asterisk sends to a file: the events of a
-    failing test as Asterisk published them, to read next to the sipp message traces."""
+    failing test as Asterisk published them (TAP_USER: every class, no eventfilter), to read next to the sipp message
+    traces; ``events()`` are the same, for tests that watch the dialplan as an operator would."""
 
     path: Path
     task: asyncio.Task[None] | None = None
+    data: bytearray = field(default_factory=bytearray)
+    writer: asyncio.StreamWriter | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    pings: int = 0
 
     async def start(self) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", AMI_PORT)
-        writer.write(f"Action: Login\r\nUsername: callcenter\r\nSecret: {AMI_SECRET}\r\nEvents: on\r\n\r\n".encode())
-        await writer.drain()
-        self.task = asyncio.create_task(self._copy(reader, writer))
+        reader, self.writer = await asyncio.open_connection("127.0.0.1", AMI_PORT)
+        self.writer.write(
+            f"Action: Login\r\nUsername: {TAP_USER}\r\nSecret: {TAP_SECRET}\r\nEvents: on\r\n\r\n".encode())
+        await self.writer.drain()
+        self.task = asyncio.create_task(self._copy(reader, self.writer))
 
     async def _copy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with self.path.open("ab") as out:
             try:
                 while line := await reader.readline():
                     out.write(line)
+                    self.data += line
+                    self.changed.set()
             finally:
                 writer.close()
+
+    async def sync(self, timeout_s: float = 10.0) -> None:
+        """Wait until the events Asterisk queued for the tap so far are read: a Ping's answer comes after them
+        (manager.c do_message sends a session's pending events before it handles the next action)."""
+        assert self.writer is not None
+        self.pings += 1
+        needle = f"ActionID: tap-sync-{self.pings}\r\n".encode()
+        self.writer.write(f"Action: Ping\r\nActionID: tap-sync-{self.pings}\r\n\r\n".encode())
+        await self.writer.drain()
+        async with asyncio.timeout(timeout_s):
+            while needle not in self.data:
+                self.changed.clear()
+                await self.changed.wait()
+
+    def events(self) -> list[dict[str, str]]:
+        """Every event read so far, as headers, in order."""
+        out = []
+        for block in bytes(self.data).decode("utf-8", "replace").split("\r\n\r\n"):
+            headers = dict(line.partition(": ")[::2] for line in block.split("\r\n") if ": " in line)
+            if "Event" in headers:
+                out.append(headers)
+        return out
 
     async def stop(self) -> None:
         if self.task is not None:

@@ -2,7 +2,7 @@
 route answers, and what went over SIP (each sipp's -trace_msg file).
 
 * a known caller's name from the CRM is the display name of the INVITE the agent's phone gets (the caller's own
-  "Customer" never shows), set by the route answer's SET VARIABLE CALLERID(name); a name with quotes, a backslash,
+  "Customer" never shows), carried by the route answer's CC_PLAN into CALLERID(name); a name with quotes, a backslash,
   <>, CJK characters and accents arrives display-safe;
 * a call dialled from the phone (9<number>, national digits) goes out through [cc-outbound]: the INVITE on the trunk
   is for the E.164 number with the team's caller id, the call is recorded (files in the monitor spool) and logged on

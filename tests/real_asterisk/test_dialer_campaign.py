@@ -65,7 +65,8 @@ class Rig:
     port: Port
     route: CampaignAgentRoute
     follower: AttemptFollower
-    raw: list[dict[str, str]] = field(default_factory=list)  # every AMI event, as headers, in order
+    tap: AmiTap  # what Asterisk raised (every class, no eventfilter): the dialplan as an operator sees it
+    raw: list[dict[str, str]] = field(default_factory=list)  # every AMI event the service's session got, in order
 
     def attempt(self, *, agent: str | None = "1002", **kw: Any) -> AttemptDial:
         attempt_id = next(_ids)
@@ -79,10 +80,12 @@ class Rig:
         result = await asyncio.wait_for(future, dial.ring_s + WAIT_S)
         # the callee played its part to the end (sipp exits 0 once its scenario is complete)
         assert await asyncio.wait_for(callee.wait(), WAIT_S) == 0, "the callee's sipp scenario failed (see its log)"
+        await self.tap.sync()
         return result
 
     def events(self, uniqueid: str | None, name: str) -> list[dict[str, str]]:
-        return [h for h in self.raw if h.get("Event") == name and h.get("Uniqueid") == uniqueid]
+        """From the tap: the shipped manager.conf's eventfilter keeps most Newexten/VarSet off the service's session."""
+        return [h for h in self.tap.events() if h.get("Event") == name and h.get("Uniqueid") == uniqueid]
 
     def apps(self, uniqueid: str | None) -> list[tuple[str, str]]:
         """(application, data) of every priority the callee's channel ran, from its Newexten events."""
@@ -129,7 +132,7 @@ async def rig(tmp_path: Path, phone_scenarios: dict[str, tuple[str, int | None]]
     await agi.start()
     conn = AmiConnection(host="127.0.0.1", port=AMI_PORT, username="callcenter", secret=AMI_SECRET,
                          reconnect_min_s=0.05, reconnect_max_s=0.5, ping_interval_s=30)
-    r = Rig(pbx=pbx, sipp=sipp, port=port, route=route, follower=AttemptFollower(send=conn.send))
+    r = Rig(pbx=pbx, sipp=sipp, port=port, route=route, follower=AttemptFollower(send=conn.send), tap=tap)
 
     def consume(item: Any) -> None:
         if isinstance(item, Received):

@@ -4,18 +4,23 @@ deployment (issue 13), end to end."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from sqlalchemy import select
 
 from callcenter.ami.actions import queue_pause
 from callcenter.ami.connection import AmiState
+from callcenter.ami.events import EVENT_CLASSES, KEEP_APPLICATIONS, KEEP_VARIABLE_PREFIX, KEEP_VARIABLES
 from callcenter.app_keys import AMI, DATABASE, FALLBACK_CHECK, GAP_RECOVERY, LIVE, QUEUE_KEEPER
 from callcenter.automation.facts import CallLogged
 from callcenter.events import AgentState, CallEnded, CallOutcome, CallRouted
+from callcenter.pbxsim.manager_conf import event_category, load_manager_conf
+from callcenter.pbxsim.simulator import DIALPLANS
 from callcenter.recording.http import RECORDINGS
 from crm_core.models import Activity, Lead, Phone
 from crm_core.recording_models import Recording
 from tests.real_asterisk.conftest import PHONES, WAIT_S, Site, login_all
+from tests.real_asterisk.pbx import AMI_PORT, AMI_SECRET, TAP_SECRET, TAP_USER
 
 NEW_NUMBER = "+13125550123"
 
@@ -109,3 +114,94 @@ async def test_a_call_while_the_service_has_no_ami_session_still_lands_once(site
         recordings = (await s.scalars(select(Recording).where(Recording.call_id == call_id))).all()
     assert len(activities) == 1 and activities[0].call_meta["end_estimated"] is True
     assert sorted(r.leg for r in recordings) == ["mix", "rx", "tx"]
+
+
+class RawSession:
+    """One more AMI session, as a user of the copied manager.conf: every byte Asterisk sends it, split into events."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.task: asyncio.Task[None] | None = None
+        self.changed = asyncio.Event()
+
+    async def start(self, username: str, secret: str) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", AMI_PORT)
+        writer.write(f"Action: Login\r\nUsername: {username}\r\nSecret: {secret}\r\nEvents: on\r\n\r\n".encode())
+        await writer.drain()
+
+        async def pump() -> None:
+            try:
+                while chunk := await reader.read(65536):
+                    self.data += chunk
+                    self.changed.set()
+            finally:
+                writer.close()
+
+        self.task = asyncio.create_task(pump())
+
+    async def wait_for(self, needle: bytes, start: int) -> None:
+        async def wait() -> None:
+            while needle not in self.data[start:]:
+                self.changed.clear()
+                await self.changed.wait()
+
+        await asyncio.wait_for(wait(), WAIT_S)
+
+    def events(self, start: int) -> list[dict[str, str]]:
+        out = []
+        for block in bytes(self.data[start:]).decode("utf-8", "replace").split("\r\n\r\n"):
+            headers = dict(line.partition(": ")[::2] for line in block.split("\r\n") if ": " in line)
+            if "Event" in headers and "Privilege" in headers:
+                out.append(headers)
+        return out
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def test_the_shipped_eventfilter_keeps_what_the_service_never_reads_off_its_session(site: Site) -> None:
+    """manager.conf's eventfilter on Asterisk 20 itself: the shipped user's session carries only events the service
+    types (no Newexten of Set/AGI/GotoIf, no VarSet of Asterisk's own variables, no AGIExecStart/End, no RTCP), the
+    tap's unfiltered session shows they were raised, and the call is followed all the same (the other tests)."""
+    await login_all(site)
+    shipped, tap = RawSession(), RawSession()
+    await shipped.start("callcenter", AMI_SECRET)
+    await tap.start(TAP_USER, TAP_SECRET)
+    await shipped.wait_for(b"Authentication accepted", 0)
+    await tap.wait_for(b"Authentication accepted", 0)
+    mark_shipped, mark_tap = len(shipped.data), len(tap.data)
+    try:
+        await site.sipp.call(caller=NEW_NUMBER, did="8001", talk_ms=2000)
+        [call] = await site.wait(lambda: ended(site, NEW_NUMBER), "the call to end")
+        assert call.outcome is CallOutcome.ANSWERED
+        # the Cdr comes last for a call: both sessions have the whole call once they have it
+        await shipped.wait_for(b"Event: Cdr", mark_shipped)
+        await tap.wait_for(b"Event: Cdr", mark_tap)
+        got, raised = shipped.events(mark_shipped), tap.events(mark_tap)
+    finally:
+        await shipped.stop()
+        await tap.stop()
+
+    shipped_read = load_manager_conf(DIALPLANS / "manager.conf")["callcenter"].read
+    in_classes = [e for e in raised if shipped_read & event_category(e["Privilege"]) == event_category(e["Privilege"])]
+    names = Counter(e["Event"] for e in got)
+    assert set(names) <= set(EVENT_CLASSES), names
+    assert not [e for e in got if e["Event"] == "Newexten" and e["Application"] not in KEEP_APPLICATIONS]
+    assert not [e for e in got if e["Event"] == "VarSet" and e["Variable"] not in KEEP_VARIABLES
+                and not e["Variable"].startswith(KEEP_VARIABLE_PREFIX)]
+    assert any(e["Event"] == "Newexten" and e["Application"] == "Dial" for e in got)
+    assert any(e["Event"] == "VarSet" and e["Variable"] == "CC_PLAN" and e["Value"].startswith("inbound1|dial|")
+               for e in got)
+    # what the filter (not the read classes) took away was raised: Newexten of other applications, other VarSets
+    assert any(e["Event"] == "Newexten" and e["Application"] == "Set" for e in in_classes)
+    assert any(e["Event"] == "VarSet" and e["Variable"] == "AGISTATUS" for e in in_classes)
+    # one AGI command per route answer, and none of the agi/reporting classes on the shipped session
+    agi = [e for e in raised if e["Event"] == "AGIExecStart"]
+    assert agi and all(e["Command"].startswith("SET VARIABLE CC_PLAN ") for e in agi)
+    assert not {"AGIExecStart", "AGIExecEnd", "RTCPSent", "RTCPReceived"} & set(names)
+    print(f"\nevents during one routed call on Asterisk 20: {len(raised)} raised (every class), {len(in_classes)} in "
+          f"the shipped read classes, {len(got)} sent to the shipped user through its eventfilter; "
+          f"AGI commands {len(agi)}; dropped by the filter: "
+          f"{dict(Counter(e['Event'] for e in in_classes) - names)}")
