@@ -29,7 +29,11 @@ from callcenter.calls.live import LiveCalls, log_domain_event
 from callcenter.calls.tracker import CallTracker
 from callcenter.calls.wrapup_pause import WrapupPacer
 from callcenter.instance import new_instance_id
-from callcenter.events import AgentState, InProcessBus
+from callcenter.automation.facts import CallLogged
+from callcenter.events import AgentState, InProcessBus, is_domain_event
+from callcenter.outbox.consumer import OutboxConsumer
+from callcenter.outbox.pipeline import CRM_FEED, RECORDING_FEED, Sinks
+from callcenter.outbox.writer import OutboxWriter
 from callcenter.redis_bus import RedisFanout
 from callcenter.api import agent_routes, automation_routes, call_routes, crm_routes, disposition_routes, supervisor_routes
 from callcenter.api import report_routes, transfer_routes, wallboard_routes
@@ -73,9 +77,8 @@ from crm_core.phones import try_normalize
 from crm_core.records import PhoneRules
 from callcenter.app_keys import (
     AGENT_LOG, AGI, AMI, AUTOMATION, BUS, CRM_BRIDGE, DATABASE, FALLBACK_CHECK, FIGURES_FEED, GAP_RECOVERY, HUB, INSTANCE, REDIS_FANOUT,
-    LIVE,
-    MAIL_SENDER, OPENAPI, PHONE_RULES, QUEUE_KEEPER, READY, REDIS, REPORT_SCHEDULER, ROUTING, ROUTING_RULES, SETTINGS,
-    WRITE_HOOKS,
+    LIVE, MAIL_SENDER, OPENAPI, FEEDS, OUTBOX, PHONE_RULES, QUEUE_KEEPER, READY, REDIS, REPORT_SCHEDULER, ROUTING,
+    ROUTING_RULES, SETTINGS, SINKS, WORKER_BUS, WRITE_HOOKS,
 )
 
 log = logging.getLogger("callcenter.app")
@@ -119,6 +122,53 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def _outbox_writer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The call path's facts into the durable outbox, for the workers (in this process or others)."""
+    writer = OutboxWriter(db=app[DATABASE])
+    unsubscribe = writer.attach(app[BUS])
+    app[OUTBOX] = writer
+    task = asyncio.create_task(writer.run(), name="outbox-writer")
+    yield
+    unsubscribe()
+    # Torn down after the AMI session and the workers' consumer (contexts unwind in reverse): nothing adds any more.
+    if not await writer.drain(app[SETTINGS].http.shutdown_timeout_s):
+        log.error("outbox: %d facts not written at shutdown (the next start resyncs from Asterisk)", len(writer.buffer))
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def _feed_ctx(name: str) -> Any:
+    """The cleanup context of one outbox consumer: its rows in order onto its sinks' bus, the cursor moved once they
+    are done. The CRM writer's and the recordings' are two: a recording file may take its grace to appear, and the
+    CRM must not wait behind it."""
+
+    async def feed(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        consumer = OutboxConsumer(db=app[DATABASE], name=name, holder=app[INSTANCE], deliver=app[SINKS][name].deliver,
+                                  lease_s=settings.workers.lease_s, poll_s=settings.workers.poll_s)
+        app[FEEDS][name] = consumer
+        writer = app.get(OUTBOX)
+        if writer is not None:
+            writer.on_written.append(consumer.wake.set)  # in one process nothing needs to poll
+        task = asyncio.create_task(consumer.run(), name=f"outbox-{name}")
+        yield
+        if writer is not None:  # what the call path handed over until now is handed on before the workers stop
+            await writer.drain(settings.http.shutdown_timeout_s)
+            try:
+                async with asyncio.timeout(settings.http.shutdown_timeout_s):
+                    await consumer.settled()
+            except TimeoutError:
+                log.error("outbox consumer %s stopped behind the outbox; another worker or the next start goes on", name)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        try:
+            await consumer.release()
+        except Exception as exc:  # the database is gone: the lease lapses by itself
+            log.warning("outbox consumer %s: lease not released (%s)", name, exc.__class__.__name__)
+
+    return feed
+
+
 def bridge_rules(settings: Settings, phone: PhoneRules) -> BridgeRules:
     crm = settings.crm
     excluded = {n.e164 for raw in crm.lead_exclude_numbers if (n := try_normalize(raw, region=phone.region))}
@@ -150,8 +200,9 @@ async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     automation = Automation(db=app[DATABASE], rules=settings.rules, vip_numbers=vips, on_webhook_queued=sender.wakeup.set,
                             on_mail_queued=app[MAIL_SENDER].wakeup.set)
-    automation.attach(app[BUS])
+    automation.attach(app[WORKER_BUS])
     app[AUTOMATION] = automation
+    app[SINKS][CRM_FEED].idle_flags.append(automation.idle)
     tasks = [
         asyncio.create_task(automation.run(), name="automation"),
         asyncio.create_task(sender.run(), name="webhook-sender"),
@@ -212,13 +263,14 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         db=app[DATABASE],
         phone_rules=app[PHONE_RULES],
         rules=rules,
-        publish=app[BUS].publish,
+        publish=app[WORKER_BUS].publish,
         callback_due_s=callback_due_s,
         did_team=did_team_of(app[ROUTING_RULES]),
         present=present,
     )
-    bridge.attach(app[BUS])
+    bridge.attach(app[WORKER_BUS])
     app[CRM_BRIDGE] = bridge
+    app[SINKS][CRM_FEED].idle_flags.append(bridge.idle)
     task = asyncio.create_task(bridge.run(), name="crm-writer")
     yield
     # Drain what the calls already produced before the database goes away.
@@ -233,8 +285,9 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _agent_log_ctx(app: web.Application) -> AsyncIterator[None]:
     """Agent state spells for occupancy and pause reports: one writer task beside the CRM bridge."""
     agent_log = AgentLog(db=app[DATABASE])
-    agent_log.attach(app[BUS])
+    agent_log.attach(app[WORKER_BUS])
     app[AGENT_LOG] = agent_log
+    app[SINKS][CRM_FEED].idle_flags.append(agent_log.idle)
     task = asyncio.create_task(agent_log.run(), name="agent-log-writer")
     yield
     try:
@@ -261,7 +314,9 @@ async def _recording_ctx(app: web.Application) -> AsyncIterator[None]:
     service = app[RECORDINGS]
     tasks: list[asyncio.Task[Any]] = []
     if app[SETTINGS].recording.enabled:  # disabled: what is stored is still served, nothing new comes in
-        service.attach(app[BUS])
+        sinks = app[SINKS][RECORDING_FEED]
+        service.attach(sinks.bus)
+        sinks.idle_flags.append(service.idle)
         tasks = [
             asyncio.create_task(service.run(), name="recording-ingest"),
             asyncio.create_task(service.run_maintenance(), name="recording-maintenance"),
@@ -553,6 +608,48 @@ API_MODULES = (auth_routes, crm_routes, call_routes, disposition_routes, agent_r
                script_routes, preview_routes)
 
 
+def _add_workers(app: web.Application, settings: Settings, database: Database) -> None:
+    """The CRM writer, recording ingest, agent log, call sums and automation (with mail), on a bus of their own fed
+    from the outbox (never straight from the call path's bus: what reaches them is what is durable)."""
+    workers = InProcessBus()
+    app[WORKER_BUS] = workers
+    recordings = InProcessBus()
+    workers.subscribe(recordings.publish, event_type=CallLogged)  # the recording is linked to the call's activity
+    app[SINKS] = {CRM_FEED: Sinks(workers), RECORDING_FEED: Sinks(recordings)}
+    app[FEEDS] = {}
+    app[MAIL_SENDER] = MailSender(db=database, settings=settings.mail)
+    if RECORDINGS not in app:
+        recording = settings.recording
+        app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)),
+                                           settings=recording)
+    for ctx in (_automation_ctx, _mail_ctx, _recording_ctx, _crm_bridge_ctx, _agent_log_ctx, _call_sums_ctx,
+                _feed_ctx(CRM_FEED), _feed_ctx(RECORDING_FEED)):
+        app.cleanup_ctx.append(ctx)
+
+
+def build_worker_app(settings: Settings, *, database: Database | None = None) -> web.Application:
+    """`callcenter crm-worker`: the workers alone, fed from the outbox that `callcenter serve` processes write
+    (several may run: one holds the outbox at a time, the others take over when it stops). Health and metrics only
+    over HTTP."""
+    database = database or Database.from_url(
+        settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
+    # The API's middlewares: /metrics needs a token here too (healthz and readyz stay public).
+    app = web.Application(middlewares=[error_middleware, auth_middleware(database)])
+    app[SETTINGS] = settings
+    app[DATABASE] = database
+    app[INSTANCE] = new_instance_id()
+    app[PHONE_RULES] = phone_rules(settings)
+    app[READY] = {}
+    app[ROUTING_RULES] = build_rules(settings.routing, default_queue=settings.agi.default_queue)
+    app.cleanup_ctx.append(_database_ctx)
+    _add_workers(app, settings, database)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    metrics_http.install(app)
+    return app
+
+
 def build_app(settings: Settings, *, database: Database | None = None) -> web.Application:
     database = database or Database.from_url(
         settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size
@@ -582,15 +679,14 @@ def build_app(settings: Settings, *, database: Database | None = None) -> web.Ap
     hub.attach(bus)
     app[HUB] = hub
     app[LIVE] = LiveCalls(tracker=CallTracker(wrapup_s=settings.calls.wrapup_s), bus=bus)
-    app[MAIL_SENDER] = MailSender(db=database, settings=settings.mail)
-    app.cleanup_ctx.append(_automation_ctx)
-    app.cleanup_ctx.append(_mail_ctx)
+    app.cleanup_ctx.append(_outbox_writer_ctx)
     recording = settings.recording
+    # Served by the API here, whichever process ingests them.
     app[RECORDINGS] = RecordingService(db=database, storage=LocalStorage(root=Path(recording.store_dir)), settings=recording)
-    app.cleanup_ctx.append(_recording_ctx)
-    app.cleanup_ctx.append(_crm_bridge_ctx)
-    app.cleanup_ctx.append(_agent_log_ctx)
-    app.cleanup_ctx.append(_call_sums_ctx)
+    if settings.workers.in_process:  # the embedded default: one command runs everything, still through the outbox
+        _add_workers(app, settings, database)
+        # Their CRM facts (CallLogged, LeadCreated...) are this process's pages' news too.
+        app[WORKER_BUS].subscribe(lambda fact: None if is_domain_event(fact) else bus.publish(fact))
     app.cleanup_ctx.append(_wallboard_ctx)
     # Routing follows the bus before the AMI session starts, so it sees the agents' states from the first resync.
     app.cleanup_ctx.append(_routing_ctx)

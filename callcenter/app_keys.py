@@ -19,6 +19,7 @@ from callcenter.crm_bridge import CrmBridge
 from callcenter.events import InProcessBus
 from callcenter.mail.sender import MailSender
 from callcenter.metrics import Metrics
+from callcenter.outbox.writer import OutboxWriter
 from callcenter.queues.fallback import FallbackQueueCheck
 from callcenter.queues.keeper import MembershipKeeper
 from callcenter.recovery.service import GapRecovery
@@ -58,3 +59,8 @@ REPORT_SCHEDULER = web.AppKey("report_scheduler", ReportScheduler)
 REDIS_FANOUT = web.AppKey("redis_fanout", RedisFanout)  # while Redis is configured and the fan-out started
 METRICS = web.AppKey("metrics", Metrics)  # the app's Prometheus registry (callcenter.metrics_http)
 INSTANCE = web.AppKey("instance", str)  # this process's name (callcenter.instance): its decisions, messages, leases
+OUTBOX = web.AppKey("outbox", OutboxWriter)  # the call path's facts into the durable outbox
+# This process's outbox consumers by name (callcenter.outbox.pipeline CRM_FEED, RECORDING_FEED), when it runs workers.
+FEEDS = web.AppKey("feeds", dict)  # dict[str, OutboxConsumer]
+WORKER_BUS = web.AppKey("worker_bus", InProcessBus)  # the CRM writer's bus, fed only from the outbox
+SINKS = web.AppKey("sinks", dict)  # dict[str, Sinks]: what each consumer feeds, settled before its cursor moves

@@ -91,6 +91,16 @@ class DialerConfig(_Section):
     lost_grace_s: float = Field(default=60.0, ge=5, le=3600)
 
 
+class WorkerSettings(_Section):
+    """The CRM writer, recording ingest, agent log and automation, fed from the durable outbox (docs/architecture.md
+    "Processes"). ``in_process``: `callcenter serve` runs them too (the embedded default, one command); false: run
+    `callcenter crm-worker` processes beside it (production)."""
+
+    in_process: bool = True
+    lease_s: float = Field(default=15.0, gt=0, le=600)  # a worker silent this long hands the outbox to another
+    poll_s: float = Field(default=0.2, gt=0, le=60)  # how often a worker in another process looks for new rows
+
+
 class CallSettings(_Section):
     # After-call work: the agent is offered no new call for this long after hanging up.
     wrapup_s: float = Field(default=0.0, ge=0, le=3600)
@@ -187,6 +197,7 @@ class Settings(_Section):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     dialer: DialerConfig = Field(default_factory=DialerConfig)
     calls: CallSettings = Field(default_factory=CallSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
     deskphone: DeskPhoneSettings = Field(default_factory=DeskPhoneSettings)
     crm: CrmSettings = Field(default_factory=CrmSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)

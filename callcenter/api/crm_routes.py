@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import func, select
 
 from callcenter.automation.facts import DealStageChanged
@@ -12,7 +11,9 @@ from callcenter.automation.facts import DealStageChanged
 from callcenter.api.call_grant import check_quick_lead_fields, handles_call_of_lead
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.api.framework import Api, Call, enum_schema
-from callcenter.app_keys import BUS
+from callcenter.app_keys import DATABASE
+from callcenter.outbox.pipeline import poke
+from callcenter.outbox.writer import append_in
 from crm_core import deals, profile, records, users, work
 from crm_core.access import Principal
 from crm_core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -261,8 +262,10 @@ async def move_deal(call: Call) -> Any:
             deal_id=deal.id, from_stage_id=from_stage, to_stage_id=deal.stage_id, status=deal.status.value,
             responsible_id=deal.responsible_id, changed_by_id=call.principal.user_id, change_id=change_id or 0,
         )
-        bus = call.request.app[BUS]
-        call.after_commit.append(lambda: bus.publish(fact))
+        # Into the outbox with the change itself: automation (a worker) reacts to it once it is committed, never to
+        # a change that rolled back, and never misses one because a process stopped in between.
+        await append_in(call.session, call.request.app[DATABASE], [fact])
+        call.after_commit.append(lambda: poke(call.request.app))
     return deal
 
 

@@ -30,7 +30,8 @@ from callcenter.dialer.call_record import called_record, campaign_of, int_or_non
 from callcenter.dialer.campaign import DispositionSpec
 from callcenter.api.framework import Api, Call, ServiceUnavailable
 from callcenter.automation.facts import CallLogged
-from callcenter.app_keys import BUS, CRM_BRIDGE, DATABASE, LIVE
+from callcenter.app_keys import BUS, DATABASE, LIVE
+from callcenter.outbox.pipeline import crm_settled
 from crm_core import dispositions
 from crm_core.errors import Invalid, NotFound
 from crm_core.models import Activity, Direction, Disposition, User
@@ -115,28 +116,27 @@ async def _end_my_wrapup_after_commit(call: Call, call_id: str) -> bool:
 
 
 async def _writer_caught_up(call: Call, call_id: str) -> bool:
-    """Wait (bounded) until the CRM writer has logged the call, or has nothing left to log. The tracker drops a call
-    from the live model in the same step that hands its CallEnded to the writer, so "not live" + "logged or writer
-    idle" means "logged if it is a real call". False: the writer is still busy after WRITER_WAIT_S.
+    """Wait (bounded) until the CRM writer has logged the call, or everything the call path published is written.
+    The tracker drops a call from the live model in the same step that publishes its CallEnded, so "not live" +
+    "logged, or everything before now handed on and done" means "logged if it is a real call". False: not known yet
+    (still on its way after WRITER_WAIT_S, or the workers are another process's).
 
     Runs before the request's own transaction touches the database: on SQLite that holds the write lock, which would
     stall the very writer we wait for."""
     app = call.request.app
-    bridge = app.get(CRM_BRIDGE)
-    if bridge is None:
-        return True
     logged = asyncio.Event()
     stop = app[BUS].subscribe(lambda fact: fact.call_id == call_id and logged.set(), event_type=CallLogged)
     try:
         async with app[DATABASE].session() as session:  # its own short transaction, see above
             if await session.scalar(select(Activity.id).where(Activity.call_id == call_id)) is not None:
                 return True
-        # Not the writer's whole queue under load: this call's own fact, unless the writer runs dry first.
-        waits = [asyncio.create_task(logged.wait()), asyncio.create_task(bridge.idle.wait())]
+        # Not the writer's whole backlog under load: this call's own fact, unless the pipeline runs dry first.
+        waits = [asyncio.create_task(logged.wait()),
+                 asyncio.create_task(crm_settled(app))]
         done, pending = await asyncio.wait(waits, timeout=WRITER_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        return bool(done)
+        return any(task.result() is not False for task in done)
     finally:
         stop()
 

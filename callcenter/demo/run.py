@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 from callcenter.ami import actions
 from callcenter.api.auth_routes import login_urls
 from callcenter.app import build_app
-from callcenter.app_keys import AGI, AMI, BUS, CRM_BRIDGE, DATABASE, LIVE, ROUTING
+from callcenter.app_keys import AGI, AMI, BUS, DATABASE, LIVE, ROUTING
+from callcenter.outbox.pipeline import crm_settled
 from callcenter.config import load_settings
 from callcenter.demo import crm_seed
 from callcenter.events import AgentState, CallEnded, CallRouted
@@ -331,7 +332,7 @@ async def _demo_token(db: Any, *, extension: str | None = None) -> tuple[int, st
 
 async def _crm_counts(app: Any) -> dict[str, int]:
     """What the calls left in the CRM (after the writer has caught up)."""
-    await asyncio.wait_for(app[CRM_BRIDGE].idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(app), 10)
     async with app[DATABASE].session() as session:
         count = lambda q: session.scalar(select(func.count()).select_from(q))  # noqa: E731
         return {

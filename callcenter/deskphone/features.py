@@ -152,7 +152,7 @@ class PhoneFeatures:
             await self.live.unpause(agent, control=self._control(), interface=info.target)
             return ok(FeaturePrompt.DONE, "unpaused")
         if code is FeatureCode.WRAPUP_END:
-            if not self.live.end_wrapup(agent):
+            if not await self.live.end_wrapup(agent):
                 return refused("not in wrap-up")
             return ok(FeaturePrompt.DONE, "wrap-up ended")
         if code is FeatureCode.LOGIN:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from callcenter.app_keys import AUTOMATION
 from callcenter.automation.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from callcenter.outbox.pipeline import crm_settled
 from crm_core.models import DeliveryStatus, WebhookDelivery
 from tests.automation.receiver import SECRET, Receiver, receiver  # noqa: F401  (fixture)
 
@@ -20,12 +21,11 @@ async def test_deal_stage_change_reaches_a_webhook_through_the_api(make_world: A
         f'[[automation.rules]]\nname = "stage"\nwhen = "deal.stage_changed"\nthen = "webhook"\nurl = "{url}"\nsecret = "{SECRET}"\n'
     )
     world = await make_world(config)
-    automation = world.client.app[AUTOMATION]
     _, pipeline = await world.call(world.admin, "POST", "/api/v1/pipelines", {"name": "P", "is_default": True, "stages": [{"name": "a"}, {"name": "b"}]})
     _, deal = await world.call(world.admin, "POST", "/api/v1/deals", {"title": "D"})
     status, _ = await world.call(world.admin, "POST", f"/api/v1/deals/{deal['id']}/stage", {"stage_id": pipeline["stages"][1]["id"]})
     assert status == 200
-    await asyncio.wait_for(automation.idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(world.client.app), 10)  # through the outbox, committed with the change
     async with world.db.session() as s:
         [row] = list(await s.scalars(select(WebhookDelivery)))
     assert row.event == "deal.stage_changed" and row.payload["deal_id"] == deal["id"]

@@ -111,7 +111,8 @@ async def test_agent_links_the_live_call_to_a_record_and_the_link_survives_the_c
 
     from sqlalchemy import select
 
-    from callcenter.app_keys import BUS, CRM_BRIDGE
+    from callcenter.app_keys import BUS
+    from callcenter.outbox.pipeline import crm_settled
     from callcenter.events import CallAnswered, CallEnded
     from crm_core.models import Activity
     from tests.ami_conn.ami_peer import trace_frames
@@ -132,7 +133,7 @@ async def test_agent_links_the_live_call_to_a_record_and_the_link_survives_the_c
     assert status == 200 and linked["contact_id"] == contact["id"]
     await peer.send(b"".join(frames[cut:]))
     await asyncio.wait_for(got_end.wait(), 10)
-    await asyncio.wait_for(world.client.app[CRM_BRIDGE].idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(world.client.app), 10)
     async with world.db.session() as s:
         [activity] = list(await s.scalars(select(Activity).where(Activity.call_id == call_id)))
     assert activity.contact_id == contact["id"] and activity.result == "answered" and activity.talk_s and activity.talk_s > 0

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from callcenter.app_keys import CRM_BRIDGE
+from callcenter.app_keys import CRM_BRIDGE, OUTBOX
+from callcenter.outbox.pipeline import crm_settled
 from callcenter.events import CallDirection, CallEnded, CallOutcome, HungUpBy
 from crm_core import dispositions
 from crm_core.models import Activity, Disposition, Task, TaskKind, TaskStatus
@@ -244,14 +245,14 @@ async def test_a_wrap_up_sent_as_the_call_ends_waits_for_the_writer(world: World
     world.client.app[BUS].publish(ended("1795390002.1"))  # as the live model does: the writer has it queued
     status, out = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390002.1/disposition", {"disposition": "sale"})
     assert status == 200, out
-    # A writer still busy past the wait: "try again", not "no such call".
+    # The call path's facts still on their way to the outbox past the wait: "try again", not "no such call".
     monkeypatch.setattr(disposition_routes, "WRITER_WAIT_S", 0.05)
-    bridge = world.client.app[CRM_BRIDGE]
-    bridge.idle.clear()
+    outbox = world.client.app[OUTBOX]
+    outbox.idle.clear()
     try:
         status, err = await world.call(world.agent_a1, "POST", "/api/v1/calls/1795390002.2/disposition", {"disposition": "sale"})
     finally:
-        bridge.idle.set()
+        outbox.idle.set()
     assert status == 503 and err["error"]["code"] == "unavailable"
 
 
@@ -287,7 +288,7 @@ async def test_saving_the_wrap_up_ends_the_agents_wrap_up_of_that_call(make_worl
     status, out = await world.call(world.agent_a1, *save)
     assert (status, out["wrapup_ended"], state_of(world, "1002")) == (200, True, "available")
     # The wrap-up it ended is booked on the call, by the CRM writer: about the 20 s the agent took.
-    await asyncio.wait_for(world.client.app[CRM_BRIDGE].idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(world.client.app), 10)
     assert (await activity_of(world, "1795390003.1")).call_meta["wrapup_s"] == pytest.approx(20.0, abs=5.0)
     status, out = await world.call(world.agent_a1, *save)
     assert (status, out["wrapup_ended"]) == (200, False)  # nothing left to end

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from callcenter.ami import actions
 from callcenter.app import build_app
-from callcenter.app_keys import AGENT_LOG, AGI, AMI, BUS, CRM_BRIDGE, DATABASE, ROUTING_RULES
+from callcenter.app_keys import AGENT_LOG, AGI, AMI, BUS, ROUTING_RULES
+from callcenter.outbox.pipeline import crm_settled
 from callcenter.config import load_settings
 from callcenter.events import AgentState, AgentStateChanged, CallEnded
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
@@ -63,7 +64,7 @@ async def test_a_simulated_call_in_both_reports(db_url: str, tmp_path: Path) -> 
         sim.pbx.phones["1002"].scripted.append(PhoneAnswer(action="answer", delay_s=RING_S))
         sim.call(Caller(number="+12125550123", did="8001", talk_s=TALK_S))
         await asyncio.wait_for(ended.wait(), WAIT_S)
-        await asyncio.wait_for(app[CRM_BRIDGE].idle.wait(), WAIT_S)
+        await asyncio.wait_for(crm_settled(app), WAIT_S)
         await asyncio.wait_for(app[AGENT_LOG].idle.wait(), WAIT_S)
         assert app[AGENT_LOG].failed == 0
         # The spells are the bus's changes of 1002, one for one (offline ones close a spell and open none).

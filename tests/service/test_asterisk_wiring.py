@@ -98,10 +98,11 @@ async def test_live_model_turns_the_ami_stream_into_domain_events(tmp_path: Path
     # ...and every call is in the CRM: five activities, five new leads (the callers were unknown).
     from sqlalchemy import func, select
 
-    from callcenter.app_keys import CRM_BRIDGE, DATABASE
+    from callcenter.app_keys import DATABASE
+    from callcenter.outbox.pipeline import crm_settled
     from crm_core.models import Activity, Lead
 
-    await asyncio.wait_for(client.app[CRM_BRIDGE].idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(client.app), 10)
     async with client.app[DATABASE].session() as s:
         calls = set(await s.scalars(select(Activity.call_id)))
         leads = await s.scalar(select(func.count()).select_from(Lead))
