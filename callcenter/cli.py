@@ -93,6 +93,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_crm_worker(args: argparse.Namespace) -> int:
+    """The workers alone (CRM writer, recording ingest, agent log, automation), fed from the outbox that `serve`
+    processes with ``workers.in_process = false`` write. Several may run: one holds each feed, the others take over."""
+    settings = _settings(args)
+    host = args.host or settings.http.host
+    if _busy_ports([("HTTP", host, args.port, "--port")]):
+        return 1
+    from aiohttp import web
+
+    from callcenter import logs
+    from callcenter.app import build_worker_app
+
+    logs.setup(settings.log.level, as_json=settings.log.is_json)
+    web.run_app(build_worker_app(settings), host=host, port=args.port, shutdown_timeout=settings.http.shutdown_timeout_s,
+                print=lambda _msg: print(f"callcenter {__version__} crm-worker (health and metrics on "
+                                         f"http://{host}:{args.port}; Ctrl-C stops)", flush=True))
+    print("callcenter crm-worker stopped", flush=True)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from crm_core import migrate
 
@@ -218,6 +238,12 @@ def parser() -> argparse.ArgumentParser:
                        help="without ami.host, run without telephony instead of the built-in PBX simulator")
     serve.add_argument("--simulator-spool", default="var/monitor", help="where the simulator writes recordings")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("crm-worker", help="the CRM writer, recording ingest, agent log and automation, fed from "
+                            "the outbox (beside `serve` processes run with workers.in_process = false)")
+    worker.add_argument("--host")
+    worker.add_argument("--port", type=int, default=8090, help="HTTP port of its /healthz, /readyz and /metrics")
+    worker.set_defaults(func=cmd_crm_worker)
 
     mig = sub.add_parser("migrate", help="migrate the database schema (default: to the newest)")
     mig.add_argument("revision", nargs="?", default="head")
