@@ -77,6 +77,8 @@ class OutboxConsumer:
                 .where(OutboxEvent.id > self.last_id).order_by(OutboxEvent.id).limit(BATCH_ROWS)
             )).all()
         if not rows:
+            if not self.caught_up.is_set():
+                log.info("outbox consumer %s: caught up at id %d", self.name, self.last_id)
             self._empty_read = read
             self.caught_up.set()
             return False
