@@ -164,6 +164,12 @@ class FiguresFeed:
         self.passes += 1
         self.passed.set()
 
+    async def refresh(self) -> None:
+        """Read the day's calls and callbacks from the CRM again, as at start-up (calls written by other means than
+        this service's events: an import, another tool)."""
+        now_s = self.clock()
+        await self._read_day({team: today(zone, now_s) for team, zone in self.zones.items()}, now_s)
+
     async def _read_day(self, periods: dict[str | None, Period], now_s: float) -> None:
         self._reading = []
         self._callbacks_stale = False

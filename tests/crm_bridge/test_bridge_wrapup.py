@@ -107,9 +107,10 @@ async def test_a_wrapup_that_ends_before_its_call_is_written_is_held_and_written
     assert [(s["agent"], s["wrapup_s"]) for s in meta["wrapup_spells"]] == [("1002", 12.5), ("1003", 30.0)]
     await feed(b, [first, call, second, call])  # the same events again, in any order
     assert await meta_of(db, "t1") == meta
-    # Held ones ride on CallLogged. The fact names the agent's own spell, and the call's total apart from it.
+    # A held one is told once its call is written (the wallboard keeps each call's wrap-up from these facts). The
+    # fact names the agent's own spell, and the call's total apart from it; the replay tells nothing again.
     assert [(f.agent, f.wrapup_s, f.call_wrapup_s) for f in published if isinstance(f, WrapUpLogged)] == [
-        ("1003", 30.0, 42.5)
+        ("1002", 12.5, 12.5), ("1003", 30.0, 42.5)
     ]
 
 
