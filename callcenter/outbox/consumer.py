@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -28,6 +28,10 @@ log = logging.getLogger("callcenter.outbox")
 
 Deliver = Callable[[list[object]], Awaitable[None]]
 BATCH_ROWS: Final = 500
+# Rows every cursor has passed are deleted once this old: long enough that another instance's late copy of a fact
+# still meets its dedupe key, short enough that the table stays small (20 calls/s is ~200 rows/s).
+KEEP_S: Final = 3600.0
+PRUNE_EVERY_S: Final = 60.0
 
 
 class OutboxConsumer:
@@ -51,6 +55,7 @@ class OutboxConsumer:
 
     async def run(self) -> None:
         await self._ensure_cursor()
+        pruned_at_s = self.clock()
         while True:
             try:
                 progressed = await self.step()
@@ -61,6 +66,12 @@ class OutboxConsumer:
                 log.exception("outbox consumer %s: batch failed; retrying", self.name)
                 progressed = False
             if not progressed:
+                if self.holding and self.clock() - pruned_at_s >= PRUNE_EVERY_S:
+                    pruned_at_s = self.clock()
+                    try:
+                        await prune(self.db, before_s=pruned_at_s - KEEP_S)
+                    except Exception as exc:  # the next idle moment tries again
+                        log.warning("outbox prune failed (%s)", exc.__class__.__name__)
                 await wait_set(self.wake, self.poll_s)
                 self.wake.clear()
 
@@ -161,3 +172,14 @@ async def backlog(db: Database, consumer: str) -> tuple[int, float]:
         count, oldest = (await session.execute(
             select(func.count(), func.min(OutboxEvent.written_at_s)).where(OutboxEvent.id > last_id))).one()
     return int(count), (time.time() - oldest) if oldest is not None else 0.0
+
+
+async def prune(db: Database, *, before_s: float) -> int:
+    """Delete rows written before ``before_s`` that every consumer's cursor has passed; the number deleted."""
+    async with db.session() as session:
+        passed = await session.scalar(select(func.min(OutboxCursor.last_id)))
+        if not passed:
+            return 0
+        done = await session.execute(
+            delete(OutboxEvent).where(OutboxEvent.id <= passed, OutboxEvent.written_at_s < before_s))
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]

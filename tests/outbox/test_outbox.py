@@ -12,7 +12,7 @@ from callcenter.events import (
     AgentState, AgentStateChanged, CallDirection, CallEnded, CallOutcome, CallRouted, HungUpBy,
 )
 from callcenter.outbox.codec import BadItem, decode, encode
-from callcenter.outbox.consumer import OutboxConsumer, backlog
+from callcenter.outbox.consumer import OutboxConsumer, backlog, prune
 from callcenter.outbox.pipeline import settled
 from callcenter.outbox.writer import OutboxWriter
 from crm_core.db import Database
@@ -139,6 +139,29 @@ async def test_settled_returns_once_everything_published_before_is_handed_on(db:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_rows_every_cursor_passed_are_pruned_once_old(db: Database) -> None:
+    writer = OutboxWriter(db=db)
+    task = asyncio.create_task(writer.run())
+    try:
+        for i in range(4):
+            writer.add(ended(f"c{i}"))
+        await written(writer)
+    finally:
+        task.cancel()
+    fast, slow = Collector(), Collector()
+    crm = OutboxConsumer(db=db, name="crm", holder="w1", deliver=fast)
+    recording = OutboxConsumer(db=db, name="recording", holder="w1", deliver=slow)
+    for consumer in (crm, recording):
+        await consumer._ensure_cursor()
+    assert await crm.step()
+    assert await prune(db, before_s=2e9) == 0  # the recording feed has not passed any row yet
+    assert await recording.step()
+    assert await prune(db, before_s=0.0) == 0  # passed by both, but not old enough
+    assert await prune(db, before_s=2e9) == 4
+    async with db.session() as s:
+        assert await s.scalar(select(func.count()).select_from(OutboxEvent)) == 0
 
 
 def test_rows_that_do_not_decode_are_reported_with_what_is_wrong() -> None:
