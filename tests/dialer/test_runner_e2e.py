@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from callcenter.ami.connection import Received
+import pytest
 import redis.asyncio as aioredis
 
-from callcenter.app_keys import AMI, BUS, DATABASE, GAP_RECOVERY, LIVE
+from callcenter.app_keys import AMI, BUS, DATABASE, LIVE
 from callcenter.dialer.lease import RedisLeases
 from callcenter.dialer.runner import DialerRunner, DialerSettings
 from callcenter.dialer.live_status import DIALER
@@ -31,6 +31,7 @@ from crm_core.schemas import UserIn
 from crm_core.users import create_user
 from tests.conftest import require_service
 from tests.floor import EXTENSIONS, WAIT_S, Floor, running_floor
+from tests.pbxsim.harness import frames_of
 
 ALL_DAY = [{"start": "00:00", "end": "24:00"}]
 WINDOWS = {day: ALL_DAY for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -109,17 +110,10 @@ async def _campaign_ids(floor: Floor) -> list[int]:
 
 
 def record_ami(floor: Floor) -> list[dict[str, str]]:
-    """Every AMI event the service receives, as headers (the dialplan's Newexten show what the callee heard)."""
+    """Every event the simulated Asterisk raises from now on, as headers: an operator's view (the dialplan's Newexten
+    show what the callee heard), which the shipped manager.conf's eventfilter keeps off the service's own session."""
     raw: list[dict[str, str]] = []
-    recovery = floor.app[GAP_RECOVERY]
-    inner = recovery.inner
-
-    def recording(item: Any) -> Any:
-        if isinstance(item, Received):
-            raw.append(dict(item.message.items()))
-        return inner(item)
-
-    recovery.inner = recording
+    floor.sim.pbx.bus.listen(lambda _name, data: raw.extend(dict(f) for f in frames_of(data)))
     return raw
 
 
@@ -334,6 +328,7 @@ async def test_ami_lost_mid_campaign_waits_then_resolves_its_calls_and_dials_not
         assert any(r.outcome is AttemptOutcome.CONNECTED and r.agent_id for r in lost)
 
 
+@pytest.mark.xdist_group("redis-apps")  # shares Redis pub/sub with the other multi-instance tests
 async def test_another_instance_takes_over_a_dead_ones_campaign_and_doubles_nothing(tmp_path: Path,
                                                                                      empty_pg: str) -> None:
     """Two instances share the database and Redis: A paces the team (its lease), then dies mid-campaign without a
