@@ -11,7 +11,8 @@ reached the customer or by hand), and no domain event tells all of that: after t
 (a call logged, a callback overdue, an API write: ``poke``) they are re-read, open callbacks and the status of
 today's missed calls, two small queries instead of the day's calls. A pass runs ``debounce_s`` after the first
 change, so a burst costs one, and every ``interval_s``, because callbacks become overdue and days roll over
-without any event.
+without any event. With the CRM writer in another process (``workers.in_process = false``) no CRM fact reaches this
+one: a call ended an interval ago without its CallLogged makes the feed read the day again, at most once an interval.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ class FiguresFeed:
         self._dirty: set[str | None] = set()  # teams whose calls changed since the last pass
         self._callbacks_stale = True
         self._reading: list[object] | None = None  # events that came during a read of the day, applied after it
+        # Calls ended here whose CallLogged has not come (clock time of the end): with the CRM writer in another
+        # process (workers.in_process = false) its facts never reach this bus, and the wrap-ups with them.
+        self._unlogged: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     def attach(self, bus: EventBus) -> None:
         bus.subscribe(self._on_routed, event_type=CallRouted)
@@ -122,9 +126,14 @@ class FiguresFeed:
                 return
             self.calls[fact.call_id] = fact
             self._dirty.update((fact.team, known.team if known else fact.team))
+            if self._reading is None:
+                self._unlogged[fact.call_id] = self.clock()
+                while len(self._unlogged) > MAX_ROUTED_CALLS:
+                    self._unlogged.popitem(last=False)
         elif isinstance(event, CallLogged):
             # Written: its callback may be made, merged or closed. The CRM's E.164 of the caller is what a missed
             # call's callback is found by (store.callback_status).
+            self._unlogged.pop(event.call_id, None)
             known = self.calls.get(event.call_id)
             if known is not None and event.number and known.number != event.number and event.direction == "inbound":
                 self.calls[event.call_id] = replace(known, number=event.number)
@@ -157,6 +166,10 @@ class FiguresFeed:
         periods: dict[str | None, Period] = {team: today(zone, now_s) for team, zone in self.zones.items()}
         if periods != self.periods:
             await self._read_day(periods, now_s)  # start-up or a day roll-over: the one read of the day's calls
+        elif self._unlogged and next(iter(self._unlogged.values())) < now_s - self.interval_s:
+            # A call ended an interval ago and its CallLogged never came: the CRM's facts (callbacks, wrap-ups) do
+            # not reach this process. Read the day instead, at most once an interval, as before issue 16.
+            await self._read_day(periods, now_s)
         elif self._callbacks_stale:
             await self._read_callbacks(now_s)
         else:
@@ -190,6 +203,7 @@ class FiguresFeed:
             self._callbacks_stale = True
             raise
         self.periods = periods
+        self._unlogged.clear()  # what ended before the read is in it, or is the writer's to catch up on
         self.calls = {c.call_id: c for c in calls}
         self.callbacks = callbacks
         for event in late:  # what the read may have missed; a call it had is replaced by the same call
