@@ -11,14 +11,18 @@ from __future__ import annotations
 
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
+from sqlalchemy import select
 
 from callcenter.api.auth import PRINCIPAL
 from callcenter.api.sockets import OPEN_SOCKETS
 from callcenter.app_keys import AGI, AMI, BUS, DATABASE, GAP_RECOVERY, METRICS, QUEUE_KEEPER, REDIS_FANOUT, ROUTING
 from callcenter.events import CallEnded
-from callcenter.metrics import Metrics, Sources
+from callcenter.metrics import Backlog, Metrics, Sources
+from callcenter.outbox.consumer import backlog
 from crm_core.access import METRICS_READ
+from crm_core.db import Database
 from crm_core.errors import Forbidden
+from crm_core.outbox_models import OutboxCursor
 
 METRICS_PATH = "/metrics"
 
@@ -43,6 +47,7 @@ def install(app: web.Application) -> Metrics:
         gap_recovery=lambda: app.get(GAP_RECOVERY),
         fanout=lambda: app.get(REDIS_FANOUT),
         websockets=websockets,
+        db_backlogs=[event_outbox_backlogs],
     ))
     app[METRICS] = metrics
     bus = app.get(BUS)  # a crm-worker app has no call path: no calls end there
@@ -52,6 +57,17 @@ def install(app: web.Application) -> Metrics:
     app.on_startup.append(_observe_route_answers)
     app.router.add_get(METRICS_PATH, metrics_endpoint)
     return metrics
+
+
+async def event_outbox_backlogs(db: Database) -> dict[str, Backlog]:
+    """Each event outbox consumer's rows not yet handed on (callcenter.outbox), as ``event_outbox:<consumer>``."""
+    async with db.read_session() as session:
+        consumers = list(await session.scalars(select(OutboxCursor.consumer).order_by(OutboxCursor.consumer)))
+    figures = {}
+    for consumer in consumers:
+        depth, oldest_age_s = await backlog(db, consumer)
+        figures[f"event_outbox:{consumer}"] = Backlog(depth=depth, oldest_age_s=max(0.0, oldest_age_s))
+    return figures
 
 
 async def _observe_route_answers(app: web.Application) -> None:

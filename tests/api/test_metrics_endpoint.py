@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from sqlalchemy import select
 
 from callcenter import cli
 from callcenter.app import build_app
-from callcenter.app_keys import METRICS
+from callcenter.app_keys import FEEDS, METRICS
 from callcenter.config import load_settings
 from callcenter.mail.outbox import queue_mail
 from callcenter.metrics import Backlog
+from crm_core.outbox_models import OutboxCursor
 from tests.api.conftest import World
 from tests.prom import Scrape, metrics_headers
 
@@ -123,3 +125,18 @@ async def test_a_hanging_database_read_leaves_the_other_figures(world: World) ->
     assert scrape.value("callcenter_metrics_database_up") == 0
     assert scrape.get("callcenter_transcription_queue_depth") is None
     assert scrape.value("callcenter_calls_ended_total", outcome="answered") == 0
+
+
+async def test_every_event_outbox_consumer_has_its_backlog(world: World) -> None:
+    feeds = world.client.app[FEEDS]
+    assert feeds  # the in-process workers' feeds
+    for feed in feeds.values():  # each made its cursor and read to the end
+        await asyncio.wait_for(feed.caught_up.wait(), 10)
+    async with world.db.read_session() as session:
+        consumers = list(await session.scalars(select(OutboxCursor.consumer)))
+    assert sorted(consumers) == sorted(feeds)
+    scrape = await _scrape(world, world.admin.headers)
+    for consumer in consumers:
+        # caught up and nothing new written (no calls here): nothing waits for it
+        assert scrape.value("callcenter_outbox_depth", consumer=f"event_outbox:{consumer}") == 0
+        assert scrape.value("callcenter_outbox_oldest_age_seconds", consumer=f"event_outbox:{consumer}") == 0
