@@ -203,6 +203,7 @@ async def _automation_ctx(app: web.Application) -> AsyncIterator[None]:
     automation.attach(app[WORKER_BUS])
     app[AUTOMATION] = automation
     app[SINKS][CRM_FEED].idle_flags.append(automation.idle)
+    app[SINKS][CRM_FEED].failure_counts.append(lambda: automation.failed)
     tasks = [
         asyncio.create_task(automation.run(), name="automation"),
         asyncio.create_task(sender.run(), name="webhook-sender"),
@@ -271,6 +272,7 @@ async def _crm_bridge_ctx(app: web.Application) -> AsyncIterator[None]:
     bridge.attach(app[WORKER_BUS])
     app[CRM_BRIDGE] = bridge
     app[SINKS][CRM_FEED].idle_flags.append(bridge.idle)
+    app[SINKS][CRM_FEED].failure_counts.append(lambda: bridge.failed)
     task = asyncio.create_task(bridge.run(), name="crm-writer")
     yield
     # Drain what the calls already produced before the database goes away.
@@ -288,6 +290,7 @@ async def _agent_log_ctx(app: web.Application) -> AsyncIterator[None]:
     agent_log.attach(app[WORKER_BUS])
     app[AGENT_LOG] = agent_log
     app[SINKS][CRM_FEED].idle_flags.append(agent_log.idle)
+    app[SINKS][CRM_FEED].failure_counts.append(lambda: agent_log.failed)
     task = asyncio.create_task(agent_log.run(), name="agent-log-writer")
     yield
     try:

@@ -32,6 +32,8 @@ BATCH_ROWS: Final = 500
 # still meets its dedupe key, short enough that the table stays small (20 calls/s is ~200 rows/s).
 KEEP_S: Final = 3600.0
 PRUNE_EVERY_S: Final = 60.0
+# A batch that fails this often in a row is set aside (logged with its ids) so one poisonous row cannot stop a feed.
+MAX_ATTEMPTS: Final = 5
 
 
 class OutboxConsumer:
@@ -51,6 +53,8 @@ class OutboxConsumer:
         self.holding = False
         self.caught_up = asyncio.Event()  # the last read found nothing new
         self._reads = 0  # reads started
+        self._failing: tuple[int, int] = (0, 0)  # (first id of the batch that failed, times in a row)
+        self.set_aside = 0
         self._empty_read = 0  # the number of the last read that found nothing
 
     async def run(self) -> None:
@@ -101,8 +105,17 @@ class OutboxConsumer:
             except BadItem as exc:
                 self.bad += 1
                 log.error("outbox consumer %s: row %d skipped: %s", self.name, row_id, exc)
-        await self.deliver(items)
-        last_id = rows[-1][0]
+        first_id, last_id = rows[0][0], rows[-1][0]
+        try:
+            await self.deliver(items)
+        except Exception:
+            tries = self._failing[1] + 1 if self._failing[0] == first_id else 1
+            self._failing = (first_id, tries)
+            if tries < MAX_ATTEMPTS:
+                raise
+            self.set_aside += len(items)
+            log.error("outbox consumer %s: rows %d..%d failed %d times: set aside (see the errors above)",
+                      self.name, first_id, last_id, tries)
         async with self.db.session() as session:
             moved = await session.execute(
                 update(OutboxCursor)

@@ -5,7 +5,7 @@ turn (CallLogged -> recording link, automation) included."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -20,15 +20,25 @@ CRM_FEED: Final = "crm"  # the outbox cursor of the CRM writer, agent log and au
 RECORDING_FEED: Final = "recording"  # recording ingest's: a file may take its grace to appear; the CRM does not wait
 
 
+class SinkFailed(RuntimeError):
+    """A sink logged a failure while handling a batch: the batch is handed on again (the sinks are idempotent)."""
+
+
 class Sinks:
     def __init__(self, bus: InProcessBus) -> None:
         self.bus = bus
         self.idle_flags: list[asyncio.Event] = []  # in the order work flows between them
+        # Each sink's count of items it failed on (it logs and goes on, so one bad item never stops it): a batch
+        # during which one grew is not done.
+        self.failure_counts: list[Callable[[], int]] = []
 
     async def deliver(self, items: Sequence[object]) -> None:
+        failed_before = [count() for count in self.failure_counts]
         for item in items:
             self.bus.publish(item)
         await self.settle()
+        if [count() for count in self.failure_counts] != failed_before:
+            raise SinkFailed(f"a sink failed on a batch of {len(items)}: handed on again")
 
     async def settle(self) -> None:
         """Return once a whole pass finds every sink idle (one sink's work may have woken a later one)."""

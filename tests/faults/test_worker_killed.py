@@ -68,7 +68,8 @@ async def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(tmp_path: Pat
                 calls = list(await s.scalars(select(Activity.call_id).where(Activity.call_id.is_not(None))))
                 leads = list(await s.scalars(select(Phone.e164).join(Lead, Phone.lead_id == Lead.id)))
                 callbacks = list(await s.scalars(select(Task.id).where(Task.kind == TaskKind.CALLBACK)))
-            assert Counter(calls) == Counter(e.call_id for e in ended)  # every call, once
+            trouble = [line for line in first.lines + second.lines if "ERROR" in line or "failed" in line]
+            assert Counter(calls) == Counter(e.call_id for e in ended), trouble  # every call, once
             assert Counter(leads) == Counter(NEW_CALLERS)  # one lead per new number
             missed = [e for e in ended if e.customer in NEW_CALLERS and e.outcome is not CallOutcome.ANSWERED]
             assert missed and len(callbacks) == len({e.customer for e in missed})  # one callback per missed number

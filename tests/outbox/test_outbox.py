@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 
 from callcenter.events import (
-    AgentState, AgentStateChanged, CallDirection, CallEnded, CallOutcome, CallRouted, HungUpBy,
+    AgentState, AgentStateChanged, CallDirection, CallEnded, CallOutcome, CallRouted, HungUpBy, InProcessBus,
 )
 from callcenter.outbox.codec import BadItem, decode, encode
-from callcenter.outbox.consumer import OutboxConsumer, backlog, prune
-from callcenter.outbox.pipeline import settled
+from callcenter.outbox.consumer import MAX_ATTEMPTS, OutboxConsumer, backlog, prune
+from callcenter.outbox.pipeline import SinkFailed, Sinks, settled
 from callcenter.outbox.writer import OutboxWriter
 from crm_core.db import Database
 from crm_core.outbox_models import OutboxCursor, OutboxEvent
@@ -96,6 +96,33 @@ async def test_a_batch_that_fails_is_handed_on_again_and_the_cursor_waits(db: Da
     assert await consumer.step()
     assert [e.call_id for e in sink.items] == ["c0", "c1", "c2"]  # type: ignore[attr-defined]
     assert (await backlog(db, "crm"))[0] == 0
+
+
+async def test_a_sink_that_fails_makes_the_batch_come_again_and_a_poisonous_one_is_set_aside(db: Database) -> None:
+    writer = OutboxWriter(db=db)
+    task = asyncio.create_task(writer.run())
+    try:
+        writer.add(ended("c0"))
+        await written(writer)
+    finally:
+        task.cancel()
+    bus = InProcessBus()
+    sinks = Sinks(bus)
+    failures = [0]
+
+    def bad_sink(_event: object) -> None:
+        failures[0] += 1  # as the CRM writer does: it logs, counts and goes on
+
+    bus.subscribe(bad_sink)
+    sinks.failure_counts.append(lambda: failures[0])
+    consumer = OutboxConsumer(db=db, name="crm", holder="w1", deliver=sinks.deliver)
+    await consumer._ensure_cursor()
+    for _ in range(MAX_ATTEMPTS - 1):
+        with pytest.raises(SinkFailed):
+            await consumer.step()
+        assert (await backlog(db, "crm"))[0] == 1  # the cursor waits
+    assert await consumer.step()  # the last attempt: set aside, the feed goes on
+    assert failures[0] == MAX_ATTEMPTS and consumer.set_aside == 1 and (await backlog(db, "crm"))[0] == 0
 
 
 async def test_one_holder_at_a_time_and_the_next_starts_from_the_stored_cursor(db: Database) -> None:
