@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import select
 
@@ -26,6 +27,9 @@ from tests.conftest import require_service
 from tests.dialer.test_runner_e2e import (LEASE_REDIS, REPORT, TOML, attempts, callees, launch, manager, number_of,
                                           second_instance, until)
 from tests.floor import WAIT_S, Floor, running_floor
+
+# Its instances share Redis pub/sub (channels span Redis databases): one such test at a time (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("redis-apps")
 
 SCRIPT = "Hello {contact.first_name}, this is {agent.name} from Renewals."
 THREE = ["Hopper", "Turing", "Knuth"]

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 from aiohttp import ClientSession, web
 from sqlalchemy import func, select
@@ -24,6 +25,9 @@ from crm_core.schemas import TokenIn, UserIn
 from crm_core.users import create_token, create_user
 from tests.conftest import require_service
 from tests.floor import ANSWER, EXTENSIONS, WAIT_S, BusWatch, Floor, running_floor
+
+# Its instances share Redis pub/sub (channels span Redis databases): one such test at a time (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("redis-apps")
 
 REDIS = "redis://127.0.0.1:6379/12"  # a database of its own: the test flushes it
 WRAPUP_S = 60.0  # far longer than the agent takes: a timer that wins would show as a minute booked
