@@ -152,7 +152,7 @@ def _feed_ctx(name: str) -> Any:
             writer.on_written.append(consumer.wake.set)  # in one process nothing needs to poll
         task = asyncio.create_task(consumer.run(), name=f"outbox-{name}")
         yield
-        if writer is not None:  # what the call path handed over until now is handed on before the workers stop
+        if writer is not None and consumer.holding:  # what the call path handed over so far, before the workers stop
             await writer.drain(settings.http.shutdown_timeout_s)
             try:
                 async with asyncio.timeout(settings.http.shutdown_timeout_s):
