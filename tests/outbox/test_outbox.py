@@ -53,6 +53,18 @@ async def written(writer: OutboxWriter) -> None:
     await asyncio.wait_for(writer.idle.wait(), WAIT_S)
 
 
+async def in_outbox(db: Database, items: list[object]) -> None:
+    """``items`` written to the outbox by a writer of their own, as the call path writes them."""
+    writer = OutboxWriter(db=db)
+    task = asyncio.create_task(writer.run())
+    try:
+        for item in items:
+            writer.add(item)
+        await written(writer)
+    finally:
+        task.cancel()
+
+
 async def test_the_same_fact_from_two_writers_is_one_row_and_handed_on_in_order(db: Database) -> None:
     a, b = OutboxWriter(db=db), OutboxWriter(db=db)
     tasks = [asyncio.create_task(w.run()) for w in (a, b)]
@@ -78,14 +90,7 @@ async def test_the_same_fact_from_two_writers_is_one_row_and_handed_on_in_order(
 
 
 async def test_a_batch_that_fails_is_handed_on_again_and_the_cursor_waits(db: Database) -> None:
-    writer = OutboxWriter(db=db)
-    task = asyncio.create_task(writer.run())
-    try:
-        for i in range(3):
-            writer.add(ended(f"c{i}"))
-        await written(writer)
-    finally:
-        task.cancel()
+    await in_outbox(db, [ended(f"c{i}") for i in range(3)])
     sink = Collector()
     consumer = OutboxConsumer(db=db, name="crm", holder="w1", deliver=sink)
     await consumer._ensure_cursor()
@@ -99,13 +104,7 @@ async def test_a_batch_that_fails_is_handed_on_again_and_the_cursor_waits(db: Da
 
 
 async def test_a_sink_that_fails_makes_the_batch_come_again_and_a_poisonous_one_is_set_aside(db: Database) -> None:
-    writer = OutboxWriter(db=db)
-    task = asyncio.create_task(writer.run())
-    try:
-        writer.add(ended("c0"))
-        await written(writer)
-    finally:
-        task.cancel()
+    await in_outbox(db, [ended("c0")])
     bus = InProcessBus()
     sinks = Sinks(bus)
     failures = [0]
@@ -169,14 +168,7 @@ async def test_settled_returns_once_everything_published_before_is_handed_on(db:
 
 
 async def test_rows_every_cursor_passed_are_pruned_once_old(db: Database) -> None:
-    writer = OutboxWriter(db=db)
-    task = asyncio.create_task(writer.run())
-    try:
-        for i in range(4):
-            writer.add(ended(f"c{i}"))
-        await written(writer)
-    finally:
-        task.cancel()
+    await in_outbox(db, [ended(f"c{i}") for i in range(4)])
     fast, slow = Collector(), Collector()
     crm = OutboxConsumer(db=db, name="crm", holder="w1", deliver=fast)
     recording = OutboxConsumer(db=db, name="recording", holder="w1", deliver=slow)
