@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,10 +116,12 @@ class Floor(BusWatch):
 @asynccontextmanager
 async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[str, ...] = (),
                         callees: CalleeModel | None = None, phone: dict[str, Any] | None = None,
-                        database_url: str | None = None) -> AsyncIterator[Floor]:
+                        database_url: str | None = None,
+                        ami_port: Callable[[int], Awaitable[int]] | None = None) -> AsyncIterator[Floor]:
     """``extra_phones``: more desk phones on the simulator (a supervisor's), in no queue and in nobody's CRM record;
     ``callees``: the people a dialer campaign calls (pbxsim.callees); ``phone``: AgentPhone options for every agent;
-    ``database_url``: an empty database of the caller's (default: a SQLite file in ``tmp_path``)."""
+    ``database_url``: an empty database of the caller's (default: a SQLite file in ``tmp_path``); ``ami_port``: given
+    the simulator's AMI port, awaits the port the service is to connect to instead (a proxy of the caller's)."""
     url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'cc.sqlite3'}"
     await upgrade_async(url)
     db = Database.from_url(url)
@@ -134,6 +136,7 @@ async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[s
         callees=callees,
     )
     await sim.start()
+    service_ami_port = sim.ami_port if ami_port is None else await ami_port(sim.ami_port)
     config = tmp_path / "callcenter.toml"
     config.write_text(toml)
     settings = load_settings(
@@ -141,7 +144,7 @@ async def running_floor(tmp_path: Path, toml: str = "", *, extra_phones: tuple[s
         environ={
             "CALLCENTER_DATABASE__URL": url,
             "CALLCENTER_AMI__HOST": "127.0.0.1",
-            "CALLCENTER_AMI__PORT": str(sim.ami_port),
+            "CALLCENTER_AMI__PORT": str(service_ami_port),
             "CALLCENTER_AMI__SECRET": "callcenter",
             "CALLCENTER_AGI__PORT": "0",
             "CALLCENTER_AGI__DEFAULT_QUEUE": QUEUE,

@@ -164,13 +164,15 @@ def write_files(spec: RecordingSpec, ended_s: float) -> list[Path]:
         both[0::2], both[1::2] = rx, tx
         _publish(spec.main, lambda target: target.write_bytes(_pcm(both)))
         return [spec.main]
-    _write_wav(spec.main, rx + tx)
-    written = [spec.main]
+    # The legs before the mix: a reader that finds the mix finds its legs too, as on Asterisk, whose MixMonitor
+    # creates all three files when it starts.
+    legs = []
     for path, samples in ((spec.rx, rx), (spec.tx, tx)):
         if path is not None:
             _write_wav(path, samples)
-            written.append(path)
-    return written
+            legs.append(path)
+    _write_wav(spec.main, rx + tx)
+    return [spec.main, *legs]
 
 
 class RecordingWriter:

@@ -27,6 +27,8 @@ from callcenter.recovery.gap import RoutedCall, SpoolFacts, rebuild
 log = logging.getLogger("callcenter.recovery")
 
 MAX_JOURNAL = 10_000  # calls routed during one outage; the oldest go first if an outage outlasts it
+RECORDING_GRACE_S = 10.0  # as the recording pipeline's missing_grace_s default: how long a hung-up call's file may lag
+RECORDING_POLL_S = 0.1
 Consumer = Callable[[Item], Awaitable[None] | None]
 
 
@@ -42,6 +44,7 @@ class GapRecovery:
         asterisk_spool_dir: str,
         clock: Callable[[], float] = time.time,
         instance: str | None = None,
+        recording_grace_s: float = RECORDING_GRACE_S,
     ) -> None:
         self.instance = instance  # only this instance's own FastAGI answers are its to recover
         self.inner = inner
@@ -51,6 +54,7 @@ class GapRecovery:
         self.spool_dir = spool_dir
         self.asterisk_spool_dir = asterisk_spool_dir.rstrip("/")
         self.clock = clock
+        self.recording_grace_s = recording_grace_s
         self.journal: collections.OrderedDict[str, RoutedCall] = collections.OrderedDict()
         self.recovered = 0
         self._connected_at_s: float | None = None
@@ -123,8 +127,9 @@ class GapRecovery:
             self.idle.set()
 
     async def _recover(self, calls: list[RoutedCall], *, found_at_s: float) -> None:
+        deadline_s = asyncio.get_running_loop().time() + self.recording_grace_s
         for call in calls:
-            facts = await asyncio.to_thread(self._spool_facts, call.uniqueid) if call.uniqueid else None
+            facts = await self._spool_facts_within(call.uniqueid, deadline_s) if call.uniqueid else None
             ended, recording = rebuild(call, facts, found_at_s=found_at_s)
             log.warning(
                 "call %s ended while AMI was down: written as %s from FastAGI's %d decision(s)%s (approximate)",
@@ -137,6 +142,14 @@ class GapRecovery:
                 self.bus.publish(recording)
 
     # -- the spool (in a thread: file and numpy work) -----------------------------------------------------------
+
+    async def _spool_facts_within(self, uniqueid: str, deadline_s: float) -> SpoolFacts | None:
+        # MixMonitor closes its file on its own thread after the hangup, and a brief outage can end before that:
+        # a recording not there yet would make an answered call a missed one. One grace for the whole batch.
+        loop = asyncio.get_running_loop()
+        while (facts := await asyncio.to_thread(self._spool_facts, uniqueid)) is None and loop.time() < deadline_s:
+            await asyncio.sleep(RECORDING_POLL_S)
+        return facts
 
     def _spool_facts(self, uniqueid: str) -> SpoolFacts | None:
         def named(name: str) -> str:
