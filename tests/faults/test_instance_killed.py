@@ -2,9 +2,10 @@
 (issue 16's fault suite). Instance B is a real `callcenter serve` process, instance A runs in the test; both read the
 simulator's AMI (docs/architecture.md "Several instances"). The simulator's AGI() goes to B until B is killed, then to
 A, as Asterisk's res_agi moves to the next address of the list when one cannot be reached; a call while AGI() still
-points at the dead B goes to the dialplan's fallback queue. Both run the workers in-process; A, up first, holds the
-outbox's feeds (a feed holder killed is test_worker_killed.py's). The CRM ends as an undisturbed run's: one activity
-per call, one lead per new number, one callback per missed number."""
+points at the dead B, and any whose AGI session the kill cut (B is killed as soon as it has answered two: the CRM
+lookups of the others are often still running), go to the dialplan's fallback queue. Both run the workers
+in-process; A, up first, holds the outbox's feeds (a feed holder killed is test_worker_killed.py's). The CRM ends as
+an undisturbed run's: one activity per call, one lead per new number, one callback per missed number."""
 
 from __future__ import annotations
 
