@@ -70,8 +70,10 @@ async def test_an_agent_in_wrap_up_is_not_rung_by_the_queue(site: Site) -> None:
         assert resp.status == 200, await resp.text()
     [control] = heard  # Asterisk sent it back out on the service's own AMI session
     assert (control.agent, control.control, control.call_id) == (agent, AgentControl.WRAPUP_END, second.call_id)
-    [back] = [e for e in site.seen if isinstance(e, AgentStateChanged) and e.agent == agent
-              and e.previous is AgentState.WRAP_UP]
+    changes = [e for e in site.seen if isinstance(e, AgentStateChanged) and e.agent == agent]
+    backs = [e for e in changes if e.previous is AgentState.WRAP_UP]
+    assert len(backs) == 1, changes
+    [back] = backs
     assert back.state is AgentState.AVAILABLE and back.at_s == control.at_s and back.at_s - second.ended_s < WRAPUP_S
     await site.wait(lambda: [e for e in site.seen if isinstance(e, CallLogged) and e.call_id == second.call_id],
                     "the second call in the CRM")
