@@ -8,8 +8,10 @@ Rules (each from an observation in tests/data/ami-traces/INDEX.md):
     - abandoned: the caller left a queue (``QueueCallerAbandon``) *and* Queue() did not return on its own
       (``QUEUESTATUS=TIMEOUT`` also produces QueueCallerAbandon); or the caller hung up before any agent was offered;
     - missed: agents were offered the call (direct Dial rang out, was cancelled by the caller, busy, unavailable) or
-      the queue timed out;
-    - failed: the system ended it without offering it to anyone (routing said hang up, Asterisk went down).
+      the queue timed out, or the caller was waiting in a queue when Asterisk went down (nobody is told otherwise:
+      the missed call's callback task brings them back);
+    - failed: the system ended it without offering it to anyone (routing said hang up, Asterisk went down before a
+      queue).
 * outbound / internal, not answered: from the called leg's DialEnd status or Hangup cause: busy (BUSY / 17),
   missed (NOANSWER, CANCEL, 19), abandoned (the customer answered but no agent was connected), failed otherwise.
 * who hung up: the side of the last ``HangupRequest`` on a customer-side channel or an answered agent leg (a busy
@@ -96,7 +98,7 @@ def classify(call: Call, *, end_observed: bool) -> tuple[CallOutcome, HungUpBy |
     if call.direction is CallDirection.INBOUND:
         if call.queue_abandoned and not call.queue_status:
             return CallOutcome.ABANDONED, who, primary
-        if call.attempts or call.queue_status:
+        if call.attempts or call.queue_status or (call.shutdown and call.queue is not None):
             return CallOutcome.MISSED, who, primary
         if who is HungUpBy.CUSTOMER:
             return CallOutcome.ABANDONED, who, primary
