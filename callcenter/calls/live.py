@@ -110,8 +110,8 @@ class LiveCalls:
                 await send(action)
                 await echo
         except (AmiActionFailed, TimeoutError, ConnectionError) as exc:
-            # e.g. an AMI user without the `user` write class: this instance stays right, the others learn it at
-            # their next resync; said loudly, since two instances then disagree about the agent meanwhile.
+            # e.g. an AMI user without the `user` write class: this instance stays right, the others go on by their
+            # own timer (a wrap-up) or until the next change; said loudly, since the instances disagree meanwhile.
             log.error("agent %s %s not sent round Asterisk (%s: %s): applied on this instance only",
                       agent, control, exc.__class__.__name__, exc)
             self._publish(here())
