@@ -3,6 +3,10 @@
 Bus handlers are synchronous and run in the publisher's stack (the AMI consumer), so the handler only enqueues;
 one task applies the events in bus order. Waiting for the store (Redis round trips) never slows call tracking, and
 order per agent is kept because there is exactly one applier.
+
+A failed write (the store down, e.g. Redis restarting: it comes back empty) leaves the store behind the live model:
+the follower then writes every agent's latest state again, retrying until the store takes it, so routing finds the
+agents again without waiting for each of them to change state.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ __all__ = ["StoreFollower", "FOLLOWED_EVENTS"]
 log = logging.getLogger("callcenter.routing")
 
 FOLLOWED_EVENTS = (AgentStateChanged, CallRinging, CallAnswered, CallEnded)
+RESEED_RETRY_S = 1.0
 
 
 class StoreFollower:
@@ -42,6 +47,9 @@ class StoreFollower:
         self.applied = 0
         self.dropped = 0  # queue full: the store is down or far behind
         self.errors = 0
+        self.latest: dict[str, AgentStateChanged] = {}  # each agent's last state: what a reseed writes again
+        self.in_step = asyncio.Event()  # cleared by a failed write, set again once the latest states are rewritten
+        self.in_step.set()
 
     def start(self) -> None:
         if self._task is not None:
@@ -71,10 +79,23 @@ class StoreFollower:
             if self.dropped % 1000 == 1:
                 log.warning("routing state follower queue full: %d events dropped", self.dropped)
 
+    async def _next(self) -> object:
+        while not self.in_step.is_set():
+            await self._reseed()
+            if self.in_step.is_set():
+                break
+            try:
+                return await asyncio.wait_for(self._queue.get(), RESEED_RETRY_S)
+            except TimeoutError:
+                continue
+        return await self._queue.get()
+
     async def _run(self) -> None:
         while True:
-            event = await self._queue.get()
+            event = await self._next()
             try:
+                if isinstance(event, AgentStateChanged):
+                    self.latest[event.agent] = event
                 await self._store.apply(event)
                 self.applied += 1
                 if self._on_call_ended is not None and isinstance(event, CallEnded):
@@ -82,8 +103,21 @@ class StoreFollower:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # One failed write (Redis blip) must not stop following; the next state change overwrites it.
                 self.errors += 1
-                log.exception("routing state: applying %s failed", type(event).__name__)
+                self.in_step.clear()
+                log.exception("routing state: applying %s failed; every agent's state is written again once the "
+                              "store answers", type(event).__name__)
             finally:
                 self._queue.task_done()
+
+    async def _reseed(self) -> None:
+        try:
+            for event in list(self.latest.values()):
+                await self._store.apply(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.debug("routing state: reseed failed (%s); retrying", exc)
+            return
+        log.info("routing state: %d agents' states written again after a failed write", len(self.latest))
+        self.in_step.set()
