@@ -74,6 +74,29 @@ async def test_a_failed_write_is_counted_and_following_goes_on() -> None:
     assert snap.agents["1002"].reason == "2"
 
 
+async def test_after_a_failed_write_every_agents_latest_state_is_written_again() -> None:
+    """A Redis restart loses everything: once the store answers again each agent's last state is back, before any
+    agent changes state."""
+    bus, store = InProcessBus(), MemoryRoutingStore()
+    follower = StoreFollower(bus=bus, store=store)
+    follower.start()
+    try:
+        for agent in ("1002", "1003"):
+            bus.publish(AgentStateChanged(agent=agent, at_s=T0, state=AgentState.AVAILABLE, previous=None))
+        await follower.join()
+        forgetful = _Flaky()  # the restarted store: empty, and the first write to it fails
+        follower._store = forgetful
+        bus.publish(AgentStateChanged(agent="1002", at_s=T0 + 1, state=AgentState.PAUSED, previous=None))
+        await follower.join()
+        await asyncio.wait_for(follower.in_step.wait(), 5)
+    finally:
+        await follower.stop()
+    snap = await forgetful.snapshot(agents=["1002", "1003"], call_id="-", now_s=T0 + 2, window_start_s=0)
+    assert {a: live.state for a, live in snap.agents.items()} == {"1002": AgentState.PAUSED,
+                                                                  "1003": AgentState.AVAILABLE}
+    assert follower.errors == 1
+
+
 class _Crm:
     def __init__(self) -> None:
         self.asked: list[str] = []
