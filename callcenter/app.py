@@ -491,6 +491,7 @@ async def _ami_ctx(app: web.Application) -> AsyncIterator[None]:
         spool_dir=Path(settings.recording.spool_dir),
         asterisk_spool_dir=settings.recording.asterisk_spool_dir,
         instance=app[INSTANCE],
+        recording_grace_s=settings.recording.missing_grace_s,  # MixMonitor's files may land after the hangup
     )
     recovery.attach(app[BUS])
     tasks = [

@@ -68,6 +68,14 @@ async def crm_settled(app: web.Application) -> bool:
     return await settled(app.get(OUTBOX), app.get(FEEDS, {}).get(CRM_FEED))
 
 
+async def feeds_settled(app: web.Application) -> bool:
+    """``settled`` for every feed this process runs (the recordings' too, which may wait out a file's grace)."""
+    writer, feeds = app.get(OUTBOX), app.get(FEEDS, {})
+    if not feeds:
+        return await settled(writer, None)
+    return all([await settled(writer, feed) for feed in feeds.values()])
+
+
 def poke(app: web.Application) -> None:
     """Rows were committed to the outbox outside the call path's writer (the API's facts): this process's feeds look
     now instead of at their next poll."""

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callcenter.app_keys import AGENT_LOG, BUS
+from callcenter.outbox.pipeline import crm_settled
 from callcenter.events import AgentState, AgentStateChanged
 from crm_core.models import Activity, ActivityKind, Direction, Task, TaskKind, TaskStatus
 from tests.api.conftest import World
@@ -231,7 +232,7 @@ async def seed_states(world: World) -> None:
     writer = world.client.app[AGENT_LOG]
     for event in events:
         world.client.app[BUS].publish(event)
-    await asyncio.wait_for(writer.idle.wait(), 10)
+    await asyncio.wait_for(crm_settled(world.client.app), 10)  # through the outbox
     assert (writer.written, writer.failed) == (len(events), 0)
 
 

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from callcenter.api.auth import auth_middleware
 from callcenter.api.framework import bind, error_middleware
+from callcenter.outbox.pipeline import feeds_settled
 from callcenter.recording import http as rec_http
 from callcenter.recording.service import RecordingService
 from callcenter.recording.worker import run_worker
@@ -216,7 +217,7 @@ async def test_wiring_into_the_service_app(db: Database, db_url: str, rec_settin
     client = await aiohttp_client(app)  # starts the cleanup contexts: the ingest loop runs
     call_id, path, legs = rx_tx_call
     app[BUS].publish(RecordingReady(call_id=call_id, at_s=0.0, path=path, leg_paths=legs))
-    await asyncio.wait_for(app[rec_http.RECORDINGS].drain(), 10)
+    await asyncio.wait_for(feeds_settled(app), 10)  # through the outbox to the recording feed
     rows = await rows_of(db, call_id)
     assert {r.status for r in rows.values()} == {RecordingStatus.STORED}
     assert all(Path(rec_settings.store_dir, r.storage_key).is_file() for r in rows.values())

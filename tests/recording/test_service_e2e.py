@@ -17,6 +17,7 @@ from callcenter.app import build_app
 from callcenter.app_keys import AGI, AMI, BUS
 from callcenter.automation.facts import CallLogged
 from callcenter.config import load_settings
+from callcenter.outbox.pipeline import feeds_settled
 from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
@@ -84,6 +85,7 @@ async def test_a_recorded_call_is_stored_transcribed_and_searchable(
         # same call queued before that, and links the activity on the CallLogged: drained, both are done.
         await asyncio.wait_for(call_logged.wait(), WAIT_S)
         service = app[RECORDINGS]
+        await asyncio.wait_for(feeds_settled(app), WAIT_S)  # the RecordingReady through the outbox
         await asyncio.wait_for(service.drain(), WAIT_S)
         (fact,) = logged
         call_id = fact.call_id
