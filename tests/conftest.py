@@ -35,6 +35,13 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a subprocess that must be told its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def require_service(name: str, host: str, port: int) -> None:
     """Outside CI a missing server skips with the reason; in CI it fails, because those tests must run there."""
     if _reachable(host, port):

@@ -6,20 +6,15 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from pathlib import Path
 
 from aiohttp import ClientSession
 
 from callcenter.demo.run import run_demo
+from tests.conftest import free_port
 
 WAIT_S = 15.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_demo_runs_the_service_with_a_sample_crm(tmp_path: Path) -> None:

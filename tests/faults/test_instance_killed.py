@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,7 +23,7 @@ from callcenter.app_keys import AGI, DATABASE, INSTANCE, SETTINGS
 from callcenter.events import CallEnded, CallOutcome, CallRouted
 from callcenter.outbox.pipeline import crm_settled
 from crm_core.models import Activity, Lead, Phone, Task, TaskKind
-from tests.conftest import require_service
+from tests.conftest import free_port, require_service
 from tests.faults.workers import WorkerProcess
 from tests.floor import EXTENSIONS, QUEUE, Floor, running_floor
 
@@ -41,11 +40,6 @@ CONFIG = (f'[redis]\nurl = "{REDIS}"\n[workers]\nlease_s = {LEASE_S}\npoll_s = 0
           f'[agi]\ntime_budget_ms = {BUDGET_MS}\n')
 NEW_CALLERS = [f"+1312555{5000 + i:04d}" for i in range(6)]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def start_instance_b(floor: Floor, tmp_path: Path, agi_port: int) -> WorkerProcess:
@@ -71,7 +65,7 @@ async def start_instance_b(floor: Floor, tmp_path: Path, agi_port: int) -> Worke
     b_dir = tmp_path / "b"
     b_dir.mkdir()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "callcenter.cli", "serve", "--port", str(_free_port()), "--agi-port", str(agi_port),
+        sys.executable, "-m", "callcenter.cli", "serve", "--port", str(free_port()), "--agi-port", str(agi_port),
         cwd=b_dir, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     return WorkerProcess(proc, tmp_path / "instance-b.log")
 
@@ -85,7 +79,7 @@ async def test_an_instance_killed_mid_traffic_the_other_routes_on_and_the_crm_ha
     try:
         async with running_floor(tmp_path, CONFIG, database_url=empty_pg) as floor:
             a_name = floor.app[INSTANCE]
-            b_agi_port = _free_port()
+            b_agi_port = free_port()
             b = await start_instance_b(floor, tmp_path, b_agi_port)
             await b.wait_line("serving on http://", WAIT_S)
             await b.wait_line("AMI live", WAIT_S)

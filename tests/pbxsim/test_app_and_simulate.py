@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -22,14 +21,10 @@ from callcenter.pbxsim.callmodel import AgentPhone, Caller, PhoneAnswer
 from callcenter.pbxsim.clock import VirtualClock
 from callcenter.pbxsim.simulate import run_simulate
 from callcenter.pbxsim.simulator import Simulator, SimulatorSettings
+from tests.conftest import free_port
 
 WAIT_S = 15.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_build_app_against_the_simulator(tmp_path: Path) -> None:

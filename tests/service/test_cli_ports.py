@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from tests.conftest import free_port
 
 WAIT_S = 60.0
 
@@ -25,11 +26,6 @@ def listening() -> Iterator[int]:
         sock.listen()
         yield sock.getsockname()[1]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
@@ -45,7 +41,7 @@ async def _run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
 async def test_serve_on_a_busy_port_says_which_and_how_to_move(tmp_path: Path, flag: str) -> None:
     with listening() as busy:
         other = "--agi-port" if flag == "--port" else "--port"
-        code, _out, err = await _run(tmp_path, "serve", "--no-simulator", flag, str(busy), other, str(_free_port()))
+        code, _out, err = await _run(tmp_path, "serve", "--no-simulator", flag, str(busy), other, str(free_port()))
     assert code != 0
     assert "Traceback" not in err
     (line,) = err.strip().splitlines()
@@ -62,7 +58,7 @@ async def test_demo_on_a_busy_port_says_so(tmp_path: Path) -> None:
 
 
 async def test_serve_listens_for_fastagi_where_agi_port_says(tmp_path: Path) -> None:
-    port, agi_port = _free_port(), _free_port()
+    port, agi_port = free_port(), free_port()
     env = {**os.environ, "CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'cc.sqlite3'}"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "callcenter.cli", "serve", "--no-simulator", "--port", str(port),

@@ -16,7 +16,7 @@ import pytest
 
 from callcenter.config import ConfigError, load_settings
 from callcenter.logs import JsonFormatter
-from tests.service.test_serve import _free_port
+from tests.conftest import free_port
 
 KEYS = {"time", "level", "logger", "message", "call_id"}
 
@@ -54,7 +54,7 @@ def test_an_exception_and_a_multi_line_message_stay_one_line() -> None:
 
 
 async def test_serve_logs_json_lines(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CALLCENTER_DATABASE__URL": f"sqlite:///{tmp_path / 'cc.sqlite3'}",
