@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from prometheus_client import generate_latest
 
-from callcenter.ami.agi import AgiRequest, AgiSession, RouteDecision
+from callcenter.ami.agi import AgiSession
 from callcenter.metrics import Metrics, Sources
 from tests.agi.agi_peer import TranscriptSession, play_asterisk
 from tests.agi.conftest import ServerFactory
-from tests.agi.test_fastagi_server import _with_headers
+from tests.agi.test_fastagi_server import SLOW_UNIQUEID, _with_headers, owner_unless_slow
 from tests.prom import Scrape
 
 LoadTranscript = Callable[[str], list[TranscriptSession]]
@@ -20,21 +19,13 @@ LoadTranscript = Callable[[str], list[TranscriptSession]]
 async def test_answers_and_fail_opens_are_counted_by_route_outcome_and_reason(
     make_server: ServerFactory, transcript: LoadTranscript
 ) -> None:
-    never = asyncio.Event()
     [session] = transcript("inbound_agi_dial_answer")
-    slow_uniqueid = "1795390491.99"
-
-    async def decide(request: AgiRequest) -> RouteDecision:
-        if request.uniqueid == slow_uniqueid:
-            await never.wait()
-        return RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=20, reason="owner")
-
-    server = await make_server(decide=decide, time_budget_ms=50)
+    server = await make_server(decide=owner_unless_slow, time_budget_ms=50)
     metrics = Metrics(Sources(agi=lambda: server))
     server.on_answered = metrics.route_answered
     await play_asterisk(server.port, session.request_bytes())
     await play_asterisk(server.port, session.request_bytes())
-    await play_asterisk(server.port, _with_headers(session, agi_uniqueid=slow_uniqueid))  # over the budget
+    await play_asterisk(server.port, _with_headers(session, agi_uniqueid=SLOW_UNIQUEID))  # over the budget
     await play_asterisk(server.port, _with_headers(session, agi_arg_1="x"))  # bad attempt: malformed, fails open
     await play_asterisk(server.port, b"\xff\n\n")  # no channel to answer: closed, not a fail-open
 

@@ -459,19 +459,11 @@ async def test_peer_that_stops_replying_is_given_up(make_server: ServerFactory, 
 
 
 async def test_counters_add_up_over_mixed_traffic(make_server: ServerFactory, transcript: LoadTranscript) -> None:
-    never = asyncio.Event()
     [session] = transcript("inbound_agi_dial_answer")
-    slow_uniqueid = "1795390491.99"
-
-    async def decide(request: AgiRequest) -> RouteDecision:
-        if request.uniqueid == slow_uniqueid:
-            await never.wait()
-        return RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=20, reason="owner")
-
-    server = await make_server(decide=decide, time_budget_ms=50)
+    server = await make_server(decide=owner_unless_slow, time_budget_ms=50)
     await play_asterisk(server.port, session.request_bytes())
     await play_asterisk(server.port, session.request_bytes())
-    await play_asterisk(server.port, _with_headers(session, agi_uniqueid=slow_uniqueid))
+    await play_asterisk(server.port, _with_headers(session, agi_uniqueid=SLOW_UNIQUEID))
     await play_asterisk(server.port, _with_headers(session, agi_arg_1="x"))
     await play_asterisk(server.port, b"\xff\n\n")
 
@@ -525,3 +517,13 @@ async def test_stop_ends_sessions_that_are_still_in_flight(
     # no answer: the dialplan sees no CC_ACTION and sends the call to CC_FALLBACK_QUEUE
     assert await wait_closed_by_server(reader) == b""
     writer.close()
+
+
+SLOW_UNIQUEID = "1795390491.99"  # a request whose decision never comes: the server answers it over its budget
+
+
+async def owner_unless_slow(request: AgiRequest) -> RouteDecision:
+    """A router that dials the owner at once, except for SLOW_UNIQUEID's request, which it never answers."""
+    if request.uniqueid == SLOW_UNIQUEID:
+        await asyncio.Event().wait()
+    return RouteDecision.for_dial(["PJSIP/1002"], ring_timeout_s=20, reason="owner")
